@@ -1,0 +1,108 @@
+"""taas-async: the asyncio-native, typed SDK for the TaaS trading API.
+
+Everything public is importable from here; the ``_``-modules are private.
+"""
+
+from __future__ import annotations
+
+from taas_async._client import DEFAULT_TIMEOUT, USE_CLIENT_DEFAULT, AsyncClient, TimeoutTypes
+from taas_async._enums import MultiOrderStatus, OrderStatus, PosSide, Side, Strategy
+from taas_async._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    ConfigurationError,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    OrderOutcomeUnknownError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestValidationError,
+    ResponseDecodeError,
+    TaaSError,
+    UnprocessableEntityError,
+)
+from taas_async._models import (
+    ActionResult,
+    Asset,
+    Balance,
+    ChainedOrder,
+    CloseBalancesResult,
+    MultiOrder,
+    Order,
+    OrderMessage,
+    OrdersPage,
+    OrderSummary,
+)
+from taas_async._requests import (
+    AmendOrderRequest,
+    ChildOrder,
+    DecimalInput,
+    GetOrdersRequest,
+    OrderInChain,
+    PlaceChainedOrderRequest,
+    PlaceMultiOrderRequest,
+    PlaceOrderRequest,
+    SetLeverageRequest,
+)
+from taas_async._version import __version__
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "USE_CLIENT_DEFAULT",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "ActionResult",
+    "AmendOrderRequest",
+    "Asset",
+    "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "Balance",
+    "ChainedOrder",
+    "ChildOrder",
+    "ClientClosedError",
+    "CloseBalancesResult",
+    "ConfigurationError",
+    "ConflictError",
+    "DecimalInput",
+    "GetOrdersRequest",
+    "InternalServerError",
+    "MultiOrder",
+    "MultiOrderStatus",
+    "NotFoundError",
+    "Order",
+    "OrderInChain",
+    "OrderMessage",
+    "OrderOutcomeUnknownError",
+    "OrderStatus",
+    "OrderSummary",
+    "OrdersPage",
+    "PermissionDeniedError",
+    "PlaceChainedOrderRequest",
+    "PlaceMultiOrderRequest",
+    "PlaceOrderRequest",
+    "PosSide",
+    "RateLimitError",
+    "RequestValidationError",
+    "ResponseDecodeError",
+    "SetLeverageRequest",
+    "Side",
+    "Strategy",
+    "TaaSError",
+    "TimeoutTypes",
+    "UnprocessableEntityError",
+    "__version__",
+]
+
+# Show users the public path (taas_async.Order), as httpx does.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith("taas_async._"):
+        _obj.__module__ = "taas_async"
+del _name, _obj

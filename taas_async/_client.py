@@ -1,0 +1,746 @@
+"""``AsyncClient``: coroutine endpoint methods over one choke point.
+
+Every request goes through :meth:`AsyncClient._send`: validate, build (URL,
+headers, body, timeout), send, log, map errors, decode, structure. Endpoint
+methods only describe the call (a :class:`_Call`); retries, rate limits and
+order reconciliation belong in ``_send`` and need no endpoint changes.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import logging
+import os
+import platform
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Any, Generic, Literal, TypeVar
+
+import attrs
+import httpx
+
+from taas_async import _converter, _wire
+from taas_async import _models as m
+from taas_async import _requests as r
+from taas_async._enums import Strategy
+from taas_async._exceptions import (
+    ClientClosedError,
+    ConfigurationError,
+    RequestValidationError,
+)
+from taas_async._version import __version__
+
+__all__ = ["DEFAULT_TIMEOUT", "USE_CLIENT_DEFAULT", "AsyncClient", "TimeoutTypes"]
+
+T = TypeVar("T")
+logger = logging.getLogger("taas_async")
+
+#: Short connect, bounded read/write/pool wait, in seconds.
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+TimeoutTypes = float | httpx.Timeout
+
+
+class _UseClientDefault(enum.Enum):
+    """Sentinel type: "not passed", as opposed to an explicit value."""
+
+    USE_CLIENT_DEFAULT = "USE_CLIENT_DEFAULT"
+
+    def __repr__(self) -> str:
+        return "USE_CLIENT_DEFAULT"
+
+
+#: Default of per-call ``timeout=``: use the client's timeout.
+USE_CLIENT_DEFAULT = _UseClientDefault.USE_CLIENT_DEFAULT
+
+_CallKind = Literal["read", "write", "order"]
+
+
+class _ClientState(enum.Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class _Secret:
+    """Holds the auth token; its repr and str never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+
+@attrs.frozen
+class _Call(Generic[T]):
+    """One API call, described without I/O.
+
+    ``kind`` tells the choke point what is safe to retry: ``read``
+    (idempotent), ``write`` (changes state), ``order`` (creates orders).
+    """
+
+    method: str
+    path: str
+    parse: Callable[[Any], T]
+    kind: _CallKind
+    params: Mapping[str, str] | None = None
+    body: Any = None
+    request: Any = None  # the request model, if any: validated again right before sending
+    allow_empty: bool = False
+    timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT
+
+
+def _parser(tp: Any) -> Callable[[Any], Any]:
+    return functools.partial(_converter.structure, tp=tp)
+
+
+def _action_result(body: Any) -> m.ActionResult:
+    # 204 No Content (body None) and a bare JSON string are successes too.
+    if body is None:
+        return m.ActionResult()
+    if isinstance(body, str):
+        return m.ActionResult(message=body, raw={"message": body})
+    result: m.ActionResult = _converter.structure(body, m.ActionResult)
+    return result
+
+
+def _order_messages(body: Any) -> list[m.OrderMessage]:
+    # Undocumented shape: a list, {"messages": [...]}, or {order_id: [...]}.
+    if isinstance(body, dict) and isinstance(body.get("messages"), list):
+        body = body["messages"]
+    elif isinstance(body, dict) and all(isinstance(v, list) for v in body.values()):
+        body = [
+            {"order_id": order_id, **item} if isinstance(item, dict) else item
+            for order_id, items in body.items()
+            for item in items
+        ]
+    messages: list[m.OrderMessage] = _converter.structure(body, list[m.OrderMessage])
+    return messages
+
+
+def _check_timeout(timeout: object) -> httpx.Timeout:
+    if isinstance(timeout, httpx.Timeout):
+        values = timeout.as_dict().values()
+        if any(t is None for t in values):
+            raise ConfigurationError("every timeout must be bounded: None is not allowed")
+        return timeout
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+        return httpx.Timeout(
+            float(timeout), connect=min(float(timeout), DEFAULT_TIMEOUT.connect or 5.0)
+        )
+    raise ConfigurationError(
+        f"timeout must be a positive number of seconds or an httpx.Timeout, got {timeout!r}"
+    )
+
+
+class AsyncClient:
+    """Asynchronous TaaS client: one connection pool, typed requests and replies.
+
+    Example::
+
+        async with AsyncClient(url="https://app.tread.fi", auth_token="...") as client:
+            order = await client.place_order(PlaceOrderRequest(
+                accounts=["mock"], pair="ETH-USDT", side="buy", duration=300,
+                base_asset_qty=5, strategy="TWAP"))
+
+    Args:
+        url: base URL of the TaaS instance; falls back to ``$TAAS_URL``. A path
+            prefix is kept (``https://h/taas``).
+        auth_token: API token, sent as ``Authorization: Token ...``; falls back
+            to ``$TAAS_AUTH_TOKEN``. Never shown in a repr, log or error.
+        timeout: seconds or an ``httpx.Timeout``; default 5 s connect, 15 s
+            read/write/pool. Every endpoint also takes ``timeout=`` per call.
+        max_retries: validated and kept for the retry policy; this release
+            does not retry (see CHANGELOG).
+        extra_headers: sent with every request (not ``Authorization``).
+        http_client: an ``httpx.AsyncClient`` to use as is; the caller owns it
+            and we never close it.
+        transport: an httpx transport for the client we create (tests, the
+            sandbox, alternative back ends).
+        limits: connection limits for the client we create.
+
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        auth_token: str | None = None,
+        *,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        extra_headers: Mapping[str, str] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limits: httpx.Limits | None = None,
+    ) -> None:
+        url = url if url is not None else os.environ.get("TAAS_URL")
+        token = auth_token if auth_token is not None else os.environ.get("TAAS_AUTH_TOKEN")
+        missing = [
+            name
+            for name, value in (
+                ("url (or $TAAS_URL)", url),
+                ("auth_token (or $TAAS_AUTH_TOKEN)", token),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigurationError("missing " + " and ".join(missing))
+        assert url is not None  # noqa: S101 (narrowing for mypy)
+        assert token is not None  # noqa: S101
+        if not _is_instance(token, str) or any(c.isspace() for c in token):
+            raise ConfigurationError("auth_token must be a string without whitespace")
+        if _is_instance(max_retries, bool) or not _is_instance(max_retries, int) or max_retries < 0:
+            raise ConfigurationError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+        if http_client is not None and (transport is not None or limits is not None):
+            raise ConfigurationError("pass either http_client or transport/limits, not both")
+
+        self._base_url = _wire.base_url(url)
+        self._token = _Secret(token)
+        self._timeout = _check_timeout(timeout)
+        self.max_retries = max_retries
+        self._extra_headers = _wire.check_headers(extra_headers)
+        self._user_agent = (
+            f"taas-async/{__version__} httpx/{httpx.__version__} "
+            f"{platform.python_implementation()}/{platform.python_version()}"
+        )
+        if "User-Agent" in self._extra_headers or "user-agent" in {
+            k.lower() for k in self._extra_headers
+        }:
+            their = next(v for k, v in self._extra_headers.items() if k.lower() == "user-agent")
+            self._extra_headers = {
+                k: v for k, v in self._extra_headers.items() if k.lower() != "user-agent"
+            }
+            self._user_agent = f"{their} {self._user_agent}"
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            transport=transport,
+            timeout=self._timeout,
+            limits=limits or httpx.Limits(max_connections=100, max_keepalive_connections=100),
+            follow_redirects=False,  # never replay an order POST to another URL
+        )
+        self._state = _ClientState.OPEN
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def base_url(self) -> str:
+        """The normalised base URL (always ends in ``/``)."""
+        return self._base_url
+
+    @property
+    def is_closed(self) -> bool:
+        """True once :meth:`aclose` has been called."""
+        return self._state is _ClientState.CLOSED
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless it was injected). Safe to call twice."""
+        if self._state is _ClientState.CLOSED:
+            return
+        self._state = _ClientState.CLOSED
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        if self._state is _ClientState.CLOSED:
+            raise ClientClosedError("this AsyncClient is closed; create a new one")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.is_closed else "open"
+        return f"<AsyncClient url={self._base_url!r} {state}>"
+
+    # ------------------------------------------------------------------ the choke point
+
+    def _headers(self, *, has_body: bool) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Token {self._token.reveal()}",
+            "User-Agent": self._user_agent,
+            "Accept": "application/json",
+            **self._extra_headers,
+        }
+        if has_body:
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    def _build(self, call: _Call[Any]) -> httpx.Request:
+        """Everything before I/O: re-validate, encode, URL, headers, timeout."""
+        if call.request is not None:
+            call.request.validate()
+        content = None
+        if call.body is not None:
+            try:
+                content = _converter.encode_json(call.body)
+            except (TypeError, ValueError) as exc:
+                raise RequestValidationError({"body": [str(exc)]}) from None
+        timeout = (
+            self._timeout if call.timeout is USE_CLIENT_DEFAULT else _check_timeout(call.timeout)
+        )
+        return self._http.build_request(
+            call.method,
+            _wire.join(self._base_url, call.path),
+            params=call.params,
+            content=content,
+            headers=self._headers(has_body=content is not None),
+            timeout=timeout,
+        )
+
+    async def _send(self, call: _Call[T]) -> T:
+        """Send one call and return its structured result. Every request passes here."""
+        if self._state is _ClientState.CLOSED:
+            raise ClientClosedError("this AsyncClient is closed; create a new one")
+        request = self._build(call)
+        url = str(request.url)
+        response = await self._attempt(request, call, attempt=1)
+        if not response.is_success:
+            raise _wire.status_error(response, call.method, url)
+        return _wire.decode_success(
+            response, call.method, url, call.parse, allow_empty=call.allow_empty
+        )
+
+    async def _attempt(
+        self, request: httpx.Request, call: _Call[Any], *, attempt: int
+    ) -> httpx.Response:
+        """One HTTP exchange, logged; transport failures become typed errors."""
+        started = time.perf_counter()
+        try:
+            response = await self._http.send(request)
+        except httpx.TransportError as exc:
+            error = _wire.connection_error(exc, call.method, str(request.url))
+            self._log(call, None, started, attempt, error=type(exc).__name__)
+            raise error from exc
+        self._log(call, response.status_code, started, attempt)
+        return response
+
+    def _log(
+        self,
+        call: _Call[Any],
+        status: int | None,
+        started: float,
+        attempt: int,
+        *,
+        error: str | None = None,
+    ) -> None:
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        ok = status is not None and status < 400
+        level = logging.DEBUG if ok else logging.WARNING
+        if logger.isEnabledFor(level):
+            logger.log(
+                level,
+                "%s /%s status=%s latency=%.1fms attempt=%d%s",
+                call.method,
+                call.path,
+                status if status is not None else "N/A",
+                latency_ms,
+                attempt,
+                f" error={error}" if error else "",
+                extra={
+                    "taas_method": call.method,
+                    "taas_path": "/" + call.path,
+                    "taas_status": status,
+                    "taas_latency_ms": latency_ms,
+                    "taas_attempt": attempt,
+                },
+            )
+
+    # ------------------------------------------------------------------ orders
+
+    async def place_order(
+        self,
+        request: r.PlaceOrderRequest,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> m.Order:
+        """Place a single order (``POST /api/orders/``)."""
+        _expect(request, r.PlaceOrderRequest)
+        return await self._send(
+            _Call(
+                "POST",
+                "api/orders/",
+                _parser(m.Order),
+                "order",
+                body=_converter.to_wire(request),
+                request=request,
+                timeout=timeout,
+            )
+        )
+
+    async def get_order(
+        self,
+        order_id: str | uuid.UUID,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> m.Order:
+        """Fetch one order (``GET /api/order/{id}``)."""
+        return await self._send(
+            _Call(
+                "GET",
+                f"api/order/{_wire.path_id(order_id)}",
+                _parser(m.Order),
+                "read",
+                timeout=timeout,
+            )
+        )
+
+    async def get_order_summary(
+        self,
+        order_id: str | uuid.UUID,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> m.OrderSummary:
+        """Fetch an order's execution summary (``GET /api/order_summary/{id}``)."""
+        return await self._send(
+            _Call(
+                "GET",
+                f"api/order_summary/{_wire.path_id(order_id)}",
+                _parser(m.OrderSummary),
+                "read",
+                timeout=timeout,
+            )
+        )
+
+    async def cancel_order(
+        self,
+        order_id: str | uuid.UUID,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> m.ActionResult:
+        """Cancel an order (``DELETE /api/order/{id}``); 200 with a body and 204 both succeed."""
+        return await self._send(
+            _Call(
+                "DELETE",
+                f"api/order/{_wire.path_id(order_id)}",
+                _action_result,
+                "write",
+                allow_empty=True,
+                timeout=timeout,
+            )
+        )
+
+    async def amend_order(
+        self,
+        request: r.AmendOrderRequest,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> m.ActionResult:
+        """Change a live order (``POST /api/amend_order/``)."""
+        _expect(request, r.AmendOrderRequest)
+        return await self._send(
+            _Call(
+                "POST",
+                "api/amend_order/",
+                _action_result,
+                "write",
+                body=_converter.to_wire(request),
+                request=request,
+                allow_empty=True,
+                timeout=timeout,
+            )
+        )
+
+    async def pause_order(
+        self,
+        order_id: str | uuid.UUID,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> m.ActionResult:
+        """Pause an order (``POST /api/pause_order/``)."""
+        return await self._order_action("api/pause_order/", order_id, timeout)
+
+    async def resume_order(
+        self,
+        order_id: str | uuid.UUID,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> m.ActionResult:
+        """Resume a paused order (``POST /api/resume_order/``)."""
+        return await self._order_action("api/resume_order/", order_id, timeout)
+
+    async def _order_action(
+        self, path: str, order_id: str | uuid.UUID, timeout: TimeoutTypes | _UseClientDefault
+    ) -> m.ActionResult:
+        request = r.OrderIdRequest(order_id=order_id)
+        return await self._send(
+            _Call(
+                "POST",
+                path,
+                _action_result,
+                "write",
+                body=_converter.to_wire(request),
+                request=request,
+                allow_empty=True,
+                timeout=timeout,
+            )
+        )
+
+    async def get_all_orders(
+        self,
+        request: r.GetOrdersRequest | None = None,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> m.OrdersPage:
+        """One page of orders (``GET /api/orders/``); filters in a :class:`GetOrdersRequest`."""
+        request = request if request is not None else r.GetOrdersRequest()
+        _expect(request, r.GetOrdersRequest)
+        return await self._send(
+            _Call(
+                "GET",
+                "api/orders/",
+                _parser(m.OrdersPage),
+                "read",
+                params=_converter.to_query(request),
+                request=request,
+                timeout=timeout,
+            )
+        )
+
+    async def iter_orders(
+        self,
+        request: r.GetOrdersRequest | None = None,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> AsyncIterator[m.Order]:
+        """Every order matching ``request``, fetching pages lazily as you iterate.
+
+        Starts at ``request.page`` (default 1) and stops after ``num_pages``,
+        or on a short or empty page.
+        """
+        request = request if request is not None else r.GetOrdersRequest()
+        _expect(request, r.GetOrdersRequest)
+        page_number = request.page or 1
+        page_size = request.page_size or 100
+        while True:
+            page = await self.get_all_orders(
+                attrs.evolve(request, page=page_number, page_size=page_size), timeout=timeout
+            )
+            for order in page.orders:
+                yield order
+            if len(page.orders) < page_size:
+                return
+            if page.num_pages is not None and page_number >= page.num_pages:
+                return
+            page_number += 1
+
+    async def get_order_messages(
+        self,
+        order_ids: Iterable[str | uuid.UUID],
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> list[m.OrderMessage]:
+        """Engine messages for some orders (``POST /api/order_messages/``)."""
+        request = r.OrderMessagesRequest(order_ids=order_ids)
+        return await self._send(
+            _Call(
+                "POST",
+                "api/order_messages/",
+                _order_messages,
+                "read",
+                body=_converter.to_wire(request),
+                request=request,
+                timeout=timeout,
+            )
+        )
+
+    # ------------------------------------------------------------------ multi and chained orders
+
+    async def place_multi_order(
+        self,
+        request: r.PlaceMultiOrderRequest,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> m.MultiOrder:
+        """Place a multi order (``POST /api/multi_orders/``)."""
+        _expect(request, r.PlaceMultiOrderRequest)
+        return await self._send(
+            _Call(
+                "POST",
+                "api/multi_orders/",
+                _parser(m.MultiOrder),
+                "order",
+                body=_converter.to_wire(request),
+                request=request,
+                timeout=timeout,
+            )
+        )
+
+    async def get_multi_order(
+        self,
+        multi_order_id: str | uuid.UUID,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> m.MultiOrder:
+        """Fetch a multi order (``GET /api/multi_order/{id}``)."""
+        path = f"api/multi_order/{_wire.path_id(multi_order_id, name='multi_order_id')}"
+        return await self._send(_Call("GET", path, _parser(m.MultiOrder), "read", timeout=timeout))
+
+    async def cancel_multi_order(
+        self,
+        multi_order_id: str | uuid.UUID,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> m.ActionResult:
+        """Cancel a multi order (``DELETE /api/multi_order/{id}``); 200 and 204 both succeed."""
+        path = f"api/multi_order/{_wire.path_id(multi_order_id, name='multi_order_id')}"
+        return await self._send(
+            _Call("DELETE", path, _action_result, "write", allow_empty=True, timeout=timeout)
+        )
+
+    async def place_chained_order(
+        self,
+        request: r.PlaceChainedOrderRequest,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> m.ChainedOrder:
+        """Place orders that run one after another (``POST /api/chained_orders/``)."""
+        _expect(request, r.PlaceChainedOrderRequest)
+        return await self._send(
+            _Call(
+                "POST",
+                "api/chained_orders/",
+                _parser(m.ChainedOrder),
+                "order",
+                body=_converter.to_wire(request),
+                request=request,
+                timeout=timeout,
+            )
+        )
+
+    # ------------------------------------------------------------------ balances and leverage
+
+    async def get_balances(
+        self,
+        exchange_names: Iterable[str] | None = None,
+        account_names: Iterable[str] | None = None,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> dict[str, m.Balance]:
+        """Balances per account name (``GET /api/balances/``); filters are comma-joined."""
+        query = r.BalancesQuery(exchange_names=exchange_names, account_names=account_names)
+        return await self._send(
+            _Call(
+                "GET",
+                "api/balances/",
+                _parser(dict[str, m.Balance]),
+                "read",
+                params=_converter.to_query(query),
+                request=query,
+                timeout=timeout,
+            )
+        )
+
+    async def close_balances(
+        self,
+        max_notional: Decimal | int | str | float,
+        account_names: Iterable[str] | None = None,
+        preferred_strategy: Strategy | str | None = None,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> m.CloseBalancesResult:
+        """Open orders that flatten balances up to ``max_notional`` (``POST /api/close_balances/``).
+
+        This creates orders; it is never retried blindly.
+        """
+        request = r.CloseBalancesRequest(
+            max_notional=max_notional,
+            account_names=account_names,
+            preferred_strategy=preferred_strategy,
+        )
+        return await self._send(
+            _Call(
+                "POST",
+                "api/close_balances/",
+                _parser(m.CloseBalancesResult),
+                "order",
+                body=_converter.to_wire(request),
+                request=request,
+                timeout=timeout,
+            )
+        )
+
+    async def set_leverage(
+        self,
+        request: r.SetLeverageRequest,
+        *,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> m.ActionResult:
+        """Set leverage for a pair on some accounts (``POST /api/set_leverage/``)."""
+        _expect(request, r.SetLeverageRequest)
+        return await self._send(
+            _Call(
+                "POST",
+                "api/set_leverage/",
+                _action_result,
+                "write",
+                body=_converter.to_wire(request),
+                request=request,
+                allow_empty=True,
+                timeout=timeout,
+            )
+        )
+
+    # ------------------------------------------------------------------ escape hatch
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> Any:
+        """Call an endpoint the SDK does not wrap yet; returns the decoded JSON.
+
+        ``path`` is relative to the base URL (``"api/new_thing/"``). List
+        parameters are comma-joined; decimals in ``json`` are sent as strings.
+        POSTs are treated as state-changing and never retried blindly.
+        """
+        method = method.upper()
+        if method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            raise RequestValidationError({"method": [f"unsupported HTTP method {method!r}"]})
+        query = {
+            key: ",".join(str(x) for x in value) if isinstance(value, (list, tuple)) else str(value)
+            for key, value in (params or {}).items()
+            if value is not None
+        }
+        kind: _CallKind = "read" if method == "GET" else "write"
+        return await self._send(
+            _Call(
+                method,
+                _wire.relative_path(path),
+                _identity,
+                kind,
+                params=query or None,
+                body=json,
+                allow_empty=True,
+                timeout=timeout,
+            )
+        )
+
+
+def _is_instance(value: object, cls: type) -> bool:
+    # Runtime checks of typed arguments: callers without a type checker pass anything.
+    return isinstance(value, cls)
+
+
+def _identity(body: Any) -> Any:
+    return body
+
+
+def _expect(request: object, cls: type) -> None:
+    if not isinstance(request, cls):
+        raise RequestValidationError(
+            {"request": [f"expected {cls.__name__}, got {type(request).__name__}"]}
+        )

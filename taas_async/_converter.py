@@ -1,0 +1,380 @@
+"""The one place JSON meets the models, in both directions.
+
+Replies: bodies are decoded with floats parsed as ``Decimal`` (never through
+``float``), then one cattrs converter, built once at import, structures them.
+Its hooks: ``Decimal`` from strings and numbers, aware ``datetime`` (naive
+server timestamps are UTC, as the server's ``time_zone`` says), open enums
+(unknown values stay ``str``), the ``-1`` "unset" price sentinel, strict
+``int``/``bool``/``str`` (no silent truncation, ``"false"`` is not true), and
+``raw``: every model keeps the decoded JSON it came from.
+
+Requests: models unstructure to their wire bodies with unset fields left out,
+decimals as exact JSON strings, enums as their values, datetimes in ISO 8601.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import types
+import typing
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from taas_async import _models as m
+from taas_async import _requests as r
+from taas_async._enums import _StrEnum
+from taas_async._timeparse import parse_datetime
+
+__all__ = [
+    "ShapeError",
+    "converter",
+    "decode_json",
+    "encode_json",
+    "make_converter",
+    "structure",
+    "to_query",
+    "to_wire",
+]
+
+T = TypeVar("T")
+
+_MODELS: tuple[type, ...] = (
+    m.Order,
+    m.MultiOrder,
+    m.Asset,
+    m.Balance,
+    m.OrderSummary,
+    m.ChainedOrder,
+    m.OrderMessage,
+    m.ActionResult,
+    m.CloseBalancesResult,
+    m.OrdersPage,
+)
+_REQUESTS: tuple[type, ...] = (
+    r.PlaceOrderRequest,
+    r.ChildOrder,
+    r.PlaceMultiOrderRequest,
+    r.OrderInChain,
+    r.PlaceChainedOrderRequest,
+    r.AmendOrderRequest,
+    r.GetOrdersRequest,
+    r.SetLeverageRequest,
+    r.BalancesQuery,
+    r.CloseBalancesRequest,
+    r.OrderMessagesRequest,
+    r.OrderIdRequest,
+)
+_UNSET_SENTINEL = Decimal(-1)
+
+
+class ShapeError(Exception):
+    """A decoded body does not fit the expected model; ``errors`` carry JSON paths."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def decode_json(text: str | bytes) -> Any:
+    """Decode JSON with every non-integer number as an exact ``Decimal``.
+
+    Raises:
+        ValueError: not JSON (including ``NaN`` / ``Infinity``).
+
+    """
+    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return _decimal_to_wire(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def encode_json(body: Any) -> bytes:
+    """Encode a wire body (decimals as strings; NaN and infinities refused).
+
+    Raises:
+        ValueError, TypeError: the body holds something JSON cannot carry exactly.
+
+    """
+    return json.dumps(body, default=_json_default, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _decimal_to_wire(value: Decimal) -> str:
+    if not value.is_finite():
+        raise ValueError(f"{value} cannot be sent")
+    return format(value, "f")  # plain notation: 1E+2 -> "100", 1E-8 -> "0.00000001"
+
+
+# --------------------------------------------------------------------------- structure hooks
+
+
+def _structure_decimal(value: Any, _: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise TypeError("expected a number, got a bool")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"not a decimal number: {value!r}") from None
+    elif isinstance(value, float):  # only if a caller decoded JSON itself
+        result = Decimal(repr(value))
+    else:
+        raise TypeError(f"expected a number or numeric string, got {type(value).__name__}")
+    if not result.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return result
+
+
+def _structure_price(value: Any, _: Any) -> Decimal | None:
+    if value is None:
+        return None
+    price = _structure_decimal(value, Decimal)
+    return None if price == _UNSET_SENTINEL else price
+
+
+def _structure_datetime(value: Any, _: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+    if isinstance(value, str):
+        return parse_datetime(value, assume_utc=True)
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(float(value), tz=dt.timezone.utc)
+    raise TypeError(f"expected an ISO 8601 timestamp, got {type(value).__name__}")
+
+
+def _structure_str(value: Any, _: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return str(value)  # e.g. "user": 2
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _structure_int(value: Any, _: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError("expected an integer, got a bool")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (Decimal, str)):
+        try:
+            number = Decimal(value.strip() if isinstance(value, str) else value)
+        except InvalidOperation:
+            raise ValueError(f"not an integer: {value!r}") from None
+        if number.is_finite() and number == number.to_integral_value():
+            return int(number)
+    raise ValueError(f"expected an integer, got {value!r}")
+
+
+_TRUE = frozenset({"true", "True", "1"})
+_FALSE = frozenset({"false", "False", "0"})
+
+
+def _structure_bool(value: Any, _: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value in _TRUE | _FALSE:
+        return value in _TRUE
+    raise ValueError(f"expected a boolean, got {value!r}")
+
+
+def _open_enum_of(tp: Any) -> type[enum.Enum] | None:
+    """The enum in ``SomeEnum | str`` (optionally ``| None``), else None."""
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return None
+    members = [a for a in typing.get_args(tp) if a is not type(None)]
+    enums = [a for a in members if isinstance(a, type) and issubclass(a, enum.Enum)]
+    if len(members) == 2 and len(enums) == 1 and str in members:
+        return enums[0]
+    return None
+
+
+def _open_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
+    enum_cls = _open_enum_of(tp)
+    assert enum_cls is not None  # noqa: S101 (guarded by the predicate)
+    by_value = {member.value: member for member in enum_cls}
+    optional = type(None) in typing.get_args(tp)
+
+    def structure_open_enum(value: Any, _: Any) -> Any:
+        if value is None and optional:
+            return None
+        if isinstance(value, enum_cls):
+            return value
+        text = _structure_str(value, str)
+        return by_value.get(text, text)  # unknown values are kept, never an error
+
+    return structure_open_enum
+
+
+# Per-class overrides on top of the generic hooks.
+_PRICE = override(struct_hook=_structure_price)
+_OVERRIDES: dict[type, dict[str, Any]] = {
+    m.Order: {"limit_price": _PRICE, "stop_price": _PRICE},
+}
+
+
+def _model_hook_factory(converter: cattrs.Converter, *, forbid_extra_keys: bool) -> Any:
+    def factory(cls: type[T]) -> Callable[[Any, Any], T]:
+        structure_fields = make_dict_structure_fn(
+            cls,
+            converter,
+            _cattrs_forbid_extra_keys=forbid_extra_keys,
+            raw=override(omit=True),
+            **_OVERRIDES.get(cls, {}),
+        )
+
+        def structure_model(value: Any, tp: Any) -> T:
+            if not isinstance(value, Mapping):
+                raise TypeError(f"expected a JSON object, got {_json_type(value)}")
+            obj = structure_fields(value, tp)
+            object.__setattr__(obj, "raw", value)  # frozen models: set once, here
+            return obj
+
+        return structure_model
+
+    return factory
+
+
+def _structure_orders_page(converter: cattrs.Converter) -> Callable[[Any, Any], m.OrdersPage]:
+    structure_fields = make_dict_structure_fn(m.OrdersPage, converter, raw=override(omit=True))
+
+    def structure(value: Any, tp: Any) -> m.OrdersPage:
+        if isinstance(value, list):  # tolerate a bare list of orders
+            value = {"orders": value}
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected a JSON object, got {_json_type(value)}")
+        if "orders" not in value:
+            raise ValueError("expected key 'orders'")
+        page = structure_fields(value, tp)
+        object.__setattr__(page, "raw", value)
+        return page
+
+    return structure
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, Decimal)):
+        return "number"
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
+
+
+# --------------------------------------------------------------------------- unstructure hooks
+
+
+def _request_unstructure_factory(converter: cattrs.Converter) -> Any:
+    def factory(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+        unstructure_fields = make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True)
+        if cls is r.PlaceMultiOrderRequest:
+
+            def unstructure_multi(request: r.PlaceMultiOrderRequest) -> dict[str, Any]:
+                body = unstructure_fields(request)
+                body["accounts"] = request.resolved_accounts
+                return body
+
+            return unstructure_multi
+        return unstructure_fields
+
+    return factory
+
+
+def _unstructure_enum(value: enum.Enum) -> Any:
+    return value.value
+
+
+def _unstructure_datetime(value: dt.datetime) -> str:
+    return value.isoformat()
+
+
+# --------------------------------------------------------------------------- the converter
+
+
+def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
+    """Build a converter with every hook. ``forbid_extra_keys`` makes a strict one for tests."""
+    converter = cattrs.Converter(forbid_extra_keys=forbid_extra_keys)
+    converter.register_structure_hook(Decimal, _structure_decimal)
+    converter.register_structure_hook(dt.datetime, _structure_datetime)
+    converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(bool, _structure_bool)
+    converter.register_structure_hook_factory(
+        lambda tp: _open_enum_of(tp) is not None, _open_enum_hook
+    )
+    converter.register_structure_hook(m.OrdersPage, _structure_orders_page(converter))
+    converter.register_structure_hook_factory(
+        lambda tp: tp in _MODELS and tp is not m.OrdersPage,
+        _model_hook_factory(converter, forbid_extra_keys=forbid_extra_keys),
+    )
+    converter.register_unstructure_hook(Decimal, _decimal_to_wire)
+    converter.register_unstructure_hook(dt.datetime, _unstructure_datetime)
+    # On the shared base, so it wins over the hook for ``str`` (our enums are str enums).
+    converter.register_unstructure_hook(_StrEnum, _unstructure_enum)
+    converter.register_unstructure_hook_factory(
+        lambda tp: tp in _REQUESTS, _request_unstructure_factory(converter)
+    )
+    return converter
+
+
+#: The converter every client shares. cattrs compiles and caches one function
+#: per class on first use, so it is built once, here.
+converter = make_converter()
+
+
+def structure(body: Any, tp: type[T] | Any, *, using: cattrs.Converter | None = None) -> T:
+    """Structure decoded JSON into ``tp``.
+
+    Raises:
+        ShapeError: with one JSON-path message per problem
+            (``invalid value for type, expected int @ $.duration``).
+
+    """
+    conv = using or converter
+    try:
+        result: T = conv.structure(body, tp)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        if isinstance(exc, cattrs.BaseValidationError):
+            raise ShapeError(cattrs.transform_error(exc, path="$")) from exc
+        raise ShapeError([f"{exc} @ $"]) from exc
+    return result
+
+
+def to_wire(request: Any) -> dict[str, Any]:
+    """The JSON body of a request model: unset fields left out, decimals as strings."""
+    body: dict[str, Any] = converter.unstructure(request)
+    return body
+
+
+def to_query(request: r.GetOrdersRequest | r.BalancesQuery) -> dict[str, str]:
+    """Query parameters of a request model: lists comma-joined, times in ISO 8601."""
+    query: dict[str, str] = {}
+    for name, value in to_wire(request).items():
+        query[name] = ",".join(str(x) for x in value) if isinstance(value, list) else str(value)
+    return query

@@ -1,0 +1,219 @@
+"""Response models: plain, frozen attrs classes.
+
+They hold data only; :mod:`taas_async._converter` owns every rule for turning
+JSON into them. Each model keeps the decoded JSON it came from in ``raw``, so
+a field the SDK does not model yet is still reachable
+(``order.raw["new_field"]``). Money is ``Decimal``, time is aware
+``datetime``, and enums are open: a value the SDK does not know stays a
+``str``.
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from taas_async._enums import MultiOrderStatus, OrderStatus, PosSide, Side, Strategy
+
+__all__ = [
+    "ActionResult",
+    "Asset",
+    "Balance",
+    "ChainedOrder",
+    "CloseBalancesResult",
+    "MultiOrder",
+    "Order",
+    "OrderMessage",
+    "OrderSummary",
+    "OrdersPage",
+]
+
+
+def _raw() -> Any:
+    return attrs.field(factory=dict, repr=False, eq=False)
+
+
+@attrs.frozen
+class Order:
+    """An order as the server reports it.
+
+    ``limit_price`` and ``stop_price`` are ``None`` when unset (the server's
+    ``-1`` sentinel). ``strategy`` is a :class:`Strategy` when it is a known
+    name, else the server's string (often a strategy UUID).
+    """
+
+    id: str
+    status: OrderStatus | str | None = None
+    pair: str | None = None
+    side: Side | str | None = None
+    buy_token: str | None = None
+    sell_token: str | None = None
+    sell_token_amount: Decimal | None = None
+    base_asset_qty: Decimal | None = None
+    quote_asset_qty: Decimal | None = None
+    strategy: Strategy | str | None = None
+    strategy_params: dict[str, Any] = attrs.field(factory=dict)
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    duration: int | None = None
+    time_start: dt.datetime | None = None
+    time_end: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    accounts: list[str] = attrs.field(factory=list)
+    account_names: list[str] = attrs.field(factory=list)
+    user: str | None = None
+    time_zone: str | None = None
+    placements: list[Any] = attrs.field(factory=list)
+    executed_qty: Decimal | None = None
+    executed_price: Decimal | None = None
+    executed_notional: Decimal | None = None
+    pct_filled: Decimal | None = None
+    active: bool | None = None
+    engine_passiveness: Decimal | None = None
+    schedule_discretion: Decimal | None = None
+    alpha_tilt: Decimal | None = None
+    pov_target: Decimal | None = None
+    pov_limit: Decimal | None = None
+    failure_reason: str | None = None
+    notes: str | None = None
+    custom_order_id: str | None = None
+    updated_leverage: Decimal | None = None
+    pos_side: PosSide | str | None = None
+    parent_order: str | None = None
+    raw: dict[str, Any] = _raw()
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the order can change no more (COMPLETE or CANCELED)."""
+        return isinstance(self.status, OrderStatus) and self.status.is_terminal
+
+
+@attrs.frozen
+class MultiOrder:
+    """A multi order: one child order per leg (``child_order_ids``)."""
+
+    id: str
+    status: MultiOrderStatus | str | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    time_start: dt.datetime | None = None
+    duration: int | None = None
+    child_order_ids: list[str] = attrs.field(factory=list)
+    strategy: Strategy | str | None = None
+    strategy_params: dict[str, Any] = attrs.field(factory=dict)
+    engine_passiveness: Decimal | None = None
+    schedule_discretion: Decimal | None = None
+    exposure_tolerance: Decimal | None = None
+    user: str | None = None
+    time_zone: str | None = None
+    failure_reason: str | None = None
+    custom_order_id: str | None = None
+    raw: dict[str, Any] = _raw()
+
+
+@attrs.frozen
+class Asset:
+    """One token or position held in an account."""
+
+    symbol: str
+    size: Decimal | None = None
+    notional: Decimal | None = None
+    market_type: str | None = None
+    asset_type: str | None = None
+    unrealized_profit: Decimal | None = None
+    initial_margin: Decimal | None = None
+    maint_margin: Decimal | None = None
+    margin_balance: Decimal | None = None
+    leverage: Decimal | None = None
+    notional_pct_total: Decimal | None = None
+    raw: dict[str, Any] = _raw()
+
+
+@attrs.frozen
+class Balance:
+    """An account's balance: its exchange and what it holds."""
+
+    exchange: str | None = None
+    assets: list[Asset] = attrs.field(factory=list)
+    raw: dict[str, Any] = _raw()
+
+
+@attrs.frozen
+class OrderSummary:
+    """Execution summary of an order (shape undocumented: known fields plus ``raw``)."""
+
+    id: str | None = None
+    status: OrderStatus | str | None = None
+    pair: str | None = None
+    side: Side | str | None = None
+    executed_qty: Decimal | None = None
+    executed_price: Decimal | None = None
+    executed_notional: Decimal | None = None
+    pct_filled: Decimal | None = None
+    raw: dict[str, Any] = _raw()
+
+
+@attrs.frozen
+class ChainedOrder:
+    """A chained order (shape undocumented: known fields plus ``raw``)."""
+
+    id: str | None = None
+    status: OrderStatus | str | None = None
+    created_at: dt.datetime | None = None
+    orders: list[Order] = attrs.field(factory=list)
+    raw: dict[str, Any] = _raw()
+
+
+@attrs.frozen
+class OrderMessage:
+    """A message the engine logged for an order (shape undocumented: known fields plus ``raw``)."""
+
+    order_id: str | None = None
+    message: str | None = None
+    created_at: dt.datetime | None = None
+    level: str | None = None
+    raw: dict[str, Any] = _raw()
+
+
+@attrs.frozen
+class ActionResult:
+    """Reply to cancel, pause, resume, amend and set-leverage calls.
+
+    A ``204 No Content`` reply gives ``ActionResult()`` with an empty ``raw``.
+    """
+
+    message: str | None = None
+    success: bool | None = None
+    order_id: str | None = None
+    raw: dict[str, Any] = _raw()
+
+
+@attrs.frozen
+class CloseBalancesResult:
+    """Reply to ``close_balances``: the flattening orders it opened, when the server lists them."""
+
+    message: str | None = None
+    order_ids: list[str] = attrs.field(factory=list)
+    raw: dict[str, Any] = _raw()
+
+
+@attrs.frozen
+class OrdersPage:
+    """One page of ``GET /api/orders/``; iterate it for its orders."""
+
+    orders: list[Order] = attrs.field(factory=list)
+    count: int | None = None
+    num_pages: int | None = None
+    raw: dict[str, Any] = _raw()
+
+    def __iter__(self) -> Iterator[Order]:
+        return iter(self.orders)
+
+    def __len__(self) -> int:
+        return len(self.orders)
+
+    def __getitem__(self, index: int) -> Order:
+        return self.orders[index]

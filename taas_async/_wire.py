@@ -1,0 +1,277 @@
+"""What goes on the wire, with no I/O: URLs, headers, error mapping, decoding.
+
+The client's choke point calls these; they are plain functions so they can
+be tested and reused (retries, the sandbox) without a network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import math
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from taas_async import _converter
+from taas_async._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestValidationError,
+    ResponseDecodeError,
+    UnprocessableEntityError,
+    message_from_body,
+)
+
+__all__ = [
+    "base_url",
+    "connection_error",
+    "decode_success",
+    "join",
+    "path_id",
+    "relative_path",
+    "status_error",
+]
+
+T = TypeVar("T")
+
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def base_url(url: str) -> str:
+    """Normalise the TaaS base URL: http(s), a host, and a path that ends in ``/``.
+
+    The path is kept (``https://h/taas`` serves ``https://h/taas/api/...``),
+    unlike 1.2.9's ``urljoin``, which dropped it.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ConfigurationError(f"invalid TaaS url {url!r}: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(f"invalid TaaS url {url!r}: expected http(s)://host[:port][/path]")
+    if parsed.query or parsed.fragment:
+        raise ConfigurationError(f"invalid TaaS url {url!r}: no query or fragment allowed")
+    if parsed.userinfo:
+        raise ConfigurationError("invalid TaaS url: credentials belong in auth_token, not the url")
+    path = parsed.raw_path.decode("ascii")
+    if not path.endswith("/"):
+        path += "/"
+    return str(parsed.copy_with(raw_path=path.encode("ascii")))
+
+
+def join(base: str, path: str) -> str:
+    """``base`` (ending in ``/``) plus a relative path built by :func:`path_id` or checked."""
+    return base + path
+
+
+def path_id(value: str | uuid.UUID, *, name: str = "order_id") -> str:
+    """An id made safe for a path segment: it can never change the path.
+
+    Raises:
+        RequestValidationError: empty, ``.``/``..``, control characters, or not a string.
+
+    """
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        raise RequestValidationError({name: [f"expected a string id, got {type(value).__name__}"]})
+    if not value or value.strip() != value:
+        raise RequestValidationError({name: ["must be non-empty without surrounding spaces"]})
+    if value in (".", "..") or _CONTROL.search(value):
+        raise RequestValidationError({name: [f"not a valid id: {value!r}"]})
+    return quote(value, safe="")  # "/", "?", "#", "%" are all escaped
+
+
+def relative_path(path: str) -> str:
+    """Check a caller-given API path for :meth:`AsyncClient.request`.
+
+    Raises:
+        RequestValidationError: absolute URLs, ``..`` segments, query strings or fragments.
+
+    """
+    problems = []
+    if "://" in path or path.startswith("//"):
+        problems.append("must be a path on the TaaS server, not a URL")
+    if "?" in path or "#" in path:
+        problems.append("pass query parameters as params=, not in the path")
+    if any(segment in (".", "..") for segment in path.split("/")):
+        problems.append("'.' and '..' segments are not allowed")
+    if _CONTROL.search(path) or " " in path:
+        problems.append("spaces and control characters are not allowed")
+    if problems:
+        raise RequestValidationError({"path": problems})
+    return path.lstrip("/")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def connection_error(exc: httpx.TransportError, method: str, url: str) -> APIConnectionError:
+    """Map an httpx transport error, saying whether the request may have reached the server."""
+    never_sent = isinstance(
+        exc,
+        httpx.ConnectError
+        | httpx.ConnectTimeout
+        | httpx.PoolTimeout
+        | httpx.UnsupportedProtocol
+        | httpx.LocalProtocolError,
+    )
+    kind = type(exc).__name__
+    detail = str(exc) or kind
+    where = "before sending" if never_sent else "after the request may have been sent"
+    message = f"{method} {url}: {kind} {where}: {detail}"
+    cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+    return cls(message, method=method, url=url, may_have_reached_server=not never_sent)
+
+
+def _retry_after(headers: httpx.Headers, now: dt.datetime | None = None) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        seconds = (when - (now or dt.datetime.now(dt.timezone.utc))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _decode_body(response: httpx.Response) -> tuple[bool, Any]:
+    """(is_json, body): the decoded JSON, or the raw text when it is not JSON."""
+    text = response.text
+    if not text.strip():
+        return False, text
+    try:
+        return True, _converter.decode_json(response.content)
+    except ValueError:
+        return False, text
+
+
+def status_error(response: httpx.Response, method: str, url: str) -> APIStatusError:
+    """The typed error for a reply with a non-2xx status; it keeps the raw body."""
+    status = response.status_code
+    is_json, body = _decode_body(response)
+    if 300 <= status < 400:
+        location = response.headers.get("location", "")
+        message = f"unexpected redirect to {location!r}" if location else "unexpected redirect"
+    else:
+        message = message_from_body(body, response.text, is_json=is_json)
+    request_id = next(
+        (response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers), None
+    )
+    if status in _STATUS_ERRORS:
+        cls = _STATUS_ERRORS[status]
+    elif status >= 500:
+        cls = InternalServerError
+    else:
+        cls = APIStatusError
+    kwargs: dict[str, Any] = {
+        "status_code": status,
+        "method": method,
+        "url": url,
+        "body": body,
+        "text": response.text,
+        "headers": dict(response.headers),
+        "request_id": request_id,
+    }
+    if cls is RateLimitError:
+        return RateLimitError(message, retry_after=_retry_after(response.headers), **kwargs)
+    return cls(message, **kwargs)
+
+
+# --------------------------------------------------------------------------- success
+
+
+def decode_success(
+    response: httpx.Response,
+    method: str,
+    url: str,
+    parse: Callable[[Any], T],
+    *,
+    allow_empty: bool,
+) -> T:
+    """Decode a 2xx reply and structure it with ``parse``.
+
+    Raises:
+        ResponseDecodeError: empty (where a body is required), not JSON, or the wrong shape.
+
+    """
+
+    def fail(message: str, errors: list[str] | None = None) -> ResponseDecodeError:
+        return ResponseDecodeError(
+            message,
+            method=method,
+            url=url,
+            status_code=response.status_code,
+            text=response.text,
+            errors=errors or [],
+        )
+
+    content = response.content
+    if not content.strip():
+        if allow_empty:
+            return parse(None)
+        raise fail("empty body where JSON was expected")
+    content_type = response.headers.get("content-type", "")
+    if content_type and "json" not in content_type.lower():
+        raise fail(f"expected a JSON reply, got content type {content_type!r}")
+    try:
+        body = _converter.decode_json(content)
+    except ValueError as exc:
+        raise fail(f"reply is not valid JSON: {exc}") from None
+    try:
+        return parse(body)
+    except _converter.ShapeError as exc:
+        raise fail(
+            "reply does not have the expected shape: " + "; ".join(exc.errors), exc.errors
+        ) from None
+
+
+def check_headers(extra: Mapping[str, str] | None) -> dict[str, str]:
+    """Validate ``extra_headers``: strings, no line breaks, no ``Authorization``."""
+    headers: dict[str, str] = {}
+    items: list[tuple[object, object]] = list((extra or {}).items())
+    for name, value in items:
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ConfigurationError("extra_headers must map strings to strings")
+        if _CONTROL.search(name) or _CONTROL.search(value):
+            raise ConfigurationError(f"extra header {name!r} contains control characters")
+        if name.lower() == "authorization":
+            raise ConfigurationError("set the token with auth_token, not extra_headers")
+        headers[name] = value
+    return headers

@@ -1,0 +1,57 @@
+"""Shared fixtures: a client wired to respx, the seed's example replies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import respx
+
+from taas_async import AsyncClient
+
+DATA = Path(__file__).parent / "data"
+BASE_URL = "https://taas.test/prefix"  # a path prefix, which 1.2.9's urljoin would drop
+API = BASE_URL + "/api/"
+TOKEN = "tok-SUPERSECRET-0123456789abcdef"  # greppable: must never leak
+
+
+def load(name: str) -> str:
+    """Raw text of a file in tests/data (the seed's example replies)."""
+    return (DATA / name).read_text()
+
+
+def load_json(name: str) -> Any:
+    return json.loads(load(name))
+
+
+@pytest.fixture
+def seed_order_text() -> str:
+    return load("seed_order.json")
+
+
+@pytest.fixture
+def seed_multi_order_text() -> str:
+    return load("seed_multi_order.json")
+
+
+@pytest.fixture
+def seed_balances_text() -> str:
+    return load("seed_balances.json")
+
+
+@pytest.fixture
+def mock_api() -> respx.MockRouter:
+    """A respx router for the API; unmatched requests fail the test."""
+    with respx.mock(base_url=API, assert_all_called=False, assert_all_mocked=True) as router:
+        yield router
+
+
+@pytest_asyncio.fixture
+async def client(mock_api: respx.MockRouter) -> AsyncIterator[AsyncClient]:
+    """An AsyncClient whose traffic goes to ``mock_api``."""
+    async with AsyncClient(BASE_URL, TOKEN, extra_headers={"X-Team": "quant"}) as c:
+        yield c
