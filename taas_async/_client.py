@@ -744,3 +744,6 @@ def _expect(request: object, cls: type) -> None:
         raise RequestValidationError(
             {"request": [f"expected {cls.__name__}, got {type(request).__name__}"]}
         )
+    # Before the body is encoded: a list mutated in place (a dict appended to
+    # child_orders, ...) must raise RequestValidationError, not fail in to_wire.
+    request.validate()  # type: ignore[attr-defined]

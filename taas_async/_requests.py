@@ -253,9 +253,10 @@ def _is_whole(_inst: object, attribute: "attrs.Attribute[Any]", value: Any) -> N
         raise TypeError(f"'{attribute.name}' must be a whole number")
 
 
-def _decimal(
+def _decimal_check(
     *, gt: Decimal | None = None, ge: Decimal | None = None, le: Decimal | None = None
-) -> Any:
+) -> _Validator:
+    """An optional Decimal within bounds (the field's converter made it a Decimal)."""
     checks: list[_Validator] = [v.instance_of(Decimal)]
     if gt is not None:
         checks.append(v.gt(gt))
@@ -263,7 +264,7 @@ def _decimal(
         checks.append(v.ge(ge))
     if le is not None:
         checks.append(v.le(le))
-    return attrs.field(default=None, converter=_opt_decimal, validator=v.optional(v.and_(*checks)))
+    return v.optional(v.and_(*checks))
 
 
 _ZERO = Decimal(0)
@@ -435,21 +436,39 @@ class PlaceOrderRequest(_RequestModel):
     duration: int | None = attrs.field(
         default=None, converter=_whole_number, validator=v.optional(v.and_(_is_whole, v.gt(0)))
     )
-    sell_token_amount: Decimal | None = _decimal(gt=_ZERO)
-    base_asset_qty: Decimal | None = _decimal(gt=_ZERO)
-    quote_asset_qty: Decimal | None = _decimal(gt=_ZERO)
-    engine_passiveness: Decimal | None = _decimal(ge=_ZERO, le=_ONE)
-    schedule_discretion: Decimal | None = _decimal(ge=_MIN_DISCRETION, le=_ONE)
-    alpha_tilt: Decimal | None = _decimal(ge=-_ONE, le=_ONE)
+    sell_token_amount: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
+    )
+    base_asset_qty: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
+    )
+    quote_asset_qty: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
+    )
+    engine_passiveness: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(ge=_ZERO, le=_ONE)
+    )
+    schedule_discretion: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(ge=_MIN_DISCRETION, le=_ONE)
+    )
+    alpha_tilt: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(ge=-_ONE, le=_ONE)
+    )
     order_condition: str | None = attrs.field(default=None, validator=v.optional(_non_empty_str()))
     order_condition_expiry: dt.datetime | str | None = attrs.field(
         default=None,
         converter=_datetime_or_str,
         validator=v.optional(v.and_(v.instance_of((dt.datetime, str)), _aware)),
     )
-    pov_limit: Decimal | None = _decimal(gt=_ZERO, le=_ONE)
-    pov_target: Decimal | None = _decimal(gt=_ZERO, le=_ONE)
-    limit_price: Decimal | None = _decimal(gt=_ZERO)
+    pov_limit: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO, le=_ONE)
+    )
+    pov_target: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO, le=_ONE)
+    )
+    limit_price: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
+    )
     strategy_params: dict[str, Any] | None = attrs.field(
         default=None,
         converter=_opt_dict,
@@ -457,8 +476,12 @@ class PlaceOrderRequest(_RequestModel):
     )
     notes: str | None = attrs.field(default=None, validator=_OPT_STR)
     custom_order_id: str | None = attrs.field(default=None, validator=_CUSTOM_ORDER_ID)
-    updated_leverage: Decimal | None = _decimal(gt=_ZERO)
-    max_otc: Decimal | None = _decimal(gt=_ZERO)
+    updated_leverage: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
+    )
+    max_otc: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
+    )
     pos_side: PosSide | None = attrs.field(
         default=None, converter=_to_pos_side, validator=v.optional(v.instance_of(PosSide))
     )
@@ -477,8 +500,12 @@ class ChildOrder(_RequestModel):
 
     pair: str = attrs.field(validator=_PAIR)
     side: Side = attrs.field(converter=_to_side, validator=v.instance_of(Side))
-    base_asset_qty: Decimal | None = _decimal(gt=_ZERO)
-    quote_asset_qty: Decimal | None = _decimal(gt=_ZERO)
+    base_asset_qty: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
+    )
+    quote_asset_qty: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
+    )
     pos_side: PosSide | None = attrs.field(
         default=None, converter=_to_pos_side, validator=v.optional(v.instance_of(PosSide))
     )
@@ -515,9 +542,15 @@ class PlaceMultiOrderRequest(_RequestModel):
         converter=_opt_str_list,
         validator=v.optional(_str_list_validator(non_empty=True)),
     )
-    engine_passiveness: Decimal | None = _decimal(ge=_ZERO, le=_ONE)
-    schedule_discretion: Decimal | None = _decimal(ge=_MIN_DISCRETION, le=_ONE)
-    alpha_tilt: Decimal | None = _decimal(ge=-_ONE, le=_ONE)
+    engine_passiveness: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(ge=_ZERO, le=_ONE)
+    )
+    schedule_discretion: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(ge=_MIN_DISCRETION, le=_ONE)
+    )
+    alpha_tilt: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(ge=-_ONE, le=_ONE)
+    )
     order_condition: str | None = attrs.field(default=None, validator=v.optional(_non_empty_str()))
     order_condition_expiry: dt.datetime | str | None = attrs.field(
         default=None,
@@ -529,7 +562,9 @@ class PlaceMultiOrderRequest(_RequestModel):
         converter=_opt_dict,
         validator=v.optional(v.and_(v.instance_of(dict), _str_keys)),
     )
-    exposure_tolerance: Decimal | None = _decimal(ge=_MIN_DISCRETION, le=_ONE)
+    exposure_tolerance: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(ge=_MIN_DISCRETION, le=_ONE)
+    )
     custom_order_id: str | None = attrs.field(default=None, validator=_CUSTOM_ORDER_ID)
 
     @property

@@ -1,0 +1,53 @@
+"""The public surface: ``__all__`` is sorted, complete, typed and documented."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import taas_async
+
+PACKAGE = Path(taas_async.__file__).parent
+
+
+def test_all_is_sorted_and_unique() -> None:
+    assert len(set(taas_async.__all__)) == len(taas_async.__all__)
+    dunder = [n for n in taas_async.__all__ if n.startswith("__")]
+    others = [n for n in taas_async.__all__ if not n.startswith("__")]
+    assert others == sorted(others, key=lambda n: (not n.isupper(), n)), "keep __all__ sorted"
+    assert dunder == ["__version__"]
+
+
+def test_every_private_module_export_is_reexported() -> None:
+    exported = set(taas_async.__all__)
+    for module_name in ("_client", "_enums", "_exceptions", "_models", "_requests"):
+        module = __import__(f"taas_async.{module_name}", fromlist=["__all__"])
+        missing = set(module.__all__) - exported
+        assert not missing, f"taas_async.{module_name} exports {missing} but __init__ does not"
+
+
+def test_public_classes_show_the_public_module() -> None:
+    for name in taas_async.__all__:
+        obj = getattr(taas_async, name)
+        if inspect.isclass(obj):
+            assert obj.__module__ == "taas_async", name
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    for name in taas_async.__all__:
+        obj = getattr(taas_async, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert inspect.getdoc(obj), f"{name} has no docstring"
+    for name, member in inspect.getmembers(taas_async.AsyncClient):
+        if not name.startswith("_") and callable(member):
+            assert inspect.getdoc(member), f"AsyncClient.{name} has no docstring"
+
+
+def test_py_typed_ships() -> None:
+    assert (PACKAGE / "py.typed").is_file()
+
+
+def test_version_comes_from_metadata() -> None:
+    from importlib.metadata import version
+
+    assert taas_async.__version__ == version("taas-async")

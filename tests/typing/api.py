@@ -1,0 +1,105 @@
+"""Type-checks the public API as users write it. NOT meant to be executed.
+
+``mypy --strict taas_async tests/typing`` must pass: if a signature or a
+model's field types regress, this file stops type-checking.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import httpx
+
+import taas_async
+from taas_async import (
+    ActionResult,
+    AmendOrderRequest,
+    AsyncClient,
+    Balance,
+    ChildOrder,
+    GetOrdersRequest,
+    MultiOrder,
+    Order,
+    OrderInChain,
+    OrderStatus,
+    PlaceChainedOrderRequest,
+    PlaceMultiOrderRequest,
+    PlaceOrderRequest,
+    SetLeverageRequest,
+    Side,
+    Strategy,
+)
+
+
+async def tour() -> None:
+    version: str = taas_async.__version__
+    async with AsyncClient(
+        url="https://app.tread.fi",
+        auth_token="token",
+        timeout=httpx.Timeout(10.0, connect=2.0),
+        extra_headers={"X-Desk": "delta-one"},
+    ) as client:
+        request = PlaceOrderRequest(
+            accounts=["mock"],
+            pair="ETH-USDT",
+            side="buy",
+            duration=300,
+            base_asset_qty=5,
+            strategy="TWAP",
+        )
+        request.limit_price = Decimal("2500.5")
+        request.side = Side.SELL
+        order: Order = await client.place_order(request, timeout=3.0)
+        qty: Decimal | None = order.sell_token_amount
+        started: dt.datetime | None = order.time_start
+        status: OrderStatus | str | None = order.status
+        done: bool = order.is_terminal
+        again: Order = await client.get_order(uuid.UUID(order.id))
+        cancelled: ActionResult = await client.cancel_order(again.id)
+
+        multi: MultiOrder = await client.place_multi_order(
+            PlaceMultiOrderRequest(
+                duration=200,
+                strategy=Strategy.TWAP,
+                exposure_tolerance=Decimal("0.5"),
+                child_orders=[
+                    ChildOrder(pair="ETH:PERP-USDT", side="sell", base_asset_qty="10", account="a"),
+                    ChildOrder(pair="ETH-USDT", side=Side.BUY, base_asset_qty=10),
+                ],
+            )
+        )
+        children: list[str] = multi.child_order_ids
+        await client.place_chained_order(
+            PlaceChainedOrderRequest(
+                orders_in_chain=[
+                    OrderInChain(order_request=request, priority=1),
+                    OrderInChain(order_request=request, priority=2),
+                ]
+            )
+        )
+        await client.amend_order(AmendOrderRequest(order_id=order.id, changes={"notes": "x"}))
+        await client.set_leverage(
+            SetLeverageRequest(account_ids=["a"], pair="BTC:PERP-USDT", leverage=5)
+        )
+        balances: dict[str, Balance] = await client.get_balances(account_names=["mock"])
+        for balance in balances.values():
+            for asset in balance.assets:
+                size: Decimal | None = asset.size
+        page = await client.get_all_orders(GetOrdersRequest(statuses=[OrderStatus.ACTIVE]))
+        first: Order = page[0]
+        async for listed in client.iter_orders(GetOrdersRequest(page_size=50)):
+            listed_id: str = listed.id
+        raw: object = await client.request("GET", "api/new_endpoint/", params={"a": [1, 2]})
+        del version, qty, started, status, done, cancelled, children, first, raw
+    try:
+        await client.get_order("x")
+    except taas_async.RateLimitError as exc:
+        wait: float | None = exc.retry_after
+    except taas_async.APIStatusError as exc:
+        code: int = exc.status_code
+    except taas_async.APIConnectionError as exc:
+        maybe_sent: bool = exc.may_have_reached_server
+    except taas_async.RequestValidationError as exc:
+        fields: list[str] = exc.fields
