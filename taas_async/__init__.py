@@ -3,8 +3,6 @@
 Everything public is importable from here; the ``_``-modules are private.
 """
 
-from __future__ import annotations
-
 from taas_async._client import DEFAULT_TIMEOUT, USE_CLIENT_DEFAULT, AsyncClient, TimeoutTypes
 from taas_async._enums import MultiOrderStatus, OrderStatus, PosSide, Side, Strategy
 from taas_async._exceptions import (

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import functools
 import logging
+import math
 import os
 import platform
 import time
@@ -93,9 +94,13 @@ class _Call(Generic[T]):
     path: str
     parse: Callable[[Any], T]
     kind: _CallKind
+    # A request model: validated right before sending, then encoded as the
+    # JSON body or (``send_as="query"``) the query string.
+    request: Any = None
+    send_as: Literal["json", "query"] = "json"
+    # Raw query and body, for ``AsyncClient.request`` (no model).
     params: Mapping[str, str] | None = None
     body: Any = None
-    request: Any = None  # the request model, if any: validated again right before sending
     allow_empty: bool = False
     timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT
 
@@ -128,13 +133,28 @@ def _order_messages(body: Any) -> list[m.OrderMessage]:
     return messages
 
 
+def _positive_seconds(value: object) -> bool:
+    # inf is as unbounded as None; 0 and negatives time out at once.
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
 def _check_timeout(timeout: object) -> httpx.Timeout:
     if isinstance(timeout, httpx.Timeout):
         values = timeout.as_dict().values()
         if any(t is None for t in values):
             raise ConfigurationError("every timeout must be bounded: None is not allowed")
+        if not all(_positive_seconds(t) for t in values):
+            raise ConfigurationError(
+                f"every timeout must be a positive, finite number of seconds, got {timeout!r}"
+            )
         return timeout
-    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+    if _positive_seconds(timeout):
+        assert isinstance(timeout, (int, float))  # noqa: S101 (narrowing for mypy)
         return httpx.Timeout(
             float(timeout), connect=min(float(timeout), DEFAULT_TIMEOUT.connect or 5.0)
         )
@@ -197,8 +217,12 @@ class AsyncClient:
             raise ConfigurationError("missing " + " and ".join(missing))
         assert url is not None  # noqa: S101 (narrowing for mypy)
         assert token is not None  # noqa: S101
-        if not _is_instance(token, str) or any(c.isspace() for c in token):
-            raise ConfigurationError("auth_token must be a string without whitespace")
+        # Printable ASCII only: anything else cannot go in a header, and httpx's
+        # UnicodeEncodeError (or h11's error) would quote the whole token.
+        if not _is_instance(token, str) or not all("!" <= c <= "~" for c in token):
+            raise ConfigurationError(
+                "auth_token must be a string of printable ASCII characters without whitespace"
+            )
         if _is_instance(max_retries, bool) or not _is_instance(max_retries, int) or max_retries < 0:
             raise ConfigurationError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         if http_client is not None and (transport is not None or limits is not None):
@@ -277,12 +301,17 @@ class AsyncClient:
 
     def _build(self, call: _Call[Any]) -> httpx.Request:
         """Everything before I/O: re-validate, encode, URL, headers, timeout."""
+        params, body = call.params, call.body
         if call.request is not None:
-            call.request.validate()
+            call.request.validate()  # cross-field rules, and lists mutated in place
+            if call.send_as == "query":
+                params = _converter.to_query(call.request)
+            else:
+                body = _converter.to_wire(call.request)
         content = None
-        if call.body is not None:
+        if body is not None:
             try:
-                content = _converter.encode_json(call.body)
+                content = _converter.encode_json(body)
             except (TypeError, ValueError) as exc:
                 raise RequestValidationError({"body": [str(exc)]}) from None
         timeout = (
@@ -291,7 +320,7 @@ class AsyncClient:
         return self._http.build_request(
             call.method,
             _wire.join(self._base_url, call.path),
-            params=call.params,
+            params=params,
             content=content,
             headers=self._headers(has_body=content is not None),
             timeout=timeout,
@@ -316,7 +345,10 @@ class AsyncClient:
         """One HTTP exchange, logged; transport failures become typed errors."""
         started = time.perf_counter()
         try:
-            response = await self._http.send(request)
+            # Never follow redirects, even on an injected client that would: an
+            # order POST must not be replayed to another URL.
+            # auth=None: an injected client's own auth must not replace our token.
+            response = await self._http.send(request, follow_redirects=False, auth=None)
         except httpx.TransportError as exc:
             error = _wire.connection_error(exc, call.method, str(request.url))
             self._log(call, None, started, attempt, error=type(exc).__name__)
@@ -334,7 +366,7 @@ class AsyncClient:
         error: str | None = None,
     ) -> None:
         latency_ms = (time.perf_counter() - started) * 1000.0
-        ok = status is not None and status < 400
+        ok = status is not None and 200 <= status < 300  # a 3xx is raised as an error too
         level = logging.DEBUG if ok else logging.WARNING
         if logger.isEnabledFor(level):
             logger.log(
@@ -371,7 +403,6 @@ class AsyncClient:
                 "api/orders/",
                 _parser(m.Order),
                 "order",
-                body=_converter.to_wire(request),
                 request=request,
                 timeout=timeout,
             )
@@ -443,7 +474,6 @@ class AsyncClient:
                 "api/amend_order/",
                 _action_result,
                 "write",
-                body=_converter.to_wire(request),
                 request=request,
                 allow_empty=True,
                 timeout=timeout,
@@ -478,7 +508,6 @@ class AsyncClient:
                 path,
                 _action_result,
                 "write",
-                body=_converter.to_wire(request),
                 request=request,
                 allow_empty=True,
                 timeout=timeout,
@@ -500,8 +529,8 @@ class AsyncClient:
                 "api/orders/",
                 _parser(m.OrdersPage),
                 "read",
-                params=_converter.to_query(request),
                 request=request,
+                send_as="query",
                 timeout=timeout,
             )
         )
@@ -547,7 +576,6 @@ class AsyncClient:
                 "api/order_messages/",
                 _order_messages,
                 "read",
-                body=_converter.to_wire(request),
                 request=request,
                 timeout=timeout,
             )
@@ -569,7 +597,6 @@ class AsyncClient:
                 "api/multi_orders/",
                 _parser(m.MultiOrder),
                 "order",
-                body=_converter.to_wire(request),
                 request=request,
                 timeout=timeout,
             )
@@ -611,7 +638,6 @@ class AsyncClient:
                 "api/chained_orders/",
                 _parser(m.ChainedOrder),
                 "order",
-                body=_converter.to_wire(request),
                 request=request,
                 timeout=timeout,
             )
@@ -634,8 +660,8 @@ class AsyncClient:
                 "api/balances/",
                 _parser(dict[str, m.Balance]),
                 "read",
-                params=_converter.to_query(query),
                 request=query,
+                send_as="query",
                 timeout=timeout,
             )
         )
@@ -663,7 +689,6 @@ class AsyncClient:
                 "api/close_balances/",
                 _parser(m.CloseBalancesResult),
                 "order",
-                body=_converter.to_wire(request),
                 request=request,
                 timeout=timeout,
             )
@@ -683,7 +708,6 @@ class AsyncClient:
                 "api/set_leverage/",
                 _action_result,
                 "write",
-                body=_converter.to_wire(request),
                 request=request,
                 allow_empty=True,
                 timeout=timeout,
@@ -744,6 +768,3 @@ def _expect(request: object, cls: type) -> None:
         raise RequestValidationError(
             {"request": [f"expected {cls.__name__}, got {type(request).__name__}"]}
         )
-    # Before the body is encoded: a list mutated in place (a dict appended to
-    # child_orders, ...) must raise RequestValidationError, not fail in to_wire.
-    request.validate()  # type: ignore[attr-defined]

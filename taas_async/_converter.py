@@ -23,7 +23,9 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+import attrs
 import cattrs
+from cattrs.cols import list_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from taas_async import _models as m
@@ -95,7 +97,10 @@ def decode_json(text: str | bytes) -> Any:
         ValueError: not JSON (including ``NaN`` / ``Infinity``).
 
     """
-    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _json_default(value: Any) -> Any:
@@ -247,10 +252,20 @@ def _model_hook_factory(converter: cattrs.Converter, *, forbid_extra_keys: bool)
             **_OVERRIDES.get(cls, {}),
         )
 
+        # A null list or object (``"placements": null``) means empty: use the default.
+        collections = frozenset(
+            a.name
+            for a in attrs.fields(cls)  # type: ignore[arg-type]
+            if typing.get_origin(a.type) in (list, dict)
+        )
+
         def structure_model(value: Any, tp: Any) -> T:
             if not isinstance(value, Mapping):
                 raise TypeError(f"expected a JSON object, got {_json_type(value)}")
-            obj = structure_fields(value, tp)
+            fields = value
+            if any(value.get(name, ()) is None for name in collections):
+                fields = {k: v for k, v in value.items() if not (v is None and k in collections)}
+            obj = structure_fields(fields, tp)
             object.__setattr__(obj, "raw", value)  # frozen models: set once, here
             return obj
 
@@ -274,6 +289,41 @@ def _structure_orders_page(converter: cattrs.Converter) -> Callable[[Any, Any], 
         return page
 
     return structure
+
+
+def _list_hook_factory(converter: cattrs.Converter) -> Any:
+    # cattrs structures any iterable as a list: "mock" would become ["m", "o", "c", "k"].
+    def factory(tp: Any) -> Callable[[Any, Any], Any]:
+        structure_items = list_structure_factory(tp, converter)
+
+        def structure_list(value: Any, tp: Any) -> Any:
+            if not isinstance(value, list):
+                raise TypeError(f"expected a JSON array, got {_json_type(value)}")
+            return structure_items(value, tp)
+
+        return structure_list
+
+    return factory
+
+
+def _dict_hook_factory(converter: cattrs.Converter) -> Any:
+    # cattrs calls .items() on anything: a list reply would raise AttributeError, not ShapeError.
+    def factory(tp: Any) -> Callable[[Any, Any], Any]:
+        structure_items = converter.gen_structure_mapping(tp)
+
+        def structure_dict(value: Any, tp: Any) -> Any:
+            if not isinstance(value, Mapping):
+                raise TypeError(f"expected a JSON object, got {_json_type(value)}")
+            return structure_items(value, tp)
+
+        return structure_dict
+
+    return factory
+
+
+def _origin(tp: Any) -> Any:
+    # typing.get_origin's overloads make mypy reject ``get_origin(tp) is list``.
+    return typing.get_origin(tp)
 
 
 def _json_type(value: Any) -> str:
@@ -328,11 +378,19 @@ def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
     converter.register_structure_hook_factory(
         lambda tp: _open_enum_of(tp) is not None, _open_enum_hook
     )
-    converter.register_structure_hook(m.OrdersPage, _structure_orders_page(converter))
+    converter.register_structure_hook_factory(
+        lambda tp: _origin(tp) is list, _list_hook_factory(converter)
+    )
+    converter.register_structure_hook_factory(
+        lambda tp: _origin(tp) is dict, _dict_hook_factory(converter)
+    )
     converter.register_structure_hook_factory(
         lambda tp: tp in _MODELS and tp is not m.OrdersPage,
         _model_hook_factory(converter, forbid_extra_keys=forbid_extra_keys),
     )
+    # After the model hooks: this builds its list[Order] hook now, and the orders
+    # in a page need the Order hook (raw, the -1 price sentinel), not cattrs' default.
+    converter.register_structure_hook(m.OrdersPage, _structure_orders_page(converter))
     converter.register_unstructure_hook(Decimal, _decimal_to_wire)
     converter.register_unstructure_hook(dt.datetime, _unstructure_datetime)
     # On the shared base, so it wins over the hook for ``str`` (our enums are str enums).

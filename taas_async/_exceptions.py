@@ -230,16 +230,18 @@ class OrderOutcomeUnknownError(TaaSError):
         self.custom_order_id = custom_order_id
 
 
-def _as_text(value: Any) -> str:
+def _as_text(value: Any, depth: int = 0) -> str:
+    if depth > 20:  # a pathologically nested body must not exhaust the stack
+        return "..."
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return "; ".join(_as_text(v) for v in value)
+        return "; ".join(_as_text(v, depth + 1) for v in value)
     if isinstance(value, dict):
         for key in ("message", "detail", "error", "msg"):
             if key in value:
-                return _as_text(value[key])
-        return ", ".join(f"{k}: {_as_text(v)}" for k, v in value.items())
+                return _as_text(value[key], depth + 1)
+        return ", ".join(f"{k}: {_as_text(v, depth + 1)}" for k, v in value.items())
     return str(value)
 
 
@@ -269,6 +271,14 @@ def message_from_body(body: Any, text: str, *, is_json: bool) -> str:
     """
     if not is_json:
         return _html_or_text(text)
+    # An extracted message that is blank (``{"errors": [[]]}``) says nothing: show the body.
+    message = _message_from_json(body)
+    if not message.strip():
+        return _snippet(text)
+    return message if len(message) <= 1000 else message[:997] + "..."  # the body is in .text
+
+
+def _message_from_json(body: Any) -> str:
     if isinstance(body, dict):
         for key in ("message", "error", "errors", "detail", "non_field_errors"):
             value = body.get(key)
@@ -277,12 +287,12 @@ def message_from_body(body: Any, text: str, *, is_json: bool) -> str:
         fields = field_errors_from_body(body)
         if fields:
             return "; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items())
-        return _snippet(text)
+        return ""
     if isinstance(body, str):
         return _snippet(body)
     if isinstance(body, list) and body:
         return _as_text(body)
-    return _snippet(text)
+    return ""
 
 
 def _html_or_text(text: str) -> str:

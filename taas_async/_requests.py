@@ -302,7 +302,7 @@ def _field_problems(
             f"{attribute.name}.{path}" if path else attribute.name: reasons
             for path, reasons in exc.errors.items()
         }
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, ArithmeticError) as exc:
         return value, {attribute.name: [_reason(attribute.name, exc)]}
     return value, {}
 
@@ -348,7 +348,7 @@ class _RequestModel:
             if attribute.validator is not None:
                 try:
                     attribute.validator(self, attribute, value)
-                except (TypeError, ValueError) as exc:
+                except (TypeError, ValueError, ArithmeticError) as exc:
                     problems[attribute.name] = [_reason(attribute.name, exc)]
                     continue
             for index, item in enumerate(value if isinstance(value, list) else [value]):
@@ -371,6 +371,22 @@ class _RequestModel:
 _C = TypeVar("_C", bound=type)
 
 
+# Stands for a field that is given but invalid: "given" for the cross-field rules.
+_BAD: Any = object()
+
+
+def _partial_cross_field_problems(cls: type, values: dict[str, Any]) -> dict[str, list[str]]:
+    """Cross-field problems among the fields that are valid, so one error names them all."""
+    probe: Any = object.__new__(cls)
+    for name, value in values.items():
+        object.__setattr__(probe, name, value)  # bypasses the on-assignment checks
+    try:
+        problems: dict[str, list[str]] = probe._cross_field_problems()
+    except (TypeError, ValueError, AttributeError, ArithmeticError):
+        return {}  # a rule that needs one of the bad fields: reported once that is fixed
+    return problems
+
+
 def _collect_errors(cls: _C) -> _C:
     """Wrap an attrs class's ``__init__`` so that it reports every bad field at once."""
     generated_init: Callable[..., None] = cls.__init__  # type: ignore[misc]
@@ -382,17 +398,19 @@ def _collect_errors(cls: _C) -> _C:
         for name in kwargs:
             if name not in names:
                 problems[name] = ["unknown field"]
+        values: dict[str, Any] = {}
         for attribute in fields:
             if attribute.name in kwargs:
-                value = kwargs[attribute.name]
+                value, field_problems = _field_problems(attribute, kwargs[attribute.name])
+                problems.update(field_problems)
+                values[attribute.name] = _BAD if field_problems else value
             elif attribute.default is attrs.NOTHING:
                 problems[attribute.name] = ["is required"]
-                continue
+                values[attribute.name] = _BAD
             else:
-                continue  # defaults are valid by construction
-            _, field_problems = _field_problems(attribute, value)
-            problems.update(field_problems)
+                values[attribute.name] = None  # every optional field defaults to None
         if problems:
+            problems.update(_partial_cross_field_problems(cls, values))
             raise RequestValidationError(problems, model=cls.__name__)
         generated_init(self, **kwargs)
 

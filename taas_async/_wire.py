@@ -76,6 +76,8 @@ def base_url(url: str) -> str:
         raise ConfigurationError(f"invalid TaaS url {url!r}: {exc}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ConfigurationError(f"invalid TaaS url {url!r}: expected http(s)://host[:port][/path]")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise ConfigurationError(f"invalid TaaS url {url!r}: port out of range")
     if parsed.query or parsed.fragment:
         raise ConfigurationError(f"invalid TaaS url {url!r}: no query or fragment allowed")
     if parsed.userinfo:
