@@ -434,35 +434,11 @@ def _exactly_one(obj: object, names: tuple[str, ...]) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------- models
 
 
-@_collect_errors
 @attrs.define(kw_only=True, on_setattr=_on_setattr)
-class PlaceOrderRequest(_RequestModel):
-    """A single order (``POST /api/orders/``).
+class _ExecutionParams(_RequestModel):
+    """What single and multi orders share: the strategy and how it executes."""
 
-    Example::
-
-        PlaceOrderRequest(accounts=["mock"], pair="ETH-USDT", side="buy",
-                          duration=300, base_asset_qty=5, strategy="TWAP")
-    """
-
-    accounts: list[str] = attrs.field(
-        converter=_str_list, validator=_str_list_validator(non_empty=True)
-    )
-    pair: str = attrs.field(validator=_PAIR)
-    side: Side = attrs.field(converter=_to_side, validator=v.instance_of(Side))
     strategy: Strategy = attrs.field(converter=_to_strategy, validator=v.instance_of(Strategy))
-    duration: int | None = attrs.field(
-        default=None, converter=_whole_number, validator=v.optional(v.and_(_is_whole, v.gt(0)))
-    )
-    sell_token_amount: Decimal | None = attrs.field(
-        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
-    )
-    base_asset_qty: Decimal | None = attrs.field(
-        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
-    )
-    quote_asset_qty: Decimal | None = attrs.field(
-        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
-    )
     engine_passiveness: Decimal | None = attrs.field(
         default=None, converter=_opt_decimal, validator=_decimal_check(ge=_ZERO, le=_ONE)
     )
@@ -478,6 +454,42 @@ class PlaceOrderRequest(_RequestModel):
         converter=_datetime_or_str,
         validator=v.optional(v.and_(v.instance_of((dt.datetime, str)), _aware)),
     )
+    strategy_params: dict[str, Any] | None = attrs.field(
+        default=None,
+        converter=_opt_dict,
+        validator=v.optional(v.and_(v.instance_of(dict), _str_keys)),
+    )
+    custom_order_id: str | None = attrs.field(default=None, validator=_CUSTOM_ORDER_ID)
+
+
+@_collect_errors
+@attrs.define(kw_only=True, on_setattr=_on_setattr)
+class PlaceOrderRequest(_ExecutionParams):
+    """A single order (``POST /api/orders/``).
+
+    Example::
+
+        PlaceOrderRequest(accounts=["mock"], pair="ETH-USDT", side="buy",
+                          duration=300, base_asset_qty=5, strategy="TWAP")
+    """
+
+    accounts: list[str] = attrs.field(
+        converter=_str_list, validator=_str_list_validator(non_empty=True)
+    )
+    pair: str = attrs.field(validator=_PAIR)
+    side: Side = attrs.field(converter=_to_side, validator=v.instance_of(Side))
+    duration: int | None = attrs.field(
+        default=None, converter=_whole_number, validator=v.optional(v.and_(_is_whole, v.gt(0)))
+    )
+    sell_token_amount: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
+    )
+    base_asset_qty: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
+    )
+    quote_asset_qty: Decimal | None = attrs.field(
+        default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
+    )
     pov_limit: Decimal | None = attrs.field(
         default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO, le=_ONE)
     )
@@ -487,13 +499,7 @@ class PlaceOrderRequest(_RequestModel):
     limit_price: Decimal | None = attrs.field(
         default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
     )
-    strategy_params: dict[str, Any] | None = attrs.field(
-        default=None,
-        converter=_opt_dict,
-        validator=v.optional(v.and_(v.instance_of(dict), _str_keys)),
-    )
     notes: str | None = attrs.field(default=None, validator=_OPT_STR)
-    custom_order_id: str | None = attrs.field(default=None, validator=_CUSTOM_ORDER_ID)
     updated_leverage: Decimal | None = attrs.field(
         default=None, converter=_opt_decimal, validator=_decimal_check(gt=_ZERO)
     )
@@ -539,7 +545,7 @@ def _to_child_orders(value: Iterable[ChildOrder | Mapping[str, Any]]) -> list[Ch
 
 @_collect_errors
 @attrs.define(kw_only=True, on_setattr=_on_setattr)
-class PlaceMultiOrderRequest(_RequestModel):
+class PlaceMultiOrderRequest(_ExecutionParams):
     """Several legs executed together (``POST /api/multi_orders/``).
 
     ``accounts`` may be left out when every child names its ``account``.
@@ -548,7 +554,6 @@ class PlaceMultiOrderRequest(_RequestModel):
     duration: int = attrs.field(
         converter=_required_whole_number, validator=v.and_(_is_whole, v.gt(0))
     )
-    strategy: Strategy = attrs.field(converter=_to_strategy, validator=v.instance_of(Strategy))
     child_orders: list[ChildOrder] = attrs.field(
         converter=_to_child_orders,
         validator=v.and_(
@@ -560,30 +565,9 @@ class PlaceMultiOrderRequest(_RequestModel):
         converter=_opt_str_list,
         validator=v.optional(_str_list_validator(non_empty=True)),
     )
-    engine_passiveness: Decimal | None = attrs.field(
-        default=None, converter=_opt_decimal, validator=_decimal_check(ge=_ZERO, le=_ONE)
-    )
-    schedule_discretion: Decimal | None = attrs.field(
-        default=None, converter=_opt_decimal, validator=_decimal_check(ge=_MIN_DISCRETION, le=_ONE)
-    )
-    alpha_tilt: Decimal | None = attrs.field(
-        default=None, converter=_opt_decimal, validator=_decimal_check(ge=-_ONE, le=_ONE)
-    )
-    order_condition: str | None = attrs.field(default=None, validator=v.optional(_non_empty_str()))
-    order_condition_expiry: dt.datetime | str | None = attrs.field(
-        default=None,
-        converter=_datetime_or_str,
-        validator=v.optional(v.and_(v.instance_of((dt.datetime, str)), _aware)),
-    )
-    strategy_params: dict[str, Any] | None = attrs.field(
-        default=None,
-        converter=_opt_dict,
-        validator=v.optional(v.and_(v.instance_of(dict), _str_keys)),
-    )
     exposure_tolerance: Decimal | None = attrs.field(
         default=None, converter=_opt_decimal, validator=_decimal_check(ge=_MIN_DISCRETION, le=_ONE)
     )
-    custom_order_id: str | None = attrs.field(default=None, validator=_CUSTOM_ORDER_ID)
 
     @property
     def resolved_accounts(self) -> list[str]:
