@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -10,6 +11,12 @@ import nox
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.error_on_missing_interpreters = False
+
+# Interpreters installed by pyenv but not on PATH (as on our dev machines).
+_PYENV = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+if _PYENV.is_dir():
+    _bins = [str(p / "bin") for p in sorted(_PYENV.iterdir()) if (p / "bin").is_dir()]
+    os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), *_bins])
 
 PYPROJECT = Path(__file__).with_name("pyproject.toml").read_text()
 # The Python matrix comes from the classifiers, so there is one list to keep.

@@ -9,7 +9,6 @@ order reconciliation belong in ``_send`` and need no endpoint changes.
 from __future__ import annotations
 
 import enum
-import functools
 import logging
 import math
 import os
@@ -103,34 +102,6 @@ class _Call(Generic[T]):
     body: Any = None
     allow_empty: bool = False
     timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT
-
-
-def _parser(tp: Any) -> Callable[[Any], Any]:
-    return functools.partial(_converter.structure, tp=tp)
-
-
-def _action_result(body: Any) -> m.ActionResult:
-    # 204 No Content (body None) and a bare JSON string are successes too.
-    if body is None:
-        return m.ActionResult()
-    if isinstance(body, str):
-        return m.ActionResult(message=body, raw={"message": body})
-    result: m.ActionResult = _converter.structure(body, m.ActionResult)
-    return result
-
-
-def _order_messages(body: Any) -> list[m.OrderMessage]:
-    # Undocumented shape: a list, {"messages": [...]}, or {order_id: [...]}.
-    if isinstance(body, dict) and isinstance(body.get("messages"), list):
-        body = body["messages"]
-    elif isinstance(body, dict) and all(isinstance(v, list) for v in body.values()):
-        body = [
-            {"order_id": order_id, **item} if isinstance(item, dict) else item
-            for order_id, items in body.items()
-            for item in items
-        ]
-    messages: list[m.OrderMessage] = _converter.structure(body, list[m.OrderMessage])
-    return messages
 
 
 def _positive_seconds(value: object) -> bool:
@@ -401,7 +372,7 @@ class AsyncClient:
             _Call(
                 "POST",
                 "api/orders/",
-                _parser(m.Order),
+                _converter.parser(m.Order),
                 "order",
                 request=request,
                 timeout=timeout,
@@ -419,7 +390,7 @@ class AsyncClient:
             _Call(
                 "GET",
                 f"api/order/{_wire.path_id(order_id)}",
-                _parser(m.Order),
+                _converter.parser(m.Order),
                 "read",
                 timeout=timeout,
             )
@@ -436,7 +407,7 @@ class AsyncClient:
             _Call(
                 "GET",
                 f"api/order_summary/{_wire.path_id(order_id)}",
-                _parser(m.OrderSummary),
+                _converter.parser(m.OrderSummary),
                 "read",
                 timeout=timeout,
             )
@@ -453,7 +424,7 @@ class AsyncClient:
             _Call(
                 "DELETE",
                 f"api/order/{_wire.path_id(order_id)}",
-                _action_result,
+                _converter.action_result,
                 "write",
                 allow_empty=True,
                 timeout=timeout,
@@ -472,7 +443,7 @@ class AsyncClient:
             _Call(
                 "POST",
                 "api/amend_order/",
-                _action_result,
+                _converter.action_result,
                 "write",
                 request=request,
                 allow_empty=True,
@@ -506,7 +477,7 @@ class AsyncClient:
             _Call(
                 "POST",
                 path,
-                _action_result,
+                _converter.action_result,
                 "write",
                 request=request,
                 allow_empty=True,
@@ -527,7 +498,7 @@ class AsyncClient:
             _Call(
                 "GET",
                 "api/orders/",
-                _parser(m.OrdersPage),
+                _converter.parser(m.OrdersPage),
                 "read",
                 request=request,
                 send_as="query",
@@ -574,7 +545,7 @@ class AsyncClient:
             _Call(
                 "POST",
                 "api/order_messages/",
-                _order_messages,
+                _converter.order_messages,
                 "read",
                 request=request,
                 timeout=timeout,
@@ -595,7 +566,7 @@ class AsyncClient:
             _Call(
                 "POST",
                 "api/multi_orders/",
-                _parser(m.MultiOrder),
+                _converter.parser(m.MultiOrder),
                 "order",
                 request=request,
                 timeout=timeout,
@@ -610,7 +581,9 @@ class AsyncClient:
     ) -> m.MultiOrder:
         """Fetch a multi order (``GET /api/multi_order/{id}``)."""
         path = f"api/multi_order/{_wire.path_id(multi_order_id, name='multi_order_id')}"
-        return await self._send(_Call("GET", path, _parser(m.MultiOrder), "read", timeout=timeout))
+        return await self._send(
+            _Call("GET", path, _converter.parser(m.MultiOrder), "read", timeout=timeout)
+        )
 
     async def cancel_multi_order(
         self,
@@ -621,7 +594,9 @@ class AsyncClient:
         """Cancel a multi order (``DELETE /api/multi_order/{id}``); 200 and 204 both succeed."""
         path = f"api/multi_order/{_wire.path_id(multi_order_id, name='multi_order_id')}"
         return await self._send(
-            _Call("DELETE", path, _action_result, "write", allow_empty=True, timeout=timeout)
+            _Call(
+                "DELETE", path, _converter.action_result, "write", allow_empty=True, timeout=timeout
+            )
         )
 
     async def place_chained_order(
@@ -636,7 +611,7 @@ class AsyncClient:
             _Call(
                 "POST",
                 "api/chained_orders/",
-                _parser(m.ChainedOrder),
+                _converter.parser(m.ChainedOrder),
                 "order",
                 request=request,
                 timeout=timeout,
@@ -658,7 +633,7 @@ class AsyncClient:
             _Call(
                 "GET",
                 "api/balances/",
-                _parser(dict[str, m.Balance]),
+                _converter.parser(dict[str, m.Balance]),
                 "read",
                 request=query,
                 send_as="query",
@@ -687,7 +662,7 @@ class AsyncClient:
             _Call(
                 "POST",
                 "api/close_balances/",
-                _parser(m.CloseBalancesResult),
+                _converter.parser(m.CloseBalancesResult),
                 "order",
                 request=request,
                 timeout=timeout,
@@ -706,7 +681,7 @@ class AsyncClient:
             _Call(
                 "POST",
                 "api/set_leverage/",
-                _action_result,
+                _converter.action_result,
                 "write",
                 request=request,
                 allow_empty=True,

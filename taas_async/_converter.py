@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import json
 import types
 import typing
@@ -35,10 +36,13 @@ from taas_async._timeparse import parse_datetime
 
 __all__ = [
     "ShapeError",
+    "action_result",
     "converter",
     "decode_json",
     "encode_json",
     "make_converter",
+    "order_messages",
+    "parser",
     "structure",
     "to_query",
     "to_wire",
@@ -133,24 +137,8 @@ def _decimal_to_wire(value: Decimal) -> str:
 
 
 def _structure_decimal(value: Any, _: Any) -> Decimal:
-    if isinstance(value, bool):
-        raise TypeError("expected a number, got a bool")
-    if isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, int):
-        result = Decimal(value)
-    elif isinstance(value, str):
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"not a decimal number: {value!r}") from None
-    elif isinstance(value, float):  # only if a caller decoded JSON itself
-        result = Decimal(repr(value))
-    else:
-        raise TypeError(f"expected a number or numeric string, got {type(value).__name__}")
-    if not result.is_finite():
-        raise ValueError(f"not a finite number: {value!r}")
-    return result
+    # The same rules as request fields: exact, finite, no bools.
+    return r.to_decimal(value)
 
 
 def _structure_price(value: Any, _: Any) -> Decimal | None:
@@ -422,6 +410,37 @@ def structure(body: Any, tp: type[T] | Any, *, using: cattrs.Converter | None = 
             raise ShapeError(cattrs.transform_error(exc, path="$")) from exc
         raise ShapeError([f"{exc} @ $"]) from exc
     return result
+
+
+def parser(tp: Any) -> Callable[[Any], Any]:
+    """A function that structures decoded JSON into ``tp`` (raising :class:`ShapeError`)."""
+    return functools.partial(structure, tp=tp)
+
+
+def action_result(body: Any) -> m.ActionResult:
+    """Structure the reply to cancel/amend/pause/resume/set-leverage calls."""
+    # 204 No Content (body None) and a bare JSON string are successes too.
+    if body is None:
+        return m.ActionResult()
+    if isinstance(body, str):
+        return m.ActionResult(message=body, raw={"message": body})
+    result: m.ActionResult = structure(body, m.ActionResult)
+    return result
+
+
+def order_messages(body: Any) -> list[m.OrderMessage]:
+    """Structure the reply of ``POST /api/order_messages/``."""
+    # Undocumented shape: a list, {"messages": [...]}, or {order_id: [...]}.
+    if isinstance(body, dict) and isinstance(body.get("messages"), list):
+        body = body["messages"]
+    elif isinstance(body, dict) and all(isinstance(v, list) for v in body.values()):
+        body = [
+            {"order_id": order_id, **item} if isinstance(item, dict) else item
+            for order_id, items in body.items()
+            for item in items
+        ]
+    messages: list[m.OrderMessage] = structure(body, list[m.OrderMessage])
+    return messages
 
 
 def to_wire(request: Any) -> dict[str, Any]:
