@@ -301,6 +301,8 @@ class AsyncClient:
         """Send one call and return its structured result. Every request passes here."""
         if self._state is _ClientState.CLOSED:
             raise ClientClosedError("this AsyncClient is closed; create a new one")
+        if self._http.is_closed:  # an injected http_client its owner has closed
+            raise ClientClosedError("the http_client given to this AsyncClient is closed")
         request = self._build(call)
         url = str(request.url)
         response = await self._attempt(request, call, attempt=1)

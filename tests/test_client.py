@@ -470,6 +470,17 @@ async def test_injected_http_client_is_used_and_not_closed() -> None:
 
 
 @pytest.mark.asyncio
+async def test_injected_http_client_closed_by_its_owner_gives_a_typed_error() -> None:
+    rec = Recorder()
+    http = httpx.AsyncClient(transport=rec.transport)
+    client = AsyncClient(BASE_URL, TOKEN, http_client=http)
+    await http.aclose()
+    with pytest.raises(ClientClosedError, match="http_client"):
+        await client.get_order("abc")
+    assert rec.requests == []
+
+
+@pytest.mark.asyncio
 async def test_injected_http_client_auth_does_not_replace_our_token() -> None:
     rec = Recorder()
     http = httpx.AsyncClient(transport=rec.transport, auth=httpx.BasicAuth("someone", "else"))
