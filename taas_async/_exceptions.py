@@ -231,8 +231,8 @@ class OrderOutcomeUnknownError(TaaSError):
 
 
 def _as_text(value: Any, depth: int = 0) -> str:
-    if depth > 20:  # a pathologically nested body must not exhaust the stack
-        return "..."
+    if depth > 20:  # a pathologically nested body must not exhaust the stack;
+        return ""  # a blank message falls back to a snippet of the raw text
     if isinstance(value, str):
         return value
     if isinstance(value, list):

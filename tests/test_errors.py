@@ -273,6 +273,16 @@ _VERY_DEEP = "[" * 200_000
 # (id, status, raw body, content type, text expected in the message, expected .body)
 _SAME = object()  # .body is the decoded JSON of the raw text
 _RAW = object()  # .body is the raw text itself
+
+
+def _stdlib_decoded_or_raw(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        return _RAW
+
+
+_DEEP_BODY = _stdlib_decoded_or_raw(_DEEP)
 BODY_SHAPES: list[tuple[str, int, str, str | None, str, Any]] = [
     ("message", 400, '{"message": "Insufficient balance"}', _JSON, "Insufficient balance", _SAME),
     ("error", 404, '{"error": "Order not found"}', _JSON, "Order not found", _SAME),
@@ -333,7 +343,9 @@ BODY_SHAPES: list[tuple[str, int, str, str | None, str, Any]] = [
     ("truncated-json", 500, '{"message": "cut of', _JSON, '{"message": "cut of', _RAW),
     ("invalid-json", 400, "{'message': 'python repr'}", _JSON, "python repr", _RAW),
     ("json-nan", 400, '{"message": NaN}', _JSON, "NaN", _RAW),
-    ("deeply-nested-json", 400, _DEEP, _JSON, "[[[", _RAW),
+    # Whether 5,000 levels decode depends on the interpreter (3.13 manages, 3.10-3.12 do
+    # not): .body is whatever the stdlib decoder makes of it, the message a snippet either way.
+    ("deeply-nested-json", 400, _DEEP, _JSON, "[[[", _DEEP_BODY),
     ("too-deep-json", 400, _VERY_DEEP, _JSON, "[[[", _RAW),
 ]
 
