@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 import respx
 
-from taas_async import AsyncClient
+from taas_async import AsyncClient, PlaceOrderRequest
 
 DATA = Path(__file__).parent / "data"
 BASE_URL = "https://taas.test/prefix"  # a path prefix, which 1.2.9's urljoin would drop
@@ -22,6 +22,18 @@ TOKEN = "tok-SUPERSECRET-0123456789abcdef"  # greppable: must never leak
 def load(name: str) -> str:
     """Raw text of a file in tests/data (the seed's example replies)."""
     return (DATA / name).read_text()
+
+
+def order_request() -> PlaceOrderRequest:
+    """The README's example order: a valid request to send anywhere."""
+    return PlaceOrderRequest(
+        accounts=["mock"],
+        pair="ETH-USDT",
+        side="buy",
+        duration=300,
+        base_asset_qty=5,
+        strategy="TWAP",
+    )
 
 
 def load_json(name: str) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import BASE_URL, TOKEN, load
+from conftest import BASE_URL, TOKEN, load, order_request
 
 from taas_async import (
     DEFAULT_TIMEOUT,
@@ -17,7 +17,6 @@ from taas_async import (
     ClientClosedError,
     ConfigurationError,
     GetOrdersRequest,
-    PlaceOrderRequest,
     TaaSError,
     __version__,
 )
@@ -41,17 +40,6 @@ class Recorder:
     @property
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self)
-
-
-def _order_request() -> PlaceOrderRequest:
-    return PlaceOrderRequest(
-        accounts=["mock"],
-        pair="ETH-USDT",
-        side="buy",
-        duration=300,
-        base_asset_qty=5,
-        strategy="TWAP",
-    )
 
 
 @pytest.fixture(autouse=True)
@@ -255,7 +243,7 @@ async def test_client_and_per_call_timeouts_reach_the_request(
     async with AsyncClient(BASE_URL, TOKEN, transport=rec.transport) as client:
         await client.get_order("abc", timeout=timeout)
         await client.cancel_order("abc", timeout=timeout)
-        await client.place_order(_order_request(), timeout=timeout)
+        await client.place_order(order_request(), timeout=timeout)
         await client.request("GET", "api/x", timeout=timeout)
         await client.get_order("abc")  # back to the client's default
     assert [_timeout_dict(r) for r in rec.requests[:5]] == [expected] * 5
@@ -344,7 +332,7 @@ async def test_default_headers() -> None:
         BASE_URL, TOKEN, transport=rec.transport, extra_headers={"X-Team": "quant"}
     ) as client:
         await client.get_order("abc")
-        await client.place_order(_order_request())
+        await client.place_order(order_request())
     get, post = rec.requests
     for request in (get, post):
         assert request.headers["Authorization"] == f"Token {TOKEN}"
@@ -413,7 +401,7 @@ CALLS: list[tuple[str, Callable[[AsyncClient], Awaitable[Any]]]] = [
     ("get_order_summary", lambda c: c.get_order_summary("abc")),
     ("cancel_order", lambda c: c.cancel_order("abc")),
     ("pause_order", lambda c: c.pause_order("abc")),
-    ("place_order", lambda c: c.place_order(_order_request())),
+    ("place_order", lambda c: c.place_order(order_request())),
     ("get_all_orders", lambda c: c.get_all_orders()),
     ("iter_orders", _iterate),
     ("get_multi_order", lambda c: c.get_multi_order("abc")),
@@ -507,7 +495,7 @@ async def test_injected_http_client_never_follows_redirects() -> None:
         AsyncClient(BASE_URL, TOKEN, http_client=http, max_retries=0) as client,
     ):
         with pytest.raises(APIStatusError) as info:
-            await client.place_order(_order_request())
+            await client.place_order(order_request())
     assert info.value.status_code == 307
     assert [str(r.url) for r in rec.requests] == ["https://taas.test/prefix/api/orders/"]
 

@@ -14,12 +14,12 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import respx
+from conftest import API, TOKEN, load
 
 import taas_async
 from taas_async import (
@@ -47,15 +47,9 @@ from taas_async import (
     Strategy,
 )
 
-try:  # tests/ as a package or as rootdir modules
-    from .conftest import API, TOKEN
-except ImportError:
-    from conftest import API, TOKEN  # type: ignore[no-redef]
-
-DATA = Path(__file__).parent / "data"
-SEED_ORDER = (DATA / "seed_order.json").read_text()
-SEED_MULTI_ORDER = (DATA / "seed_multi_order.json").read_text()
-SEED_BALANCES = (DATA / "seed_balances.json").read_text()
+SEED_ORDER = load("seed_order.json")
+SEED_MULTI_ORDER = load("seed_multi_order.json")
+SEED_BALANCES = load("seed_balances.json")
 
 ORDER_ID = "d3ca321a-d25c-4cee-8a0f-3f74d239c90d"  # the seed order's id
 MULTI_ID = "626c4202-a046-401a-bf23-f3805f593c21"  # the seed multi order's id

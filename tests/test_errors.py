@@ -18,7 +18,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import respx
-from conftest import API, BASE_URL, TOKEN, load_json
+from conftest import API, BASE_URL, TOKEN, load_json, order_request
 
 from taas_async import (
     ActionResult,
@@ -30,7 +30,6 @@ from taas_async import (
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
-    PlaceOrderRequest,
     RateLimitError,
     ResponseDecodeError,
     TaaSError,
@@ -70,17 +69,6 @@ async def _get_order_error(
         await client.get_order("abc")
     assert route.call_count == 1
     return info.value
-
-
-def _order_request() -> PlaceOrderRequest:
-    return PlaceOrderRequest(
-        accounts=["mock"],
-        pair="ETH-USDT",
-        side="buy",
-        duration=300,
-        base_asset_qty=5,
-        strategy="TWAP",
-    )
 
 
 # --------------------------------------------------------------------------- status -> class
@@ -150,7 +138,7 @@ async def test_post_error_carries_method_and_full_url(
         return_value=_reply(409, '{"error": "duplicate custom_order_id"}')
     )
     with pytest.raises(ConflictError) as info:
-        await c0.place_order(_order_request())
+        await c0.place_order(order_request())
     err = info.value
     assert err.method == "POST"
     assert err.url == API + "orders/"
@@ -230,7 +218,7 @@ async def test_redirect_is_an_error_and_order_post_is_not_replayed(
         return_value=httpx.Response(status, headers={"Location": target})
     )
     with pytest.raises(APIStatusError) as info:
-        await c0.place_order(_order_request())
+        await c0.place_order(order_request())
     err = info.value
     assert type(err) is APIStatusError
     assert err.status_code == status
@@ -641,7 +629,7 @@ async def test_201_decode_error_keeps_status(c0: AsyncClient, mock_api: respx.Mo
     raw = json.dumps({**_seed_order(), "duration": "abc"})
     mock_api.post("orders/").mock(return_value=_reply(201, raw))
     with pytest.raises(ResponseDecodeError) as info:
-        await c0.place_order(_order_request())
+        await c0.place_order(order_request())
     assert info.value.status_code == 201
     assert info.value.method == "POST"
     assert info.value.text == raw

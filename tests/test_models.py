@@ -13,12 +13,12 @@ import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 import respx
+from conftest import load
 
 from taas_async import (
     ActionResult,
@@ -41,13 +41,12 @@ from taas_async import (
 )
 from taas_async._converter import ShapeError, decode_json, make_converter, structure
 
-DATA = Path(__file__).parent / "data"
 UTC = dt.timezone.utc
 STRATEGY_UUID = "6fe4ba3e-c578-45bd-824c-c523bf3c56de"
 
 
 def seed_text(name: str) -> str:
-    return (DATA / name).read_text()
+    return load(name)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import respx
-from conftest import API, BASE_URL, TOKEN, load
+from conftest import API, BASE_URL, TOKEN, load, order_request
 
 from taas_async import (
     APIConnectionError,
@@ -27,7 +27,6 @@ from taas_async import (
     AsyncClient,
     ClientClosedError,
     ConfigurationError,
-    PlaceOrderRequest,
     RequestValidationError,
     ResponseDecodeError,
     TaaSError,
@@ -116,17 +115,6 @@ def _assert_one_request_record(
     return record
 
 
-def _order_request() -> PlaceOrderRequest:
-    return PlaceOrderRequest(
-        accounts=["mock"],
-        pair="ETH-USDT",
-        side="buy",
-        duration=300,
-        base_asset_qty=5,
-        strategy="TWAP",
-    )
-
-
 # --------------------------------------------------------------------------- reprs
 
 
@@ -193,7 +181,7 @@ async def test_error_status_is_clean_and_logged_as_warning(
         )
     )
     with pytest.raises(APIStatusError) as info:
-        await c0.place_order(_order_request())
+        await c0.place_order(order_request())
     assert route.calls.last.request.headers["Authorization"] == f"Token {TOKEN}"
     _assert_exception_clean(info.value)
     _assert_one_request_record(
