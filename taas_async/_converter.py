@@ -279,32 +279,25 @@ def _structure_orders_page(converter: cattrs.Converter) -> Callable[[Any, Any], 
     return structure
 
 
-def _list_hook_factory(converter: cattrs.Converter) -> Any:
-    # cattrs structures any iterable as a list: "mock" would become ["m", "o", "c", "k"].
-    def factory(tp: Any) -> Callable[[Any, Any], Any]:
-        structure_items = list_structure_factory(tp, converter)
+def _checked_container_factory(
+    generate: Callable[[Any], Callable[[Any, Any], Any]], accepted: type, json_name: str
+) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    """Wrap cattrs' list/dict hooks to demand the real JSON container first.
 
-        def structure_list(value: Any, tp: Any) -> Any:
-            if not isinstance(value, list):
-                raise TypeError(f"expected a JSON array, got {_json_type(value)}")
+    cattrs structures any iterable as a list ("mock" would become
+    ["m", "o", "c", "k"]) and calls ``.items()`` on anything for a dict (a
+    list reply would raise AttributeError instead of a shape error).
+    """
+
+    def factory(tp: Any) -> Callable[[Any, Any], Any]:
+        structure_items = generate(tp)
+
+        def structure_checked(value: Any, tp: Any) -> Any:
+            if not isinstance(value, accepted):
+                raise TypeError(f"expected a JSON {json_name}, got {_json_type(value)}")
             return structure_items(value, tp)
 
-        return structure_list
-
-    return factory
-
-
-def _dict_hook_factory(converter: cattrs.Converter) -> Any:
-    # cattrs calls .items() on anything: a list reply would raise AttributeError, not ShapeError.
-    def factory(tp: Any) -> Callable[[Any, Any], Any]:
-        structure_items = converter.gen_structure_mapping(tp)
-
-        def structure_dict(value: Any, tp: Any) -> Any:
-            if not isinstance(value, Mapping):
-                raise TypeError(f"expected a JSON object, got {_json_type(value)}")
-            return structure_items(value, tp)
-
-        return structure_dict
+        return structure_checked
 
     return factory
 
@@ -367,10 +360,12 @@ def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
         lambda tp: _open_enum_of(tp) is not None, _open_enum_hook
     )
     converter.register_structure_hook_factory(
-        lambda tp: _origin(tp) is list, _list_hook_factory(converter)
+        lambda tp: _origin(tp) is list,
+        _checked_container_factory(lambda tp: list_structure_factory(tp, converter), list, "array"),
     )
     converter.register_structure_hook_factory(
-        lambda tp: _origin(tp) is dict, _dict_hook_factory(converter)
+        lambda tp: _origin(tp) is dict,
+        _checked_container_factory(converter.gen_structure_mapping, Mapping, "object"),
     )
     converter.register_structure_hook_factory(
         lambda tp: tp in _MODELS and tp is not m.OrdersPage,
