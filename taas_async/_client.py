@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
+import anyio
 import attrs
 import httpx
 
@@ -27,9 +28,13 @@ from taas_async import _models as m
 from taas_async import _requests as r
 from taas_async._enums import Strategy
 from taas_async._exceptions import (
+    APIConnectionError,
     ClientClosedError,
     ConfigurationError,
+    OrderOutcomeUnknownError,
     RequestValidationError,
+    ResponseDecodeError,
+    TaaSError,
 )
 from taas_async._version import __version__
 
@@ -102,6 +107,29 @@ class _Call(Generic[T]):
     body: Any = None
     allow_empty: bool = False
     timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT
+
+
+# A gateway that gave up on the server cannot say whether the order landed.
+_GATEWAY_FAILURES = frozenset({502, 504})
+
+
+def _outcome_unknown(call: _Call[Any], cause: TaaSError) -> OrderOutcomeUnknownError:
+    custom_order_id = getattr(call.request, "custom_order_id", None)
+    hint = (
+        f"look it up with custom_order_id={custom_order_id!r} before placing it again"
+        if custom_order_id
+        else "set custom_order_id on order requests so such an order can be looked up"
+    )
+    return OrderOutcomeUnknownError(
+        f"{call.method} /{call.path}: the order may or may not have been placed ({cause}); {hint}",
+        request=call.request,
+        custom_order_id=custom_order_id,
+    )
+
+
+def _deadline(request: httpx.Request) -> float:
+    parts = request.extensions.get("timeout", {})
+    return float(sum(t for t in parts.values() if t is not None)) or 60.0
 
 
 def _positive_seconds(value: object) -> bool:
@@ -305,27 +333,55 @@ class AsyncClient:
             raise ClientClosedError("the http_client given to this AsyncClient is closed")
         request = self._build(call)
         url = str(request.url)
-        response = await self._attempt(request, call, attempt=1)
+        try:
+            response = await self._attempt(request, call, attempt=1)
+        except APIConnectionError as exc:
+            if call.kind == "order" and exc.may_have_reached_server:
+                raise _outcome_unknown(call, exc) from exc
+            raise
         if not response.is_success:
-            raise _wire.status_error(response, call.method, url)
+            error = _wire.status_error(response, call.method, url)
+            if call.kind == "order" and response.status_code in _GATEWAY_FAILURES:
+                raise _outcome_unknown(call, error) from error
+            raise error
         return _wire.decode_success(
-            response, call.method, url, call.parse, allow_empty=call.allow_empty
+            response,
+            call.method,
+            url,
+            call.parse,
+            allow_empty=call.allow_empty,
+            accepted_order=call.kind == "order",
         )
 
     async def _attempt(
         self, request: httpx.Request, call: _Call[Any], *, attempt: int
     ) -> httpx.Response:
-        """One HTTP exchange, logged; transport failures become typed errors."""
+        """One HTTP exchange, logged; transport failures become typed errors.
+
+        httpx's read timeout restarts with every chunk, so a server trickling
+        bytes could hold a call open for ever: the whole exchange also runs
+        under one deadline, the sum of the timeout's parts.
+        """
         started = time.perf_counter()
+        error: APIConnectionError | None = None
+        deadline = _deadline(request)
         try:
-            # Never follow redirects, even on an injected client that would: an
-            # order POST must not be replayed to another URL.
-            # auth=None: an injected client's own auth must not replace our token.
-            response = await self._http.send(request, follow_redirects=False, auth=None)
-        except httpx.TransportError as exc:
+            with anyio.fail_after(deadline):
+                # Never follow redirects, even on an injected client that would: an
+                # order POST must not be replayed to another URL. auth=None: an
+                # injected client's own auth must not replace our token.
+                response = await self._http.send(request, follow_redirects=False, auth=None)
+        except httpx.HTTPError as exc:
             error = _wire.connection_error(exc, call.method, str(request.url))
-            self._log(call, None, started, attempt, error=type(exc).__name__)
-            raise error from exc
+            failure = type(exc).__name__
+        except TimeoutError:
+            error = _wire.deadline_error(deadline, call.method, str(request.url))
+            failure = "deadline"
+        if error is not None:
+            self._log(call, None, started, attempt, error=failure)
+            # Raised outside the except block so that neither __cause__ nor
+            # __context__ holds httpx's exception: its request carries the token.
+            raise error
         self._log(call, response.status_code, started, attempt)
         return response
 
@@ -516,22 +572,52 @@ class AsyncClient:
     ) -> AsyncIterator[m.Order]:
         """Every order matching ``request``, fetching pages lazily as you iterate.
 
-        Starts at ``request.page`` (default 1) and stops after ``num_pages``,
-        or on a short or empty page.
+        Starts at ``request.page`` (default 1). When the server says how many
+        pages (``num_pages``) or orders (``count``) there are, iteration goes
+        on until those are reached, even if it caps ``page_size`` below ours;
+        otherwise it stops on a short or empty page.
+
+        Raises:
+            ResponseDecodeError: the server repeats a page (it ignores ``page``),
+                which would otherwise loop or duplicate orders.
+
         """
         request = request if request is not None else r.GetOrdersRequest()
         _expect(request, r.GetOrdersRequest)
         page_number = request.page or 1
         page_size = request.page_size or 100
+        seen = served_size = 0
+        previous_ids: list[str] | None = None
         while True:
             page = await self.get_all_orders(
                 attrs.evolve(request, page=page_number, page_size=page_size), timeout=timeout
             )
+            ids = [order.id for order in page.orders]
+            if ids and ids == previous_ids:
+                raise ResponseDecodeError(
+                    f"page {page_number} repeats page {page_number - 1}: the server ignores"
+                    " 'page'; stopping rather than yielding duplicate orders",
+                    method="GET",
+                    url=self._base_url + "api/orders/",
+                    status_code=200,
+                    text=str(page.raw),
+                )
+            previous_ids = ids
+            served_size = served_size or len(ids)
             for order in page.orders:
                 yield order
-            if len(page.orders) < page_size:
+            seen += len(ids)
+            if not ids:
                 return
-            if page.num_pages is not None and page_number >= page.num_pages:
+            if page.num_pages is not None:
+                if page_number >= page.num_pages:
+                    return
+            elif page.count is not None:
+                # Orders on the pages before the first one we asked for, at the server's size.
+                skipped = ((request.page or 1) - 1) * served_size
+                if skipped + seen >= page.count:
+                    return
+            elif len(ids) < page_size:
                 return
             page_number += 1
 

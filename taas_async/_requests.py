@@ -9,9 +9,10 @@ which the client calls right before sending.
 
 import datetime as dt
 import math
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar, Union
 
 import attrs
@@ -44,6 +45,8 @@ _E = TypeVar("_E", Side, PosSide, Strategy)
 PAIR_PATTERN = r"[A-Za-z0-9]+(?::[A-Za-z0-9_]+)?-[A-Za-z0-9]+"
 _NO_CONTROL_CHARS = r"[^\x00-\x1f\x7f]+"
 MAX_CUSTOM_ORDER_ID_LENGTH = 64
+MAX_DECIMAL_EXPONENT = 100
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 # --------------------------------------------------------------------------- converters
@@ -64,14 +67,17 @@ def to_decimal(value: DecimalInput) -> Decimal:
             raise ValueError(f"must be a finite number, got {value!r}")
         result = Decimal(str(value))
     elif isinstance(value, str):
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"not a decimal number: {value!r}") from None
+        # Plain ASCII notation only: Decimal() also takes "1_000" and other scripts' digits.
+        if not _DECIMAL_TEXT.fullmatch(value.strip()):
+            raise ValueError(f"not a decimal number: {value!r}")
+        result = Decimal(value.strip())
     else:
         raise TypeError(f"expected Decimal, int, str or float, got {type(value).__name__}")
     if not result.is_finite():
         raise ValueError(f"must be a finite number, got {value!r}")
+    if not result.is_zero() and abs(result.adjusted()) > MAX_DECIMAL_EXPONENT:
+        # 1e5000000 would be a 5 MB body, and int() of it minutes of CPU.
+        raise ValueError(f"exponent out of range (|exponent| <= {MAX_DECIMAL_EXPONENT}): {value!r}")
     return result
 
 
@@ -133,8 +139,9 @@ def _to_pos_side(value: PosSide | str | None) -> PosSide | None:
 
 
 def _str_list(value: Iterable[str]) -> list[str]:
-    # A bare string is iterable: "mock" must not become ["m", "o", "c", "k"].
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+    # A bare string is iterable: "mock" must not become ["m", "o", "c", "k"]; nor
+    # may a mapping quietly become its keys.
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
         raise TypeError(f"expected a list of strings, got {type(value).__name__}")
     return list(value)
 
@@ -179,8 +186,10 @@ def _aware_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
 
 
 def _datetime_or_str(value: dt.datetime | str | None) -> dt.datetime | str | None:
-    # order_condition_expiry: keep strings as the user wrote them; check datetimes.
-    if isinstance(value, str) or value is None:
+    # order_condition_expiry: a string is sent as the user wrote it, once it parses
+    # as an ISO 8601 timestamp with an offset (like a datetime, it must be aware).
+    if isinstance(value, str):
+        parse_datetime(value, assume_utc=False)
         return value
     return _aware_datetime(value)
 
@@ -226,10 +235,13 @@ def _non_empty_str() -> _Validator:
     return v.and_(v.instance_of(str), v.min_len(1))
 
 
-def _str_list_validator(*, non_empty: bool) -> _Validator:
+def _str_list_validator(*, non_empty: bool, comma_joined: bool = False) -> _Validator:
+    member: list[_Validator] = [v.instance_of(str), v.min_len(1)]
+    if comma_joined:  # sent as a=x,y: a comma inside a value would split it in two
+        member.append(v.matches_re(r"[^,]+"))
     checks = [
         v.deep_iterable(
-            member_validator=v.and_(v.instance_of(str), v.min_len(1)),
+            member_validator=v.and_(*member),
             iterable_validator=v.instance_of(list),
         )
     ]
@@ -278,6 +290,8 @@ _CUSTOM_ORDER_ID = v.optional(
         v.min_len(1),
         v.max_len(MAX_CUSTOM_ORDER_ID_LENGTH),
         v.matches_re(_NO_CONTROL_CHARS),
+        # Looked up as custom_order_ids=a,b: a comma would make it unfindable.
+        v.matches_re(r"[^,]+"),
     )
 )
 _OPT_STR = v.optional(v.instance_of(str))
@@ -412,7 +426,8 @@ def _collect_errors(cls: _C) -> _C:
         if problems:
             problems.update(_partial_cross_field_problems(cls, values))
             raise RequestValidationError(problems, model=cls.__name__)
-        generated_init(self, **kwargs)
+        # The converted values, not kwargs: an iterator given once is consumed by now.
+        generated_init(self, **{name: values[name] for name in kwargs})
 
     __init__.__doc__ = generated_init.__doc__
     __init__.__signature__ = getattr(generated_init, "__signature__", None)  # type: ignore[attr-defined]
@@ -617,14 +632,51 @@ class PlaceChainedOrderRequest(_RequestModel):
     )
 
 
+def _changes_problems(changes: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Each change checked by the rules of the order field it changes."""
+    fields = attrs.fields_dict(PlaceOrderRequest)
+    converted: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {}
+    for key, value in changes.items():
+        if not isinstance(key, str):
+            problems[""] = ["keys must be strings"]
+            continue
+        if key not in fields:
+            problems[f".{key}"] = [f"not an order field (one of: {', '.join(sorted(fields))})"]
+            continue
+        converted[key], field_problems = _field_problems(fields[key], value)
+        problems.update({f".{path}": reasons for path, reasons in field_problems.items()})
+    return converted, problems
+
+
+def _to_changes(value: Mapping[str, Any]) -> dict[str, Any]:
+    # Amounts in changes are money like any other: exact Decimals, sent as strings.
+    converted, problems = _changes_problems(_to_dict(value))
+    if problems:
+        raise _NestedErrors(problems)
+    return converted
+
+
+def _valid_changes(_inst: object, _attribute: "attrs.Attribute[Any]", value: Any) -> None:
+    _, problems = _changes_problems(value)
+    if problems:
+        raise ValueError("; ".join(f"{k[1:]}: {' '.join(r)}" for k, r in problems.items()))
+
+
 @_collect_errors
 @attrs.define(kw_only=True, on_setattr=_on_setattr)
 class AmendOrderRequest(_RequestModel):
-    """Changes to a live order (``POST /api/amend_order/``)."""
+    """Changes to a live order (``POST /api/amend_order/``).
+
+    Each key of ``changes`` must be a field of :class:`PlaceOrderRequest` and
+    is checked by that field's rules (``{"limit_price": 0.1}`` is sent as the
+    exact ``"0.1"``; a negative quantity or a misspelt key is rejected).
+    """
 
     order_id: str = attrs.field(converter=_id_str, validator=_non_empty_str())
     changes: dict[str, Any] = attrs.field(
-        converter=_to_dict, validator=v.and_(v.instance_of(dict), v.min_len(1), _str_keys)
+        converter=_to_changes,
+        validator=v.and_(v.instance_of(dict), v.min_len(1), _str_keys, _valid_changes),
     )
 
 
@@ -636,12 +688,12 @@ class GetOrdersRequest(_RequestModel):
     statuses: list[OrderStatus | str] | None = attrs.field(
         default=None,
         converter=_opt_str_list,
-        validator=v.optional(_str_list_validator(non_empty=True)),
+        validator=v.optional(_str_list_validator(non_empty=True, comma_joined=True)),
     )
     account_names: list[str] | None = attrs.field(
         default=None,
         converter=_opt_str_list,
-        validator=v.optional(_str_list_validator(non_empty=True)),
+        validator=v.optional(_str_list_validator(non_empty=True, comma_joined=True)),
     )
     before: dt.datetime | None = attrs.field(
         default=None,
@@ -656,7 +708,7 @@ class GetOrdersRequest(_RequestModel):
     custom_order_ids: list[str] | None = attrs.field(
         default=None,
         converter=_opt_str_list,
-        validator=v.optional(_str_list_validator(non_empty=True)),
+        validator=v.optional(_str_list_validator(non_empty=True, comma_joined=True)),
     )
     page: int | None = attrs.field(
         default=None, converter=_whole_number, validator=v.optional(v.and_(_is_whole, v.ge(1)))
@@ -698,12 +750,12 @@ class BalancesQuery(_RequestModel):
     exchange_names: list[str] | None = attrs.field(
         default=None,
         converter=_opt_str_list,
-        validator=v.optional(_str_list_validator(non_empty=True)),
+        validator=v.optional(_str_list_validator(non_empty=True, comma_joined=True)),
     )
     account_names: list[str] | None = attrs.field(
         default=None,
         converter=_opt_str_list,
-        validator=v.optional(_str_list_validator(non_empty=True)),
+        validator=v.optional(_str_list_validator(non_empty=True, comma_joined=True)),
     )
 
 

@@ -135,8 +135,16 @@ def relative_path(path: str) -> str:
 # --------------------------------------------------------------------------- errors
 
 
-def connection_error(exc: httpx.TransportError, method: str, url: str) -> APIConnectionError:
-    """Map an httpx transport error, saying whether the request may have reached the server."""
+def connection_error(exc: httpx.HTTPError, method: str, url: str) -> APIConnectionError:
+    """Map an httpx error, saying whether the request may have reached the server.
+
+    Only a failure to connect proves the request never left; anything later
+    (a reset, a read timeout, a reply httpx could not decode) may follow a
+    request the server received and acted on.
+    """
+    if not isinstance(exc, httpx.TransportError):  # e.g. a reply body httpx cannot decode
+        message = f"{method} {url}: {type(exc).__name__} after the request was sent: {exc}"
+        return APIConnectionError(message, method=method, url=url, may_have_reached_server=True)
     never_sent = isinstance(
         exc,
         httpx.ConnectError
@@ -151,6 +159,16 @@ def connection_error(exc: httpx.TransportError, method: str, url: str) -> APICon
     message = f"{method} {url}: {kind} {where}: {detail}"
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
     return cls(message, method=method, url=url, may_have_reached_server=not never_sent)
+
+
+def deadline_error(deadline: float, method: str, url: str) -> APITimeoutError:
+    """The whole exchange outlasted its deadline (a server trickling bytes)."""
+    return APITimeoutError(
+        f"{method} {url}: no complete reply within {deadline:g} s (the sum of the timeouts)",
+        method=method,
+        url=url,
+        may_have_reached_server=True,
+    )
 
 
 def _retry_after(headers: httpx.Headers, now: dt.datetime | None = None) -> float | None:
@@ -226,8 +244,13 @@ def decode_success(
     parse: Callable[[Any], T],
     *,
     allow_empty: bool,
+    accepted_order: bool = False,
 ) -> T:
     """Decode a 2xx reply and structure it with ``parse``.
+
+    ``accepted_order``: the reply answers an order-creating POST, so the
+    server accepted the order even if its reply cannot be read; the error
+    says so, lest the caller place it again.
 
     Raises:
         ResponseDecodeError: empty (where a body is required), not JSON, or the wrong shape.
@@ -235,6 +258,11 @@ def decode_success(
     """
 
     def fail(message: str, errors: list[str] | None = None) -> ResponseDecodeError:
+        if accepted_order:
+            message += (
+                f" (the server ACCEPTED this order request with HTTP {response.status_code}:"
+                " the order exists, do not place it again; the reply is in .text)"
+            )
         return ResponseDecodeError(
             message,
             method=method,
