@@ -109,6 +109,11 @@ class _Call(Generic[T]):
     timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT
 
 
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+_ORDER_CREATING_PATHS = frozenset(
+    {"api/orders/", "api/multi_orders/", "api/chained_orders/", "api/close_balances/"}
+)
+
 # A gateway that gave up on the server cannot say whether the order landed.
 _GATEWAY_FAILURES = frozenset({502, 504})
 
@@ -791,22 +796,23 @@ class AsyncClient:
         """Call an endpoint the SDK does not wrap yet; returns the decoded JSON.
 
         ``path`` is relative to the base URL (``"api/new_thing/"``). List
-        parameters are comma-joined; decimals in ``json`` are sent as strings.
-        POSTs are treated as state-changing and never retried blindly.
+        parameters are comma-joined; decimals in ``params`` and ``json`` are
+        sent in plain notation (strings in ``json``). A POST to an
+        order-creating path gets the same outcome-unknown handling as
+        :meth:`place_order`.
         """
-        method = method.upper()
-        if method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        if not _is_instance(method, str) or method.upper() not in _METHODS:
             raise RequestValidationError({"method": [f"unsupported HTTP method {method!r}"]})
-        query = {
-            key: ",".join(str(x) for x in value) if isinstance(value, (list, tuple)) else str(value)
-            for key, value in (params or {}).items()
-            if value is not None
-        }
+        method = method.upper()
+        path = _wire.relative_path(path)
+        query = _converter.query_params(params or {})
         kind: _CallKind = "read" if method == "GET" else "write"
+        if method == "POST" and path.split("?")[0] in _ORDER_CREATING_PATHS:
+            kind = "order"
         return await self._send(
             _Call(
                 method,
-                _wire.relative_path(path),
+                path,
                 _identity,
                 kind,
                 params=query or None,

@@ -20,6 +20,7 @@ import functools
 import json
 import types
 import typing
+import zoneinfo
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from taas_async import _models as m
 from taas_async import _requests as r
 from taas_async._enums import _StrEnum
+from taas_async._exceptions import _as_text
 from taas_async._timeparse import parse_datetime
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "make_converter",
     "order_messages",
     "parser",
+    "query_params",
     "structure",
     "to_query",
     "to_wire",
@@ -247,12 +250,22 @@ def _model_hook_factory(converter: cattrs.Converter, *, forbid_extra_keys: bool)
             if typing.get_origin(a.type) in (list, dict)
         )
 
+        # Timestamps read in the model's own time_zone when they carry no offset.
+        timestamps = frozenset(
+            a.name
+            for a in attrs.fields(cls)  # type: ignore[arg-type]
+            if dt.datetime in (a.type, *typing.get_args(a.type))
+        )
+        zoned = "time_zone" in attrs.fields_dict(cls)  # type: ignore[arg-type]
+
         def structure_model(value: Any, tp: Any) -> T:
             if not isinstance(value, Mapping):
                 raise TypeError(f"expected a JSON object, got {_json_type(value)}")
             fields = value
             if any(value.get(name, ()) is None for name in collections):
                 fields = {k: v for k, v in value.items() if not (v is None and k in collections)}
+            if zoned and value.get("time_zone") not in _UTC_NAMES:
+                fields = _localize_naive(fields, timestamps, value.get("time_zone"))
             obj = structure_fields(fields, tp)
             object.__setattr__(obj, "raw", value)  # frozen models: set once, here
             return obj
@@ -260,6 +273,35 @@ def _model_hook_factory(converter: cattrs.Converter, *, forbid_extra_keys: bool)
         return structure_model
 
     return factory
+
+
+_UTC_NAMES = frozenset({None, "", "UTC", "Etc/UTC", "utc", "Z", "GMT"})
+
+
+def _localize_naive(fields: Mapping[str, Any], names: frozenset[str], zone: Any) -> dict[str, Any]:
+    """Read offset-less timestamps in ``zone`` (the reply's ``time_zone``), not as UTC."""
+    out = dict(fields)
+    for name in names:
+        text = out.get(name)
+        if not isinstance(text, str):
+            continue
+        try:
+            parse_datetime(text, assume_utc=False)
+            continue  # has an offset: unambiguous already
+        except ValueError:
+            pass
+        try:
+            wall = parse_datetime(text, assume_utc=True)  # not ISO at all: the hook says so
+        except ValueError:
+            continue
+        try:
+            tz = zoneinfo.ZoneInfo(str(zone))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{name} {text!r} has no UTC offset and time_zone {zone!r} is unknown"
+            ) from None
+        out[name] = wall.replace(tzinfo=tz)
+    return out
 
 
 def _structure_orders_page(converter: cattrs.Converter) -> Callable[[Any, Any], m.OrdersPage]:
@@ -417,10 +459,19 @@ def action_result(body: Any) -> m.ActionResult:
     # 204 No Content (body None) and a bare JSON string are successes too.
     if body is None:
         return m.ActionResult()
-    if isinstance(body, str):
-        return m.ActionResult(message=body, raw={"message": body})
-    result: m.ActionResult = structure(body, m.ActionResult)
-    return result
+    if not isinstance(body, dict):  # true, 1, ["cancelled"], "Order cancelled"
+        text = body if isinstance(body, str) else json.dumps(body, default=str)
+        return m.ActionResult(message=text, raw={"message": body})
+    # The shape is undocumented and the action already happened: never fail on
+    # it (a caller would retry a cancel that succeeded). What does not fit the
+    # typed fields stays in raw.
+    message, success, order_id = body.get("message"), body.get("success"), body.get("order_id")
+    return m.ActionResult(
+        message=message if isinstance(message, str) or message is None else _as_text(message),
+        success=success if isinstance(success, bool) else None,
+        order_id=str(order_id) if isinstance(order_id, (str, int)) else None,
+        raw=body,
+    )
 
 
 def order_messages(body: Any) -> list[m.OrderMessage]:
@@ -446,7 +497,30 @@ def to_wire(request: Any) -> dict[str, Any]:
 
 def to_query(request: r.GetOrdersRequest | r.BalancesQuery) -> dict[str, str]:
     """Query parameters of a request model: lists comma-joined, times in ISO 8601."""
-    query: dict[str, str] = {}
-    for name, value in to_wire(request).items():
-        query[name] = ",".join(str(x) for x in value) if isinstance(value, list) else str(value)
-    return query
+    return query_params(to_wire(request))
+
+
+def query_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Query values as the server reads them.
+
+    Lists comma-joined, decimals in plain notation, booleans ``true``/``false``,
+    datetimes in ISO 8601; ``None`` left out.
+    """
+    return {
+        key: ",".join(_query_value(x) for x in value)
+        if isinstance(value, (list, tuple))
+        else _query_value(value)
+        for key, value in params.items()
+        if value is not None
+    }
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        value = r.to_decimal(value)
+    encoded = (
+        _json_default(value) if isinstance(value, (Decimal, dt.datetime, enum.Enum)) else value
+    )
+    return str(encoded)

@@ -8,7 +8,7 @@ The tree::
     ├── RequestValidationError (also ValueError)  bad input, nothing was sent
     ├── APIConnectionError                        no HTTP reply
     │   └── APITimeoutError
-    ├── APIStatusError                            HTTP reply with status >= 400
+    ├── APIStatusError                            HTTP error reply (>= 400, or a 3xx redirect)
     │   ├── BadRequestError                 400
     │   ├── AuthenticationError             401
     │   ├── PermissionDeniedError           403
@@ -21,7 +21,8 @@ The tree::
     └── OrderOutcomeUnknownError                  order POST that may or may not have landed
 
 Errors carry their context as attributes. None of them ever holds the auth
-token: URLs never contain it and request headers are not kept.
+token: URLs never contain it, request headers are not kept, and httpx's
+exceptions (whose request carries the headers) are not chained.
 """
 
 from __future__ import annotations
@@ -249,6 +250,8 @@ def field_errors_from_body(body: Any) -> dict[str, list[str]]:
     """Per-field messages from a ``{"field": ["msg", ...]}`` error body (else empty)."""
     if not isinstance(body, dict):
         return {}
+    if isinstance(body.get("errors"), dict):  # {"errors": {"pair": ["..."]}}
+        return field_errors_from_body(body["errors"])
     out: dict[str, list[str]] = {}
     for key, value in body.items():
         if key in _NON_FIELD_KEYS or not isinstance(key, str):

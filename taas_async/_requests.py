@@ -632,7 +632,7 @@ class PlaceChainedOrderRequest(_RequestModel):
     )
 
 
-def _changes_problems(changes: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+def _changes_problems(changes: Mapping[Any, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """Each change checked by the rules of the order field it changes."""
     fields = attrs.fields_dict(PlaceOrderRequest)
     converted: dict[str, Any] = {}

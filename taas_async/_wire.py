@@ -59,6 +59,7 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
 }
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 field-name
 
 
 # --------------------------------------------------------------------------- URLs
@@ -70,22 +71,35 @@ def base_url(url: str) -> str:
     The path is kept (``https://h/taas`` serves ``https://h/taas/api/...``),
     unlike 1.2.9's ``urljoin``, which dropped it.
     """
+    # Errors quote the url only up to any query, fragment or credentials: a
+    # token pasted into the url must not end up in the error.
+    shown = _shown_url(url)
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise ConfigurationError(f"invalid TaaS url {url!r}: {exc}") from None
+        raise ConfigurationError(f"invalid TaaS url {shown}: {type(exc).__name__}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigurationError(f"invalid TaaS url {url!r}: expected http(s)://host[:port][/path]")
+        raise ConfigurationError(f"invalid TaaS url {shown}: expected http(s)://host[:port][/path]")
     if parsed.port is not None and not 0 < parsed.port < 65536:
-        raise ConfigurationError(f"invalid TaaS url {url!r}: port out of range")
+        raise ConfigurationError(f"invalid TaaS url {shown}: port out of range")
     if parsed.query or parsed.fragment:
-        raise ConfigurationError(f"invalid TaaS url {url!r}: no query or fragment allowed")
+        raise ConfigurationError(f"invalid TaaS url {shown}: no query or fragment allowed")
     if parsed.userinfo:
         raise ConfigurationError("invalid TaaS url: credentials belong in auth_token, not the url")
     path = parsed.raw_path.decode("ascii")
     if not path.endswith("/"):
         path += "/"
     return str(parsed.copy_with(raw_path=path.encode("ascii")))
+
+
+def _shown_url(url: object) -> str:
+    if not isinstance(url, str):
+        return f"of type {type(url).__name__}"
+    text = url.split("?", 1)[0].split("#", 1)[0]
+    scheme, sep, rest = text.rpartition("://")
+    if "@" in rest.split("/", 1)[0]:
+        rest = "***@" + rest.split("@", 1)[1]
+    return repr(f"{scheme}{sep}{rest}")
 
 
 def join(base: str, path: str) -> str:
@@ -123,8 +137,12 @@ def relative_path(path: str) -> str:
         problems.append("must be a path on the TaaS server, not a URL")
     if "?" in path or "#" in path:
         problems.append("pass query parameters as params=, not in the path")
-    if any(segment in (".", "..") for segment in path.split("/")):
+    # Encoded dots too: a proxy that decodes %2e%2e would leave the base path.
+    decoded = path.lower().replace("%2e", ".")
+    if any(segment in (".", "..") for segment in decoded.replace("\\", "/").split("/")):
         problems.append("'.' and '..' segments are not allowed")
+    if "\\" in path:
+        problems.append("backslashes are not allowed")
     if _CONTROL.search(path) or " " in path:
         problems.append("spaces and control characters are not allowed")
     if problems:
@@ -299,8 +317,11 @@ def check_headers(extra: Mapping[str, str] | None) -> dict[str, str]:
     for name, value in items:
         if not isinstance(name, str) or not isinstance(value, str):
             raise ConfigurationError("extra_headers must map strings to strings")
-        if _CONTROL.search(name) or _CONTROL.search(value):
-            raise ConfigurationError(f"extra header {name!r} contains control characters")
+        if not _TOKEN.fullmatch(name):
+            raise ConfigurationError(f"extra header name {name!r} is not a valid HTTP token")
+        if not all(" " <= c <= "~" for c in value):
+            # httpx would fail on every request (UnicodeEncodeError) or split the header.
+            raise ConfigurationError(f"extra header {name!r}: value must be printable ASCII")
         if name.lower() == "authorization":
             raise ConfigurationError("set the token with auth_token, not extra_headers")
         headers[name] = value

@@ -1067,7 +1067,12 @@ PAIRS = st.from_regex(PAIR, fullmatch=True)
 SIDES = st.sampled_from([*Side, *(s.value for s in Side)])
 POS_SIDES = st.sampled_from([*PosSide, *(s.value for s in PosSide)])
 STRATEGIES = st.sampled_from([*Strategy, *(s.value for s in Strategy)])
-COIDS = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=64)
+# No commas: custom_order_ids are looked up comma-joined, so the SDK rejects them.
+COIDS = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters=","),
+    min_size=1,
+    max_size=64,
+)
 
 
 def decimal_inputs(
