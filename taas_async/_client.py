@@ -236,19 +236,17 @@ class AsyncClient:
         self._token = _Secret(token)
         self._timeout = _check_timeout(timeout)
         self.max_retries = max_retries
-        self._extra_headers = _wire.check_headers(extra_headers)
-        self._user_agent = (
-            f"taas-async/{__version__} httpx/{httpx.__version__} "
-            f"{platform.python_implementation()}/{platform.python_version()}"
+        headers = _wire.check_headers(extra_headers)
+        # A caller's User-Agent goes first; ours always follows it.
+        theirs = [headers.pop(k) for k in list(headers) if k.lower() == "user-agent"]
+        self._extra_headers = headers
+        self._user_agent = " ".join(
+            [
+                *theirs,
+                f"taas-async/{__version__} httpx/{httpx.__version__}",
+                f"{platform.python_implementation()}/{platform.python_version()}",
+            ]
         )
-        if "User-Agent" in self._extra_headers or "user-agent" in {
-            k.lower() for k in self._extra_headers
-        }:
-            their = next(v for k, v in self._extra_headers.items() if k.lower() == "user-agent")
-            self._extra_headers = {
-                k: v for k, v in self._extra_headers.items() if k.lower() != "user-agent"
-            }
-            self._user_agent = f"{their} {self._user_agent}"
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
             transport=transport,
