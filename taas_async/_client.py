@@ -120,11 +120,18 @@ _GATEWAY_FAILURES = frozenset({502, 504})
 
 def _outcome_unknown(call: _Call[Any], cause: TaaSError) -> OrderOutcomeUnknownError:
     custom_order_id = getattr(call.request, "custom_order_id", None)
-    hint = (
-        f"look it up with custom_order_id={custom_order_id!r} before placing it again"
-        if custom_order_id
-        else "set custom_order_id on order requests so such an order can be looked up"
-    )
+    # A chained order has no id of its own: its legs carry theirs.
+    legs = [
+        entry.order_request.custom_order_id
+        for entry in getattr(call.request, "orders_in_chain", [])
+        if entry.order_request.custom_order_id
+    ]
+    if custom_order_id:
+        hint = f"look it up with custom_order_id={custom_order_id!r} before placing it again"
+    elif legs:
+        hint = f"look its legs up with custom_order_ids={','.join(legs)} before placing it again"
+    else:
+        hint = "set custom_order_id on order requests so such an order can be looked up"
     return OrderOutcomeUnknownError(
         f"{call.method} /{call.path}: the order may or may not have been placed ({cause}); {hint}",
         request=call.request,

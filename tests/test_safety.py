@@ -1,0 +1,791 @@
+"""The review's safety fixes: paging, unknown order outcomes, mapped errors, deadlines, input.
+
+Each test pins one behaviour of the commit "Close the gaps a review found":
+iter_orders trusting num_pages/count and refusing repeated pages; order POSTs
+that may have landed raising OrderOutcomeUnknownError; every httpx error
+mapped without a chain; one deadline over the whole exchange; and the
+stricter request rules. Network tests use a server on 127.0.0.1 only, and
+every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+import pytest_asyncio
+import respx
+from conftest import API, TOKEN, load, order_request
+
+from taas_async import (
+    AmendOrderRequest,
+    APIConnectionError,
+    APITimeoutError,
+    AsyncClient,
+    GetOrdersRequest,
+    InternalServerError,
+    Order,
+    OrderOutcomeUnknownError,
+    PlaceChainedOrderRequest,
+    PlaceMultiOrderRequest,
+    PlaceOrderRequest,
+    RequestValidationError,
+    ResponseDecodeError,
+    TaaSError,
+)
+from taas_async._requests import CloseBalancesRequest, to_decimal
+
+LIMIT = 10.0  # seconds: the bound on every await against a real socket
+ACCEPTED = "the server ACCEPTED this order request with HTTP 201"
+DO_NOT_RESEND = "the order exists, do not place it again"
+
+
+# --------------------------------------------------------------------------- iter_orders
+
+
+def _orders(*ids: str) -> list[dict[str, str]]:
+    return [{"id": i, "status": "ACTIVE"} for i in ids]
+
+
+class CappingServer:
+    """Serves ``pages`` (1-based) whatever page_size is asked for, recording each request."""
+
+    def __init__(
+        self,
+        pages: list[list[dict[str, str]]],
+        *,
+        num_pages: int | None = None,
+        count: int | None = None,
+        ignore_page: bool = False,
+    ) -> None:
+        self.pages = pages
+        self.num_pages = num_pages
+        self.count = count
+        self.ignore_page = ignore_page
+        self.requested: list[dict[str, str]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        params = dict(request.url.params)
+        self.requested.append(params)
+        assert len(self.requested) <= 10, "iter_orders kept asking: it would loop for ever"
+        index = 0 if self.ignore_page else int(params["page"]) - 1
+        body: dict[str, Any] = {"orders": self.pages[index] if index < len(self.pages) else []}
+        if self.num_pages is not None:
+            body["num_pages"] = self.num_pages
+        if self.count is not None:
+            body["count"] = self.count
+        return httpx.Response(200, json=body)
+
+    @property
+    def pages_requested(self) -> list[int]:
+        return [int(p["page"]) for p in self.requested]
+
+
+async def _collect(orders: AsyncIterator[Order], into: list[str]) -> None:
+    """Append each order's id as it is yielded, so the ids before an error are kept."""
+    async for order in orders:
+        into.append(order.id)
+
+
+SIX = [_orders("a", "b"), _orders("c", "d"), _orders("e", "f")]
+
+
+@pytest.mark.asyncio
+async def test_iter_orders_capped_page_size_with_num_pages_yields_every_page(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    server = CappingServer(SIX, num_pages=3)
+    mock_api.get("orders/").mock(side_effect=server)
+    ids = [o.id async for o in client.iter_orders()]
+    assert ids == ["a", "b", "c", "d", "e", "f"]
+    assert server.pages_requested == [1, 2, 3]
+    assert [p["page_size"] for p in server.requested] == ["100", "100", "100"]
+
+
+@pytest.mark.asyncio
+async def test_iter_orders_capped_page_size_with_count_only_yields_every_page(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    server = CappingServer(SIX, count=6)
+    mock_api.get("orders/").mock(side_effect=server)
+    ids = [o.id async for o in client.iter_orders()]
+    assert ids == ["a", "b", "c", "d", "e", "f"]
+    assert server.pages_requested == [1, 2, 3]  # count reached: no page 4
+
+
+@pytest.mark.asyncio
+async def test_iter_orders_count_from_a_later_start_page(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    # Starting at page 2 of a server serving 2 per page: 2 orders were skipped.
+    server = CappingServer(SIX, count=6)
+    mock_api.get("orders/").mock(side_effect=server)
+    ids = [o.id async for o in client.iter_orders(GetOrdersRequest(page=2))]
+    assert ids == ["c", "d", "e", "f"]
+    assert server.pages_requested == [2, 3]
+
+
+@pytest.mark.asyncio
+async def test_iter_orders_server_ignoring_page_raises_after_the_second_request(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    # A full page every time, no num_pages or count: only the repeat check can stop it.
+    server = CappingServer([_orders("a", "b")], ignore_page=True)
+    mock_api.get("orders/").mock(side_effect=server)
+    yielded: list[str] = []
+    with pytest.raises(ResponseDecodeError) as info:
+        await _collect(client.iter_orders(GetOrdersRequest(page_size=2)), yielded)
+    assert yielded == ["a", "b"]  # page 1 once, never its duplicate
+    assert server.pages_requested == [1, 2]
+    err = info.value
+    assert "page 2 repeats page 1" in str(err)
+    assert err.status_code == 200
+    assert err.method == "GET"
+    assert err.url == API + "orders/"
+
+
+@pytest.mark.asyncio
+async def test_iter_orders_server_ignoring_page_with_num_pages_still_raises(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    server = CappingServer([_orders("a", "b")], num_pages=3, ignore_page=True)
+    mock_api.get("orders/").mock(side_effect=server)
+    yielded: list[str] = []
+    with pytest.raises(ResponseDecodeError, match="page 2 repeats page 1"):
+        await _collect(client.iter_orders(), yielded)
+    assert yielded == ["a", "b"]
+    assert server.pages_requested == [1, 2]
+
+
+@pytest.mark.asyncio
+async def test_iter_orders_without_totals_a_short_page_stops(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    # 2 of the 100 asked for and no num_pages/count: nothing says there is more.
+    server = CappingServer(SIX)
+    mock_api.get("orders/").mock(side_effect=server)
+    ids = [o.id async for o in client.iter_orders()]
+    assert ids == ["a", "b"]
+    assert server.pages_requested == [1]
+
+
+# --------------------------------------------------------------------------- outcome unknown
+
+
+def _multi() -> PlaceMultiOrderRequest:
+    return PlaceMultiOrderRequest(
+        duration=200,
+        strategy="TWAP",
+        child_orders=[{"pair": "ETH-USDT", "side": "buy", "base_asset_qty": "1", "account": "a"}],
+        custom_order_id="multi-1",
+    )
+
+
+def _chain() -> PlaceChainedOrderRequest:
+    return PlaceChainedOrderRequest(
+        orders_in_chain=[
+            {"order_request": order_request(), "priority": 1},
+            {"order_request": attrs.evolve(order_request(), side="sell"), "priority": 2},
+        ]
+    )
+
+
+@attrs.frozen
+class OrderCall:
+    name: str
+    path: str
+    call: Callable[[AsyncClient], Awaitable[Any]]
+    request: Any  # the request model the error must carry
+    custom_order_id: str | None
+
+
+MINE = attrs.evolve(order_request(), custom_order_id="mine-1")
+MULTI = _multi()
+CHAIN = _chain()
+
+ORDER_CALLS = [
+    OrderCall("place_order", "orders/", lambda c: c.place_order(MINE), MINE, "mine-1"),
+    OrderCall("place_order-no-id", "orders/", lambda c: c.place_order(order_request()), None, None),
+    OrderCall(
+        "place_multi_order",
+        "multi_orders/",
+        lambda c: c.place_multi_order(MULTI),
+        MULTI,
+        "multi-1",
+    ),
+    OrderCall(
+        "place_chained_order",
+        "chained_orders/",
+        lambda c: c.place_chained_order(CHAIN),
+        CHAIN,
+        None,
+    ),
+    OrderCall(
+        "close_balances",
+        "close_balances/",
+        lambda c: c.close_balances(100, ["main"]),
+        CloseBalancesRequest(max_notional=100, account_names=["main"]),
+        None,
+    ),
+]
+
+
+def _check_outcome_unknown(err: OrderOutcomeUnknownError, case: OrderCall) -> None:
+    if case.request is None:
+        assert err.request == order_request()
+    else:
+        assert err.request == case.request
+    assert err.custom_order_id == case.custom_order_id
+    assert f"POST /api/{case.path}: the order may or may not have been placed" in str(err)
+    if case.custom_order_id is None:
+        assert "set custom_order_id on order requests" in str(err)
+    else:
+        assert f"custom_order_id={case.custom_order_id!r} before placing it again" in str(err)
+    assert TOKEN not in str(err)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", ORDER_CALLS, ids=lambda c: c.name)
+@pytest.mark.parametrize("exc", [httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError])
+async def test_order_post_without_a_reply_is_outcome_unknown(
+    mock_api: respx.MockRouter, client: AsyncClient, case: OrderCall, exc: type[Exception]
+) -> None:
+    route = mock_api.post(case.path).mock(side_effect=exc)
+    with pytest.raises(OrderOutcomeUnknownError) as info:
+        await case.call(client)
+    assert route.call_count == 1  # never resent
+    err = info.value
+    _check_outcome_unknown(err, case)
+    assert exc.__name__ in str(err)
+    cause = err.__cause__
+    assert type(cause) is (APITimeoutError if exc is httpx.ReadTimeout else APIConnectionError)
+    assert cause.may_have_reached_server is True
+    # No httpx exception anywhere in the chain: its request holds the token.
+    assert cause.__cause__ is None
+    assert cause.__context__ is None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", ORDER_CALLS, ids=lambda c: c.name)
+async def test_order_post_that_never_connected_is_a_plain_connection_error(
+    mock_api: respx.MockRouter, client: AsyncClient, case: OrderCall
+) -> None:
+    route = mock_api.post(case.path).mock(side_effect=httpx.ConnectError)
+    with pytest.raises(APIConnectionError) as info:
+        await case.call(client)
+    assert route.call_count == 1
+    err = info.value
+    assert type(err) is APIConnectionError  # provably never sent: not "unknown"
+    assert err.may_have_reached_server is False
+    assert err.__cause__ is None
+    assert err.__context__ is None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", ORDER_CALLS, ids=lambda c: c.name)
+@pytest.mark.parametrize("status", [502, 504])
+async def test_order_post_gateway_failure_is_outcome_unknown(
+    mock_api: respx.MockRouter, client: AsyncClient, case: OrderCall, status: int
+) -> None:
+    route = mock_api.post(case.path).respond(status, json={"detail": "upstream gave up"})
+    with pytest.raises(OrderOutcomeUnknownError) as info:
+        await case.call(client)
+    assert route.call_count == 1
+    err = info.value
+    _check_outcome_unknown(err, case)
+    cause = err.__cause__
+    assert type(cause) is InternalServerError
+    assert cause.status_code == status
+    assert cause.message == "upstream gave up"
+    assert f"HTTP {status}" in str(err)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", ORDER_CALLS, ids=lambda c: c.name)
+@pytest.mark.parametrize("status", [500, 503])
+async def test_order_post_server_error_stays_a_status_error(
+    mock_api: respx.MockRouter, client: AsyncClient, case: OrderCall, status: int
+) -> None:
+    mock_api.post(case.path).respond(status, json={"detail": "boom"})
+    with pytest.raises(InternalServerError) as info:
+        await case.call(client)
+    assert info.value.status_code == status
+    assert info.value.message == "boom"
+
+
+@pytest.mark.asyncio
+async def test_get_with_read_timeout_stays_a_timeout(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    route = mock_api.get("order/abc").mock(side_effect=httpx.ReadTimeout)
+    with pytest.raises(APITimeoutError) as info:
+        await client.get_order("abc")
+    assert route.call_count == 1
+    err = info.value
+    assert type(err) is APITimeoutError
+    assert err.may_have_reached_server is True
+    assert err.__cause__ is None
+    assert err.__context__ is None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("status", [502, 504])
+async def test_get_gateway_failure_stays_a_status_error(
+    mock_api: respx.MockRouter, client: AsyncClient, status: int
+) -> None:
+    mock_api.get("order/abc").respond(status, json={"detail": "upstream gave up"})
+    with pytest.raises(InternalServerError) as info:
+        await client.get_order("abc")
+    assert info.value.status_code == status
+
+
+# --------------------------------------------------------------------------- accepted, unreadable
+
+UNREADABLE_ORDER = {"id": "x", "duration": "abc"}
+
+
+@pytest.mark.asyncio
+async def test_unreadable_201_order_reply_says_the_order_was_accepted(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    route = mock_api.post("orders/").respond(201, json=UNREADABLE_ORDER)
+    with pytest.raises(ResponseDecodeError) as info:
+        await client.place_order(order_request())
+    assert route.call_count == 1
+    err = info.value
+    assert err.status_code == 201
+    assert ACCEPTED in str(err)
+    assert DO_NOT_RESEND in str(err)
+    assert json.loads(err.text) == UNREADABLE_ORDER
+    assert any("duration" in e for e in err.errors)
+
+
+@pytest.mark.asyncio
+async def test_unreadable_201_close_balances_reply_says_accepted(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    mock_api.post("close_balances/").respond(201, text="not json")
+    with pytest.raises(ResponseDecodeError) as info:
+        await client.close_balances(100)
+    assert ACCEPTED in str(info.value)
+    assert DO_NOT_RESEND in str(info.value)
+
+
+@pytest.mark.asyncio
+async def test_unreadable_reply_to_a_get_does_not_claim_an_accepted_order(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    mock_api.get("order/x").respond(200, json=UNREADABLE_ORDER)
+    with pytest.raises(ResponseDecodeError) as info:
+        await client.get_order("x")
+    err = info.value
+    assert err.status_code == 200
+    assert any("duration" in e for e in err.errors)
+    assert "ACCEPTED" not in str(err)
+    assert "do not place it again" not in str(err)
+
+
+# --------------------------------------------------------------------------- real sockets
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class LocalServer:
+    """A one-behaviour HTTP/1.1 server on 127.0.0.1; ``handler`` answers each connection."""
+
+    def __init__(self) -> None:
+        self.handler: Handler | None = None
+        self.requests: list[tuple[str, bytes]] = []
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.release = asyncio.Event()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/prefix"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+
+    async def stop(self) -> None:
+        self.release.set()
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), LIMIT)
+        await asyncio.wait_for(self._server.wait_closed(), LIMIT)
+
+    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
+        head = await reader.readuntil(b"\r\n\r\n")
+        request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        length = 0
+        for line in head.decode("latin-1").split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value.strip())
+        body = await reader.readexactly(length) if length else b""
+        self.requests.append((request_line, body))
+        return body
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            assert self.handler is not None
+            await self.handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            self._tasks.discard(task)
+
+
+@pytest_asyncio.fixture
+async def local() -> AsyncIterator[LocalServer]:
+    server = LocalServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def _closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.asyncio
+async def test_stalled_reply_to_place_order_is_outcome_unknown(local: LocalServer) -> None:
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await local.read_request(reader)
+        await local.release.wait()  # never answers; released at teardown
+
+    local.handler = stall
+    request = attrs.evolve(order_request(), custom_order_id="stalled-1")
+    async with AsyncClient(local.url, TOKEN, timeout=0.3) as client:
+        started = time.monotonic()
+        with pytest.raises(OrderOutcomeUnknownError) as info:
+            await asyncio.wait_for(client.place_order(request), LIMIT)
+        elapsed = time.monotonic() - started
+    assert elapsed < 3.0
+    assert len(local.requests) == 1  # it did reach the server: hence "unknown"
+    assert local.requests[0][0] == "POST /prefix/api/orders/ HTTP/1.1"
+    err = info.value
+    assert err.request == request
+    assert err.custom_order_id == "stalled-1"
+    assert "custom_order_id='stalled-1'" in str(err)
+    assert type(err.__cause__) is APITimeoutError
+
+
+@pytest.mark.asyncio
+async def test_connection_refused_on_place_order_is_a_plain_connection_error() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/prefix"
+    async with AsyncClient(url, TOKEN, timeout=2.0) as client:
+        with pytest.raises(APIConnectionError) as info:
+            await asyncio.wait_for(client.place_order(order_request()), LIMIT)
+    err = info.value
+    assert type(err) is APIConnectionError
+    assert err.may_have_reached_server is False
+    assert err.__cause__ is None
+    assert err.__context__ is None
+
+
+def _bad_gzip_handler(local: LocalServer, status: bytes) -> Handler:
+    payload = b'{"id": "not gzip at all"}'
+
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await local.read_request(reader)
+        writer.write(
+            b"HTTP/1.1 " + status + b"\r\n"
+            b"Content-Type: application/json\r\n"
+            b"Content-Encoding: gzip\r\n"
+            b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload
+        )
+        await writer.drain()
+        await local.release.wait()
+
+    return reply
+
+
+@pytest.mark.asyncio
+async def test_bad_content_encoding_on_a_get_is_a_connection_error(local: LocalServer) -> None:
+    local.handler = _bad_gzip_handler(local, b"200 OK")
+    async with AsyncClient(local.url, TOKEN, timeout=2.0) as client:
+        with pytest.raises(TaaSError) as info:
+            await asyncio.wait_for(client.get_order("abc"), LIMIT)
+    err = info.value
+    assert type(err) is APIConnectionError
+    assert err.may_have_reached_server is True
+    assert "DecodingError" in str(err)
+    assert err.__cause__ is None
+    assert err.__context__ is None
+    assert TOKEN not in str(err)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("status", [b"201 Created", b"500 Internal Server Error"])
+async def test_bad_content_encoding_on_place_order_is_outcome_unknown(
+    local: LocalServer, status: bytes
+) -> None:
+    local.handler = _bad_gzip_handler(local, status)
+    async with AsyncClient(local.url, TOKEN, timeout=2.0) as client:
+        with pytest.raises(TaaSError) as info:
+            await asyncio.wait_for(client.place_order(order_request()), LIMIT)
+    err = info.value
+    assert type(err) is OrderOutcomeUnknownError
+    assert err.request == order_request()
+    cause = err.__cause__
+    assert type(cause) is APIConnectionError
+    assert cause.may_have_reached_server is True
+    assert cause.__cause__ is None
+    assert cause.__context__ is None
+    assert not isinstance(cause.__cause__, httpx.HTTPError)
+
+
+@pytest.mark.asyncio
+async def test_trickling_server_is_cut_off_by_the_overall_deadline(local: LocalServer) -> None:
+    # Headers, then one body byte every 0.1 s for 10 s: each read succeeds well
+    # inside 0.3 s, so only the whole-exchange deadline (4 x 0.3 = 1.2 s) stops it.
+    trickled: list[int] = []
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await local.read_request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        )
+        await writer.drain()
+        for _ in range(100):  # bounded: 10 s at most
+            writer.write(b" ")
+            await writer.drain()
+            trickled.append(1)
+            await asyncio.sleep(0.1)
+
+    local.handler = trickle
+    async with AsyncClient(local.url, TOKEN, timeout=httpx.Timeout(0.3)) as client:
+        started = time.monotonic()
+        with pytest.raises(APITimeoutError) as info:
+            await asyncio.wait_for(client.get_order("abc"), LIMIT)
+        elapsed = time.monotonic() - started
+    assert 1.0 < elapsed < 3.0
+    assert len(trickled) >= 5  # the server really was sending, faster than the read timeout
+    err = info.value
+    assert type(err) is APITimeoutError
+    assert "no complete reply within 1.2 s" in str(err)
+    assert err.may_have_reached_server is True
+    assert err.__cause__ is None
+    assert err.__context__ is None
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@pytest.mark.asyncio
+async def test_amend_float_change_is_an_exact_decimal_on_the_wire(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    request = AmendOrderRequest(order_id="abc", changes={"limit_price": 0.1})
+    assert request.changes == {"limit_price": Decimal("0.1")}
+    assert type(request.changes["limit_price"]) is Decimal
+    route = mock_api.post("amend_order/").respond(200, json={"message": "ok"})
+    await client.amend_order(request)
+    sent = route.calls.last.request
+    assert json.loads(sent.content) == {"order_id": "abc", "changes": {"limit_price": "0.1"}}
+    assert b'"limit_price":"0.1"' in sent.content.replace(b" ", b"")
+
+
+@pytest.mark.parametrize(
+    ("changes", "fields"),
+    [
+        ({"limt_price": "1"}, {"changes.limt_price"}),
+        ({"base_asset_qty": -5}, {"changes.base_asset_qty"}),
+        ({"base_asset_qty": "-0.1", "notes": "ok"}, {"changes.base_asset_qty"}),
+    ],
+    ids=["misspelt-key", "negative-qty", "negative-qty-str"],
+)
+@pytest.mark.asyncio
+async def test_amend_bad_changes_are_rejected_and_nothing_is_sent(
+    mock_api: respx.MockRouter,
+    client: AsyncClient,
+    changes: dict[str, Any],
+    fields: set[str],
+) -> None:
+    route = mock_api.post("amend_order/").respond(200, json={"message": "ok"})
+    with pytest.raises(RequestValidationError) as info:
+        await client.amend_order(AmendOrderRequest(order_id="abc", changes=changes))
+    assert set(info.value.errors) == fields
+    assert route.call_count == 0
+
+
+def test_amend_misspelt_key_names_the_order_fields() -> None:
+    with pytest.raises(RequestValidationError) as info:
+        AmendOrderRequest(order_id="abc", changes={"limt_price": "1"})
+    [reason] = info.value.errors["changes.limt_price"]
+    assert reason.startswith("not an order field (one of: accounts, ")
+    assert "limit_price" in reason
+
+
+def _gen(*values: str) -> Iterator[str]:
+    yield from values
+
+
+@pytest.mark.asyncio
+async def test_iterators_are_accepted_and_reach_the_wire(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    orders = mock_api.post("orders/").respond(201, json=json.loads(load("seed_order.json")))
+    balances = mock_api.get("balances/").respond(200, json={})
+    messages = mock_api.post("order_messages/").respond(200, json={})
+
+    request = attrs.evolve(order_request(), accounts=iter(["a", "b"]))
+    assert request.accounts == ["a", "b"]
+    await client.place_order(request)
+    assert json.loads(orders.calls.last.request.content)["accounts"] == ["a", "b"]
+
+    await client.get_balances(exchange_names=iter(["OKX"]), account_names=_gen("x", "y"))
+    assert dict(balances.calls.last.request.url.params) == {
+        "exchange_names": "OKX",
+        "account_names": "x,y",
+    }
+
+    await client.get_order_messages(_gen("id-1", "id-2"))
+    assert json.loads(messages.calls.last.request.content) == {"order_ids": ["id-1", "id-2"]}
+
+
+def test_place_order_accounts_from_a_generator() -> None:
+    request = PlaceOrderRequest(
+        accounts=_gen("a", "b"),
+        pair="ETH-USDT",
+        side="buy",
+        duration=300,
+        base_asset_qty=5,
+        strategy="TWAP",
+    )
+    assert request.accounts == ["a", "b"]
+
+
+@pytest.mark.asyncio
+async def test_commas_are_rejected_in_comma_joined_filters(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    balances = mock_api.get("balances/").respond(200, json={})
+    orders = mock_api.get("orders/").respond(200, json={"orders": []})
+    with pytest.raises(RequestValidationError) as info:
+        await client.get_balances(exchange_names=["OKX,Binance"])
+    assert set(info.value.errors) == {"exchange_names"}
+    with pytest.raises(RequestValidationError) as info:
+        await client.get_balances(account_names=["a", "b,c"])
+    assert set(info.value.errors) == {"account_names"}
+    with pytest.raises(RequestValidationError) as info:
+        GetOrdersRequest(
+            statuses=["ACTIVE,PAUSED"], account_names=["x,y"], custom_order_ids=["p,q"]
+        )
+    assert set(info.value.errors) == {"statuses", "account_names", "custom_order_ids"}
+    assert balances.call_count == 0
+    assert orders.call_count == 0
+
+
+def test_comma_in_custom_order_id_is_rejected() -> None:
+    with pytest.raises(RequestValidationError) as info:
+        attrs.evolve(order_request(), custom_order_id="a,b")
+    assert set(info.value.errors) == {"custom_order_id"}
+    assert attrs.evolve(order_request(), custom_order_id="a;b").custom_order_id == "a;b"
+
+
+@pytest.mark.asyncio
+async def test_comma_inside_accounts_is_accepted_as_a_json_list_element(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    route = mock_api.post("orders/").respond(201, json=json.loads(load("seed_order.json")))
+    await client.place_order(attrs.evolve(order_request(), accounts=["desk, main", "b"]))
+    assert json.loads(route.calls.last.request.content)["accounts"] == ["desk, main", "b"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1_000", "\u0661\u0660", "\uff15", "1e5000000", Decimal("1E+101"), Decimal("1E-101")],
+    ids=["underscore", "arabic-indic", "fullwidth", "huge-exponent", "1E+101", "1E-101"],
+)
+def test_decimal_inputs_rejected(value: str | Decimal) -> None:
+    with pytest.raises(RequestValidationError) as info:
+        attrs.evolve(order_request(), base_asset_qty=value)
+    assert set(info.value.errors) == {"base_asset_qty"}
+    with pytest.raises(ValueError):
+        to_decimal(value)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("value", "wire"),
+    [("1e-8", "0.00000001"), ("1E+2", "100"), (Decimal("1E+100"), "1" + "0" * 100)],
+)
+async def test_decimal_inputs_accepted_and_sent_plain(
+    mock_api: respx.MockRouter, client: AsyncClient, value: str | Decimal, wire: str
+) -> None:
+    route = mock_api.post("orders/").respond(201, json=json.loads(load("seed_order.json")))
+    await client.place_order(attrs.evolve(order_request(), base_asset_qty=value))
+    assert json.loads(route.calls.last.request.content)["base_asset_qty"] == wire
+
+
+def test_mapping_for_accounts_is_rejected() -> None:
+    with pytest.raises(RequestValidationError) as info:
+        attrs.evolve(order_request(), accounts={"a": 1, "b": 2})
+    assert info.value.errors == {"accounts": ["expected a list of strings, got dict"]}
+
+
+@pytest.mark.parametrize("value", ["tomorrow", "2024-01-01T00:00:00"], ids=["words", "naive"])
+def test_order_condition_expiry_strings_must_parse_with_an_offset(value: str) -> None:
+    with pytest.raises(RequestValidationError) as info:
+        attrs.evolve(order_request(), order_condition_expiry=value)
+    assert set(info.value.errors) == {"order_condition_expiry"}
+
+
+@pytest.mark.asyncio
+async def test_order_condition_expiry_string_is_sent_verbatim(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    route = mock_api.post("orders/").respond(201, json=json.loads(load("seed_order.json")))
+    request = attrs.evolve(order_request(), order_condition_expiry="2024-01-01T00:00:00Z")
+    assert request.order_condition_expiry == "2024-01-01T00:00:00Z"
+    await client.place_order(request)
+    body = json.loads(route.calls.last.request.content)
+    assert body["order_condition_expiry"] == "2024-01-01T00:00:00Z"
+
+
+@pytest.mark.asyncio
+async def test_chained_order_outcome_unknown_names_the_legs_custom_order_ids(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    chain = PlaceChainedOrderRequest(
+        orders_in_chain=[
+            {
+                "order_request": attrs.evolve(order_request(), custom_order_id="leg-1"),
+                "priority": 1,
+            },
+            {
+                "order_request": attrs.evolve(order_request(), custom_order_id="leg-2"),
+                "priority": 2,
+            },
+        ]
+    )
+    mock_api.post("chained_orders/").mock(side_effect=httpx.ReadTimeout)
+    with pytest.raises(OrderOutcomeUnknownError) as info:
+        await client.place_chained_order(chain)
+    assert "leg-1" in str(info.value)
+    assert "set custom_order_id on order requests" not in str(info.value)
