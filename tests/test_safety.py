@@ -484,7 +484,7 @@ async def test_stalled_reply_to_place_order_is_outcome_unknown(local: LocalServe
         with pytest.raises(OrderOutcomeUnknownError) as info:
             await asyncio.wait_for(client.place_order(request), LIMIT)
         elapsed = time.monotonic() - started
-    assert elapsed < 3.0
+    assert elapsed < 10.0  # generous: shared machines are noisy; a stall would hang
     assert len(local.requests) == 1  # it did reach the server: hence "unknown"
     assert local.requests[0][0] == "POST /prefix/api/orders/ HTTP/1.1"
     err = info.value
@@ -583,7 +583,7 @@ async def test_trickling_server_is_cut_off_by_the_overall_deadline(local: LocalS
         with pytest.raises(APITimeoutError) as info:
             await asyncio.wait_for(client.get_order("abc"), LIMIT)
         elapsed = time.monotonic() - started
-    assert 1.0 < elapsed < 3.0
+    assert 1.0 < elapsed < 8.0  # the trickle lasts 10 s: well before it ends
     assert len(trickled) >= 5  # the server really was sending, faster than the read timeout
     err = info.value
     assert type(err) is APITimeoutError
