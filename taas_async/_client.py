@@ -328,7 +328,7 @@ class AsyncClient:
         )
         return self._http.build_request(
             call.method,
-            _wire.join(self._base_url, call.path),
+            self._base_url + call.path,  # base ends in "/"; the path is checked
             params=params,
             content=content,
             headers=self._headers(has_body=content is not None),
@@ -610,7 +610,7 @@ class AsyncClient:
                     method="GET",
                     url=self._base_url + "api/orders/",
                     status_code=200,
-                    text=str(page.raw),
+                    text=_converter.encode_json(page.raw).decode(),
                 )
             previous_ids = ids
             served_size = served_size or len(ids)

@@ -259,6 +259,8 @@ def _model_hook_factory(converter: cattrs.Converter, *, forbid_extra_keys: bool)
         zoned = "time_zone" in attrs.fields_dict(cls)  # type: ignore[arg-type]
 
         def structure_model(value: Any, tp: Any) -> T:
+            if cls is m.OrdersPage and isinstance(value, list):  # a bare list of orders
+                value = {"orders": value}
             if not isinstance(value, Mapping):
                 raise TypeError(f"expected a JSON object, got {_json_type(value)}")
             fields = value
@@ -302,23 +304,6 @@ def _localize_naive(fields: Mapping[str, Any], names: frozenset[str], zone: Any)
             ) from None
         out[name] = wall.replace(tzinfo=tz)
     return out
-
-
-def _structure_orders_page(converter: cattrs.Converter) -> Callable[[Any, Any], m.OrdersPage]:
-    structure_fields = make_dict_structure_fn(m.OrdersPage, converter, raw=override(omit=True))
-
-    def structure(value: Any, tp: Any) -> m.OrdersPage:
-        if isinstance(value, list):  # tolerate a bare list of orders
-            value = {"orders": value}
-        if not isinstance(value, Mapping):
-            raise TypeError(f"expected a JSON object, got {_json_type(value)}")
-        if "orders" not in value:
-            raise ValueError("expected key 'orders'")
-        page = structure_fields(value, tp)
-        object.__setattr__(page, "raw", value)
-        return page
-
-    return structure
 
 
 def _checked_container_factory(
@@ -410,12 +395,9 @@ def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
         _checked_container_factory(converter.gen_structure_mapping, Mapping, "object"),
     )
     converter.register_structure_hook_factory(
-        lambda tp: tp in _MODELS and tp is not m.OrdersPage,
+        lambda tp: tp in _MODELS,
         _model_hook_factory(converter, forbid_extra_keys=forbid_extra_keys),
     )
-    # After the model hooks: this builds its list[Order] hook now, and the orders
-    # in a page need the Order hook (raw, the -1 price sentinel), not cattrs' default.
-    converter.register_structure_hook(m.OrdersPage, _structure_orders_page(converter))
     converter.register_unstructure_hook(Decimal, _decimal_to_wire)
     converter.register_unstructure_hook(dt.datetime, _unstructure_datetime)
     # On the shared base, so it wins over the hook for ``str`` (our enums are str enums).

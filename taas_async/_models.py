@@ -204,7 +204,7 @@ class CloseBalancesResult:
 class OrdersPage:
     """One page of ``GET /api/orders/``; iterate it for its orders."""
 
-    orders: list[Order] = attrs.field(factory=list)
+    orders: list[Order]  # required: a reply without it is not a page
     count: int | None = None
     num_pages: int | None = None
     raw: dict[str, Any] = _raw()

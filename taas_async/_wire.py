@@ -40,7 +40,6 @@ __all__ = [
     "base_url",
     "connection_error",
     "decode_success",
-    "join",
     "path_id",
     "relative_path",
     "status_error",
@@ -100,11 +99,6 @@ def _shown_url(url: object) -> str:
     if "@" in rest.split("/", 1)[0]:
         rest = "***@" + rest.split("@", 1)[1]
     return repr(f"{scheme}{sep}{rest}")
-
-
-def join(base: str, path: str) -> str:
-    """``base`` (ending in ``/``) plus a relative path built by :func:`path_id` or checked."""
-    return base + path
 
 
 def path_id(value: str | uuid.UUID, *, name: str = "order_id") -> str:

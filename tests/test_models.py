@@ -596,7 +596,7 @@ def test_timestamps_in_every_model_are_aware() -> None:
         (MultiOrder, {"id": "m1", "child_order_ids": "abc"}, "@ $.child_order_ids"),
         (OrdersPage, {"orders": [{"id": "a"}, {"duration": 1}]}, "@ $.orders[1].id"),
         (OrdersPage, {"orders": "abc"}, "@ $.orders"),
-        (OrdersPage, {"results": []}, "expected key 'orders' @ $"),
+        (OrdersPage, {"results": []}, "required field missing @ $.orders"),
         (OrdersPage, {"orders": [], "count": "many"}, "@ $.count"),
         (
             dict[str, Balance],
