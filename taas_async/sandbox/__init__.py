@@ -1,0 +1,64 @@
+"""An in-memory TaaS simulator to run the SDK, demos and tests against.
+
+Three ways in:
+
+- in process: ``async with Sandbox().client() as client: ...`` (an httpx
+  transport, no socket);
+- as a server: ``python -m taas_async.sandbox --port 8000 --speed 60``
+  (needs the ``sandbox`` extra: ``pip install 'taas-async[sandbox]'``);
+- in pytest: the ``taas_sandbox`` fixture (installed with the package).
+
+Behind the API runs a simulated engine: a clock (virtual in tests, real time
+x ``speed`` in demos), seeded random-walk prices, orders that go SCHEDULED ->
+ACTIVE -> COMPLETE filling in TWAP slices, multi and chained orders, and
+balances that move with every fill. See ``docs/sandbox.md``.
+"""
+
+from taas_async.sandbox._app import Exchange, FaultRule, Faults, SandboxApp
+from taas_async.sandbox._clock import DEFAULT_START, Clock, RealTimeClock, VirtualClock
+from taas_async.sandbox._engine import (
+    LOT,
+    MAX_SLICES,
+    Account,
+    Engine,
+    Fill,
+    Position,
+    SandboxError,
+    SimChain,
+    SimMulti,
+    SimOrder,
+)
+from taas_async.sandbox._prices import Pair, PriceFeed
+from taas_async.sandbox._sandbox import DEFAULT_ACCOUNTS, DEFAULT_TOKEN, Sandbox
+
+__all__ = [
+    "DEFAULT_ACCOUNTS",
+    "DEFAULT_START",
+    "DEFAULT_TOKEN",
+    "LOT",
+    "MAX_SLICES",
+    "Account",
+    "Clock",
+    "Engine",
+    "Exchange",
+    "FaultRule",
+    "Faults",
+    "Fill",
+    "Pair",
+    "Position",
+    "PriceFeed",
+    "RealTimeClock",
+    "Sandbox",
+    "SandboxApp",
+    "SandboxError",
+    "SimChain",
+    "SimMulti",
+    "SimOrder",
+    "VirtualClock",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith("taas_async.sandbox._"):
+        _obj.__module__ = "taas_async.sandbox"
+del _name, _obj

@@ -1,0 +1,480 @@
+"""The simulator's HTTP face: a plain ASGI application.
+
+It answers every endpoint of the TaaS API on the server's paths, checks the
+``Token`` header (401), validates bodies and queries with the same field
+rules the SDK documents (400 with ``{field: [messages]}``), pages the orders
+list, answers 404/405 for what does not exist, and records every exchange.
+Fault knobs (:class:`Faults`) fail chosen requests or slow every one down.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+import anyio
+import attrs
+import httpx
+
+from taas_async._converter import decode_json
+from taas_async._exceptions import RequestValidationError
+from taas_async._requests import (
+    AmendOrderRequest,
+    BalancesQuery,
+    CloseBalancesRequest,
+    GetOrdersRequest,
+    OrderIdRequest,
+    OrderMessagesRequest,
+    PlaceChainedOrderRequest,
+    PlaceMultiOrderRequest,
+    PlaceOrderRequest,
+    SetLeverageRequest,
+)
+from taas_async.sandbox import _render as render
+from taas_async.sandbox._engine import SandboxError
+
+if TYPE_CHECKING:
+    from taas_async.sandbox._sandbox import Sandbox
+
+__all__ = ["Exchange", "FaultRule", "Faults", "SandboxApp"]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+_Reply = tuple[int, Any]
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+MAX_BODY = 1 << 20  # a larger body is refused (413), as a real front end would
+
+
+@attrs.frozen
+class Exchange:
+    """One request the sandbox received and the reply it gave."""
+
+    method: str
+    url: httpx.URL
+    headers: httpx.Headers
+    content: bytes
+    status: int
+    reply: bytes
+    at: dt.datetime  # simulated time of arrival
+
+    @property
+    def path(self) -> str:
+        """The request path (percent-encoded, as sent)."""
+        return self.url.raw_path.decode().split("?")[0]
+
+    def json(self) -> Any:
+        """The reply body decoded (decimals exact), or None when it had none."""
+        return decode_json(self.reply) if self.reply else None
+
+
+@attrs.define
+class FaultRule:
+    """Fail the next ``remaining`` matching requests with ``status``.
+
+    ``after=True`` lets the request take effect first (an order is placed)
+    and then answers with the failure: a reply lost on the way back.
+    """
+
+    status: int
+    remaining: int
+    body: Any = None
+    headers: dict[str, str] = attrs.field(factory=dict)
+    content_type: str = "application/json"
+    method: str | None = None
+    path: str | None = None
+    after: bool = False
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether this rule applies to a request (path matched as a substring)."""
+        return (
+            self.remaining > 0
+            and (self.method is None or self.method == method)
+            and (self.path is None or self.path in path)
+        )
+
+
+@attrs.define
+class Faults:
+    """Knobs that make the sandbox misbehave on purpose, for tests.
+
+    Example::
+
+        sandbox.faults.fail_next(2, status=503, headers={"Retry-After": "1"})
+        sandbox.faults.latency = 0.05  # seconds of real time before each reply
+    """
+
+    latency: float = 0.0
+    rules: list[FaultRule] = attrs.field(factory=list)
+
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 500,
+        *,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        after: bool = False,
+    ) -> FaultRule:
+        """Answer the next ``n`` matching requests with ``status``.
+
+        ``body`` is JSON-encoded unless it is ``str``/``bytes`` (then sent as
+        is, ``text/html`` unless ``content_type`` says otherwise); by default
+        it is ``{"detail": "sandbox fault: HTTP <status>"}``. ``method`` and
+        ``path`` (a substring such as ``"api/orders/"``) narrow the match.
+        """
+        if n < 1 or not 100 <= status <= 599:
+            raise ValueError(f"need n >= 1 and an HTTP status, got n={n!r}, status={status!r}")
+        if content_type is None:
+            content_type = "text/html" if isinstance(body, (str, bytes)) else "application/json"
+        rule = FaultRule(
+            status=status,
+            remaining=n,
+            body={"detail": f"sandbox fault: HTTP {status}"} if body is None else body,
+            headers=dict(headers or {}),
+            content_type=content_type,
+            method=method.upper() if method else None,
+            path=path,
+            after=after,
+        )
+        self.rules.append(rule)
+        return rule
+
+    def clear(self) -> None:
+        """Drop every rule and the latency."""
+        self.rules.clear()
+        self.latency = 0.0
+
+    def take(self, method: str, path: str) -> FaultRule | None:
+        """The first rule matching this request, counted as used."""
+        for rule in self.rules:
+            if rule.matches(method, path):
+                rule.remaining -= 1
+                return rule
+        return None
+
+
+@attrs.frozen
+class _Request:
+    method: str
+    route: str  # the path after the base path, e.g. "api/order/abc"
+    query: dict[str, str]
+    headers: httpx.Headers
+    body: bytes
+
+
+class _Routes:
+    """(method, pattern) -> handler, with 405 for a known path and another method."""
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, re.Pattern[str], Callable[..., _Reply]]] = []
+
+    def add(self, method: str, pattern: str, handler: Callable[..., _Reply]) -> None:
+        self._routes.append((method, re.compile(pattern + "/?"), handler))
+
+    def find(self, method: str, route: str) -> tuple[Callable[..., _Reply], tuple[str, ...]]:
+        allowed = False
+        for m, pattern, handler in self._routes:
+            match = pattern.fullmatch(route)
+            if match:
+                if m == method:
+                    return handler, match.groups()
+                allowed = True
+        if allowed:
+            raise SandboxError(405, {"detail": f'Method "{method}" not allowed.'})
+        raise SandboxError(404, {"detail": "Not found."})
+
+
+_ID = r"([^/]+)"
+
+
+class SandboxApp:
+    """The ASGI application of a :class:`~taas_async.sandbox.Sandbox`."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.engine = sandbox.engine
+        routes = self._routes = _Routes()
+        routes.add("POST", r"api/orders", self.place_order)
+        routes.add("GET", r"api/orders", self.list_orders)
+        routes.add("GET", rf"api/order/{_ID}", self.get_order)
+        routes.add("DELETE", rf"api/order/{_ID}", self.cancel_order)
+        routes.add("GET", rf"api/order_summary/{_ID}", self.order_summary)
+        routes.add("POST", r"api/amend_order", self.amend_order)
+        routes.add("POST", r"api/pause_order", self.pause_order)
+        routes.add("POST", r"api/resume_order", self.resume_order)
+        routes.add("POST", r"api/order_messages", self.order_messages)
+        routes.add("POST", r"api/multi_orders", self.place_multi_order)
+        routes.add("GET", rf"api/multi_order/{_ID}", self.get_multi_order)
+        routes.add("DELETE", rf"api/multi_order/{_ID}", self.cancel_multi_order)
+        routes.add("POST", r"api/chained_orders", self.place_chained_order)
+        routes.add("GET", r"api/balances", self.balances)
+        routes.add("POST", r"api/close_balances", self.close_balances)
+        routes.add("POST", r"api/set_leverage", self.set_leverage)
+
+    # ------------------------------------------------------------------ ASGI
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            raise RuntimeError(f"the TaaS sandbox speaks HTTP only, not {scope['type']}")
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body") or len(body) > MAX_BODY:
+                break
+        headers = httpx.Headers(
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        )
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        query: bytes = scope.get("query_string", b"")
+        url = httpx.URL(
+            f"{scope.get('scheme', 'http')}://{headers.get('host', 'sandbox')}"
+            + raw_path.decode("latin-1")
+            + (f"?{query.decode('latin-1')}" if query else "")
+        )
+        status, reply, content_type, extra = await self.respond(
+            scope["method"], scope["path"], query, headers, body
+        )
+        self.sandbox.exchanges.append(
+            Exchange(scope["method"], url, headers, body, status, reply, self.engine.clock.now())
+        )
+        response_headers = [
+            (b"content-type", content_type.encode()),
+            (b"content-length", str(len(reply)).encode()),
+            *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": reply})
+
+    @staticmethod
+    async def _lifespan(receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def respond(
+        self, method: str, path: str, query: bytes, headers: httpx.Headers, body: bytes
+    ) -> tuple[int, bytes, str, dict[str, str]]:
+        """Status, body, content type and extra headers for one request."""
+        faults = self.sandbox.faults
+        if faults.latency > 0:
+            await anyio.sleep(faults.latency)
+        rule = faults.take(method, path)
+        if rule is not None and not rule.after:
+            return _fault_reply(rule)
+        status, payload = self._handle(method, path, query, headers, body)
+        if rule is not None:  # it took effect; the caller only sees the failure
+            return _fault_reply(rule)
+        return status, render.dumps(payload), "application/json", {}
+
+    def _handle(
+        self, method: str, path: str, query: bytes, headers: httpx.Headers, body: bytes
+    ) -> _Reply:
+        try:
+            base = self.sandbox.base_path
+            if not path.startswith(base + "/"):
+                raise SandboxError(404, {"detail": "Not found."})
+            route = path[len(base) + 1 :]
+            self._authenticate(headers)
+            if len(body) > MAX_BODY:
+                raise SandboxError(413, {"detail": "Request body too large."})
+            handler, args = self._routes.find(method, route)
+            request = _Request(
+                method, route, dict(parse_qsl(query.decode("latin-1"))), headers, body
+            )
+            return handler(request, *args)
+        except SandboxError as exc:
+            return exc.status, exc.body
+        except RequestValidationError as exc:
+            return 400, exc.errors
+
+    def _authenticate(self, headers: httpx.Headers) -> None:
+        given = headers.get("authorization")
+        if given is None:
+            raise SandboxError(401, {"detail": "Authentication credentials were not provided."})
+        if given != f"Token {self.sandbox.token}":
+            raise SandboxError(401, {"detail": "Invalid token."})
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _json(request: _Request) -> dict[str, Any]:
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("application/json"):
+            raise SandboxError(
+                415, {"detail": f'Unsupported media type "{content_type}" in request.'}
+            )
+        try:
+            body = decode_json(request.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SandboxError(400, {"detail": f"JSON parse error - {exc}"}) from None
+        if not isinstance(body, dict):
+            raise SandboxError(
+                400,
+                {
+                    "non_field_errors": [
+                        f"Invalid data. Expected a dictionary, but got {type(body).__name__}."
+                    ]
+                },
+            )
+        return body
+
+    @staticmethod
+    def _list(query: Mapping[str, str], name: str) -> list[str] | None:
+        value = query.get(name)
+        if value is None:
+            return None
+        return [v for v in value.split(",") if v] or None
+
+    @staticmethod
+    def _int(query: Mapping[str, str], name: str, default: int, maximum: int) -> int:
+        text = query.get(name)
+        if text is None:
+            return default
+        if not text.isdigit() or not 1 <= int(text) <= maximum:
+            raise SandboxError(400, {name: [f"must be a whole number from 1 to {maximum}"]})
+        return int(text)
+
+    # ------------------------------------------------------------------ endpoints
+
+    def place_order(self, request: _Request) -> _Reply:
+        """POST /api/orders/."""
+        order = self.engine.place_order(PlaceOrderRequest(**self._json(request)))
+        return 201, render.order(order)
+
+    def list_orders(self, request: _Request) -> _Reply:
+        """GET /api/orders/: filters, then one page, newest first."""
+        q = request.query
+        filters = GetOrdersRequest(
+            statuses=self._list(q, "statuses"),
+            account_names=self._list(q, "account_names"),
+            before=q.get("before"),
+            after=q.get("after"),
+            custom_order_ids=self._list(q, "custom_order_ids"),
+        )
+        page = self._int(q, "page", 1, 1_000_000)
+        size = self._int(q, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        orders = self.engine.list_orders(
+            statuses=filters.statuses,
+            account_names=filters.account_names,
+            before=filters.before,
+            after=filters.after,
+            custom_order_ids=filters.custom_order_ids,
+        )
+        num_pages = max(1, math.ceil(len(orders) / size))
+        if page > num_pages:
+            raise SandboxError(404, {"detail": "Invalid page."})
+        chunk = orders[(page - 1) * size : page * size]
+        return 200, {
+            "orders": [render.order(o) for o in chunk],
+            "count": len(orders),
+            "num_pages": num_pages,
+        }
+
+    def get_order(self, _: _Request, order_id: str) -> _Reply:
+        """GET /api/order/{id}."""
+        return 200, render.order(self.engine.order(order_id))
+
+    def cancel_order(self, _: _Request, order_id: str) -> _Reply:
+        """DELETE /api/order/{id}."""
+        message = self.engine.cancel_order(order_id)
+        return 200, {"message": message, "success": True, "order_id": order_id}
+
+    def order_summary(self, _: _Request, order_id: str) -> _Reply:
+        """GET /api/order_summary/{id}."""
+        return 200, render.order_summary(self.engine.order(order_id))
+
+    def amend_order(self, request: _Request) -> _Reply:
+        """POST /api/amend_order/."""
+        order = self.engine.amend_order(AmendOrderRequest(**self._json(request)))
+        return 200, {"message": f"order {order.id} amended", "success": True, "order_id": order.id}
+
+    def pause_order(self, request: _Request) -> _Reply:
+        """POST /api/pause_order/."""
+        order_id = OrderIdRequest(**self._json(request)).order_id
+        message = self.engine.pause_order(order_id)
+        return 200, {"message": message, "success": True, "order_id": order_id}
+
+    def resume_order(self, request: _Request) -> _Reply:
+        """POST /api/resume_order/."""
+        order_id = OrderIdRequest(**self._json(request)).order_id
+        message = self.engine.resume_order(order_id)
+        return 200, {"message": message, "success": True, "order_id": order_id}
+
+    def order_messages(self, request: _Request) -> _Reply:
+        """POST /api/order_messages/."""
+        ids = OrderMessagesRequest(**self._json(request)).order_ids
+        return 200, [render.message(m) for m in self.engine.order_messages(ids)]
+
+    def place_multi_order(self, request: _Request) -> _Reply:
+        """POST /api/multi_orders/."""
+        multi = self.engine.place_multi_order(PlaceMultiOrderRequest(**self._json(request)))
+        return 201, render.multi_order(multi)
+
+    def get_multi_order(self, _: _Request, multi_id: str) -> _Reply:
+        """GET /api/multi_order/{id}."""
+        return 200, render.multi_order(self.engine.multi_order(multi_id))
+
+    def cancel_multi_order(self, _: _Request, multi_id: str) -> _Reply:
+        """DELETE /api/multi_order/{id}."""
+        message = self.engine.cancel_multi_order(multi_id)
+        return 200, {"message": message, "success": True, "order_id": multi_id}
+
+    def place_chained_order(self, request: _Request) -> _Reply:
+        """POST /api/chained_orders/."""
+        chain = self.engine.place_chained_order(PlaceChainedOrderRequest(**self._json(request)))
+        return 201, render.chained_order(chain)
+
+    def balances(self, request: _Request) -> _Reply:
+        """GET /api/balances/."""
+        q = request.query
+        query = BalancesQuery(
+            exchange_names=self._list(q, "exchange_names"),
+            account_names=self._list(q, "account_names"),
+        )
+        accounts = self.engine.balances(query.exchange_names, query.account_names)
+        return 200, render.balances(self.engine, accounts)
+
+    def close_balances(self, request: _Request) -> _Reply:
+        """POST /api/close_balances/."""
+        orders = self.engine.close_balances(CloseBalancesRequest(**self._json(request)))
+        return 200, {
+            "message": f"opened {len(orders)} orders to close balances",
+            "order_ids": [o.id for o in orders],
+        }
+
+    def set_leverage(self, request: _Request) -> _Reply:
+        """POST /api/set_leverage/."""
+        req = SetLeverageRequest(**self._json(request))
+        accounts = self.engine.set_leverage(req)
+        return 200, {
+            "message": f"leverage {req.leverage} set on {req.pair} for {len(accounts)} accounts",
+            "success": True,
+        }
+
+
+def _fault_reply(rule: FaultRule) -> tuple[int, bytes, str, dict[str, str]]:
+    if isinstance(rule.body, bytes):
+        body = rule.body
+    elif isinstance(rule.body, str):
+        body = rule.body.encode()
+    else:
+        body = render.dumps(rule.body)
+    return rule.status, body, rule.content_type, dict(rule.headers)

@@ -1,0 +1,798 @@
+"""The simulated execution engine: accounts, orders, fills, balances.
+
+Nothing here runs in the background. Every call first brings the engine up to
+the clock's "now" (:meth:`Engine.sync`), processing the events that fell due
+in time order: orders starting, TWAP slices filling, chains moving on to
+their next leg. So the same code serves a virtual clock (tests advance it by
+hand, fully deterministic) and a real-time clock at any speed (demos).
+
+Money is ``Decimal`` throughout. A fill of ``qty`` base at ``price`` moves
+exactly ``qty * price`` of quote: for spot pairs between the base and quote
+tokens, for derivative pairs (``ETH:PERP-USDT``) into a position whose cost
+is tracked exactly, so an account's value at the fill price never changes
+by a fill.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from typing import Any, Literal
+
+import attrs
+
+from taas_async._enums import OrderStatus, PosSide, Side, Strategy
+from taas_async._requests import (
+    AmendOrderRequest,
+    ChildOrder,
+    CloseBalancesRequest,
+    PlaceChainedOrderRequest,
+    PlaceMultiOrderRequest,
+    PlaceOrderRequest,
+    SetLeverageRequest,
+)
+from taas_async.sandbox._clock import Clock
+from taas_async.sandbox._prices import STABLECOINS, Pair, PriceFeed
+
+__all__ = [
+    "Account",
+    "Engine",
+    "Fill",
+    "Position",
+    "SandboxError",
+    "SimChain",
+    "SimMulti",
+    "SimOrder",
+]
+
+#: The smallest quantity an order fills in (an exchange's lot size).
+LOT = Decimal("1e-8")
+#: At most this many TWAP slices per order (fewer for short orders: one a second).
+MAX_SLICES = 30
+#: POV orders given no duration run over this many seconds.
+POV_DEFAULT_DURATION = 600
+#: What close_balances gives its flattening orders.
+CLOSE_DURATION = 300
+DEFAULT_ENGINE_PASSIVENESS = Decimal("0.02")
+DEFAULT_SCHEDULE_DISCRETION = Decimal("0.08")
+_INSTANT = frozenset({Strategy.MARKET, Strategy.IOC})
+_US = dt.timedelta(microseconds=1)
+_HUNDRED = Decimal(100)
+_WAITING = "waiting for the previous orders of its chain"
+
+
+class SandboxError(Exception):
+    """An API error the simulator answers with: an HTTP status and a JSON body."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"{status}: {body}")
+        self.status = status
+        self.body = body
+
+
+def _not_found(what: str, key: str) -> SandboxError:
+    return SandboxError(404, {"detail": f"{what} {key} not found."})
+
+
+def _bad(field: str, message: str) -> SandboxError:
+    return SandboxError(400, {field: [message]})
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+@attrs.define
+class Position:
+    """A derivative position: signed size, and the exact cost of what is open.
+
+    Unrealized profit at price ``p`` is ``size * p - cost``; when the size
+    returns to zero, ``-cost`` is realized into the quote token.
+    """
+
+    size: Decimal = Decimal(0)
+    cost: Decimal = Decimal(0)
+
+
+@attrs.define(eq=False)
+class Account:
+    """An exchange account: tokens, derivative positions, leverage per pair."""
+
+    name: str
+    id: str
+    exchange: str = "Mock"
+    tokens: dict[str, Decimal] = attrs.field(factory=dict)
+    positions: dict[str, Position] = attrs.field(factory=dict)
+    leverage: dict[str, Decimal] = attrs.field(factory=dict)
+
+    def apply_fill(self, pair: Pair, side: Side, qty: Decimal, notional: Decimal) -> None:
+        """Move ``qty`` base against ``notional`` quote (signed by ``side``)."""
+        sign = 1 if side is Side.BUY else -1
+        if pair.is_derivative:
+            position = self.positions.setdefault(pair.symbol, Position())
+            position.size += sign * qty
+            position.cost += sign * notional
+            if position.size.is_zero():  # flat again: the profit or loss is realized
+                self._add(pair.quote, -position.cost)
+                position.cost = Decimal(0)
+        else:
+            self._add(pair.base, sign * qty)
+            self._add(pair.quote, -sign * notional)
+
+    def _add(self, token: str, amount: Decimal) -> None:
+        self.tokens[token] = self.tokens.get(token, Decimal(0)) + amount
+
+
+# --------------------------------------------------------------------------- orders
+
+
+@attrs.frozen
+class Fill:
+    """One executed slice of an order."""
+
+    id: str
+    time: dt.datetime
+    qty: Decimal  # base units, always > 0
+    price: Decimal
+    notional: Decimal  # exactly qty * price
+    account: str
+
+
+@attrs.frozen
+class Message:
+    """A line of an order's log (``POST /api/order_messages/``)."""
+
+    order_id: str
+    time: dt.datetime
+    level: str
+    text: str
+
+
+@attrs.define(eq=False)
+class SimOrder:
+    """An order inside the simulator. ``request`` holds its (amendable) parameters."""
+
+    id: str
+    seq: int
+    request: PlaceOrderRequest
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    pair: Pair
+    account: Account  # the account that executes it (the first one named)
+    sell_token_amount: Decimal  # as estimated at placement, like the server
+    status: OrderStatus = OrderStatus.SCHEDULED
+    time_start: dt.datetime | None = None
+    time_end: dt.datetime | None = None
+    elapsed_us: int = 0  # time spent ACTIVE
+    last_step: dt.datetime | None = None
+    executed_qty: Decimal = Decimal(0)
+    executed_notional: Decimal = Decimal(0)
+    fills: list[Fill] = attrs.field(factory=list)
+    failure_reason: str = ""
+    parent_order: str | None = None
+    chain: SimChain | None = None
+    priority: int | None = None
+    version: int = 0  # bumped on every change that invalidates its scheduled event
+
+    @property
+    def side(self) -> Side:
+        """Buy or sell."""
+        return self.request.side
+
+    @property
+    def strategy(self) -> Strategy:
+        """The execution strategy."""
+        return self.request.strategy
+
+    @property
+    def duration(self) -> int:
+        """Seconds of execution (POV orders without one run ``POV_DEFAULT_DURATION``)."""
+        return self.request.duration or POV_DEFAULT_DURATION
+
+    @property
+    def target(self) -> tuple[Literal["base", "quote"], Decimal]:
+        """What the order must fill: an amount of base, or of quote."""
+        return _target(self.request)
+
+    @property
+    def executed(self) -> Decimal:
+        """How much of the target has filled, in the target's unit."""
+        unit, _ = self.target
+        return self.executed_qty if unit == "base" else self.executed_notional
+
+    @property
+    def executed_price(self) -> Decimal | None:
+        """Volume-weighted average fill price, or None before the first fill."""
+        if not self.executed_qty:
+            return None
+        return (self.executed_notional / self.executed_qty).quantize(LOT, ROUND_HALF_EVEN)
+
+    @property
+    def pct_filled(self) -> Decimal:
+        """Percent of the target filled (two decimals)."""
+        _, total = self.target
+        return (self.executed / total * _HUNDRED).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+
+    @property
+    def is_terminal(self) -> bool:
+        """COMPLETE or CANCELED: nothing more happens to it."""
+        return self.status.is_terminal
+
+    @property
+    def n_slices(self) -> int:
+        """How many slices the schedule has: one a second, at most ``MAX_SLICES``."""
+        return 1 if self.strategy in _INSTANT else min(MAX_SLICES, self.duration)
+
+    def boundary_us(self, k: int) -> int:
+        """Active time (µs) at which slice ``k`` (1-based) is due."""
+        return -(-k * self.duration * 1_000_000 // self.n_slices)
+
+    def slices_due(self) -> int:
+        """Slices due by now, given the active time so far."""
+        return min(self.n_slices, self.elapsed_us * self.n_slices // (self.duration * 1_000_000))
+
+
+def _target(req: PlaceOrderRequest) -> tuple[Literal["base", "quote"], Decimal]:
+    if req.base_asset_qty is not None:
+        return "base", req.base_asset_qty
+    if req.quote_asset_qty is not None:
+        return "quote", req.quote_asset_qty
+    assert req.sell_token_amount is not None  # noqa: S101 (exactly one is set)
+    # Selling spends base; buying spends quote.
+    return ("base" if req.side is Side.SELL else "quote"), req.sell_token_amount
+
+
+@attrs.define(eq=False)
+class SimMulti:
+    """A multi order: one child order per leg, all run together."""
+
+    id: str
+    request: PlaceMultiOrderRequest
+    created_at: dt.datetime
+    children: list[SimOrder] = attrs.field(factory=list)
+    canceled: bool = False
+
+    @property
+    def status(self) -> str:
+        """Derived from the children: SUBMITTED, ACTIVE, PAUSED, COMPLETE or CANCELED."""
+        return _group_status(self.children, canceled=self.canceled)
+
+    @property
+    def updated_at(self) -> dt.datetime:
+        """The latest change to it or any child."""
+        return max([self.created_at, *(c.updated_at for c in self.children)])
+
+
+@attrs.define(eq=False)
+class SimChain:
+    """A chained order: legs run by priority, each group after the previous one ends."""
+
+    id: str
+    created_at: dt.datetime
+    legs: list[SimOrder] = attrs.field(factory=list)
+
+    @property
+    def status(self) -> str:
+        """Derived from the legs, as for multi orders."""
+        return _group_status(self.legs, canceled=False)
+
+
+def _group_status(orders: Sequence[SimOrder], *, canceled: bool) -> str:
+    statuses = {o.status for o in orders}
+    if canceled or statuses == {OrderStatus.CANCELED}:
+        return "CANCELED"
+    if all(o.is_terminal for o in orders):
+        return "COMPLETE"
+    if OrderStatus.ACTIVE in statuses or any(o.fills for o in orders):
+        return "ACTIVE"
+    if OrderStatus.PAUSED in statuses:
+        return "PAUSED"
+    return "SUBMITTED"
+
+
+# --------------------------------------------------------------------------- the engine
+
+_AMENDABLE = frozenset(
+    {
+        "duration",
+        "base_asset_qty",
+        "quote_asset_qty",
+        "sell_token_amount",
+        "limit_price",
+        "engine_passiveness",
+        "schedule_discretion",
+        "alpha_tilt",
+        "pov_limit",
+        "pov_target",
+        "strategy_params",
+        "notes",
+    }
+)
+
+
+class Engine:
+    """The whole simulated venue. Every public method syncs to the clock first."""
+
+    def __init__(self, clock: Clock, *, seed: int = 0) -> None:
+        self.clock = clock
+        self.prices = PriceFeed(seed, clock.now())
+        self._rng = random.Random(seed)  # noqa: S311 (ids only need to be reproducible)
+        self.accounts: dict[str, Account] = {}
+        self.orders: dict[str, SimOrder] = {}
+        self.multis: dict[str, SimMulti] = {}
+        self.chains: dict[str, SimChain] = {}
+        self.messages: dict[str, list[Message]] = {}
+        self._events: list[tuple[dt.datetime, int, str, int]] = []
+        self._seq = 0
+        self._now = clock.now()
+
+    # ------------------------------------------------------------------ time
+
+    def new_id(self) -> str:
+        """A UUID4 string drawn from the seeded generator (reproducible)."""
+        bits = self._rng.getrandbits(128)
+        bits = (bits & ~(0xF << 76)) | (4 << 76)  # version 4
+        bits = (bits & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+        hexed = f"{bits:032x}"
+        return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def sync(self) -> dt.datetime:
+        """Process every event due by the clock's now, in time order; return now."""
+        now = max(self._now, self.clock.now())
+        while self._events and self._events[0][0] <= now:
+            when, _, order_id, version = heapq.heappop(self._events)
+            order = self.orders[order_id]
+            if order.version == version and not order.is_terminal:
+                self._now = when
+                self._step(order, when)
+        self._now = now
+        return now
+
+    def _schedule(self, order: SimOrder) -> None:
+        order.version += 1
+        when = self._next_event(order)
+        if when is not None:
+            heapq.heappush(self._events, (when, self._next_seq(), order.id, order.version))
+
+    def _next_event(self, order: SimOrder) -> dt.datetime | None:
+        if order.status is OrderStatus.SCHEDULED:
+            return order.time_start  # None while a chain leg waits for its turn
+        if order.status is OrderStatus.ACTIVE:
+            assert order.last_step is not None  # noqa: S101 (set when it started)
+            due = order.boundary_us(order.slices_due() + 1) - order.elapsed_us
+            return order.last_step + max(due, 0) * _US
+        return None
+
+    def _step(self, order: SimOrder, when: dt.datetime) -> None:
+        if order.status is OrderStatus.SCHEDULED:
+            order.status = OrderStatus.ACTIVE
+            order.last_step = when
+            order.updated_at = when
+            self._log(order, when, "info", f"order started ({order.strategy.value})")
+        else:
+            assert order.last_step is not None  # noqa: S101
+            order.elapsed_us += (when - order.last_step) // _US
+            order.last_step = when
+        due = order.slices_due() if order.strategy not in _INSTANT else 1
+        self._fill_to(order, when, Decimal(due) / Decimal(order.n_slices))
+        if due < order.n_slices:
+            self._schedule(order)
+        elif order.strategy in _INSTANT and order.pct_filled < _HUNDRED:
+            order.failure_reason = "the limit price was not reached"  # IOC / Market: no rest
+            self._finish(order, when, OrderStatus.CANCELED)
+        else:
+            self._finish(order, when, OrderStatus.COMPLETE)
+
+    def _fill_to(self, order: SimOrder, when: dt.datetime, fraction: Decimal) -> None:
+        """Fill whatever the schedule owes up to ``fraction`` of the target."""
+        price = self.prices.price(order.pair, when)
+        limit = order.request.limit_price
+        if limit is not None and (price > limit if order.side is Side.BUY else price < limit):
+            return  # the limit holds this slice back; the next one catches up
+        unit, total = order.target
+        last = fraction >= 1
+        if unit == "base":
+            want = total if last else (total * fraction).quantize(LOT, ROUND_DOWN)
+            qty = want - order.executed_qty
+        else:
+            owed = total * fraction - order.executed_notional
+            qty = (owed / price).quantize(LOT, ROUND_HALF_EVEN if last else ROUND_DOWN)
+        if qty <= 0:
+            return
+        notional = qty * price
+        fill = Fill(self.new_id(), when, qty, price, notional, order.account.name)
+        order.fills.append(fill)
+        order.executed_qty += qty
+        order.executed_notional += notional
+        order.updated_at = when
+        order.account.apply_fill(order.pair, order.side, qty, notional)
+        self._log(order, when, "info", f"filled {qty} {order.pair.base} at {price}")
+
+    def _finish(self, order: SimOrder, when: dt.datetime, status: OrderStatus) -> None:
+        order.status = status
+        order.time_end = when
+        order.updated_at = when
+        order.version += 1
+        word = "complete" if status is OrderStatus.COMPLETE else "canceled"
+        self._log(order, when, "info", f"order {word}: {order.pct_filled}% filled")
+        if order.chain is not None:
+            self._advance_chain(order.chain, when, broken=status is OrderStatus.CANCELED)
+
+    def _advance_chain(self, chain: SimChain, when: dt.datetime, *, broken: bool) -> None:
+        pending = [leg for leg in chain.legs if leg.time_start is None and not leg.is_terminal]
+        if broken:  # a canceled leg stops the chain: later legs never run
+            for leg in pending:
+                leg.failure_reason = "an earlier order of the chain was canceled"
+                self._finish(leg, when, OrderStatus.CANCELED)
+            return
+        if any(leg.time_start is not None and not leg.is_terminal for leg in chain.legs):
+            return  # the current priority group is still running
+        if pending:
+            first = min(leg.priority or 0 for leg in pending)
+            for leg in pending:
+                if leg.priority == first:
+                    leg.time_start = when
+                    self._schedule(leg)
+
+    def _log(self, order: SimOrder, when: dt.datetime, level: str, text: str) -> None:
+        self.messages.setdefault(order.id, []).append(Message(order.id, when, level, text))
+
+    # ------------------------------------------------------------------ accounts
+
+    def add_account(
+        self,
+        name: str,
+        tokens: Mapping[str, Decimal] | None = None,
+        *,
+        exchange: str = "Mock",
+        account_id: str | None = None,
+    ) -> Account:
+        """Open an account holding ``tokens`` (symbol -> amount)."""
+        if name in self.accounts:
+            raise ValueError(f"account {name!r} exists already")
+        account = Account(
+            name=name,
+            id=account_id or self.new_id(),
+            exchange=exchange,
+            tokens={k.upper(): Decimal(v) for k, v in (tokens or {}).items()},
+        )
+        self.accounts[name] = account
+        return account
+
+    def _account_named(self, name: str, field: str) -> Account:
+        account = self.accounts.get(name)
+        if account is None:
+            raise _bad(field, f"unknown account {name!r}")
+        return account
+
+    def balances(
+        self, exchange_names: Iterable[str] | None, account_names: Iterable[str] | None
+    ) -> list[Account]:
+        """Accounts matching the filters (every account when both are None)."""
+        self.sync()
+        exchanges = {e.lower() for e in exchange_names} if exchange_names else None
+        names = set(account_names) if account_names else None
+        return [
+            a
+            for a in self.accounts.values()
+            if (names is None or a.name in names)
+            and (exchanges is None or a.exchange.lower() in exchanges)
+        ]
+
+    def set_leverage(self, request: SetLeverageRequest) -> list[Account]:
+        """Set ``leverage`` on ``pair`` for each account id; it sticks."""
+        self.sync()
+        by_id = {a.id: a for a in self.accounts.values()}
+        unknown = [i for i in request.account_ids if i not in by_id]
+        if unknown:
+            raise _bad("account_ids", f"unknown account ids: {', '.join(unknown)}")
+        pair = Pair.parse(request.pair).symbol
+        accounts = [by_id[i] for i in request.account_ids]
+        for account in accounts:
+            account.leverage[pair] = request.leverage
+        return accounts
+
+    # ------------------------------------------------------------------ orders
+
+    def place_order(self, request: PlaceOrderRequest, *, order_id: str | None = None) -> SimOrder:
+        """Accept an order: SCHEDULED now, ACTIVE on the next sync."""
+        return self._place(request, self.sync(), order_id=order_id)
+
+    def _place(
+        self,
+        request: PlaceOrderRequest,
+        now: dt.datetime,
+        *,
+        order_id: str | None = None,
+        parent_order: str | None = None,
+        chain: SimChain | None = None,
+        priority: int | None = None,
+    ) -> SimOrder:
+        # No sync in here: the legs of a multi or chained order are all in
+        # place before any of them starts.
+        if order_id is not None and order_id in self.orders:
+            raise _bad("id", f"order {order_id} exists already")
+        accounts = [self._account_named(n, "accounts") for n in request.accounts]
+        pair = Pair.parse(request.pair)
+        order = SimOrder(
+            id=order_id or self.new_id(),
+            seq=self._next_seq(),
+            request=request,
+            created_at=now,
+            updated_at=now,
+            pair=pair,
+            account=accounts[0],
+            sell_token_amount=Decimal(0),
+            parent_order=parent_order,
+            chain=chain,
+            priority=priority,
+        )
+        order.sell_token_amount = self._sell_amount(order, now)
+        if request.updated_leverage is not None and pair.is_derivative:
+            for account in accounts:
+                account.leverage[pair.symbol] = request.updated_leverage
+        self.orders[order.id] = order
+        self._log(order, now, "info", "order accepted")
+        if chain is None:
+            order.time_start = now
+            self._schedule(order)
+        return order
+
+    def _sell_amount(self, order: SimOrder, now: dt.datetime) -> Decimal:
+        req = order.request
+        if req.sell_token_amount is not None:
+            return req.sell_token_amount
+        price = self.prices.price(order.pair, now)
+        unit, total = order.target
+        if (unit == "base") == (order.side is Side.SELL):
+            return total  # it spends what it is measured in
+        return total * price if unit == "base" else total / price
+
+    def order(self, order_id: str) -> SimOrder:
+        """The order with this id (404 if there is none)."""
+        self.sync()
+        order = self.orders.get(order_id)
+        if order is None:
+            raise _not_found("order", order_id)
+        return order
+
+    def cancel_order(self, order_id: str) -> str:
+        """Cancel an order; canceling a canceled order again succeeds and says so."""
+        order = self.order(order_id)
+        if order.status is OrderStatus.CANCELED:
+            return f"order {order.id} was already canceled"
+        if order.status is OrderStatus.COMPLETE:
+            raise SandboxError(400, {"error": f"order {order.id} is COMPLETE: nothing to cancel"})
+        order.failure_reason = "canceled by user"
+        self._finish(order, self._now, OrderStatus.CANCELED)
+        return f"order {order.id} canceled"
+
+    def pause_order(self, order_id: str) -> str:
+        """Pause an ACTIVE order: no fills until it is resumed."""
+        order = self.order(order_id)
+        if order.status is not OrderStatus.ACTIVE:
+            raise SandboxError(
+                400, {"error": f"order {order.id} is {order.status.value}, not ACTIVE"}
+            )
+        self._step_elapsed(order)
+        order.status = OrderStatus.PAUSED
+        order.updated_at = self._now
+        order.version += 1
+        self._log(order, self._now, "info", "order paused")
+        return f"order {order.id} paused"
+
+    def resume_order(self, order_id: str) -> str:
+        """Resume a PAUSED order where its schedule left off."""
+        order = self.order(order_id)
+        if order.status is not OrderStatus.PAUSED:
+            raise SandboxError(
+                400, {"error": f"order {order.id} is {order.status.value}, not PAUSED"}
+            )
+        order.status = OrderStatus.ACTIVE
+        order.last_step = self._now
+        order.updated_at = self._now
+        self._log(order, self._now, "info", "order resumed")
+        self._schedule(order)
+        return f"order {order.id} resumed"
+
+    def _step_elapsed(self, order: SimOrder) -> None:
+        if order.status is OrderStatus.ACTIVE and order.last_step is not None:
+            order.elapsed_us += (self._now - order.last_step) // _US
+            order.last_step = self._now
+
+    def amend_order(self, request: AmendOrderRequest) -> SimOrder:
+        """Change a live order's parameters; the schedule follows the new ones."""
+        order = self.order(request.order_id)
+        if order.is_terminal:
+            raise SandboxError(
+                400, {"error": f"order {order.id} is {order.status.value}: it cannot be amended"}
+            )
+        problems = {
+            f"changes.{k}": ["cannot be amended"] for k in request.changes if k not in _AMENDABLE
+        }
+        if problems:
+            raise SandboxError(400, problems)
+        amended = attrs.evolve(order.request, **request.changes)  # the request's own rules
+        old_unit, _ = order.target
+        unit, total = _target(amended)
+        if unit != old_unit:
+            raise _bad("changes", "the quantity must stay in the same unit (base or quote)")
+        if total < order.executed:
+            raise _bad(
+                "changes", f"the quantity cannot go below what has filled ({order.executed})"
+            )
+        if amended.duration is not None and amended.duration * 1_000_000 < order.elapsed_us:
+            raise _bad("changes.duration", "cannot be shorter than the time already executed")
+        self._step_elapsed(order)
+        order.request = amended
+        order.updated_at = self._now
+        self._log(order, self._now, "info", f"order amended: {', '.join(sorted(request.changes))}")
+        self._schedule(order)
+        return order
+
+    def list_orders(
+        self,
+        *,
+        statuses: Iterable[str] | None = None,
+        account_names: Iterable[str] | None = None,
+        before: dt.datetime | None = None,
+        after: dt.datetime | None = None,
+        custom_order_ids: Iterable[str] | None = None,
+    ) -> list[SimOrder]:
+        """Orders matching every filter given, newest first."""
+        self.sync()
+        wanted = set(statuses) if statuses else None
+        names = set(account_names) if account_names else None
+        customs = set(custom_order_ids) if custom_order_ids else None
+        found = [
+            o
+            for o in self.orders.values()
+            if (wanted is None or o.status.value in wanted)
+            and (names is None or names.intersection(o.request.accounts))
+            and (before is None or o.created_at < before)
+            and (after is None or o.created_at > after)
+            and (customs is None or o.request.custom_order_id in customs)
+        ]
+        return sorted(found, key=lambda o: o.seq, reverse=True)
+
+    def order_messages(self, order_ids: Iterable[str]) -> list[Message]:
+        """The logs of these orders, in order of the ids given."""
+        self.sync()
+        return [m for i in order_ids for m in self.messages.get(i, [])]
+
+    # ------------------------------------------------------------------ groups
+
+    def place_multi_order(self, request: PlaceMultiOrderRequest) -> SimMulti:
+        """One child order per leg, each with the multi order's execution parameters."""
+        now = self.sync()
+        accounts = request.resolved_accounts
+        for name in accounts:
+            self._account_named(name, "accounts")
+        for index, child in enumerate(request.child_orders):
+            if child.account is not None:
+                self._account_named(child.account, f"child_orders[{index}].account")
+        multi = SimMulti(id=self.new_id(), request=request, created_at=now)
+        for child in request.child_orders:
+            multi.children.append(
+                self._place(
+                    self._child_request(request, child, accounts), now, parent_order=multi.id
+                )
+            )
+        self.multis[multi.id] = multi
+        return multi
+
+    @staticmethod
+    def _child_request(
+        multi: PlaceMultiOrderRequest, child: ChildOrder, accounts: list[str]
+    ) -> PlaceOrderRequest:
+        return PlaceOrderRequest(
+            accounts=[child.account] if child.account else accounts,
+            pair=child.pair,
+            side=child.side,
+            base_asset_qty=child.base_asset_qty,
+            quote_asset_qty=child.quote_asset_qty,
+            pos_side=child.pos_side,
+            duration=multi.duration,
+            strategy=multi.strategy,
+            engine_passiveness=multi.engine_passiveness,
+            schedule_discretion=multi.schedule_discretion,
+            alpha_tilt=multi.alpha_tilt,
+            strategy_params=multi.strategy_params,
+        )
+
+    def multi_order(self, multi_id: str) -> SimMulti:
+        """The multi order with this id (404 if there is none)."""
+        self.sync()
+        multi = self.multis.get(multi_id)
+        if multi is None:
+            raise _not_found("multi order", multi_id)
+        return multi
+
+    def cancel_multi_order(self, multi_id: str) -> str:
+        """Cancel a multi order and every child still running."""
+        multi = self.multi_order(multi_id)
+        live = [c for c in multi.children if not c.is_terminal]
+        if not live and not multi.canceled:
+            raise SandboxError(400, {"error": f"multi order {multi.id} is {multi.status}"})
+        for child in live:
+            child.failure_reason = "multi order canceled by user"
+            self._finish(child, self._now, OrderStatus.CANCELED)
+        multi.canceled = True
+        return f"multi order {multi.id} canceled ({len(live)} child orders)"
+
+    def place_chained_order(self, request: PlaceChainedOrderRequest) -> SimChain:
+        """Legs run by priority (1 first); a group starts when the one before has ended."""
+        now = self.sync()
+        for index, entry in enumerate(request.orders_in_chain):
+            for name in entry.order_request.accounts:
+                self._account_named(name, f"orders_in_chain[{index}].order_request.accounts")
+        chain = SimChain(id=self.new_id(), created_at=now)
+        for entry in sorted(request.orders_in_chain, key=lambda e: e.priority):
+            leg = self._place(
+                entry.order_request,
+                now,
+                parent_order=chain.id,
+                chain=chain,
+                priority=entry.priority,
+            )
+            chain.legs.append(leg)
+        self.chains[chain.id] = chain
+        self._advance_chain(chain, now, broken=False)  # the first priority group starts
+        for leg in chain.legs:
+            if leg.time_start is None:
+                self._log(leg, now, "info", _WAITING)
+        return chain
+
+    # ------------------------------------------------------------------ closing
+
+    def close_balances(self, request: CloseBalancesRequest) -> list[SimOrder]:
+        """Open orders that flatten every non-stablecoin token and every position.
+
+        Each flattening order is worth at most ``max_notional`` at the current
+        price, so a larger holding is reduced by that much, not closed.
+        """
+        now = self.sync()
+        names = request.account_names or list(self.accounts)
+        accounts = [self._account_named(n, "account_names") for n in names]
+        strategy = request.preferred_strategy or Strategy.TWAP
+        opened = []
+        for account in accounts:
+            for pair, size in self._open_exposures(account):
+                price = self.prices.price(pair, now)
+                cap = (request.max_notional / price).quantize(LOT, ROUND_DOWN)
+                qty = min(abs(size), cap)
+                if qty <= 0:
+                    continue
+                close = PlaceOrderRequest(
+                    accounts=[account.name],
+                    pair=pair.symbol,
+                    side=Side.SELL if size > 0 else Side.BUY,
+                    base_asset_qty=qty,
+                    duration=CLOSE_DURATION,
+                    strategy=strategy,
+                    pos_side=(PosSide.LONG if size > 0 else PosSide.SHORT)
+                    if pair.is_derivative
+                    else None,
+                    notes="close_balances",
+                )
+                opened.append(self._place(close, now))
+        return opened
+
+    @staticmethod
+    def _open_exposures(account: Account) -> list[tuple[Pair, Decimal]]:
+        quote = "USDT"
+        tokens = [
+            (Pair(base=token, quote=quote), size)
+            for token, size in account.tokens.items()
+            if token not in STABLECOINS and size
+        ]
+        positions = [
+            (Pair.parse(symbol), p.size) for symbol, p in account.positions.items() if p.size
+        ]
+        return tokens + positions

@@ -1,0 +1,120 @@
+"""Seeded random-walk prices, exact ``Decimal`` throughout.
+
+Each token has a USD price that takes one random step per simulated second
+(up to ±0.1%), rounded to six significant digits; stablecoins stay at 1. A
+pair's price is its base's USD price over its quote's. The walk of a token
+depends only on the seed and the token's name, never on who asked when, so
+two runs with the same seed and the same clock see the same prices.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import zlib
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import attrs
+
+__all__ = ["STABLECOINS", "Pair", "PriceFeed"]
+
+STABLECOINS = frozenset({"USD", "USDT", "USDC", "BUSD", "DAI", "FDUSD", "TUSD"})
+_INITIAL_USD = {
+    "BTC": Decimal(60000),
+    "ETH": Decimal(3000),
+    "SOL": Decimal(150),
+    "BNB": Decimal(600),
+    "XRP": Decimal("0.6"),
+    "DOGE": Decimal("0.15"),
+}
+_MAX_STEP_BPS = 10  # per step: up to ±0.1%
+_SIGNIFICANT = 6
+
+
+def _round(value: Decimal) -> Decimal:
+    """Six significant digits: the tick of a real order book, roughly."""
+    if value.is_zero():
+        return value
+    return value.quantize(Decimal(1).scaleb(value.adjusted() - _SIGNIFICANT + 1), ROUND_HALF_EVEN)
+
+
+@attrs.frozen
+class Pair:
+    """A parsed pair: ``ETH-USDT`` or ``ETH:PERP-USDT``."""
+
+    base: str
+    quote: str
+    variant: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Pair:
+        """Split a pair the request models have already validated."""
+        left, quote = text.rsplit("-", 1)
+        base, _, variant = left.partition(":")
+        return cls(base=base.upper(), quote=quote.upper(), variant=variant.upper() or None)
+
+    @property
+    def is_derivative(self) -> bool:
+        """True for ``BASE:VARIANT-QUOTE`` pairs (perpetuals): they open positions."""
+        return self.variant is not None
+
+    @property
+    def symbol(self) -> str:
+        """The pair as the server spells it."""
+        middle = f":{self.variant}" if self.variant else ""
+        return f"{self.base}{middle}-{self.quote}"
+
+
+@attrs.define
+class _Walk:
+    rng: random.Random
+    step: int  # how many steps taken since the feed's start
+    usd: Decimal
+
+
+class PriceFeed:
+    """Prices per token and pair at any simulated time (moving forward)."""
+
+    def __init__(self, seed: int, start: dt.datetime, step: dt.timedelta | None = None) -> None:
+        self._seed = seed
+        self._start = start
+        self._step = step or dt.timedelta(seconds=1)
+        self._walks: dict[str, _Walk] = {}
+
+    def _steps_at(self, at: dt.datetime) -> int:
+        return max(0, (at - self._start) // self._step)
+
+    def set_price(self, token: str, usd: Decimal, at: dt.datetime) -> None:
+        """Pin ``token`` at ``usd`` from ``at`` on (the walk goes on from there)."""
+        if token.upper() in STABLECOINS:
+            raise ValueError(f"{token} is a stablecoin: its price is 1")
+        if not usd > 0:
+            raise ValueError(f"a price must be > 0, got {usd}")
+        walk = self._walk(token.upper(), at)
+        walk.usd = _round(usd)
+
+    def _walk(self, token: str, at: dt.datetime) -> _Walk:
+        walk = self._walks.get(token)
+        if walk is None:
+            # crc32, not hash(): str hashes change from one process to the next.
+            rng = random.Random(self._seed * 1_000_003 + zlib.crc32(token.encode()))  # noqa: S311 (a simulation, not a secret)
+            initial = _INITIAL_USD.get(token, Decimal(1 + zlib.crc32(token.encode()) % 500))
+            walk = self._walks[token] = _Walk(rng=rng, step=0, usd=initial)
+        target = self._steps_at(at)
+        while walk.step < target:  # prices only move forward in time
+            bps = walk.rng.randint(-_MAX_STEP_BPS, _MAX_STEP_BPS)
+            walk.usd = _round(walk.usd * (10_000 + bps) / 10_000)
+            walk.step += 1
+        return walk
+
+    def usd(self, token: str, at: dt.datetime) -> Decimal:
+        """A token's USD price at ``at`` (1 for stablecoins)."""
+        token = token.upper()
+        if token in STABLECOINS:
+            return Decimal(1)
+        return self._walk(token, at).usd
+
+    def price(self, pair: Pair, at: dt.datetime) -> Decimal:
+        """A pair's price (quote per base) at ``at``."""
+        base, quote = self.usd(pair.base, at), self.usd(pair.quote, at)
+        return base if quote == 1 else _round(base / quote)

@@ -1,0 +1,249 @@
+"""The simulator's objects as the server's JSON, and a JSON writer for exact decimals.
+
+Shapes follow the seed's example replies: order amounts and parameters as
+strings with 20 decimal places (a Django ``DecimalField``), ``-1`` for an
+unset price, execution figures and balances as plain JSON numbers, and
+timestamps in UTC with microseconds and a ``Z``. Numbers are written from
+``Decimal`` digits, never through ``float``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from taas_async._enums import Side
+from taas_async.sandbox._engine import (
+    DEFAULT_ENGINE_PASSIVENESS,
+    DEFAULT_SCHEDULE_DISCRETION,
+    Account,
+    Engine,
+    Fill,
+    Message,
+    SimChain,
+    SimMulti,
+    SimOrder,
+)
+from taas_async.sandbox._prices import Pair
+
+__all__ = [
+    "balances",
+    "chained_order",
+    "dumps",
+    "message",
+    "multi_order",
+    "order",
+    "order_summary",
+    "timestamp",
+]
+
+_PLACES = Decimal("1e-20")
+_UNSET = "-1.00000000000000000000"
+_USER = "1"
+
+
+def dumps(value: Any) -> bytes:
+    """JSON with every ``Decimal`` written as an exact number."""
+    return _encode(value).encode()
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{_encode(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_encode(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        return format(value, "f")
+    return json.dumps(value)
+
+
+def timestamp(value: dt.datetime | None) -> str | None:
+    """``2023-08-08T23:54:07.659244Z``, as the server writes them."""
+    if value is None:
+        return None
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _dec20(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    return format(value.quantize(_PLACES, ROUND_HALF_EVEN), "f")
+
+
+def _price(value: Decimal | None) -> str:
+    return _dec20(value) or _UNSET
+
+
+def _fill(fill: Fill) -> dict[str, Any]:
+    return {
+        "id": fill.id,
+        "status": "FILLED",
+        "created_at": timestamp(fill.time),
+        "qty": fill.qty,
+        "price": fill.price,
+        "notional": fill.notional,
+        "account": fill.account,
+    }
+
+
+def order(o: SimOrder) -> dict[str, Any]:
+    """``GET /api/order/{id}``: every field of the seed's example, and the rest we model."""
+    req = o.request
+    buy, sell = (o.pair.base, o.pair.quote) if o.side is Side.BUY else (o.pair.quote, o.pair.base)
+    return {
+        "id": o.id,
+        "parent_order": o.parent_order,
+        "created_at": timestamp(o.created_at),
+        "updated_at": timestamp(o.updated_at),
+        "buy_token": buy,
+        "sell_token": sell,
+        "pair": o.pair.symbol,
+        "side": o.side.value,
+        "sell_token_amount": _dec20(o.sell_token_amount),
+        "base_asset_qty": _dec20(req.base_asset_qty),
+        "quote_asset_qty": _dec20(req.quote_asset_qty),
+        "strategy": req.strategy.value,
+        "strategy_params": req.strategy_params or {},
+        "limit_price": _price(req.limit_price),
+        "stop_price": _UNSET,
+        "time_start": timestamp(o.time_start),
+        "time_end": timestamp(
+            o.time_end
+            or (o.time_start + dt.timedelta(seconds=o.duration) if o.time_start else None)
+        ),
+        "duration": o.duration,
+        "accounts": [o.account.id if n == o.account.name else n for n in req.accounts],
+        "account_names": list(req.accounts),
+        "user": _USER,
+        "time_zone": "UTC",
+        "placements": [_fill(f) for f in o.fills],
+        "executed_qty": o.executed_qty,
+        "executed_price": o.executed_price,
+        "executed_notional": o.executed_notional,
+        "pct_filled": o.pct_filled,
+        "active": o.status.value == "ACTIVE",
+        "status": o.status.value,
+        "engine_passiveness": _dec20(req.engine_passiveness or DEFAULT_ENGINE_PASSIVENESS),
+        "schedule_discretion": _dec20(req.schedule_discretion or DEFAULT_SCHEDULE_DISCRETION),
+        "alpha_tilt": _dec20(req.alpha_tilt),
+        "pov_target": _dec20(req.pov_target),
+        "pov_limit": _dec20(req.pov_limit),
+        "failure_reason": o.failure_reason,
+        "notes": req.notes or "",
+        "custom_order_id": req.custom_order_id or "",
+        "updated_leverage": _dec20(req.updated_leverage),
+        "pos_side": req.pos_side.value if req.pos_side else None,
+    }
+
+
+def order_summary(o: SimOrder) -> dict[str, Any]:
+    """``GET /api/order_summary/{id}``: status and execution figures."""
+    return {
+        "id": o.id,
+        "status": o.status.value,
+        "pair": o.pair.symbol,
+        "side": o.side.value,
+        "executed_qty": o.executed_qty,
+        "executed_price": o.executed_price,
+        "executed_notional": o.executed_notional,
+        "pct_filled": o.pct_filled,
+    }
+
+
+def multi_order(m: SimMulti) -> dict[str, Any]:
+    """A multi order as in the seed's example."""
+    req = m.request
+    return {
+        "id": m.id,
+        "created_at": timestamp(m.created_at),
+        "updated_at": timestamp(m.updated_at),
+        "time_start": timestamp(m.created_at),
+        "duration": req.duration,
+        "child_order_ids": [c.id for c in m.children],
+        "strategy": req.strategy.value,
+        "strategy_params": req.strategy_params or {},
+        "engine_passiveness": _dec20(req.engine_passiveness or DEFAULT_ENGINE_PASSIVENESS),
+        "schedule_discretion": _dec20(req.schedule_discretion or DEFAULT_SCHEDULE_DISCRETION),
+        "exposure_tolerance": _dec20(req.exposure_tolerance),
+        "user": _USER,
+        "status": m.status,
+        "time_zone": "UTC",
+        "failure_reason": "",
+        "custom_order_id": req.custom_order_id or "",
+    }
+
+
+def chained_order(c: SimChain) -> dict[str, Any]:
+    """A chained order: its legs, in the order they run."""
+    return {
+        "id": c.id,
+        "status": c.status,
+        "created_at": timestamp(c.created_at),
+        "orders": [order(leg) for leg in c.legs],
+    }
+
+
+def message(m: Message) -> dict[str, Any]:
+    """One line of an order's log."""
+    return {
+        "order_id": m.order_id,
+        "message": m.text,
+        "level": m.level,
+        "created_at": timestamp(m.time),
+    }
+
+
+def balances(engine: Engine, accounts: list[Account]) -> dict[str, Any]:
+    """``GET /api/balances/``: per account, tokens and positions valued now."""
+    now = engine.sync()
+    return {a.name: _balance(engine, a, now) for a in accounts}
+
+
+def _balance(engine: Engine, account: Account, now: dt.datetime) -> dict[str, Any]:
+    zero = Decimal(0)
+    assets: list[dict[str, Any]] = [
+        {
+            "symbol": token,
+            "size": size,
+            "notional": size * engine.prices.usd(token, now),
+            "market_type": "unified",
+            "asset_type": "token",
+            "unrealized_profit": zero,
+            "initial_margin": zero,
+            "maint_margin": zero,
+            "margin_balance": size,
+            "leverage": None,
+        }
+        for token, size in account.tokens.items()
+    ]
+    for symbol, position in account.positions.items():
+        if not position.size:
+            continue  # a closed position is no longer held
+        pair = Pair.parse(symbol)
+        notional = position.size * engine.prices.price(pair, now)
+        unrealized = notional - position.cost
+        leverage = account.leverage.get(symbol, Decimal(1))
+        margin = abs(notional) / leverage
+        assets.append(
+            {
+                "symbol": symbol,
+                "size": position.size,
+                "notional": notional,
+                "market_type": "perp",
+                "asset_type": "position",
+                "unrealized_profit": unrealized,
+                "initial_margin": margin,
+                "maint_margin": margin / 2,
+                "margin_balance": account.tokens.get(pair.quote, zero) + unrealized,
+                "leverage": leverage,
+            }
+        )
+    total = sum((abs(a["notional"]) for a in assets), zero)
+    for a in assets:
+        share = abs(a["notional"]) / total if total else zero
+        a["notional_pct_total"] = share.quantize(Decimal("1e-6"), ROUND_HALF_EVEN)
+    return {"exchange": account.exchange, "assets": assets}

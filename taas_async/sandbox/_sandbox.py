@@ -1,0 +1,142 @@
+"""The :class:`Sandbox`: one simulated TaaS venue and the ways to reach it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from taas_async._client import AsyncClient
+from taas_async._requests import DecimalInput, to_decimal
+from taas_async.sandbox._app import Exchange, Faults, SandboxApp
+from taas_async.sandbox._clock import Clock, RealTimeClock, VirtualClock
+from taas_async.sandbox._engine import Account, Engine
+from taas_async.sandbox._prices import Pair
+
+__all__ = ["DEFAULT_ACCOUNTS", "DEFAULT_TOKEN", "Sandbox"]
+
+#: The token a sandbox accepts unless given another. Not a secret: it guards nothing real.
+DEFAULT_TOKEN = "taas-sandbox-token"  # noqa: S105
+
+#: Accounts every sandbox opens unless given others: name -> (exchange, holdings).
+DEFAULT_ACCOUNTS: Mapping[str, tuple[str, Mapping[str, DecimalInput]]] = {
+    "mock": ("Mock", {"USDT": 1_000_000, "BTC": 10, "ETH": 100, "SOL": 1_000}),
+    "test": ("OKX", {"USDT": 250_000, "BTC": 3}),
+}
+
+
+class Sandbox:
+    """An in-memory TaaS venue: the API, a simulated execution engine, fault knobs.
+
+    Time is virtual unless ``speed`` is given: nothing happens until
+    :meth:`advance` moves the clock, so tests are deterministic. With
+    ``speed=60`` a simulated minute passes every real second (demos, the
+    server). The same ``seed`` gives the same order ids and prices.
+
+    Example::
+
+        sandbox = Sandbox()
+        async with sandbox.client() as client:
+            order = await client.place_order(PlaceOrderRequest(
+                accounts=["mock"], pair="ETH-USDT", side="buy", duration=60,
+                base_asset_qty=1, strategy="TWAP"))
+            sandbox.advance(60)
+            assert (await client.get_order(order.id)).status == "COMPLETE"
+
+    Args:
+        token: the token the API accepts (``Authorization: Token ...``).
+        seed: seeds the price walks and the ids.
+        speed: run on real time sped up this much instead of a virtual clock.
+        clock: any object with ``now()`` (overrides ``speed``).
+        accounts: name -> (exchange, {token: amount}); default
+            :data:`DEFAULT_ACCOUNTS`.
+        base_path: a path prefix the API lives under (``"/taas"``).
+        url: the base URL in-process clients use (no socket is opened).
+
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        seed: int = 0,
+        speed: float | None = None,
+        clock: Clock | None = None,
+        accounts: Mapping[str, tuple[str, Mapping[str, DecimalInput]]] | None = None,
+        base_path: str = "",
+        url: str = "http://taas-sandbox",
+    ) -> None:
+        if clock is not None and speed is not None:
+            raise ValueError("pass either clock or speed, not both")
+        if base_path and (not base_path.startswith("/") or base_path.endswith("/")):
+            raise ValueError(f"base_path must look like '/taas', got {base_path!r}")
+        self.token = token
+        self.base_path = base_path
+        self.url = url.rstrip("/") + base_path
+        self.clock: Clock = clock or (RealTimeClock(speed) if speed is not None else VirtualClock())
+        self.engine = Engine(self.clock, seed=seed)
+        self.faults = Faults()
+        #: Every request received and the reply given, oldest first.
+        self.exchanges: list[Exchange] = []
+        for name, (exchange, tokens) in (
+            DEFAULT_ACCOUNTS if accounts is None else accounts
+        ).items():
+            self.add_account(name, tokens, exchange=exchange)
+        self.app = SandboxApp(self)
+
+    def __repr__(self) -> str:
+        return f"<Sandbox {self.url} clock={self.clock!r} orders={len(self.engine.orders)}>"
+
+    # ------------------------------------------------------------------ time and market
+
+    def now(self) -> dt.datetime:
+        """The simulated time, after processing everything due by it."""
+        return self.engine.sync()
+
+    def advance(self, seconds: float | dt.timedelta) -> None:
+        """Move a virtual clock forward and process every fill that falls due.
+
+        Raises:
+            TypeError: the sandbox runs on a real-time clock.
+
+        """
+        if not isinstance(self.clock, VirtualClock):
+            raise TypeError("advance() needs a virtual clock; this sandbox runs on real time")
+        self.clock.advance(seconds)
+        self.engine.sync()
+
+    def price(self, pair: str) -> Decimal:
+        """The current price of a pair (quote per base)."""
+        return self.engine.prices.price(Pair.parse(pair), self.now())
+
+    def set_price(self, token: str, usd: DecimalInput) -> None:
+        """Pin a token's USD price now; its random walk goes on from there."""
+        self.engine.prices.set_price(token, to_decimal(usd), self.now())
+
+    def add_account(
+        self,
+        name: str,
+        tokens: Mapping[str, DecimalInput] | None = None,
+        *,
+        exchange: str = "Mock",
+        account_id: str | None = None,
+    ) -> Account:
+        """Open an account holding ``tokens`` ({symbol: amount}); returns it."""
+        holdings = {symbol: to_decimal(amount) for symbol, amount in (tokens or {}).items()}
+        return self.engine.add_account(name, holdings, exchange=exchange, account_id=account_id)
+
+    # ------------------------------------------------------------------ ways in
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """An httpx transport that calls the sandbox in process (no socket)."""
+        return httpx.ASGITransport(app=self.app)
+
+    def client(self, **kwargs: Any) -> AsyncClient:
+        """An :class:`~taas_async.AsyncClient` wired to this sandbox in process.
+
+        Keyword arguments go to ``AsyncClient`` (``timeout=``, ``extra_headers=``, ...).
+        """
+        return AsyncClient(self.url, self.token, transport=self.transport(), **kwargs)

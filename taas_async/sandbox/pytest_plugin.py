@@ -1,0 +1,37 @@
+"""pytest plugin (entry point ``pytest11``): the ``taas_sandbox`` fixture.
+
+Installed with taas-async, so a test suite that uses the SDK can write::
+
+    async def test_my_strategy(taas_sandbox):
+        async with taas_sandbox.client() as client:
+            order = await client.place_order(...)
+            taas_sandbox.advance(300)        # virtual time: five minutes at once
+            taas_sandbox.faults.fail_next(1, status=503)  # and the next call fails
+
+Options go on a marker: ``@pytest.mark.taas_sandbox(seed=7, accounts={...})``
+passes its keyword arguments to :class:`~taas_async.sandbox.Sandbox`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from taas_async.sandbox._sandbox import Sandbox
+
+__all__ = ["pytest_configure", "taas_sandbox"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``taas_sandbox`` marker."""
+    config.addinivalue_line(
+        "markers",
+        "taas_sandbox(**kwargs): keyword arguments for the taas_sandbox fixture's Sandbox",
+    )
+
+
+@pytest.fixture
+def taas_sandbox(request: pytest.FixtureRequest) -> Sandbox:
+    """A fresh sandbox on a virtual clock: no sockets, deterministic, fault knobs on ``.faults``."""
+    marker = request.node.get_closest_marker("taas_sandbox")
+    options = dict(marker.kwargs) if marker else {}
+    return Sandbox(**options)
