@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from conftest import API, TOKEN, load
+from conftest import API, BASE_URL, TOKEN, load
 
 import taas_async
 from taas_async import (
@@ -46,6 +46,7 @@ from taas_async import (
     Side,
     Strategy,
 )
+from taas_async.sandbox import Sandbox
 
 SEED_ORDER = load("seed_order.json")
 SEED_MULTI_ORDER = load("seed_multi_order.json")
@@ -879,10 +880,271 @@ CASES: list[Case] = [
 ]
 
 
+# --------------------------------------------------------------------------- backend: the sandbox
+# The same calls against the simulator. It holds the orders the table names
+# (ORDER_ID ACTIVE, OTHER_ID PAUSED, MULTI_ID) and the accounts it uses; its
+# replies are its own, so each case has a sandbox check of what the call did.
+
+
+def seeded_sandbox() -> Sandbox:
+    sandbox = Sandbox(
+        token=TOKEN,
+        base_path="/prefix",
+        url="https://taas.test",
+        accounts={
+            "mock": ("Mock", {"USDT": 1_000_000, "ETH": 100, "BTC": 10}),
+            "okx-main": ("OKX", {"USDT": 100_000}),
+            "a": ("Mock", {"USDT": 100_000}),
+            "b": ("Mock", {"USDT": 100_000}),
+            "main": ("Binance", {"USDT": 50_000, "SOL": 100}),
+        },
+    )
+    sandbox.add_account("test", {"USDT": 250_000, "BTC": 3}, exchange="OKX", account_id="acc-1")
+    sandbox.add_account("perps", {"USDT": 10_000}, account_id="acc-2")
+    engine = sandbox.engine
+    engine.place_order(_order_request(), order_id=ORDER_ID)
+    engine.place_order(_order_request(side="sell", base_asset_qty="1.5"), order_id=OTHER_ID)
+    engine.place_multi_order(
+        PlaceMultiOrderRequest(
+            accounts=["mock"],
+            duration=200,
+            strategy="TWAP",
+            child_orders=[
+                {"pair": "ETH:PERP-USDT", "side": "sell", "base_asset_qty": "10"},
+                {"pair": "ETH-USDT", "side": "buy", "base_asset_qty": "10"},
+            ],
+        ),
+        multi_id=MULTI_ID,
+    )
+    sandbox.advance(10)  # everything ACTIVE, some fills done
+    engine.pause_order(OTHER_ID)
+    return sandbox
+
+
+async def run_on_sandbox(sandbox: Sandbox, case: Case) -> tuple[Any, list[Sent]]:
+    """Send ``case.call`` to the sandbox; return the result (or the error raised)."""
+    seen = len(sandbox.exchanges)
+    async with AsyncClient(
+        BASE_URL, TOKEN, extra_headers={"X-Team": "quant"}, transport=sandbox.transport()
+    ) as client:
+        try:
+            result: Any = await case.call(client)
+        except taas_async.TaaSError as exc:
+            result = exc
+    sent = [Sent(x.method, x.url, x.headers, x.content) for x in sandbox.exchanges[seen:]]
+    return result, sent
+
+
+SandboxCheck = Callable[[Any, Sandbox], None]
+
+
+def echoes(body: dict[str, Any]) -> SandboxCheck:
+    """A placed order: the reply and the sandbox's order carry every field that was sent."""
+
+    def check(order: Any, sandbox: Sandbox) -> None:
+        assert type(order) is Order
+        assert order.status is OrderStatus.SCHEDULED  # accepted, not yet started
+        assert sandbox.engine.orders[order.id].request.pair == body["pair"]
+        assert order.account_names == body["accounts"]
+        for name, sent in body.items():
+            if name in ("accounts", "order_condition", "order_condition_expiry", "max_otc"):
+                continue  # accounts come back as ids; the rest are not on the order model
+            value = getattr(order, name)
+            if isinstance(value, Decimal):
+                is_decimal(value, sent)
+            else:
+                assert value == sent, name
+
+    return check
+
+
+def raises(error: type[Exception]) -> SandboxCheck:
+    def check(result: Any, _: Sandbox) -> None:
+        assert type(result) is error, result
+
+    return check
+
+
+def action_done(order_id: str | None, *, status: str | None = None) -> SandboxCheck:
+    """A successful cancel/pause/resume/amend/leverage reply; optionally the order's new status."""
+
+    def check(result: Any, sandbox: Sandbox) -> None:
+        assert type(result) is ActionResult
+        assert result.success is True
+        assert result.order_id == order_id
+        assert result.message
+        if status is not None and order_id is not None:
+            found = sandbox.engine.orders.get(order_id) or sandbox.engine.multis[order_id]
+            assert found.status == status
+
+    return check
+
+
+def is_page(*, count: int) -> SandboxCheck:
+    def check(page: Any, sandbox: Sandbox) -> None:
+        assert type(page) is OrdersPage
+        assert page.count == count == len(sandbox.engine.orders)
+        assert page.num_pages == 1
+        newest_first = sorted(sandbox.engine.orders.values(), key=lambda o: -o.seq)
+        assert [o.id for o in page] == [o.id for o in newest_first]
+        assert {ORDER_ID, OTHER_ID} <= {o.id for o in page}
+
+    return check
+
+
+def messages_of(*order_ids: str) -> SandboxCheck:
+    def check(messages: Any, _: Sandbox) -> None:
+        assert type(messages) is list
+        assert all(type(m) is OrderMessage for m in messages)
+        assert [m.order_id for m in messages if m.message == "order accepted"] == list(order_ids)
+        assert {m.order_id for m in messages} == set(order_ids)
+        assert all(m.created_at is not None and m.created_at.tzinfo for m in messages)
+
+    return check
+
+
+def multi_placed(multi: Any, sandbox: Sandbox) -> None:
+    assert type(multi) is MultiOrder
+    assert multi.status is MultiOrderStatus.SUBMITTED
+    assert multi.custom_order_id == "multi-1"
+    is_decimal(multi.exposure_tolerance, "0.1")
+    children = [sandbox.engine.orders[i] for i in multi.child_order_ids]
+    assert [(c.pair.symbol, c.account.name, c.parent_order) for c in children] == [
+        ("ETH-USDT", "a", multi.id),
+        ("BTC:PERP-USDT", "b", multi.id),
+    ]
+    assert children[1].request.quote_asset_qty == Decimal(100)
+
+
+def multi_found(multi: Any, _: Sandbox) -> None:
+    assert type(multi) is MultiOrder
+    assert multi.id == MULTI_ID
+    assert multi.status is MultiOrderStatus.ACTIVE
+    assert len(multi.child_order_ids) == 2
+
+
+def chain_placed(chained: Any, sandbox: Sandbox) -> None:
+    assert type(chained) is ChainedOrder
+    assert chained.id in sandbox.engine.chains
+    assert [(o.strategy, o.side, o.status) for o in chained.orders] == [
+        (Strategy.MARKET, Side.BUY, OrderStatus.SCHEDULED),
+        (Strategy.LIMIT, Side.SELL, OrderStatus.SCHEDULED),
+    ]
+    assert chained.orders[0].time_start is not None  # priority 1 starts
+    assert chained.orders[1].time_start is None  # priority 2 waits for it
+    is_decimal(chained.orders[1].limit_price, "2000.5")
+
+
+def balances_of(*names: str) -> SandboxCheck:
+    def check(balances: Any, sandbox: Sandbox) -> None:
+        assert type(balances) is dict
+        assert sorted(balances) == sorted(names)
+        for name in names:
+            assert type(balances[name]) is Balance
+            assert balances[name].exchange == sandbox.engine.accounts[name].exchange
+            usdt = next(a for a in balances[name].assets if a.symbol == "USDT")
+            is_decimal(usdt.size, str(sandbox.engine.accounts[name].tokens["USDT"]))
+
+    return check
+
+
+def closing(max_notional: str, *, strategy: Strategy, accounts: set[str]) -> SandboxCheck:
+    def check(result: Any, sandbox: Sandbox) -> None:
+        assert type(result) is CloseBalancesResult
+        assert result.order_ids
+        for order_id in result.order_ids:
+            order = sandbox.engine.orders[order_id]
+            assert order.strategy is strategy
+            assert order.account.name in accounts
+            price = sandbox.price(order.pair.symbol)
+            assert order.request.base_asset_qty * price <= Decimal(max_notional)
+
+    return check
+
+
+def leverage_set(pair: str, leverage: str, account_ids: list[str]) -> SandboxCheck:
+    def check(result: Any, sandbox: Sandbox) -> None:
+        action_done(None)(result, sandbox)
+        by_id = {a.id: a for a in sandbox.engine.accounts.values()}
+        assert [by_id[i].leverage[pair] for i in account_ids] == [Decimal(leverage)] * len(
+            account_ids
+        )
+
+    return check
+
+
+def found_order(order: Any, _: Sandbox) -> None:
+    assert type(order) is Order
+    assert order.id == ORDER_ID
+    assert order.status is OrderStatus.ACTIVE
+    assert order.executed_qty is not None
+    assert order.executed_qty > 0
+
+
+def found_summary(summary: Any, sandbox: Sandbox) -> None:
+    assert type(summary) is OrderSummary
+    assert summary.id == ORDER_ID
+    assert summary.executed_qty == sandbox.engine.orders[ORDER_ID].executed_qty > 0
+
+
+SANDBOX_CHECKS: dict[str, SandboxCheck] = {
+    "place_order-minimal": echoes(MINIMAL_ORDER_BODY),
+    "place_order-every-field": echoes(CASES[1].body),
+    "place_order-pov-target-quote-qty": echoes(CASES[2].body),
+    "get_order": found_order,
+    "get_order-uuid": found_order,
+    "get_order_summary": found_summary,
+    "cancel_order-200": action_done(ORDER_ID, status="CANCELED"),
+    "cancel_order-204": action_done(ORDER_ID, status="CANCELED"),
+    "cancel_order-200-bare-string": action_done(ORDER_ID, status="CANCELED"),
+    "amend_order": action_done(ORDER_ID, status="ACTIVE"),
+    "pause_order": action_done(ORDER_ID, status="PAUSED"),
+    "resume_order": action_done(OTHER_ID, status="ACTIVE"),
+    "get_all_orders-no-filters": is_page(count=4),
+    # Sandbox time is 2026: nothing falls in January 2024, so page 3 is past the end.
+    "get_all_orders-every-filter": raises(taas_async.NotFoundError),
+    "get_all_orders-bare-list-reply": is_page(count=4),
+    "get_order_messages-list": messages_of(ORDER_ID, OTHER_ID),
+    "get_order_messages-wrapped": messages_of(ORDER_ID, OTHER_ID),
+    "get_order_messages-by-order-id": messages_of(ORDER_ID, OTHER_ID),
+    "place_multi_order": multi_placed,
+    "get_multi_order": multi_found,
+    "cancel_multi_order-200": action_done(MULTI_ID, status="CANCELED"),
+    "cancel_multi_order-204": action_done(MULTI_ID, status="CANCELED"),
+    "place_chained_order": chain_placed,
+    "get_balances": balances_of("mock", "okx-main", "a", "b", "main", "test", "perps"),
+    "get_balances-filters": balances_of("test", "main"),
+    "get_balances-account-names-only": balances_of("test"),
+    "close_balances-minimal": closing(
+        "1000.50", strategy=Strategy.TWAP, accounts={"mock", "main", "test"}
+    ),
+    "close_balances-every-argument": closing(
+        "250", strategy=Strategy.IOC, accounts={"test", "main"}
+    ),
+    "set_leverage": leverage_set("BTC:PERP-USDT", "5", ["acc-1", "acc-2"]),
+    "set_leverage-204": leverage_set("ETH-USDT", "2.5", ["acc-1"]),
+    # Endpoints the server does not have: the sandbox says so, as the server would.
+    "request-get-params": raises(taas_async.NotFoundError),
+    "request-post-json": raises(taas_async.NotFoundError),
+    "request-delete-204": raises(taas_async.NotFoundError),
+}
+
+
+def test_every_case_has_a_sandbox_check() -> None:
+    assert list(SANDBOX_CHECKS) == [c.id for c in CASES]
+
+
 @pytest.mark.asyncio
+@pytest.mark.parametrize("backend", ["respx", "sandbox"])
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-async def test_endpoint(mock_api: respx.MockRouter, client: AsyncClient, case: Case) -> None:
-    result, sent = await run_on_respx(mock_api, client, case)
+async def test_endpoint(
+    mock_api: respx.MockRouter, client: AsyncClient, case: Case, backend: str
+) -> None:
+    if backend == "respx":
+        result, sent = await run_on_respx(mock_api, client, case)
+    else:
+        sandbox = seeded_sandbox()
+        result, sent = await run_on_sandbox(sandbox, case)
     assert len(sent) == 1
     (request,) = sent
     assert request.method == case.method
@@ -891,7 +1153,10 @@ async def test_endpoint(mock_api: respx.MockRouter, client: AsyncClient, case: C
     assert_headers(request, has_body=has_body)
     if has_body:
         assert_json_body(request, case.body)
-    case.check(result)
+    if backend == "respx":
+        case.check(result)
+    else:
+        SANDBOX_CHECKS[case.id](result, sandbox)
 
 
 def test_table_covers_every_endpoint() -> None:

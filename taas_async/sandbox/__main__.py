@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
+    # Listen before announcing the URL: a client that reads it may connect at
+    # once, and the kernel queues it until uvicorn accepts.
+    sock.listen(2048)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     print(f"TaaS sandbox on http://{shown}:{port}{args.base_path}", flush=True)

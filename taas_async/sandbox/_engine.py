@@ -365,7 +365,9 @@ class Engine:
             return order.time_start  # None while a chain leg waits for its turn
         if order.status is OrderStatus.ACTIVE:
             assert order.last_step is not None  # noqa: S101 (set when it started)
-            due = order.boundary_us(order.slices_due() + 1) - order.elapsed_us
+            # All slices due already (a duration amended down to the time run): now.
+            nxt = min(order.slices_due() + 1, order.n_slices)
+            due = order.boundary_us(nxt) - order.elapsed_us
             return order.last_step + max(due, 0) * _US
         return None
 
@@ -383,7 +385,7 @@ class Engine:
         self._fill_to(order, when, Decimal(due) / Decimal(order.n_slices))
         if due < order.n_slices:
             self._schedule(order)
-        elif order.strategy in _INSTANT and order.pct_filled < _HUNDRED:
+        elif order.strategy in _INSTANT and not order.fills:
             order.failure_reason = "the limit price was not reached"  # IOC / Market: no rest
             self._finish(order, when, OrderStatus.CANCELED)
         else:
@@ -428,6 +430,8 @@ class Engine:
         pending = [leg for leg in chain.legs if leg.time_start is None and not leg.is_terminal]
         if broken:  # a canceled leg stops the chain: later legs never run
             for leg in pending:
+                if leg.is_terminal:  # canceled already, by the recursion through _finish
+                    continue
                 leg.failure_reason = "an earlier order of the chain was canceled"
                 self._finish(leg, when, OrderStatus.CANCELED)
             return
@@ -668,16 +672,20 @@ class Engine:
 
     # ------------------------------------------------------------------ groups
 
-    def place_multi_order(self, request: PlaceMultiOrderRequest) -> SimMulti:
+    def place_multi_order(
+        self, request: PlaceMultiOrderRequest, *, multi_id: str | None = None
+    ) -> SimMulti:
         """One child order per leg, each with the multi order's execution parameters."""
         now = self.sync()
+        if multi_id is not None and multi_id in self.multis:
+            raise _bad("id", f"multi order {multi_id} exists already")
         accounts = request.resolved_accounts
         for name in accounts:
             self._account_named(name, "accounts")
         for index, child in enumerate(request.child_orders):
             if child.account is not None:
                 self._account_named(child.account, f"child_orders[{index}].account")
-        multi = SimMulti(id=self.new_id(), request=request, created_at=now)
+        multi = SimMulti(id=multi_id or self.new_id(), request=request, created_at=now)
         for child in request.child_orders:
             multi.children.append(
                 self._place(
