@@ -1,0 +1,162 @@
+"""A tour of taas-async against the built-in TaaS sandbox (no server, no account needed).
+
+It places a TWAP order, a multi order (a perp hedge against spot) and a
+chained order, follows their fills to completion, and prints the balances
+before and after. The sandbox runs on real time sped up ``--speed`` times
+(default 60: a simulated minute per second), so the tour takes a few seconds.
+
+    python examples/tour.py [--speed 60] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+
+import anyio
+
+from taas_async import (
+    AsyncClient,
+    Balance,
+    Order,
+    PlaceChainedOrderRequest,
+    PlaceMultiOrderRequest,
+    PlaceOrderRequest,
+)
+from taas_async.sandbox import Sandbox
+
+ACCOUNT = "mock"
+POLL_SECONDS = 0.1  # real time between polls
+MAX_POLLS = 2_000  # a bound on every wait: the tour never hangs
+
+
+def show(value: Decimal | None, places: str = "0.0001") -> str:
+    return "-" if value is None else f"{value.quantize(Decimal(places)):,f}"
+
+
+def holdings(balances: dict[str, Balance]) -> dict[str, Decimal]:
+    return {a.symbol: a.size or Decimal(0) for a in balances[ACCOUNT].assets}
+
+
+def print_balances(title: str, sizes: dict[str, Decimal]) -> None:
+    print(f"\n{title} ({ACCOUNT})")
+    for symbol, size in sizes.items():
+        print(f"  {symbol:<15} {show(size):>22}")
+
+
+async def follow(client: AsyncClient, label: str, order_ids: Sequence[str]) -> list[Order]:
+    """Poll until every order is COMPLETE or CANCELED, printing each change."""
+    last: dict[str, tuple[object, Decimal | None]] = {}
+    for _ in range(MAX_POLLS):
+        orders = [await client.get_order(order_id) for order_id in order_ids]
+        for order in orders:
+            state = (order.status, order.pct_filled)
+            if last.get(order.id) != state:
+                last[order.id] = state
+                print(
+                    f"  [{label}] {order.pair:<14} {order.side!s:<4} {order.status!s:<9}"
+                    f" filled {show(order.executed_qty, '0.00000001'):>12}"
+                    f" ({show(order.pct_filled, '0.01'):>6}%)"
+                    f" avg {show(order.executed_price, '0.01'):>10}"
+                )
+        if all(order.is_terminal for order in orders):
+            return orders
+        await anyio.sleep(POLL_SECONDS)
+    raise TimeoutError(f"{label}: orders still running after {MAX_POLLS} polls")
+
+
+async def tour(speed: float, seed: int) -> None:
+    sandbox = Sandbox(speed=speed, seed=seed)
+    print(f"TaaS sandbox in process: {speed:g}x real time, seed {seed}")
+    async with sandbox.client() as client:
+        before = holdings(await client.get_balances(account_names=[ACCOUNT]))
+        print_balances("Balances before", before)
+
+        print("\n1. TWAP: buy 2 ETH over 2 minutes")
+        twap = await client.place_order(
+            PlaceOrderRequest(
+                accounts=[ACCOUNT],
+                pair="ETH-USDT",
+                side="buy",
+                base_asset_qty="2",
+                duration=120,
+                strategy="TWAP",
+                custom_order_id="tour-twap-1",
+            )
+        )
+        print(f"  placed {twap.id}: {twap.status}, sells about {show(twap.sell_token_amount)} USDT")
+        await follow(client, "twap", [twap.id])
+
+        print("\n2. Multi order: short 5 ETH perp against buying 5 ETH spot, 2 minutes")
+        multi = await client.place_multi_order(
+            PlaceMultiOrderRequest(
+                accounts=[ACCOUNT],
+                duration=120,
+                strategy="TWAP",
+                child_orders=[
+                    {"pair": "ETH:PERP-USDT", "side": "sell", "base_asset_qty": "5"},
+                    {"pair": "ETH-USDT", "side": "buy", "base_asset_qty": "5"},
+                ],
+            )
+        )
+        print(f"  placed {multi.id}: {multi.status}, {len(multi.child_order_ids)} child orders")
+        await follow(client, "multi", multi.child_order_ids)
+        print(f"  multi order: {(await client.get_multi_order(multi.id)).status}")
+
+        print("\n3. Chained order: buy 40 SOL first (priority 1), then sell 0.5 BTC")
+        chain = await client.place_chained_order(
+            PlaceChainedOrderRequest(
+                orders_in_chain=[
+                    {
+                        "priority": 2,
+                        "order_request": {
+                            "accounts": [ACCOUNT],
+                            "pair": "BTC-USDT",
+                            "side": "sell",
+                            "base_asset_qty": "0.5",
+                            "duration": 60,
+                            "strategy": "TWAP",
+                        },
+                    },
+                    {
+                        "priority": 1,
+                        "order_request": {
+                            "accounts": [ACCOUNT],
+                            "pair": "SOL-USDT",
+                            "side": "buy",
+                            "base_asset_qty": "40",
+                            "duration": 60,
+                            "strategy": "TWAP",
+                        },
+                    },
+                ]
+            )
+        )
+        legs = await follow(client, "chain", [leg.id for leg in chain.orders])
+        first, second = legs
+        print(f"  {first.pair} ended at {first.time_end};", end=" ")
+        print(f"{second.pair} started at {second.time_start}")
+
+        after = holdings(await client.get_balances(account_names=[ACCOUNT]))
+        print_balances("Balances after", after)
+        print("\nChange")
+        for symbol in after:
+            delta = after[symbol] - before.get(symbol, Decimal(0))
+            if delta:
+                sign = "+" if delta > 0 else ""
+                print(f"  {symbol:<15} {sign + show(delta):>22}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speed", type=float, default=60.0, help="simulated s per real s")
+    parser.add_argument("--seed", type=int, default=0, help="seed of prices and ids")
+    args = parser.parse_args(argv)
+    anyio.run(tour, args.speed, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
