@@ -6,6 +6,7 @@ import inspect
 from pathlib import Path
 
 import taas_async
+import taas_async.sandbox
 
 PACKAGE = Path(taas_async.__file__).parent
 
@@ -51,3 +52,25 @@ def test_version_comes_from_metadata() -> None:
     from importlib.metadata import version
 
     assert taas_async.__version__ == version("taas-async")
+
+
+SANDBOX_MODULES = ("_app", "_clock", "_engine", "_prices", "_sandbox")
+
+
+def test_sandbox_all_is_sorted_complete_and_documented() -> None:
+    names = taas_async.sandbox.__all__
+    assert names == sorted(names, key=lambda n: (not n.isupper(), n)), "keep __all__ sorted"
+    for module_name in SANDBOX_MODULES:
+        module = __import__(f"taas_async.sandbox.{module_name}", fromlist=["__all__"])
+        missing = set(module.__all__) - set(names)
+        assert not missing, f"taas_async.sandbox.{module_name} exports {missing} only there"
+    for name in names:
+        obj = getattr(taas_async.sandbox, name)
+        if inspect.isclass(obj):
+            assert obj.__module__ == "taas_async.sandbox", name
+            assert inspect.getdoc(obj), f"{name} has no docstring"
+            for member_name, member in vars(obj).items():
+                if not member_name.startswith("_") and (
+                    inspect.isfunction(member) or isinstance(member, property)
+                ):
+                    assert inspect.getdoc(member), f"{name}.{member_name} has no docstring"

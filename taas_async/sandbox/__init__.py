@@ -22,13 +22,14 @@ from taas_async.sandbox._engine import (
     Account,
     Engine,
     Fill,
+    Message,
     Position,
     SandboxError,
     SimChain,
     SimMulti,
     SimOrder,
 )
-from taas_async.sandbox._prices import Pair, PriceFeed
+from taas_async.sandbox._prices import STABLECOINS, Pair, PriceFeed
 from taas_async.sandbox._sandbox import DEFAULT_ACCOUNTS, DEFAULT_TOKEN, Sandbox
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_TOKEN",
     "LOT",
     "MAX_SLICES",
+    "STABLECOINS",
     "Account",
     "Clock",
     "Engine",
@@ -44,6 +46,7 @@ __all__ = [
     "FaultRule",
     "Faults",
     "Fill",
+    "Message",
     "Pair",
     "Position",
     "PriceFeed",

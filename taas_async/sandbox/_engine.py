@@ -41,6 +41,7 @@ __all__ = [
     "Account",
     "Engine",
     "Fill",
+    "Message",
     "Position",
     "SandboxError",
     "SimChain",

@@ -103,3 +103,19 @@ async def tour() -> None:
         maybe_sent: bool = exc.may_have_reached_server
     except taas_async.RequestValidationError as exc:
         fields: list[str] = exc.fields
+
+
+async def sandbox_api() -> None:
+    from taas_async.sandbox import Exchange, FaultRule, Sandbox, VirtualClock
+
+    sandbox = Sandbox(seed=1, clock=VirtualClock(), base_path="/taas")
+    sandbox.add_account("bot", {"USDT": Decimal("1000"), "ETH": 2}, exchange="OKX")
+    sandbox.set_price("ETH", "2500.5")
+    price: Decimal = sandbox.price("ETH-USDT")
+    rule: FaultRule = sandbox.faults.fail_next(2, status=503, headers={"Retry-After": "1"})
+    sandbox.faults.latency = 0.01
+    async with sandbox.client(timeout=5) as client:
+        order: Order = await client.get_order("x")
+    sandbox.advance(60)
+    seen: list[Exchange] = sandbox.exchanges
+    del price, rule, order, seen
