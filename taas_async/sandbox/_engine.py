@@ -383,28 +383,32 @@ class Engine:
             order.elapsed_us += (when - order.last_step) // _US
             order.last_step = when
         due = order.slices_due() if order.strategy not in _INSTANT else 1
-        self._fill_to(order, when, Decimal(due) / Decimal(order.n_slices))
+        self._fill_to(order, when, due)
         if due < order.n_slices:
             self._schedule(order)
         elif order.strategy in _INSTANT and not order.fills:
             order.failure_reason = "the limit price was not reached"  # IOC / Market: no rest
             self._finish(order, when, OrderStatus.CANCELED)
         else:
+            if order.pct_filled < _HUNDRED and order.request.limit_price is not None:
+                # Time ran out with the limit holding slices back: say so.
+                order.failure_reason = "the limit price held back part of the order"
             self._finish(order, when, OrderStatus.COMPLETE)
 
-    def _fill_to(self, order: SimOrder, when: dt.datetime, fraction: Decimal) -> None:
-        """Fill whatever the schedule owes up to ``fraction`` of the target."""
+    def _fill_to(self, order: SimOrder, when: dt.datetime, due: int) -> None:
+        """Fill whatever the schedule owes up to ``due`` of its slices."""
         price = self.prices.price(order.pair, when)
         limit = order.request.limit_price
         if limit is not None and (price > limit if order.side is Side.BUY else price < limit):
             return  # the limit holds this slice back; the next one catches up
         unit, total = order.target
-        last = fraction >= 1
+        # total * due / n, not total * (due / n): 3 * (10 / 30) is 0.999..., one lot short.
+        last, owed_total = due >= order.n_slices, total * due / order.n_slices
         if unit == "base":
-            want = total if last else (total * fraction).quantize(LOT, ROUND_DOWN)
+            want = total if last else owed_total.quantize(LOT, ROUND_DOWN)
             qty = want - order.executed_qty
         else:
-            owed = total * fraction - order.executed_notional
+            owed = owed_total - order.executed_notional
             qty = (owed / price).quantize(LOT, ROUND_HALF_EVEN if last else ROUND_DOWN)
         if qty <= 0:
             return
