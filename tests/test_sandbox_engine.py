@@ -1235,3 +1235,18 @@ async def test_close_balances_flattens_up_to_max_notional() -> None:
             - closing[PERP].executed_notional
         )
         assert size(after, "USDT") == cash
+
+
+@pytest.mark.asyncio
+async def test_exchanges_keep_only_the_latest() -> None:
+    sandbox = Sandbox(max_exchanges=3)
+    async with sandbox.client(max_retries=0) as client:
+        for name in ("mock", "test", "mock", "test", "mock"):
+            await client.get_balances(account_names=[name])
+    assert [x.url.params["account_names"] for x in sandbox.exchanges] == ["mock", "test", "mock"]
+    quiet = Sandbox(max_exchanges=0)
+    async with quiet.client() as client:
+        await client.get_balances()
+    assert quiet.exchanges == []
+    with pytest.raises(ValueError, match="max_exchanges"):
+        Sandbox(max_exchanges=-1)

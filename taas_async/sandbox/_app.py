@@ -248,7 +248,7 @@ class SandboxApp:
         status, reply, content_type, extra = await self.respond(
             scope["method"], scope["path"], query, headers, body
         )
-        self.sandbox.exchanges.append(
+        self.sandbox.record(
             Exchange(scope["method"], url, headers, body, status, reply, self.engine.clock.now())
         )
         response_headers = [

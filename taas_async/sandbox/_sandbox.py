@@ -55,6 +55,8 @@ class Sandbox:
             :data:`DEFAULT_ACCOUNTS`.
         base_path: a path prefix the API lives under (``"/taas"``).
         url: the base URL in-process clients use (no socket is opened).
+        max_exchanges: how many of the latest exchanges :attr:`exchanges`
+            keeps (a long-running server must not grow without bound).
 
     """
 
@@ -68,24 +70,34 @@ class Sandbox:
         accounts: Mapping[str, tuple[str, Mapping[str, DecimalInput]]] | None = None,
         base_path: str = "",
         url: str = "http://taas-sandbox",
+        max_exchanges: int = 10_000,
     ) -> None:
         if clock is not None and speed is not None:
             raise ValueError("pass either clock or speed, not both")
         if base_path and (not base_path.startswith("/") or base_path.endswith("/")):
             raise ValueError(f"base_path must look like '/taas', got {base_path!r}")
+        if max_exchanges < 0:
+            raise ValueError(f"max_exchanges must be >= 0, got {max_exchanges!r}")
         self.token = token
         self.base_path = base_path
         self.url = url.rstrip("/") + base_path
         self.clock: Clock = clock or (RealTimeClock(speed) if speed is not None else VirtualClock())
         self.engine = Engine(self.clock, seed=seed)
         self.faults = Faults()
-        #: Every request received and the reply given, oldest first.
+        #: The latest ``max_exchanges`` requests received and the replies given, oldest first.
         self.exchanges: list[Exchange] = []
+        self.max_exchanges = max_exchanges
         for name, (exchange, tokens) in (
             DEFAULT_ACCOUNTS if accounts is None else accounts
         ).items():
             self.add_account(name, tokens, exchange=exchange)
         self.app = SandboxApp(self)
+
+    def record(self, exchange: Exchange) -> None:
+        """Keep ``exchange`` in :attr:`exchanges`, dropping the oldest beyond ``max_exchanges``."""
+        self.exchanges.append(exchange)
+        if len(self.exchanges) > self.max_exchanges:
+            del self.exchanges[: len(self.exchanges) - self.max_exchanges]
 
     def __repr__(self) -> str:
         return f"<Sandbox {self.url} clock={self.clock!r} orders={len(self.engine.orders)}>"
