@@ -28,7 +28,7 @@ from taas_async import (
 from taas_async.sandbox import Sandbox
 
 ACCOUNT = "mock"
-POLL_SECONDS = 0.1  # real time between polls
+POLL_SECONDS = 0.5  # real time between polls: 30 simulated seconds at 60x
 MAX_POLLS = 2_000  # a bound on every wait: the tour never hangs
 
 
