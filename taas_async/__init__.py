@@ -3,7 +3,13 @@
 Everything public is importable from here; the ``_``-modules are private.
 """
 
-from taas_async._client import DEFAULT_TIMEOUT, USE_CLIENT_DEFAULT, AsyncClient, TimeoutTypes
+from taas_async._client import (
+    DEFAULT_FAN_OUT,
+    DEFAULT_TIMEOUT,
+    USE_CLIENT_DEFAULT,
+    AsyncClient,
+    TimeoutTypes,
+)
 from taas_async._enums import MultiOrderStatus, OrderStatus, PosSide, Side, Strategy
 from taas_async._exceptions import (
     APIConnectionError,
@@ -23,6 +29,7 @@ from taas_async._exceptions import (
     ResponseDecodeError,
     TaaSError,
     UnprocessableEntityError,
+    WaitTimeoutError,
 )
 from taas_async._models import (
     ActionResult,
@@ -50,6 +57,7 @@ from taas_async._requests import (
 from taas_async._version import __version__
 
 __all__ = [
+    "DEFAULT_FAN_OUT",
     "DEFAULT_TIMEOUT",
     "USE_CLIENT_DEFAULT",
     "APIConnectionError",
@@ -95,6 +103,7 @@ __all__ = [
     "TaaSError",
     "TimeoutTypes",
     "UnprocessableEntityError",
+    "WaitTimeoutError",
     "__version__",
 ]
 

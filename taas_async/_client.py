@@ -8,6 +8,7 @@ order reconciliation belong in ``_send`` and need no endpoint changes.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import math
@@ -15,7 +16,7 @@ import os
 import platform
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
@@ -35,10 +36,17 @@ from taas_async._exceptions import (
     RequestValidationError,
     ResponseDecodeError,
     TaaSError,
+    WaitTimeoutError,
 )
 from taas_async._version import __version__
 
-__all__ = ["DEFAULT_TIMEOUT", "USE_CLIENT_DEFAULT", "AsyncClient", "TimeoutTypes"]
+__all__ = [
+    "DEFAULT_FAN_OUT",
+    "DEFAULT_TIMEOUT",
+    "USE_CLIENT_DEFAULT",
+    "AsyncClient",
+    "TimeoutTypes",
+]
 
 T = TypeVar("T")
 logger = logging.getLogger("taas_async")
@@ -47,6 +55,9 @@ logger = logging.getLogger("taas_async")
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
 TimeoutTypes = float | httpx.Timeout
+
+#: How many requests ``place_orders`` and ``cancel_orders`` keep in flight by default.
+DEFAULT_FAN_OUT = 32
 
 
 class _UseClientDefault(enum.Enum):
@@ -631,6 +642,126 @@ class AsyncClient:
                 return
             page_number += 1
 
+    # ------------------------------------------------------------------ fan-out
+
+    async def place_orders(
+        self,
+        requests: Iterable[r.PlaceOrderRequest],
+        *,
+        max_concurrency: int = DEFAULT_FAN_OUT,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> list[m.Order | Exception]:
+        """Place many orders concurrently, at most ``max_concurrency`` in flight.
+
+        Every request is checked first: if any is invalid, one
+        :class:`RequestValidationError` names each bad item (``[3].pair``) and
+        nothing is sent. Then the results come back in input order: the
+        :class:`Order` placed, or the exception that item raised. One failure
+        never stops or loses the others; an :class:`OrderOutcomeUnknownError`
+        among the results means "look this one up before placing it again".
+
+        Cancelling the caller cancels the placements still pending; those
+        already sent may have landed (set ``custom_order_id`` to find them).
+
+        Example::
+
+            results = await client.place_orders(requests, max_concurrency=64)
+            failed = [(req, res) for req, res in zip(requests, results)
+                      if isinstance(res, Exception)]
+        """
+        batch = _checked_batch(requests, _request_problems, "requests")
+        return await _fan_out(
+            batch, lambda request: self.place_order(request, timeout=timeout), max_concurrency
+        )
+
+    async def cancel_orders(
+        self,
+        order_ids: Iterable[str | uuid.UUID],
+        *,
+        max_concurrency: int = DEFAULT_FAN_OUT,
+        timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> list[m.ActionResult | Exception]:
+        """Cancel many orders concurrently; results (or each one's error) in input order.
+
+        Every id is checked first (nothing is sent if one is invalid); one
+        failure never stops the others; cancelling the caller cancels the
+        cancels still pending.
+        """
+        ids = _checked_batch(order_ids, _id_problems, "order_ids")
+        return await _fan_out(
+            ids, lambda order_id: self.cancel_order(order_id, timeout=timeout), max_concurrency
+        )
+
+    # ------------------------------------------------------------------ tracking
+
+    async def watch_order(
+        self,
+        order_id: str | uuid.UUID,
+        *,
+        poll_interval: float = 1.0,
+        timeout: float | None = None,
+    ) -> AsyncGenerator[m.Order, None]:
+        """Yield a snapshot of an order now, then whenever its status or fills change.
+
+        Polls ``get_order`` every ``poll_interval`` seconds and stops after
+        yielding the order COMPLETE or CANCELED. ``timeout`` bounds the whole
+        watch (None: as long as the order runs); when it runs out,
+        :class:`WaitTimeoutError` is raised with the last snapshot. Errors of
+        a poll are raised as they are.
+
+        Example::
+
+            async for order in client.watch_order(order.id, poll_interval=0.5):
+                print(order.status, order.executed_qty, order.pct_filled)
+        """
+        poll = _positive("poll_interval", poll_interval)
+        deadline = None if timeout is None else anyio.current_time() + _positive("timeout", timeout)
+        key = str(order_id)
+        last: m.Order | None = None
+        seen: tuple[Any, ...] | None = None
+        while True:
+            try:
+                with anyio.fail_after(
+                    None if deadline is None else deadline - anyio.current_time()
+                ):
+                    if last is not None:
+                        await anyio.sleep(poll)
+                    order = await self.get_order(order_id)
+            except TimeoutError:
+                raise WaitTimeoutError(
+                    f"order {key} is still {getattr(last, 'status', 'unknown')} after {timeout} s",
+                    order_id=key,
+                    last=last,
+                ) from None
+            last = order
+            state = _progress(order)
+            if state != seen:
+                seen = state
+                yield order
+            if order.is_terminal:
+                return
+
+    async def wait_for_order(
+        self,
+        order_id: str | uuid.UUID,
+        *,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> m.Order:
+        """Poll an order until it is COMPLETE or CANCELED and return that final snapshot.
+
+        Raises:
+            WaitTimeoutError: ``timeout`` seconds passed first (the order is
+                still live; ``.last`` is the latest snapshot).
+
+        """
+        watch = self.watch_order(order_id, poll_interval=poll_interval, timeout=timeout)
+        async with contextlib.aclosing(watch) as snapshots:  # closed now, not by the GC
+            async for order in snapshots:
+                if order.is_terminal:
+                    return order
+        raise AssertionError("unreachable: watch_order ends on a terminal order")
+
     async def get_order_messages(
         self,
         order_ids: Iterable[str | uuid.UUID],
@@ -826,6 +957,92 @@ class AsyncClient:
                 timeout=timeout,
             )
         )
+
+
+def _progress(order: m.Order) -> tuple[Any, ...]:
+    """What ``watch_order`` compares: status and every execution figure."""
+    return (
+        order.status,
+        order.executed_qty,
+        order.executed_notional,
+        order.pct_filled,
+        len(order.placements),
+    )
+
+
+def _positive(name: str, value: object) -> float:
+    if not _positive_seconds(value):
+        raise RequestValidationError(
+            {name: [f"must be a positive, finite number of seconds, got {value!r}"]}
+        )
+    return float(value)  # type: ignore[arg-type]
+
+
+_Item = TypeVar("_Item")
+
+
+def _id_problems(order_id: Any) -> dict[str, list[str]]:
+    try:
+        _wire.path_id(order_id)
+    except RequestValidationError as exc:
+        return {"": [reason for reasons in exc.errors.values() for reason in reasons]}
+    return {}
+
+
+def _request_problems(request: Any) -> dict[str, list[str]]:
+    if not isinstance(request, r.PlaceOrderRequest):
+        return {"": [f"expected PlaceOrderRequest, got {type(request).__name__}"]}
+    try:
+        request.validate()
+    except RequestValidationError as exc:
+        return {f".{field}": reasons for field, reasons in exc.errors.items()}
+    return {}
+
+
+def _checked_batch(
+    items: Iterable[_Item], problems_of: Callable[[Any], dict[str, list[str]]], name: str
+) -> list[_Item]:
+    """The items as a list, each one checked: one error names every bad item, nothing is sent."""
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise RequestValidationError({name: [f"expected an iterable, got {type(items).__name__}"]})
+    batch = list(items)
+    problems = {
+        f"[{index}]{suffix}": reasons
+        for index, item in enumerate(batch)
+        for suffix, reasons in problems_of(item).items()
+    }
+    if problems:
+        raise RequestValidationError(problems, model=name)
+    return batch
+
+
+async def _fan_out(
+    items: list[_Item],
+    call: Callable[[_Item], Awaitable[T]],
+    max_concurrency: int,
+) -> list[T | Exception]:
+    """Run ``call`` on every item, ``max_concurrency`` at a time; results in input order."""
+    if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
+        raise RequestValidationError({"max_concurrency": ["must be an integer >= 1"]})
+    if max_concurrency < 1:
+        raise RequestValidationError({"max_concurrency": ["must be an integer >= 1"]})
+    results: list[Any] = [_PENDING] * len(items)
+    indices = iter(range(len(items)))
+
+    async def worker() -> None:
+        for index in indices:  # shared: each index is taken by exactly one worker
+            try:
+                results[index] = await call(items[index])
+            except Exception as exc:  # noqa: BLE001, PERF203 (returned for that item, never dropped)
+                results[index] = exc
+
+    async with anyio.create_task_group() as group:
+        for _ in range(min(max_concurrency, len(items))):
+            group.start_soon(worker)
+    return results
+
+
+_PENDING: Any = object()
 
 
 def _is_instance(value: object, cls: type) -> bool:

@@ -18,7 +18,8 @@ The tree::
     │   ├── RateLimitError                  429
     │   └── InternalServerError             >= 500
     ├── ResponseDecodeError                       2xx that is not the JSON we expect
-    └── OrderOutcomeUnknownError                  order POST that may or may not have landed
+    ├── OrderOutcomeUnknownError                  order POST that may or may not have landed
+    └── WaitTimeoutError (also TimeoutError)      an order still running when a wait ran out
 
 Errors carry their context as attributes. None of them ever holds the auth
 token: URLs never contain it, request headers are not kept, and httpx's
@@ -51,6 +52,7 @@ __all__ = [
     "ResponseDecodeError",
     "TaaSError",
     "UnprocessableEntityError",
+    "WaitTimeoutError",
 ]
 
 
@@ -229,6 +231,20 @@ class OrderOutcomeUnknownError(TaaSError):
         self.message = message
         self.request = request
         self.custom_order_id = custom_order_id
+
+
+class WaitTimeoutError(TaaSError, TimeoutError):
+    """``wait_for_order`` / ``watch_order`` ran out of time before the order ended.
+
+    The order is still live on the server: ``last`` is the latest snapshot
+    seen (None if no poll completed).
+    """
+
+    def __init__(self, message: str, *, order_id: str, last: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.order_id = order_id
+        self.last = last
 
 
 def _as_text(value: Any, depth: int = 0) -> str:

@@ -1181,13 +1181,21 @@ def test_table_covers_every_endpoint() -> None:
     }
     covered = {c.id.split("-")[0] for c in CASES}
     assert covered == endpoints
-    # iter_orders is covered by the paging tests below; nothing public is left out.
+    # iter_orders is covered by the paging tests below, the fan-out and tracking
+    # helpers by test_fan_out.py; nothing public is left out.
     public = {
         name
         for name in dir(AsyncClient)
         if not name.startswith("_") and callable(getattr(AsyncClient, name))
     }
-    assert public - endpoints == {"aclose", "iter_orders"}
+    assert public - endpoints == {
+        "aclose",
+        "iter_orders",
+        "place_orders",
+        "cancel_orders",
+        "watch_order",
+        "wait_for_order",
+    }
 
 
 # --------------------------------------------------------------------------- headers

@@ -119,3 +119,18 @@ async def sandbox_api() -> None:
     sandbox.advance(60)
     seen: list[Exchange] = sandbox.exchanges
     del price, rule, order, seen
+
+
+async def fan_out_api(client: AsyncClient, requests: list[PlaceOrderRequest]) -> None:
+    results: list[Order | Exception] = await client.place_orders(requests, max_concurrency=64)
+    cancels: list[taas_async.ActionResult | Exception] = await client.cancel_orders(
+        [r.id for r in results if isinstance(r, Order)]
+    )
+    final: Order = await client.wait_for_order("x", timeout=60, poll_interval=0.5)
+    async for snapshot in client.watch_order("x", poll_interval=1):
+        pct: Decimal | None = snapshot.pct_filled
+    try:
+        await client.wait_for_order("x", timeout=1)
+    except taas_async.WaitTimeoutError as exc:
+        last: Order | None = exc.last
+    del results, cancels, final

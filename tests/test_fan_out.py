@@ -1,0 +1,233 @@
+"""Fan-out and tracking against the sandbox: place_orders, cancel_orders, watch/wait.
+
+Every test runs on asyncio and trio (the helpers are built on anyio). The
+sandbox runs in process on a virtual clock; a transport wrapper counts the
+requests in flight.
+"""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from taas_async import (
+    ActionResult,
+    AsyncClient,
+    BadRequestError,
+    GetOrdersRequest,
+    NotFoundError,
+    Order,
+    OrderOutcomeUnknownError,
+    OrderStatus,
+    PlaceOrderRequest,
+    RequestValidationError,
+    WaitTimeoutError,
+)
+from taas_async.sandbox import Sandbox
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """Wraps the sandbox transport; records the most requests ever in flight at once."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.in_flight = 0
+        self.peak = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            return await self.inner.handle_async_request(request)
+        finally:
+            self.in_flight -= 1
+
+
+def order(index: int, **overrides: Any) -> PlaceOrderRequest:
+    fields: dict[str, Any] = {
+        "accounts": ["mock"],
+        "pair": "ETH-USDT",
+        "side": "buy",
+        "duration": 60,
+        "base_asset_qty": "0.01",
+        "strategy": "TWAP",
+        "custom_order_id": f"fan-{index}",
+    }
+    fields.update(overrides)
+    return PlaceOrderRequest(**fields)
+
+
+def counted_client(sandbox: Sandbox) -> tuple[AsyncClient, CountingTransport]:
+    transport = CountingTransport(sandbox.transport())
+    return AsyncClient(sandbox.url, sandbox.token, transport=transport, max_retries=0), transport
+
+
+async def test_place_orders_in_input_order_within_the_limit() -> None:
+    sandbox = Sandbox()
+    sandbox.faults.latency = 0.002  # real time, so requests overlap
+    client, transport = counted_client(sandbox)
+    requests = [order(i) for i in range(40)]
+    async with client:
+        results = await client.place_orders(requests, max_concurrency=5)
+    assert transport.peak == 5
+    assert all(type(r) is Order for r in results)
+    assert [r.custom_order_id for r in results if isinstance(r, Order)] == [
+        f"fan-{i}" for i in range(40)
+    ]
+    assert len(sandbox.engine.orders) == 40
+    assert {o.request.custom_order_id for o in sandbox.engine.orders.values()} == {
+        f"fan-{i}" for i in range(40)
+    }
+
+
+async def test_one_failure_never_loses_the_others() -> None:
+    sandbox = Sandbox()
+    sandbox.faults.fail_next(3, status=400, body={"pair": ["not traded here"]}, path="api/orders/")
+    sandbox.faults.fail_next(1, status=502, path="api/orders/", after=True)  # landed, reply lost
+    client, _ = counted_client(sandbox)
+    async with client:
+        results = await client.place_orders([order(i) for i in range(20)], max_concurrency=4)
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert [type(e) for e in errors].count(BadRequestError) == 3
+    assert [type(e) for e in errors].count(OrderOutcomeUnknownError) == 1
+    assert len(errors) == 4
+    placed = [r for r in results if isinstance(r, Order)]
+    assert len(placed) == 16
+    for index, result in enumerate(results):  # each result is its own input's
+        if isinstance(result, (Order, OrderOutcomeUnknownError)):
+            assert result.custom_order_id == f"fan-{index}"
+    # The 502 one is on the server (its reply was lost); the 400s are not.
+    assert len(sandbox.engine.orders) == 17
+
+
+async def test_invalid_items_are_refused_before_anything_is_sent() -> None:
+    sandbox = Sandbox()
+    broken = order(1)
+    broken.accounts.clear()  # mutated in place after construction
+    client, _ = counted_client(sandbox)
+    async with client:
+        with pytest.raises(RequestValidationError) as caught:
+            await client.place_orders([order(0), broken, "not an order"])  # type: ignore[list-item]
+        assert set(caught.value.errors) == {"[1].accounts", "[2]"}
+        for bad in (0, -1, True, 1.5):
+            with pytest.raises(RequestValidationError, match="max_concurrency"):
+                await client.place_orders([order(0)], max_concurrency=bad)  # type: ignore[arg-type]
+        with pytest.raises(RequestValidationError, match="iterable"):
+            await client.place_orders(order(0))  # type: ignore[arg-type]
+        assert await client.place_orders([]) == []
+    assert sandbox.exchanges == []
+
+
+async def test_cancelling_the_caller_cancels_what_is_pending() -> None:
+    sandbox = Sandbox()
+    sandbox.faults.latency = 0.02
+    client, transport = counted_client(sandbox)
+    async with client:
+        with anyio.move_on_after(0.1):
+            await client.place_orders([order(i) for i in range(100)], max_concurrency=4)
+        placed = len(sandbox.engine.orders)
+        assert 0 < placed < 100
+        await anyio.sleep(0.1)  # nothing pending goes on in the background
+        assert len(sandbox.engine.orders) == placed
+        assert transport.in_flight == 0
+        sandbox.faults.latency = 0
+        assert (await client.get_balances()).keys() == {"mock", "test"}  # still usable
+
+
+async def test_cancel_orders_each_result_or_its_error() -> None:
+    sandbox = Sandbox()
+    client, _ = counted_client(sandbox)
+    async with client:
+        placed = await client.place_orders([order(i) for i in range(6)])
+        ids = [r.id for r in placed if isinstance(r, Order)]
+        assert len(ids) == 6
+        results = await client.cancel_orders(
+            [*ids[:3], "no-such-order", *ids[3:]], max_concurrency=3
+        )
+        assert [type(r) for r in results] == [ActionResult] * 3 + [NotFoundError] + [
+            ActionResult
+        ] * 3
+        assert all(r.success for r in results if isinstance(r, ActionResult))
+        page = await client.get_all_orders(GetOrdersRequest(statuses=["CANCELED"]))
+        assert sorted(o.id for o in page) == sorted(ids)
+        before = len(sandbox.exchanges)
+        with pytest.raises(RequestValidationError) as caught:
+            await client.cancel_orders([ids[0], "..", 42])  # type: ignore[list-item]
+        assert set(caught.value.errors) == {"[1]", "[2]"}
+        assert len(sandbox.exchanges) == before
+
+
+async def tick(sandbox: Sandbox, seconds: float, steps: int) -> None:
+    """Move the virtual clock on, a step at a time, yielding to the watcher in between."""
+    for _ in range(steps):
+        sandbox.advance(seconds)
+        await anyio.sleep(0.001)
+
+
+async def test_watch_order_yields_each_change_until_the_end() -> None:
+    sandbox = Sandbox()
+    client, _ = counted_client(sandbox)
+    async with client:
+        placed = await client.place_order(order(0, base_asset_qty="3", duration=30))
+        snapshots: list[Order] = []
+        async with anyio.create_task_group() as group:
+            group.start_soon(tick, sandbox, 1, 200)
+            async for snapshot in client.watch_order(placed.id, poll_interval=0.001, timeout=10):
+                snapshots.append(snapshot)
+            group.cancel_scope.cancel()
+    assert snapshots[0].status in (OrderStatus.SCHEDULED, OrderStatus.ACTIVE)
+    assert snapshots[-1].status is OrderStatus.COMPLETE
+    assert snapshots[-1].executed_qty == Decimal(3)
+    assert len(snapshots) >= 4
+    assert all(s.status is not OrderStatus.COMPLETE for s in snapshots[:-1])
+    progress = [(s.status, s.executed_qty, len(s.placements)) for s in snapshots]
+    assert all(a != b for a, b in itertools.pairwise(progress))  # only changes are yielded
+    quantities = [s.executed_qty or 0 for s in snapshots]
+    assert quantities == sorted(quantities)
+
+
+async def test_wait_for_order_returns_the_final_snapshot() -> None:
+    sandbox = Sandbox()
+    client, _ = counted_client(sandbox)
+    async with client:
+        done = await client.place_order(order(0))
+        stopped = await client.place_order(order(1))
+        await client.cancel_order(stopped.id)
+        assert (await client.wait_for_order(stopped.id, poll_interval=0.001)).status == "CANCELED"
+        async with anyio.create_task_group() as group:
+            group.start_soon(tick, sandbox, 5, 100)
+            final = await client.wait_for_order(done.id, timeout=10, poll_interval=0.001)
+            group.cancel_scope.cancel()
+    assert final.status is OrderStatus.COMPLETE
+    assert final.executed_qty == Decimal("0.01")
+
+
+async def test_wait_for_order_times_out_with_the_last_snapshot() -> None:
+    sandbox = Sandbox()
+    client, _ = counted_client(sandbox)
+    async with client:
+        placed = await client.place_order(order(0))
+        sandbox.advance(10)  # ACTIVE, and the virtual clock then stands still
+        with pytest.raises(WaitTimeoutError) as caught:
+            await client.wait_for_order(placed.id, timeout=0.05, poll_interval=0.01)
+        assert isinstance(caught.value, TimeoutError)
+        assert caught.value.order_id == placed.id
+        assert caught.value.last is not None
+        assert caught.value.last.status is OrderStatus.ACTIVE
+        for bad in (0, -1, float("nan"), float("inf"), "1"):
+            with pytest.raises(RequestValidationError):
+                await client.wait_for_order(placed.id, poll_interval=bad)  # type: ignore[arg-type]
+            with pytest.raises(RequestValidationError):
+                await client.wait_for_order(placed.id, timeout=bad)  # type: ignore[arg-type]
