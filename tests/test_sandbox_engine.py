@@ -1250,3 +1250,22 @@ async def test_exchanges_keep_only_the_latest() -> None:
     assert quiet.exchanges == []
     with pytest.raises(ValueError, match="max_exchanges"):
         Sandbox(max_exchanges=-1)
+
+
+@pytest.mark.asyncio
+async def test_a_callers_decimal_context_does_not_round_the_venue() -> None:
+    import decimal
+
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        with decimal.localcontext(decimal.Context(prec=4)):  # a caller's coarse context
+            placed = await client.place_order(
+                order_request(base_asset_qty="1.23456789", duration=30)
+            )
+            sandbox.advance(31)
+            done = await client.get_order(placed.id)
+    assert done.status == OrderStatus.COMPLETE
+    assert done.executed_qty == Decimal("1.23456789")
+    for fill in done.placements:
+        assert fill["notional"] == fill["qty"] * fill["price"]
+    assert done.executed_notional == sum(f["notional"] for f in done.placements)

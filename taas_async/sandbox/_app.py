@@ -13,6 +13,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from decimal import localcontext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -35,7 +36,7 @@ from taas_async._requests import (
     SetLeverageRequest,
 )
 from taas_async.sandbox import _render as render
-from taas_async.sandbox._engine import SandboxError
+from taas_async.sandbox._engine import EXACT, SandboxError
 
 if TYPE_CHECKING:
     from taas_async.sandbox._sandbox import Sandbox
@@ -285,6 +286,12 @@ class SandboxApp:
         return status, render.dumps(payload), "application/json", {}
 
     def _handle(
+        self, method: str, path: str, query: bytes, headers: httpx.Headers, body: bytes
+    ) -> _Reply:
+        with localcontext(EXACT):
+            return self._dispatch(method, path, query, headers, body)
+
+    def _dispatch(
         self, method: str, path: str, query: bytes, headers: httpx.Headers, body: bytes
     ) -> _Reply:
         try:

@@ -19,7 +19,16 @@ import datetime as dt
 import heapq
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import (
+    ROUND_DOWN,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
 from typing import Any, Literal
 
 import attrs
@@ -59,6 +68,11 @@ POV_DEFAULT_DURATION = 600
 CLOSE_DURATION = 300
 DEFAULT_ENGINE_PASSIVENESS = Decimal("0.02")
 DEFAULT_SCHEDULE_DISCRETION = Decimal("0.08")
+#: The arithmetic of the venue, whatever decimal context the caller's thread has set:
+#: quantities times prices stay exact.
+EXACT = Context(
+    prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
 _INSTANT = frozenset({Strategy.MARKET, Strategy.IOC})
 _US = dt.timedelta(microseconds=1)
 _HUNDRED = Decimal(100)
@@ -346,12 +360,13 @@ class Engine:
     def sync(self) -> dt.datetime:
         """Process every event due by the clock's now, in time order; return now."""
         now = max(self._now, self.clock.now())
-        while self._events and self._events[0][0] <= now:
-            when, _, order_id, version = heapq.heappop(self._events)
-            order = self.orders[order_id]
-            if order.version == version and not order.is_terminal:
-                self._now = when
-                self._step(order, when)
+        with localcontext(EXACT):
+            while self._events and self._events[0][0] <= now:
+                when, _, order_id, version = heapq.heappop(self._events)
+                order = self.orders[order_id]
+                if order.version == version and not order.is_terminal:
+                    self._now = when
+                    self._step(order, when)
         self._now = now
         return now
 
