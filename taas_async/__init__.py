@@ -54,16 +54,24 @@ from taas_async._requests import (
     PlaceOrderRequest,
     SetLeverageRequest,
 )
+from taas_async._transport import (
+    DEFAULT_LIMITS,
+    AiohttpTransport,
+    H11PoolTransport,
+    SplitPoolTransport,
+)
 from taas_async._version import __version__
 
 __all__ = [
     "DEFAULT_FAN_OUT",
+    "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
     "USE_CLIENT_DEFAULT",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
     "ActionResult",
+    "AiohttpTransport",
     "AmendOrderRequest",
     "Asset",
     "AsyncClient",
@@ -78,6 +86,7 @@ __all__ = [
     "ConflictError",
     "DecimalInput",
     "GetOrdersRequest",
+    "H11PoolTransport",
     "InternalServerError",
     "MultiOrder",
     "MultiOrderStatus",
@@ -99,6 +108,7 @@ __all__ = [
     "ResponseDecodeError",
     "SetLeverageRequest",
     "Side",
+    "SplitPoolTransport",
     "Strategy",
     "TaaSError",
     "TimeoutTypes",

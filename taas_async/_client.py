@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
@@ -38,6 +39,7 @@ from taas_async._exceptions import (
     TaaSError,
     WaitTimeoutError,
 )
+from taas_async._transport import DEFAULT_LIMITS, H11PoolTransport
 from taas_async._version import __version__
 
 __all__ = [
@@ -208,8 +210,12 @@ class AsyncClient:
         http_client: an ``httpx.AsyncClient`` to use as is; the caller owns it
             and we never close it.
         transport: an httpx transport for the client we create (tests, the
-            sandbox, alternative back ends).
-        limits: connection limits for the client we create.
+            sandbox, alternative back ends). Default: :class:`H11PoolTransport`,
+            which does not collapse under fan-out (httpx's own pool does), on
+            asyncio and trio; httpx's own transport when a proxy is set in the
+            environment (``HTTPS_PROXY`` and friends), which only it honours.
+        limits: connection limits for the client we create (default 100
+            connections, all kept alive).
 
     """
 
@@ -266,10 +272,13 @@ class AsyncClient:
             ]
         )
         self._owns_http = http_client is None
+        limits = limits or DEFAULT_LIMITS
+        if http_client is None and transport is None and not _environment_proxies():
+            transport = H11PoolTransport(limits=limits)  # httpx ignores limits= beside it
         self._http = http_client or httpx.AsyncClient(
             transport=transport,
             timeout=self._timeout,
-            limits=limits or httpx.Limits(max_connections=100, max_keepalive_connections=100),
+            limits=limits,
             follow_redirects=False,  # never replay an order POST to another URL
         )
         self._state = _ClientState.OPEN
@@ -957,6 +966,12 @@ class AsyncClient:
                 timeout=timeout,
             )
         )
+
+
+def _environment_proxies() -> bool:
+    """Whether the environment sets an HTTP(S) proxy (which only httpx's transport honours)."""
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
 def _progress(order: m.Order) -> tuple[Any, ...]:

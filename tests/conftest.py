@@ -58,7 +58,10 @@ def seed_balances_text() -> str:
 @pytest.fixture
 def mock_api() -> respx.MockRouter:
     """A respx router for the API; unmatched requests fail the test."""
-    with respx.mock(base_url=API, assert_all_called=False, assert_all_mocked=True) as router:
+    # using="httpx": respx patches the client, so it sees any transport (ours included).
+    with respx.mock(
+        base_url=API, assert_all_called=False, assert_all_mocked=True, using="httpx"
+    ) as router:
         yield router
 
 

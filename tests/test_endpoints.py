@@ -1137,11 +1137,11 @@ def test_every_case_has_a_sandbox_check() -> None:
 @pytest.mark.asyncio
 @pytest.mark.parametrize("backend", ["respx", "sandbox"])
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-async def test_endpoint(
-    mock_api: respx.MockRouter, client: AsyncClient, case: Case, backend: str
-) -> None:
+async def test_endpoint(request: pytest.FixtureRequest, case: Case, backend: str) -> None:
     if backend == "respx":
-        result, sent = await run_on_respx(mock_api, client, case)
+        mock_api: respx.MockRouter = request.getfixturevalue("mock_api")  # not for the sandbox
+        async with AsyncClient(BASE_URL, TOKEN, extra_headers={"X-Team": "quant"}) as client:
+            result, sent = await run_on_respx(mock_api, client, case)
     else:
         sandbox = seeded_sandbox()
         result, sent = await run_on_sandbox(sandbox, case)

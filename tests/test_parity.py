@@ -133,7 +133,7 @@ class Reference:
 async def _run_ours(
     call: Callable[[AsyncClient], Awaitable[Any]], reply: Any, url: str = PARITY_URL
 ) -> Wire:
-    with respx.mock(assert_all_mocked=True, assert_all_called=True) as router:
+    with respx.mock(assert_all_mocked=True, assert_all_called=True, using="httpx") as router:
         route = router.route(host=urlsplit(url).hostname).mock(
             return_value=httpx.Response(200, json=reply)
         )
@@ -647,7 +647,7 @@ def _assert_nothing_sent(router: respx.MockRouter) -> None:
 
 @pytest.fixture
 def parity_router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+    with respx.mock(assert_all_mocked=True, assert_all_called=False, using="httpx") as router:
         router.route(host="taas.test").mock(return_value=httpx.Response(200, json={"id": ORDER_ID}))
         yield router
 
