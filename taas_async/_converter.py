@@ -8,6 +8,12 @@ server timestamps are UTC, as the server's ``time_zone`` says), open enums
 ``int``/``bool``/``str`` (no silent truncation, ``"false"`` is not true), and
 ``raw``: every model keeps the decoded JSON it came from.
 
+Speed: every model and list is structured by a fast pass first (cattrs'
+code without detailed validation, hooks with shortcuts for what replies
+usually hold); only when that fails is it structured again in detailed mode,
+to name every bad field with its JSON path. Both passes use the same hooks, so
+they accept and produce the same things.
+
 Requests: models unstructure to their wire bodies with unset fields left out,
 decimals as exact JSON strings, enums as their values, datetimes in ISO 8601.
 """
@@ -27,14 +33,14 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.cols import list_structure_factory
+from cattrs.cols import list_structure_factory, mapping_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from taas_async import _models as m
 from taas_async import _requests as r
 from taas_async._enums import _StrEnum
 from taas_async._exceptions import _as_text
-from taas_async._timeparse import parse_datetime
+from taas_async._timeparse import parse_datetime, parse_timestamp
 
 __all__ = [
     "ShapeError",
@@ -97,6 +103,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# Built once: json.loads(text, parse_float=...) builds a decoder on every call.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+
+
 def decode_json(text: str | bytes) -> Any:
     """Decode JSON with every non-integer number as an exact ``Decimal``.
 
@@ -105,6 +115,13 @@ def decode_json(text: str | bytes) -> Any:
 
     """
     try:
+        # What json.loads does before decoding, minus building the decoder.
+        if isinstance(text, str):
+            if not text.startswith("\ufeff"):
+                return _DECODER.decode(text)
+        elif isinstance(text, (bytes, bytearray)):
+            return _DECODER.decode(text.decode(json.detect_encoding(text), "surrogatepass"))
+        # A str with a BOM, or not text at all: json.loads' own errors.
         return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
@@ -139,25 +156,69 @@ def _decimal_to_wire(value: Decimal) -> str:
 # --------------------------------------------------------------------------- structure hooks
 
 
+_MAX_EXPONENT = r.MAX_DECIMAL_EXPONENT
+_NAN = Decimal("NaN")
+_UTC = dt.timezone.utc
+
+
 def _structure_decimal(value: Any, _: Any) -> Decimal:
-    # The same rules as request fields: exact, finite, no bools.
+    number = _structure_optional_decimal(value, Decimal)
+    if number is None:
+        return r.to_decimal(value)  # raises, in to_decimal's words
+    return number
+
+
+def _structure_optional_decimal(value: Any, _: Any) -> Decimal | None:
+    # The same rules as request fields: exact, finite, no bools. ``to_decimal``
+    # owns them and their messages; this fast path only keeps what it would
+    # return unchanged: decoded JSON numbers, ints, and ASCII strings without
+    # ``_``, which ``Decimal()`` reads exactly when they are plain notation
+    # (NaN and Infinity spelled out fail ``is_finite`` and go the long way).
+    if value is None:
+        return None
+    kind = type(value)
+    number: Decimal
+    if kind is Decimal:
+        number = value
+    elif kind is str and value.isascii() and "_" not in value:
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            number = _NAN  # not a number at all: to_decimal says so
+    elif kind is int:
+        number = Decimal(value)
+    else:
+        return r.to_decimal(value)
+    if number.is_finite() and (number.is_zero() or abs(number.adjusted()) <= _MAX_EXPONENT):
+        return number
     return r.to_decimal(value)
 
 
 def _structure_price(value: Any, _: Any) -> Decimal | None:
-    if value is None:
-        return None
-    price = _structure_decimal(value, Decimal)
-    return None if price == _UNSET_SENTINEL else price
+    price = _structure_optional_decimal(value, Decimal)
+    return None if price is None or price == _UNSET_SENTINEL else price
 
 
 def _structure_datetime(value: Any, _: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+    parsed = _structure_optional_datetime(value, dt.datetime)
+    if parsed is None:
+        raise TypeError("expected an ISO 8601 timestamp, got NoneType")
+    return parsed
+
+
+def _structure_optional_datetime(value: Any, _: Any) -> dt.datetime | None:
+    if type(value) is str:
+        # parse_datetime(value, assume_utc=True), one call shorter.
+        parsed = parse_timestamp(value)
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_UTC)
+    if value is None:
+        return None
     if isinstance(value, str):
         return parse_datetime(value, assume_utc=True)
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=_UTC)
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(float(value), tz=dt.timezone.utc)
+        return dt.datetime.fromtimestamp(float(value), tz=_UTC)
     raise TypeError(f"expected an ISO 8601 timestamp, got {type(value).__name__}")
 
 
@@ -185,7 +246,7 @@ def _structure_int(value: Any, _: Any) -> int:
 
 
 _TRUE = frozenset({"true", "True", "1"})
-_FALSE = frozenset({"false", "False", "0"})
+_BOOL_TEXT = _TRUE | {"false", "False", "0"}
 
 
 def _structure_bool(value: Any, _: Any) -> bool:
@@ -193,7 +254,7 @@ def _structure_bool(value: Any, _: Any) -> bool:
         return value
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    if isinstance(value, str) and value in _TRUE | _FALSE:
+    if isinstance(value, str) and value in _BOOL_TEXT:
         return value in _TRUE
     raise ValueError(f"expected a boolean, got {value!r}")
 
@@ -216,6 +277,8 @@ def _open_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
     optional = type(None) in typing.get_args(tp)
 
     def structure_open_enum(value: Any, _: Any) -> Any:
+        if type(value) is str:  # the usual case, decided as below
+            return by_value.get(value, value)
         if value is None and optional:
             return None
         if isinstance(value, enum_cls):
@@ -235,46 +298,89 @@ _OVERRIDES: dict[type, dict[str, Any]] = {
 
 def _model_hook_factory(converter: cattrs.Converter, *, forbid_extra_keys: bool) -> Any:
     def factory(cls: type[T]) -> Callable[[Any, Any], T]:
-        structure_fields = make_dict_structure_fn(
-            cls,
-            converter,
-            _cattrs_forbid_extra_keys=forbid_extra_keys,
-            raw=override(omit=True),
-            **_OVERRIDES.get(cls, {}),
-        )
+        fields = attrs.fields(cls)  # type: ignore[arg-type]
+        collections = [
+            a for a in fields if typing.get_origin(a.type) in (list, dict) and a.name != "raw"
+        ]
 
-        # A null list or object (``"placements": null``) means empty: use the default.
-        collections = frozenset(
-            a.name
-            for a in attrs.fields(cls)  # type: ignore[arg-type]
-            if typing.get_origin(a.type) in (list, dict)
+        overrides = _OVERRIDES.get(cls, {})
+
+        # A null list or object (``"placements": null``) means empty: the default,
+        # made by the field's hook (no per-call scan of the body for nulls).
+        null_is_default = {
+            a.name: override(
+                struct_hook=_null_is_default(converter.get_structure_hook(a.type), a.default)
+            )
+            for a in collections
+            if a.name not in overrides
+            and isinstance(a.default, attrs.Factory)  # type: ignore[arg-type]
+            and not a.default.takes_self
+        }
+        # Others are dropped when null: a required one (``OrdersPage.orders``) is then
+        # missing, and the error says so. (So is a null "raw" key, which only the
+        # strict converter would otherwise name.)
+        null_is_missing = frozenset(
+            [a.name for a in collections if a.name not in null_is_default]
+            + (["raw"] if forbid_extra_keys else [])
         )
 
         # Timestamps read in the model's own time_zone when they carry no offset.
         timestamps = frozenset(
-            a.name
-            for a in attrs.fields(cls)  # type: ignore[arg-type]
-            if dt.datetime in (a.type, *typing.get_args(a.type))
+            a.name for a in fields if dt.datetime in (a.type, *typing.get_args(a.type))
         )
         zoned = "time_zone" in attrs.fields_dict(cls)  # type: ignore[arg-type]
+        page = cls is m.OrdersPage
+
+        options: dict[str, Any] = {
+            "_cattrs_forbid_extra_keys": forbid_extra_keys,
+            **null_is_default,
+            **overrides,
+            "raw": override(omit=True),  # set by structure_model, never read from the body
+        }
+        # Fast first; when it fails, again in cattrs' detailed mode, which
+        # gathers every bad field with its JSON path (``@ $.duration``).
+        structure_fast = make_dict_structure_fn(
+            cls, converter, _cattrs_detailed_validation=False, **options
+        )
+        structure_detailed = make_dict_structure_fn(cls, converter, **options)
 
         def structure_model(value: Any, tp: Any) -> T:
-            if cls is m.OrdersPage and isinstance(value, list):  # a bare list of orders
+            if page and isinstance(value, list):  # a bare list of orders
                 value = {"orders": value}
-            if not isinstance(value, Mapping):
+            if type(value) is not dict and not isinstance(value, Mapping):
                 raise TypeError(f"expected a JSON object, got {_json_type(value)}")
             fields = value
-            if any(value.get(name, ()) is None for name in collections):
-                fields = {k: v for k, v in value.items() if not (v is None and k in collections)}
+            for name in null_is_missing:
+                if value.get(name, ()) is None:
+                    fields = {
+                        k: v for k, v in value.items() if not (v is None and k in null_is_missing)
+                    }
+                    break
             if zoned and value.get("time_zone") not in _UTC_NAMES:
                 fields = _localize_naive(fields, timestamps, value.get("time_zone"))
-            obj = structure_fields(fields, tp)
+            try:
+                obj = structure_fast(fields, tp)
+            except Exception:  # noqa: BLE001 (the detailed pass below raises it, with paths)
+                obj = None
+            if obj is None:  # outside the except: no "during handling" chain
+                obj = structure_detailed(fields, tp)
             object.__setattr__(obj, "raw", value)  # frozen models: set once, here
             return obj
 
         return structure_model
 
     return factory
+
+
+def _null_is_default(
+    structure_collection: Callable[[Any, Any], Any], default: Any
+) -> Callable[[Any, Any], Any]:
+    make_default = default.factory
+
+    def structure_nullable(value: Any, tp: Any) -> Any:
+        return make_default() if value is None else structure_collection(value, tp)
+
+    return structure_nullable
 
 
 _UTC_NAMES = frozenset({None, "", "UTC", "Etc/UTC", "utc", "Z", "GMT"})
@@ -288,14 +394,11 @@ def _localize_naive(fields: Mapping[str, Any], names: frozenset[str], zone: Any)
         if not isinstance(text, str):
             continue
         try:
-            parse_datetime(text, assume_utc=False)
+            wall = parse_timestamp(text)
+        except ValueError:
+            continue  # not ISO at all: the datetime hook says so
+        if wall.tzinfo is not None:
             continue  # has an offset: unambiguous already
-        except ValueError:
-            pass
-        try:
-            wall = parse_datetime(text, assume_utc=True)  # not ISO at all: the hook says so
-        except ValueError:
-            continue
         try:
             tz = zoneinfo.ZoneInfo(str(zone))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -306,8 +409,48 @@ def _localize_naive(fields: Mapping[str, Any], names: frozenset[str], zone: Any)
     return out
 
 
+def _is_optional(tp: Any) -> bool:
+    """``X | None`` (the open enums, ``E | str | None``, have their own hook)."""
+    args = typing.get_args(tp)
+    return _origin(tp) in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args
+
+
+def _optional_hook_factory(converter: cattrs.Converter) -> Any:
+    # cattrs' own hook for ``X | None`` looks X's hook up on every call; most
+    # model fields are optional, so bind it once.
+    def factory(tp: Any) -> Callable[[Any, Any], Any]:
+        inner = next(a for a in typing.get_args(tp) if a is not type(None))
+        structure_inner = converter.get_structure_hook(inner)
+        if structure_inner in _OPTIONAL_VARIANTS:
+            return _OPTIONAL_VARIANTS[structure_inner]
+
+        def structure_optional(value: Any, _: Any) -> Any:
+            return None if value is None else structure_inner(value, inner)
+
+        return structure_optional
+
+    return factory
+
+
+def _structure_optional_str(value: Any, _: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    return _structure_str(value, str)
+
+
+# ``X | None`` hooks that take None themselves: one call per field, not two.
+_OPTIONAL_VARIANTS: dict[Callable[[Any, Any], Any], Callable[[Any, Any], Any]] = {
+    _structure_str: _structure_optional_str,
+    _structure_decimal: _structure_optional_decimal,
+    _structure_datetime: _structure_optional_datetime,
+}
+
+
 def _checked_container_factory(
-    generate: Callable[[Any], Callable[[Any, Any], Any]], accepted: type, json_name: str
+    generate: Callable[[Any], Callable[[Any, Any], Any]],
+    exact: type,
+    accepted: type,
+    json_name: str,
 ) -> Callable[[Any], Callable[[Any, Any], Any]]:
     """Wrap cattrs' list/dict hooks to demand the real JSON container first.
 
@@ -320,13 +463,39 @@ def _checked_container_factory(
         structure_items = generate(tp)
 
         def structure_checked(value: Any, tp: Any) -> Any:
-            if not isinstance(value, accepted):
+            if type(value) is not exact and not isinstance(value, accepted):
                 raise TypeError(f"expected a JSON {json_name}, got {_json_type(value)}")
             return structure_items(value, tp)
 
         return structure_checked
 
     return factory
+
+
+def _list_hook_factory(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    def generate(tp: Any) -> Callable[[Any, Any], Any]:
+        structure_detailed = list_structure_factory(tp, converter)
+        args = typing.get_args(tp)
+        if not args or args[0] is Any:
+            return structure_detailed  # list(value): nothing to check per item
+        item_type = args[0]
+        structure_item = converter.get_structure_hook(item_type)
+
+        def structure_list(value: Any, tp: Any) -> list[Any]:
+            # Fast first; when an item fails, again in cattrs' detailed mode,
+            # which names every bad index (``@ $.accounts[2]``).
+            items: list[Any] | None
+            try:
+                items = [structure_item(item, item_type) for item in value]
+            except Exception:  # noqa: BLE001 (the detailed pass below raises it, with paths)
+                items = None
+            if items is None:  # outside the except: no "during handling" chain
+                items = structure_detailed(value, tp)
+            return items
+
+        return structure_list
+
+    return generate
 
 
 def _origin(tp: Any) -> Any:
@@ -383,16 +552,21 @@ def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(bool, _structure_bool)
+    converter.register_structure_hook_factory(_is_optional, _optional_hook_factory(converter))
     converter.register_structure_hook_factory(
         lambda tp: _open_enum_of(tp) is not None, _open_enum_hook
     )
     converter.register_structure_hook_factory(
         lambda tp: _origin(tp) is list,
-        _checked_container_factory(lambda tp: list_structure_factory(tp, converter), list, "array"),
+        _checked_container_factory(_list_hook_factory(converter), list, list, "array"),
     )
     converter.register_structure_hook_factory(
         lambda tp: _origin(tp) is dict,
-        _checked_container_factory(converter.gen_structure_mapping, Mapping, "object"),
+        # Not converter.gen_structure_mapping: it also registers the unchecked hook
+        # for the type, which then wins for every class generated after the first.
+        _checked_container_factory(
+            lambda tp: mapping_structure_factory(tp, converter), dict, Mapping, "object"
+        ),
     )
     converter.register_structure_hook_factory(
         lambda tp: tp in _MODELS,
