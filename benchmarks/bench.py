@@ -678,12 +678,15 @@ class StructRow:
 
 
 def measure_structuring(body: bytes, repeats: int, min_time: float) -> list[StructRow]:
+    decoded = decode_json(body)
     check = structure(decode_json(body), Order)
     if not isinstance(check, Order) or check.id != ORDER_ID:
         raise RuntimeError("the seed order did not structure as expected")
     cases: list[tuple[str, Callable[[], Any]]] = [
         ("json.loads(body)", lambda: json.loads(body)),
         ("decode_json(body)  (floats as Decimal)", lambda: decode_json(body)),
+        # The two readings of the goal: structuring alone, and bytes to Order.
+        ("structure(decoded, Order)  (the dict decoded once)", lambda: structure(decoded, Order)),
         ("structure(decode_json(body), Order)", lambda: structure(decode_json(body), Order)),
     ]
     timers = []
@@ -896,7 +899,7 @@ def render(report: Report) -> str:
         out += [f"## Structuring one `Order` ({s['body_bytes']} byte seed body)", ""]
         rows = []
         for i, row in enumerate(report.structuring):
-            goal = GOAL_STRUCTURING if i == len(report.structuring) - 1 else None
+            goal = GOAL_STRUCTURING if i >= len(report.structuring) - 2 else None
             rows.append([f"`{row.name}`", fmt_num(row.us, 2), fmt_ratio(row.us / base, goal)])
         out.append(table(["operation", "µs/call", "x json.loads (goal ≤3)"], rows))
         out.append("")

@@ -1037,10 +1037,10 @@ async def _fan_out(
     max_concurrency: int,
 ) -> list[T | Exception]:
     """Run ``call`` on every item, ``max_concurrency`` at a time; results in input order."""
-    if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
+    if not _is_instance(max_concurrency, int) or isinstance(max_concurrency, bool):
         raise RequestValidationError({"max_concurrency": ["must be an integer >= 1"]})
     if max_concurrency < 1:
-        raise RequestValidationError({"max_concurrency": ["must be an integer >= 1"]})
+        raise RequestValidationError({"max_concurrency": [f"must be >= 1, got {max_concurrency}"]})
     results: list[Any] = [_PENDING] * len(items)
     indices = iter(range(len(items)))
 
