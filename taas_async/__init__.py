@@ -31,6 +31,7 @@ from taas_async._exceptions import (
     UnprocessableEntityError,
     WaitTimeoutError,
 )
+from taas_async._exports import show_public_module
 from taas_async._models import (
     ActionResult,
     Asset,
@@ -118,8 +119,5 @@ __all__ = [
 ]
 
 # Show users the public path (taas_async.Order), as httpx does.
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("taas_async._"):
-        _obj.__module__ = "taas_async"
-del _name, _obj
+show_public_module(globals(), __all__)
+del show_public_module

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import load_json
+from conftest import load_json, order_request
 
 from taas_async import (
     ActionResult,
@@ -86,15 +86,7 @@ def model_fields(model: type) -> set[str]:
 
 async def run_scenario(sandbox: Sandbox) -> None:
     """Every endpoint, with fills, a perp position, pauses and errors on the way."""
-    order = PlaceOrderRequest(
-        accounts=["mock"],
-        pair="ETH-USDT",
-        side="buy",
-        duration=300,
-        base_asset_qty=5,
-        strategy="TWAP",
-        custom_order_id="contract-1",
-    )
+    order = attrs.evolve(order_request(), custom_order_id="contract-1")
     async with sandbox.client() as client:
         first = await client.place_order(order)
         perp = await client.place_order(

@@ -14,6 +14,7 @@ ACTIVE -> COMPLETE filling in TWAP slices, multi and chained orders, and
 balances that move with every fill. See ``docs/sandbox.md``.
 """
 
+from taas_async._exports import show_public_module
 from taas_async.sandbox._app import Exchange, FaultRule, Faults, SandboxApp
 from taas_async.sandbox._clock import DEFAULT_START, Clock, RealTimeClock, VirtualClock
 from taas_async.sandbox._engine import (
@@ -60,8 +61,5 @@ __all__ = [
     "VirtualClock",
 ]
 
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("taas_async.sandbox._"):
-        _obj.__module__ = "taas_async.sandbox"
-del _name, _obj
+show_public_module(globals(), __all__)
+del show_public_module
