@@ -1416,3 +1416,48 @@ async def test_bad_id_is_rejected_before_sending(
     assert list(exc_info.value.errors) in (["order_id"], ["multi_order_id"])
     assert route.call_count == 0
     assert mock_api.calls.call_count == 0
+
+
+@pytest.mark.asyncio
+async def test_requests_are_what_build_request_would_make(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    # The choke point builds requests itself (cheaper); byte for byte the same.
+    json_reply = {"text": SEED_ORDER, "content_type": "application/json"}
+    get = mock_api.get(f"order/{ORDER_ID}").respond(200, **json_reply)
+    post = mock_api.post("orders/").respond(201, **json_reply)
+    await client.get_order(ORDER_ID)
+    await client.place_order(_order_request())
+    for route, has_body in ((get, False), (post, True)):
+        sent = route.calls.last.request
+        expected = client._http.build_request(
+            sent.method,
+            str(sent.url),
+            content=sent.content or None,
+            headers=client._headers(has_body=has_body),
+        )
+        assert sent.headers.raw == expected.headers.raw
+        assert sent.extensions["timeout"] == client._timeout.as_dict()
+
+
+@pytest.mark.asyncio
+async def test_a_cookie_the_server_sets_goes_back_with_later_requests(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    route = mock_api.get(f"order/{ORDER_ID}")
+    route.side_effect = [
+        httpx.Response(
+            200,
+            text=SEED_ORDER,
+            headers={"Content-Type": "application/json", "Set-Cookie": "lb=node-7; Path=/"},
+        ),
+        httpx.Response(200, text=SEED_ORDER, headers={"Content-Type": "application/json"}),
+    ]
+    await client.get_order(ORDER_ID)
+    await client.get_order(ORDER_ID)
+    first, second = (call.request for call in route.calls)
+    assert "cookie" not in first.headers
+    assert second.headers["cookie"] == "lb=node-7"  # e.g. a load balancer's stickiness
+    assert [k for k, _ in second.headers.raw if k.lower() != b"cookie"] == [
+        k for k, _ in first.headers.raw
+    ]
