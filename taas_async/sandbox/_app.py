@@ -166,8 +166,8 @@ class Faults:
 
 @attrs.frozen
 class _Request:
-    method: str
-    route: str  # the path after the base path, e.g. "api/order/abc"
+    """What a handler reads: the query, the headers, the body (the route chose the handler)."""
+
     query: dict[str, str]
     headers: httpx.Headers
     body: bytes
@@ -303,9 +303,7 @@ class SandboxApp:
             if len(body) > MAX_BODY:
                 raise SandboxError(413, {"detail": "Request body too large."})
             handler, args = self._routes.find(method, route)
-            request = _Request(
-                method, route, dict(parse_qsl(query.decode("latin-1"))), headers, body
-            )
+            request = _Request(dict(parse_qsl(query.decode("latin-1"))), headers, body)
             return handler(request, *args)
         except SandboxError as exc:
             return exc.status, exc.body
