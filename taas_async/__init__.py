@@ -55,6 +55,7 @@ from taas_async._requests import (
     PlaceOrderRequest,
     SetLeverageRequest,
 )
+from taas_async._retry import Backoff
 from taas_async._transport import (
     DEFAULT_LIMITS,
     AiohttpTransport,
@@ -77,6 +78,7 @@ __all__ = [
     "Asset",
     "AsyncClient",
     "AuthenticationError",
+    "Backoff",
     "BadRequestError",
     "Balance",
     "ChainedOrder",

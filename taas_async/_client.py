@@ -9,11 +9,13 @@ order reconciliation belong in ``_send`` and need no endpoint changes.
 from __future__ import annotations
 
 import contextlib
+import copy
 import enum
 import logging
 import math
 import os
 import platform
+import re
 import time
 import urllib.request
 import uuid
@@ -28,18 +30,26 @@ import httpx
 from taas_async import _converter, _wire
 from taas_async import _models as m
 from taas_async import _requests as r
-from taas_async._enums import Strategy
+from taas_async._enums import OrderStatus, Strategy
 from taas_async._exceptions import (
     APIConnectionError,
+    APIStatusError,
     ClientClosedError,
     ConfigurationError,
     OrderOutcomeUnknownError,
+    RateLimitError,
     RequestValidationError,
     ResponseDecodeError,
     TaaSError,
     WaitTimeoutError,
 )
-from taas_async._transport import DEFAULT_LIMITS, H11PoolTransport
+from taas_async._retry import Backoff, _Limits, check_limits
+from taas_async._transport import (
+    DEFAULT_LIMITS,
+    AiohttpTransport,
+    H11PoolTransport,
+    SplitPoolTransport,
+)
 from taas_async._version import __version__
 
 __all__ = [
@@ -74,7 +84,7 @@ class _UseClientDefault(enum.Enum):
 #: Default of per-call ``timeout=``: use the client's timeout.
 USE_CLIENT_DEFAULT = _UseClientDefault.USE_CLIENT_DEFAULT
 
-_CallKind = Literal["read", "write", "order"]
+_CallKind = Literal["read", "cancel", "write", "order"]
 
 
 class _ClientState(enum.Enum):
@@ -104,7 +114,8 @@ class _Call(Generic[T]):
     """One API call, described without I/O.
 
     ``kind`` tells the choke point what is safe to retry: ``read``
-    (idempotent), ``write`` (changes state), ``order`` (creates orders).
+    (idempotent), ``cancel`` (idempotent, checked when a retry is refused),
+    ``write`` (changes state), ``order`` (creates orders: reconciled).
     """
 
     method: str
@@ -120,6 +131,10 @@ class _Call(Generic[T]):
     body: Any = None
     allow_empty: bool = False
     timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT
+    max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT
+    # The request was validated as a whole just before (place_orders checks the
+    # batch up front): not again in _build.
+    checked: bool = False
 
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -127,29 +142,74 @@ _ORDER_CREATING_PATHS = frozenset(
     {"api/orders/", "api/multi_orders/", "api/chained_orders/", "api/close_balances/"}
 )
 
-# A gateway that gave up on the server cannot say whether the order landed.
-_GATEWAY_FAILURES = frozenset({502, 504})
+# Statuses a read (or a cancel) is retried on: throttled, or a gateway in the way failed.
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Cancels: DELETE of one order or one multi order (a GET of the same path tells the state).
+_CANCEL_PATH = re.compile(r"api/(order|multi_order)/[^/?#]+")
+_ORDER_ID_PREFIX = "taas-"
 
 
-def _outcome_unknown(call: _Call[Any], cause: TaaSError) -> OrderOutcomeUnknownError:
-    custom_order_id = getattr(call.request, "custom_order_id", None)
-    # A chained order has no id of its own: its legs carry theirs.
-    legs = [
-        entry.order_request.custom_order_id
-        for entry in getattr(call.request, "orders_in_chain", [])
-        if entry.order_request.custom_order_id
-    ]
-    if custom_order_id:
-        hint = f"look it up with custom_order_id={custom_order_id!r} before placing it again"
-    elif legs:
-        hint = f"look its legs up with custom_order_ids={','.join(legs)} before placing it again"
+def _new_custom_order_id() -> str:
+    """A fresh ``custom_order_id`` for an order the caller gave none (37 characters)."""
+    return _ORDER_ID_PREFIX + uuid.uuid4().hex
+
+
+def _fix_order_ids(path: str, body: Any) -> list[str]:
+    """Give every order in an order-creating body a ``custom_order_id``; return them all.
+
+    The caller's ids are kept; the others are generated here, once per logical
+    call, so every attempt of the call sends the same ones.
+    """
+    if not isinstance(body, dict):
+        return []
+    if path in ("api/orders/", "api/multi_orders/"):
+        body["custom_order_id"] = body.get("custom_order_id") or _new_custom_order_id()
+        return [body["custom_order_id"]]
+    ids: list[str] = []
+    if path == "api/chained_orders/" and isinstance(body.get("orders_in_chain"), list):
+        for entry in body["orders_in_chain"]:
+            leg = entry.get("order_request") if isinstance(entry, dict) else None
+            if isinstance(leg, dict):
+                leg["custom_order_id"] = leg.get("custom_order_id") or _new_custom_order_id()
+                ids.append(leg["custom_order_id"])
+    return ids
+
+
+def _outcome_unknown(
+    call: _Call[Any], ids: list[str], cause: TaaSError, why: str = ""
+) -> OrderOutcomeUnknownError:
+    if len(ids) == 1:
+        hint = f"look it up with custom_order_id={ids[0]!r} before placing it again"
+    elif ids:
+        hint = f"look its legs up with custom_order_ids={','.join(ids)} before placing it again"
     else:
-        hint = "set custom_order_id on order requests so such an order can be looked up"
+        hint = "it carries no custom_order_id: look for its orders before placing it again"
     return OrderOutcomeUnknownError(
-        f"{call.method} /{call.path}: the order may or may not have been placed ({cause}); {hint}",
-        request=call.request,
-        custom_order_id=custom_order_id,
+        f"{call.method} /{call.path}: the order may or may not have been placed"
+        f" ({cause}){'; ' + why if why else ''}; {hint}",
+        request=call.request if call.request is not None else call.body,
+        custom_order_id=ids[0] if len(ids) == 1 else None,
+        custom_order_ids=ids,
     )
+
+
+def _status_of(error: TaaSError) -> int | None:
+    return error.status_code if isinstance(error, APIStatusError) else None
+
+
+def _never_left(error: TaaSError) -> bool:
+    """The request provably never reached the server: safe to send again as is."""
+    if isinstance(error, APIConnectionError):
+        return not error.may_have_reached_server
+    return _status_of(error) == 429  # refused by the server's throttle, not acted on
+
+
+def _retry_after_of(error: TaaSError) -> float | None:
+    if isinstance(error, RateLimitError):
+        return error.retry_after
+    if isinstance(error, APIStatusError):
+        return _wire.retry_after(httpx.Headers(error.headers or {}))
+    return None
 
 
 def _deadline(request: httpx.Request) -> float:
@@ -204,8 +264,18 @@ class AsyncClient:
             to ``$TAAS_AUTH_TOKEN``. Never shown in a repr, log or error.
         timeout: seconds or an ``httpx.Timeout``; default 5 s connect, 15 s
             read/write/pool. Every endpoint also takes ``timeout=`` per call.
-        max_retries: validated and kept for the retry policy; this release
-            does not retry (see CHANGELOG).
+        max_retries: how many times a failed call may be retried (default 2);
+            every endpoint also takes ``max_retries=`` per call. What is
+            retried, and how an order is never placed twice, is in
+            ``docs/resilience.md``.
+        backoff: how long to wait between attempts (:class:`Backoff`);
+            ``Backoff.none()`` retries at once (tests).
+        max_concurrency: at most this many requests of this client in flight
+            at once, shared by every task using it (None: no cap beyond the
+            connection pool's).
+        rate_limit: at most this many requests a second (a token bucket shared
+            by every task using the client; every attempt takes a token).
+        rate_limit_burst: how many requests may go at once after a quiet spell.
         extra_headers: sent with every request (not ``Authorization``).
         http_client: an ``httpx.AsyncClient`` to use as is; the caller owns it
             and we never close it.
@@ -226,6 +296,10 @@ class AsyncClient:
         *,
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         max_retries: int = 2,
+        backoff: Backoff | None = None,
+        max_concurrency: int | None = None,
+        rate_limit: float | None = None,
+        rate_limit_burst: int = 1,
         extra_headers: Mapping[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -255,11 +329,15 @@ class AsyncClient:
             raise ConfigurationError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         if http_client is not None and (transport is not None or limits is not None):
             raise ConfigurationError("pass either http_client or transport/limits, not both")
+        if backoff is not None and not _is_instance(backoff, Backoff):
+            raise ConfigurationError(f"backoff must be a Backoff, got {type(backoff).__name__}")
+        self._limits = _Limits(*check_limits(max_concurrency, rate_limit, rate_limit_burst))
 
         self._base_url = _wire.base_url(url)
         self._token = _Secret(token)
         self._timeout = _check_timeout(timeout)
         self.max_retries = max_retries
+        self.backoff = backoff or Backoff()
         headers = _wire.check_headers(extra_headers)
         # A caller's User-Agent goes first; ours always follows it.
         theirs = [headers.pop(k) for k in list(headers) if k.lower() == "user-agent"]
@@ -281,6 +359,8 @@ class AsyncClient:
             limits=limits,
             follow_redirects=False,  # never replay an order POST to another URL
         )
+        # Whether a connect error from this transport proves the request never left.
+        self._exact_errors = _reports_connect_errors_exactly(self._http)
         # The client's default headers with ours on top, as build_request merges
         # them; they carry the token, so they are kept as secret as it is.
         self._merged_headers = _Secret(
@@ -336,15 +416,25 @@ class AsyncClient:
             headers["Content-Type"] = "application/json"
         return headers
 
-    def _build(self, call: _Call[Any]) -> httpx.Request:
-        """Everything before I/O: re-validate, encode, URL, headers, timeout."""
+    def _build(self, call: _Call[Any]) -> tuple[httpx.Request, list[str]]:
+        """Everything before I/O: re-validate, encode, URL, headers, timeout.
+
+        Also the ``custom_order_id`` of every order the call creates, fixed
+        here once: every attempt sends this same request.
+        """
         params, body = call.params, call.body
         if call.request is not None:
-            call.request.validate()  # cross-field rules, and lists mutated in place
+            if not call.checked:
+                call.request.validate()  # cross-field rules, and lists mutated in place
             if call.send_as == "query":
                 params = _converter.to_query(call.request)
             else:
                 body = _converter.to_wire(call.request)
+        ids: list[str] = []
+        if call.kind == "order":
+            if call.request is None:  # a caller's raw body: never changed in place
+                body = copy.deepcopy(body)
+            ids = _fix_order_ids(call.path.split("?")[0], body)
         content = None
         if body is not None:
             try:
@@ -360,7 +450,7 @@ class AsyncClient:
             # defaults into our headers again on every call (a fifth of the
             # SDK's own CPU per call). Once the server sets a cookie, the
             # client's jar must go along: then build_request does it.
-            return httpx.Request(
+            request = httpx.Request(
                 call.method,
                 url,
                 params=params,
@@ -368,41 +458,273 @@ class AsyncClient:
                 headers=self._merged_headers.reveal()[content is not None],
                 extensions={"timeout": timeout.as_dict()},
             )
-        return self._http.build_request(
-            call.method,
-            url,
-            params=params,
-            content=content,
-            headers=self._headers(has_body=content is not None),
-            timeout=timeout,
-        )
+        else:
+            request = self._http.build_request(
+                call.method,
+                url,
+                params=params,
+                content=content,
+                headers=self._headers(has_body=content is not None),
+                timeout=timeout,
+            )
+        return request, ids
 
     async def _send(self, call: _Call[T]) -> T:
-        """Send one call and return its structured result. Every request passes here."""
+        """Send one call and return its structured result. Every request passes here.
+
+        Retries by what the call is (``call.kind``) and by what happened:
+
+        - read, cancel: again on any connection failure or timeout, 429, 502,
+          503, 504; a cancel refused after an attempt that may have worked is
+          checked against the order's state.
+        - write: again only when the request provably never left, or on 429.
+        - order: the same request (same ``custom_order_id``) again only when it
+          provably never left, or on 429; after anything that may have
+          reached the server, the order is looked up by its id: returned if
+          it landed, sent again if it did not, ``OrderOutcomeUnknownError``
+          if that cannot be told.
+        """
         if self._state is _ClientState.CLOSED:
             raise ClientClosedError("this AsyncClient is closed; create a new one")
         if self._http.is_closed:  # an injected http_client its owner has closed
             raise ClientClosedError("the http_client given to this AsyncClient is closed")
-        request = self._build(call)
-        url = str(request.url)
+        retries = self._retries(call)
+        request, ids = self._build(call)
+        attempt = 0
+        # The latest failure after which the server may have acted on this call.
+        maybe_done: TaaSError | None = None
+        while True:
+            attempt += 1
+            outcome = await self._exchange(request, call, attempt)
+            if not isinstance(outcome, TaaSError):
+                return outcome
+            error: TaaSError = outcome
+            status = _status_of(error)
+            if call.kind == "order":
+                if _never_left(error):
+                    if attempt <= retries:
+                        await self._pause(call, error, attempt, retries)
+                        continue
+                    if maybe_done is None:
+                        raise error  # provably not placed
+                    # An earlier attempt may yet land: look once more, never guess.
+                    return await self._reconciled(call, ids, maybe_done, final=True)
+                if status is not None and status < 500:
+                    if maybe_done is not None:  # e.g. "duplicate custom_order_id"
+                        return await self._reconciled(call, ids, maybe_done, final=True)
+                    raise error
+                # It may have been placed: a reset or timeout after sending, a
+                # 5xx, or a 2xx whose body could not be read.
+                maybe_done = error
+                if not ids:  # nothing to look it up by
+                    raise _outcome_unknown(call, ids, error) from error
+                await self._pause(call, error, attempt, retries, lookup=True)
+                final = attempt > retries or isinstance(error, ResponseDecodeError)
+                landed = await self._reconciled(call, ids, error, final=final)
+                if landed is not _NOT_FOUND:
+                    return landed
+                continue  # looked up and not there: send it again
+            refused = status is not None and 400 <= status < 500 and status != 429
+            if call.kind == "cancel" and maybe_done is not None and refused:
+                return await self._already_cancelled(call, error)
+            if call.kind in ("read", "cancel"):
+                retryable = isinstance(error, APIConnectionError) or status in _RETRY_STATUSES
+            else:
+                retryable = _never_left(error)
+            if not retryable or attempt > retries:
+                raise error
+            if not _never_left(error):
+                maybe_done = error
+            await self._pause(call, error, attempt, retries)
+
+    def _retries(self, call: _Call[Any]) -> int:
+        value = call.max_retries
+        if value is USE_CLIENT_DEFAULT:
+            return self.max_retries
+        if _is_instance(value, bool) or not _is_instance(value, int) or value < 0:
+            raise RequestValidationError(
+                {"max_retries": [f"must be an integer >= 0, got {value!r}"]}
+            )
+        return value
+
+    async def _exchange(
+        self, request: httpx.Request, call: _Call[T], attempt: int
+    ) -> T | TaaSError:
+        """One attempt: its structured result, or the typed error it ended in (returned)."""
         try:
-            response = await self._attempt(request, call, attempt=1)
+            response = await self._attempt(request, call, attempt=attempt)
         except APIConnectionError as exc:
-            if call.kind == "order" and exc.may_have_reached_server:
-                raise _outcome_unknown(call, exc) from exc
-            raise
+            return exc
+        url = str(request.url)
         if not response.is_success:
-            error = _wire.status_error(response, call.method, url)
-            if call.kind == "order" and response.status_code in _GATEWAY_FAILURES:
-                raise _outcome_unknown(call, error) from error
-            raise error
-        return _wire.decode_success(
-            response,
+            return _wire.status_error(response, call.method, url)
+        try:
+            return _wire.decode_success(
+                response,
+                call.method,
+                url,
+                call.parse,
+                allow_empty=call.allow_empty,
+                accepted_order=call.kind == "order",
+            )
+        except ResponseDecodeError as exc:
+            return exc
+
+    async def _pause(
+        self,
+        call: _Call[Any],
+        error: TaaSError,
+        attempt: int,
+        retries: int,
+        *,
+        lookup: bool = False,
+    ) -> None:
+        """Wait before the next attempt (or the order lookup), logging why.
+
+        A ``Retry-After`` longer than ``backoff.max_retry_after`` raises
+        ``error`` instead, except before an order lookup, which must happen.
+        """
+        delay = self.backoff.delay(attempt)
+        retry_after = _retry_after_of(error)
+        if retry_after is not None:
+            if retry_after > self.backoff.max_retry_after:
+                if not lookup:
+                    raise error
+                retry_after = self.backoff.max_retry_after
+            delay = max(delay, retry_after)
+        what = (
+            "looking the order up by custom_order_id"
+            if lookup
+            else f"retrying (attempt {attempt + 1} of {retries + 1})"
+        )
+        logger.warning(
+            "%s /%s failed (%s); %s in %.2f s",
             call.method,
-            url,
-            call.parse,
-            allow_empty=call.allow_empty,
-            accepted_order=call.kind == "order",
+            call.path,
+            _short(error),
+            what,
+            delay,
+            extra={
+                "taas_method": call.method,
+                "taas_path": "/" + call.path,
+                "taas_retry_in": delay,
+            },
+        )
+        if delay > 0:
+            await anyio.sleep(delay)
+
+    async def _reconciled(
+        self, call: _Call[T], ids: list[str], cause: TaaSError, *, final: bool
+    ) -> T:
+        """Look the call's orders up by ``custom_order_id``; return what landed.
+
+        Returns ``_NOT_FOUND`` when a single order provably did not land and
+        may be sent again (``final=False``); raises
+        :class:`OrderOutcomeUnknownError` whenever it cannot tell.
+        """
+        path = call.path.split("?")[0]
+        if not ids:
+            raise _outcome_unknown(call, ids, cause) from cause
+        try:
+            page = await self._send(
+                _Call(
+                    "GET",
+                    "api/orders/",
+                    _converter.parser(m.OrdersPage),
+                    "read",
+                    request=r.GetOrdersRequest(custom_order_ids=ids, page_size=100),
+                    send_as="query",
+                    timeout=call.timeout,
+                    max_retries=call.max_retries,
+                )
+            )
+        except TaaSError as exc:
+            raise _outcome_unknown(call, ids, cause, f"looking it up failed: {exc}") from exc
+        found = [order for order in page.orders if order.custom_order_id in ids]
+        if len(found) != len(page.orders) or (page.num_pages or 1) > 1:
+            # Orders that do not match: the filter was ignored, so "not found" means nothing.
+            raise _outcome_unknown(
+                call, ids, cause, "the order list did not filter by custom_order_ids"
+            ) from cause
+        legs = {order.custom_order_id: order for order in found}
+        # The legs of one multi order share its id; anywhere else, one id is one order.
+        if len(legs) != len(found) and path != "api/multi_orders/":
+            raise _outcome_unknown(
+                call, ids, cause, "several orders carry the same custom_order_id"
+            ) from cause
+        body: Any
+        if path == "api/orders/":
+            if not found:
+                if final:
+                    raise _outcome_unknown(call, ids, cause, "not found (yet)") from cause
+                return _NOT_FOUND  # type: ignore[no-any-return]
+            body = found[0].raw
+        else:
+            # Multi and chained orders are never sent again on "not found": the
+            # API does not say their legs are listed under the call's ids.
+            parents = {order.parent_order for order in found}
+            if (
+                not found
+                or None in parents
+                or len(parents) != 1
+                or (path == "api/chained_orders/" and len(found) != len(ids))
+            ):
+                raise _outcome_unknown(
+                    call, ids, cause, f"found {len(found)} of its orders"
+                ) from cause
+            (parent,) = parents
+            assert parent is not None  # noqa: S101 (narrowing for mypy)
+            if path == "api/multi_orders/":
+                try:
+                    body = await self.request(
+                        "GET",
+                        f"api/multi_order/{_wire.path_id(parent, name='parent_order')}",
+                        timeout=call.timeout,
+                        max_retries=call.max_retries,
+                    )
+                except TaaSError as exc:
+                    raise _outcome_unknown(
+                        call, ids, cause, f"fetching multi order {parent} failed: {exc}"
+                    ) from exc
+            else:  # a chain: rebuilt from its legs, in the order they were sent
+                body = {"id": parent, "orders": [legs[i].raw for i in ids]}
+        logger.warning(
+            "%s /%s: the order landed (custom_order_id=%s); returning it, not sending it again",
+            call.method,
+            call.path,
+            ",".join(ids),
+        )
+        return call.parse(body)
+
+    async def _already_cancelled(self, call: _Call[T], error: TaaSError) -> T:
+        """A cancel retried after an attempt that may have worked, now refused: check the order.
+
+        If it is CANCELED, the earlier attempt did it: success. Otherwise the
+        refusal stands.
+        """
+        if not _CANCEL_PATH.fullmatch(call.path):
+            raise error
+        try:
+            state = await self.request("GET", call.path, timeout=call.timeout)
+        except TaaSError:
+            raise error from None
+        status = state.get("status") if isinstance(state, dict) else None
+        if status != OrderStatus.CANCELED.value:
+            raise error
+        order_id = call.path.rsplit("/", 1)[1]
+        logger.warning(
+            "%s /%s refused (%s) but the order is CANCELED: an earlier attempt cancelled it",
+            call.method,
+            call.path,
+            _short(error),
+        )
+        return call.parse(
+            {
+                "message": f"already cancelled (an earlier attempt went through; the retry got"
+                f" HTTP {_status_of(error)})",
+                "success": True,
+                "order_id": order_id,
+            }
         )
 
     async def _attempt(
@@ -413,7 +735,19 @@ class AsyncClient:
         httpx's read timeout restarts with every chunk, so a server trickling
         bytes could hold a call open for ever: the whole exchange also runs
         under one deadline, the sum of the timeout's parts.
+
+        The client's limits (``max_concurrency``, ``rate_limit``) are waited
+        for first, outside that deadline; the slot is held until the reply
+        has been read (or the attempt failed or was cancelled).
         """
+        if not self._limits.active:
+            return await self._exchange_once(request, call, attempt)
+        async with self._limits.slot():
+            return await self._exchange_once(request, call, attempt)
+
+    async def _exchange_once(
+        self, request: httpx.Request, call: _Call[Any], attempt: int
+    ) -> httpx.Response:
         started = time.perf_counter()
         error: APIConnectionError | None = None
         deadline = _deadline(request)
@@ -424,7 +758,9 @@ class AsyncClient:
                 # injected client's own auth must not replace our token.
                 response = await self._http.send(request, follow_redirects=False, auth=None)
         except httpx.HTTPError as exc:
-            error = _wire.connection_error(exc, call.method, str(request.url))
+            error = _wire.connection_error(
+                exc, call.method, str(request.url), exact=self._exact_errors
+            )
             failure = type(exc).__name__
         except TimeoutError:
             error = _wire.deadline_error(deadline, call.method, str(request.url))
@@ -475,18 +811,34 @@ class AsyncClient:
         request: r.PlaceOrderRequest,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> m.Order:
-        """Place a single order (``POST /api/orders/``)."""
+        """Place a single order (``POST /api/orders/``).
+
+        The order carries a ``custom_order_id`` (yours, or one generated for
+        this call): if the reply is lost, the order is looked up by it rather
+        than placed twice (``docs/resilience.md``).
+        """
         _expect(request, r.PlaceOrderRequest)
-        return await self._send(
-            _Call(
-                "POST",
-                "api/orders/",
-                _converter.parser(m.Order),
-                "order",
-                request=request,
-                timeout=timeout,
-            )
+        return await self._send(self._place_order_call(request, timeout, max_retries))
+
+    def _place_order_call(
+        self,
+        request: r.PlaceOrderRequest,
+        timeout: TimeoutTypes | _UseClientDefault,
+        max_retries: int | _UseClientDefault,
+        *,
+        checked: bool = False,
+    ) -> _Call[m.Order]:
+        return _Call(
+            "POST",
+            "api/orders/",
+            _converter.parser(m.Order),
+            "order",
+            request=request,
+            timeout=timeout,
+            max_retries=max_retries,
+            checked=checked,
         )
 
     async def get_order(
@@ -494,6 +846,7 @@ class AsyncClient:
         order_id: str | uuid.UUID,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> m.Order:
         """Fetch one order (``GET /api/order/{id}``)."""
         return await self._send(
@@ -503,6 +856,7 @@ class AsyncClient:
                 _converter.parser(m.Order),
                 "read",
                 timeout=timeout,
+                max_retries=max_retries,
             )
         )
 
@@ -511,6 +865,7 @@ class AsyncClient:
         order_id: str | uuid.UUID,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> m.OrderSummary:
         """Fetch an order's execution summary (``GET /api/order_summary/{id}``)."""
         return await self._send(
@@ -520,6 +875,7 @@ class AsyncClient:
                 _converter.parser(m.OrderSummary),
                 "read",
                 timeout=timeout,
+                max_retries=max_retries,
             )
         )
 
@@ -528,6 +884,7 @@ class AsyncClient:
         order_id: str | uuid.UUID,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> m.ActionResult:
         """Cancel an order (``DELETE /api/order/{id}``); 200 with a body and 204 both succeed."""
         return await self._send(
@@ -535,9 +892,10 @@ class AsyncClient:
                 "DELETE",
                 f"api/order/{_wire.path_id(order_id)}",
                 _converter.action_result,
-                "write",
+                "cancel",
                 allow_empty=True,
                 timeout=timeout,
+                max_retries=max_retries,
             )
         )
 
@@ -546,6 +904,7 @@ class AsyncClient:
         request: r.AmendOrderRequest,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> m.ActionResult:
         """Change a live order (``POST /api/amend_order/``)."""
         _expect(request, r.AmendOrderRequest)
@@ -558,6 +917,7 @@ class AsyncClient:
                 request=request,
                 allow_empty=True,
                 timeout=timeout,
+                max_retries=max_retries,
             )
         )
 
@@ -566,21 +926,27 @@ class AsyncClient:
         order_id: str | uuid.UUID,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> m.ActionResult:
         """Pause an order (``POST /api/pause_order/``)."""
-        return await self._order_action("api/pause_order/", order_id, timeout)
+        return await self._order_action("api/pause_order/", order_id, timeout, max_retries)
 
     async def resume_order(
         self,
         order_id: str | uuid.UUID,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> m.ActionResult:
         """Resume a paused order (``POST /api/resume_order/``)."""
-        return await self._order_action("api/resume_order/", order_id, timeout)
+        return await self._order_action("api/resume_order/", order_id, timeout, max_retries)
 
     async def _order_action(
-        self, path: str, order_id: str | uuid.UUID, timeout: TimeoutTypes | _UseClientDefault
+        self,
+        path: str,
+        order_id: str | uuid.UUID,
+        timeout: TimeoutTypes | _UseClientDefault,
+        max_retries: int | _UseClientDefault,
     ) -> m.ActionResult:
         request = r.OrderIdRequest(order_id=order_id)
         return await self._send(
@@ -592,6 +958,7 @@ class AsyncClient:
                 request=request,
                 allow_empty=True,
                 timeout=timeout,
+                max_retries=max_retries,
             )
         )
 
@@ -600,6 +967,7 @@ class AsyncClient:
         request: r.GetOrdersRequest | None = None,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> m.OrdersPage:
         """One page of orders (``GET /api/orders/``); filters in a :class:`GetOrdersRequest`."""
         request = request if request is not None else r.GetOrdersRequest()
@@ -613,6 +981,7 @@ class AsyncClient:
                 request=request,
                 send_as="query",
                 timeout=timeout,
+                max_retries=max_retries,
             )
         )
 
@@ -621,6 +990,7 @@ class AsyncClient:
         request: r.GetOrdersRequest | None = None,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> AsyncIterator[m.Order]:
         """Every order matching ``request``, fetching pages lazily as you iterate.
 
@@ -642,7 +1012,9 @@ class AsyncClient:
         previous_ids: list[str] | None = None
         while True:
             page = await self.get_all_orders(
-                attrs.evolve(request, page=page_number, page_size=page_size), timeout=timeout
+                attrs.evolve(request, page=page_number, page_size=page_size),
+                timeout=timeout,
+                max_retries=max_retries,
             )
             ids = [order.id for order in page.orders]
             if ids and ids == previous_ids:
@@ -681,6 +1053,7 @@ class AsyncClient:
         *,
         max_concurrency: int = DEFAULT_FAN_OUT,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> list[m.Order | Exception]:
         """Place many orders concurrently, at most ``max_concurrency`` in flight.
 
@@ -702,7 +1075,12 @@ class AsyncClient:
         """
         batch = _checked_batch(requests, _request_problems, "requests")
         return await _fan_out(
-            batch, lambda request: self.place_order(request, timeout=timeout), max_concurrency
+            batch,
+            # Each request was validated just now, in the batch: not twice.
+            lambda request: self._send(
+                self._place_order_call(request, timeout, max_retries, checked=True)
+            ),
+            max_concurrency,
         )
 
     async def cancel_orders(
@@ -711,6 +1089,7 @@ class AsyncClient:
         *,
         max_concurrency: int = DEFAULT_FAN_OUT,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> list[m.ActionResult | Exception]:
         """Cancel many orders concurrently; results (or each one's error) in input order.
 
@@ -720,7 +1099,9 @@ class AsyncClient:
         """
         ids = _checked_batch(order_ids, _id_problems, "order_ids")
         return await _fan_out(
-            ids, lambda order_id: self.cancel_order(order_id, timeout=timeout), max_concurrency
+            ids,
+            lambda order_id: self.cancel_order(order_id, timeout=timeout, max_retries=max_retries),
+            max_concurrency,
         )
 
     # ------------------------------------------------------------------ tracking
@@ -798,6 +1179,7 @@ class AsyncClient:
         order_ids: Iterable[str | uuid.UUID],
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> list[m.OrderMessage]:
         """Engine messages for some orders (``POST /api/order_messages/``)."""
         request = r.OrderMessagesRequest(order_ids=order_ids)
@@ -809,6 +1191,7 @@ class AsyncClient:
                 "read",
                 request=request,
                 timeout=timeout,
+                max_retries=max_retries,
             )
         )
 
@@ -819,6 +1202,7 @@ class AsyncClient:
         request: r.PlaceMultiOrderRequest,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> m.MultiOrder:
         """Place a multi order (``POST /api/multi_orders/``)."""
         _expect(request, r.PlaceMultiOrderRequest)
@@ -830,6 +1214,7 @@ class AsyncClient:
                 "order",
                 request=request,
                 timeout=timeout,
+                max_retries=max_retries,
             )
         )
 
@@ -838,11 +1223,19 @@ class AsyncClient:
         multi_order_id: str | uuid.UUID,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> m.MultiOrder:
         """Fetch a multi order (``GET /api/multi_order/{id}``)."""
         path = f"api/multi_order/{_wire.path_id(multi_order_id, name='multi_order_id')}"
         return await self._send(
-            _Call("GET", path, _converter.parser(m.MultiOrder), "read", timeout=timeout)
+            _Call(
+                "GET",
+                path,
+                _converter.parser(m.MultiOrder),
+                "read",
+                timeout=timeout,
+                max_retries=max_retries,
+            )
         )
 
     async def cancel_multi_order(
@@ -850,12 +1243,19 @@ class AsyncClient:
         multi_order_id: str | uuid.UUID,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> m.ActionResult:
         """Cancel a multi order (``DELETE /api/multi_order/{id}``); 200 and 204 both succeed."""
         path = f"api/multi_order/{_wire.path_id(multi_order_id, name='multi_order_id')}"
         return await self._send(
             _Call(
-                "DELETE", path, _converter.action_result, "write", allow_empty=True, timeout=timeout
+                "DELETE",
+                path,
+                _converter.action_result,
+                "cancel",
+                allow_empty=True,
+                timeout=timeout,
+                max_retries=max_retries,
             )
         )
 
@@ -864,6 +1264,7 @@ class AsyncClient:
         request: r.PlaceChainedOrderRequest,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> m.ChainedOrder:
         """Place orders that run one after another (``POST /api/chained_orders/``)."""
         _expect(request, r.PlaceChainedOrderRequest)
@@ -875,6 +1276,7 @@ class AsyncClient:
                 "order",
                 request=request,
                 timeout=timeout,
+                max_retries=max_retries,
             )
         )
 
@@ -886,6 +1288,7 @@ class AsyncClient:
         account_names: Iterable[str] | None = None,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> dict[str, m.Balance]:
         """Balances per account name (``GET /api/balances/``); filters are comma-joined."""
         query = r.BalancesQuery(exchange_names=exchange_names, account_names=account_names)
@@ -898,6 +1301,7 @@ class AsyncClient:
                 request=query,
                 send_as="query",
                 timeout=timeout,
+                max_retries=max_retries,
             )
         )
 
@@ -908,6 +1312,7 @@ class AsyncClient:
         preferred_strategy: Strategy | str | None = None,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> m.CloseBalancesResult:
         """Open orders that flatten balances up to ``max_notional`` (``POST /api/close_balances/``).
 
@@ -926,6 +1331,7 @@ class AsyncClient:
                 "order",
                 request=request,
                 timeout=timeout,
+                max_retries=max_retries,
             )
         )
 
@@ -934,6 +1340,7 @@ class AsyncClient:
         request: r.SetLeverageRequest,
         *,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> m.ActionResult:
         """Set leverage for a pair on some accounts (``POST /api/set_leverage/``)."""
         _expect(request, r.SetLeverageRequest)
@@ -946,6 +1353,7 @@ class AsyncClient:
                 request=request,
                 allow_empty=True,
                 timeout=timeout,
+                max_retries=max_retries,
             )
         )
 
@@ -959,6 +1367,7 @@ class AsyncClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         timeout: TimeoutTypes | _UseClientDefault = USE_CLIENT_DEFAULT,
+        max_retries: int | _UseClientDefault = USE_CLIENT_DEFAULT,
     ) -> Any:
         """Call an endpoint the SDK does not wrap yet; returns the decoded JSON.
 
@@ -986,6 +1395,7 @@ class AsyncClient:
                 body=json,
                 allow_empty=True,
                 timeout=timeout,
+                max_retries=max_retries,
             )
         )
 
@@ -994,6 +1404,38 @@ def _merged(defaults: httpx.Headers, ours: Mapping[str, str]) -> list[tuple[byte
     headers = httpx.Headers(defaults)
     headers.update(ours)
     return headers.raw
+
+
+#: Transports whose ConnectError/ConnectTimeout/PoolTimeout come only before
+#: anything was sent (tests/test_transport.py holds them to it).
+_EXACT_TRANSPORTS = (
+    H11PoolTransport,
+    SplitPoolTransport,
+    AiohttpTransport,
+    httpx.AsyncHTTPTransport,
+)
+
+
+def _reports_connect_errors_exactly(http: httpx.AsyncClient) -> bool:
+    """Whether every transport of ``http`` raises connect errors only before sending.
+
+    A transport we do not know may report a connection lost after sending as
+    a connect error (httpx-aiohttp does): then no error proves an order POST
+    never left, and every failure is reconciled instead of resent.
+    """
+    transports = [getattr(http, "_transport", None), *getattr(http, "_mounts", {}).values()]
+    return all(t is None or type(t) in _EXACT_TRANSPORTS for t in transports)
+
+
+def _short(error: TaaSError) -> str:
+    """What went wrong, in a few words, for a log line (no URL: it is logged apart)."""
+    status = _status_of(error)
+    if status is not None:
+        return f"HTTP {status}"
+    if isinstance(error, APIConnectionError):
+        reached = "may have reached the server" if error.may_have_reached_server else "not sent"
+        return f"{type(error).__name__}, {reached}"
+    return type(error).__name__
 
 
 def _environment_proxies() -> bool:
@@ -1086,6 +1528,8 @@ async def _fan_out(
 
 
 _PENDING: Any = object()
+# _reconciled: the order was looked up and is not on the server.
+_NOT_FOUND: Any = object()
 
 
 def _is_instance(value: object, cls: type) -> bool:

@@ -226,11 +226,22 @@ class OrderOutcomeUnknownError(TaaSError):
     ``GetOrdersRequest(custom_order_ids=[...])``) before placing it again.
     """
 
-    def __init__(self, message: str, *, request: Any, custom_order_id: str | None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: Any,
+        custom_order_id: str | None,
+        custom_order_ids: Sequence[str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.request = request
         self.custom_order_id = custom_order_id
+        #: Every id the call sent: the order's, or each leg's of a chained order.
+        self.custom_order_ids = list(
+            custom_order_ids or ([custom_order_id] if custom_order_id else [])
+        )
 
 
 class WaitTimeoutError(TaaSError, TimeoutError):

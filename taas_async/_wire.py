@@ -147,17 +147,22 @@ def relative_path(path: str) -> str:
 # --------------------------------------------------------------------------- errors
 
 
-def connection_error(exc: httpx.HTTPError, method: str, url: str) -> APIConnectionError:
+def connection_error(
+    exc: httpx.HTTPError, method: str, url: str, *, exact: bool = True
+) -> APIConnectionError:
     """Map an httpx error, saying whether the request may have reached the server.
 
     Only a failure to connect proves the request never left; anything later
     (a reset, a read timeout, a reply httpx could not decode) may follow a
-    request the server received and acted on.
+    request the server received and acted on. ``exact=False``: the transport
+    is not known to raise connect errors only before sending (httpx-aiohttp
+    reports a connection lost after sending as ``ConnectTimeout``), so no
+    error proves anything.
     """
     if not isinstance(exc, httpx.TransportError):  # e.g. a reply body httpx cannot decode
         message = f"{method} {url}: {type(exc).__name__} after the request was sent: {exc}"
         return APIConnectionError(message, method=method, url=url, may_have_reached_server=True)
-    never_sent = isinstance(
+    never_sent = exact and isinstance(
         exc,
         httpx.ConnectError
         | httpx.ConnectTimeout
@@ -183,7 +188,7 @@ def deadline_error(deadline: float, method: str, url: str) -> APITimeoutError:
     )
 
 
-def _retry_after(headers: httpx.Headers, now: dt.datetime | None = None) -> float | None:
+def retry_after(headers: httpx.Headers, now: dt.datetime | None = None) -> float | None:
     value = headers.get("retry-after")
     if value is None:
         return None
@@ -242,7 +247,7 @@ def status_error(response: httpx.Response, method: str, url: str) -> APIStatusEr
         "request_id": request_id,
     }
     if cls is RateLimitError:
-        return RateLimitError(message, retry_after=_retry_after(response.headers), **kwargs)
+        return RateLimitError(message, retry_after=retry_after(response.headers), **kwargs)
     return cls(message, **kwargs)
 
 

@@ -732,6 +732,9 @@ class Engine:
             schedule_discretion=multi.schedule_discretion,
             alpha_tilt=multi.alpha_tilt,
             strategy_params=multi.strategy_params,
+            # Sandbox rule: the legs carry the multi order's id, so that a
+            # lookup by it finds them (and, through parent_order, the multi).
+            custom_order_id=multi.custom_order_id,
         )
 
     def multi_order(self, multi_id: str) -> SimMulti:

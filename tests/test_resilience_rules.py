@@ -1,0 +1,517 @@
+"""The retry rules one by one: Backoff, custom_order_id, reconciliation outcomes, cancels.
+
+In process (the sandbox, or respx for replies the sandbox never gives); the
+loopback fault suites are test_resilience_faults/random/limits. Every test
+that runs the client runs on asyncio and trio.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import respx
+from conftest import API, BASE_URL, TOKEN, load_json, order_request
+
+from taas_async import (
+    AiohttpTransport,
+    AsyncClient,
+    Backoff,
+    BadRequestError,
+    ChainedOrder,
+    ConfigurationError,
+    H11PoolTransport,
+    InternalServerError,
+    MultiOrder,
+    Order,
+    OrderInChain,
+    OrderOutcomeUnknownError,
+    OrderStatus,
+    PlaceChainedOrderRequest,
+    PlaceMultiOrderRequest,
+    PlaceOrderRequest,
+    RequestValidationError,
+    SplitPoolTransport,
+)
+from taas_async._client import _reports_connect_errors_exactly
+from taas_async.sandbox import Sandbox
+
+GENERATED = re.compile(r"taas-[0-9a-f]{32}")
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def posted(sandbox: Sandbox, path: str) -> list[dict[str, Any]]:
+    """The JSON bodies of every POST the sandbox received on ``path``."""
+    return [
+        json.loads(e.content)
+        for e in sandbox.exchanges
+        if e.method == "POST" and e.path.endswith(path)
+    ]
+
+
+# ---------------------------------------------------------------------------- Backoff
+
+
+def test_backoff_grows_by_the_multiplier_up_to_the_cap() -> None:
+    backoff = Backoff(initial=0.5, maximum=3.0, multiplier=2.0, jitter=False)
+    assert [backoff.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert Backoff(initial=1, maximum=1e9, jitter=False).delay(10_000) == 1e9  # no overflow
+
+
+def test_backoff_jitter_stays_between_half_and_all_of_the_delay() -> None:
+    backoff = Backoff(initial=1.0, maximum=8.0)
+    delays = [backoff.delay(3) for _ in range(2_000)]
+    assert all(2.0 <= d <= 4.0 for d in delays)
+    assert len(set(delays)) > 1_000  # really random, not a constant
+
+
+def test_backoff_none_waits_nothing() -> None:
+    assert {Backoff.none().delay(n) for n in range(1, 10)} == {0.0}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"initial": -1},
+        {"maximum": float("nan")},
+        {"multiplier": 0.5},
+        {"multiplier": True},
+        {"jitter": 1},
+        {"max_retry_after": float("inf")},
+        {"initial": "1"},
+    ],
+)
+def test_backoff_rejects_bad_settings(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError, match=next(iter(kwargs))):
+        Backoff(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_concurrency": 0}, "max_concurrency"),
+        ({"max_concurrency": 2.5}, "max_concurrency"),
+        ({"rate_limit": 0}, "rate_limit"),
+        ({"rate_limit": float("inf")}, "rate_limit"),
+        ({"rate_limit": 5, "rate_limit_burst": 0}, "rate_limit_burst"),
+        ({"backoff": 0.5}, "backoff must be a Backoff"),
+        ({"max_retries": -1}, "max_retries"),
+    ],
+)
+def test_client_rejects_bad_resilience_settings(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        AsyncClient(BASE_URL, TOKEN, **kwargs)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("value", [-1, 1.5, True, "2"])
+async def test_per_call_max_retries_is_checked_before_sending(value: Any) -> None:
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        with pytest.raises(RequestValidationError, match="max_retries"):
+            await client.get_balances(max_retries=value)
+    assert list(sandbox.exchanges) == []
+
+
+# ---------------------------------------------------------------------------- "never sent"
+
+
+def test_only_transports_known_to_be_exact_are_trusted_with_connect_errors() -> None:
+    exact = [
+        H11PoolTransport(),
+        SplitPoolTransport(),
+        AiohttpTransport(),
+        httpx.AsyncHTTPTransport(),
+    ]
+    for transport in exact:
+        assert _reports_connect_errors_exactly(httpx.AsyncClient(transport=transport))
+    httpx_aiohttp = pytest.importorskip("httpx_aiohttp")
+    assert not _reports_connect_errors_exactly(
+        httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport())
+    )
+    # A subclass may change what it raises; a mount with an unknown transport too.
+    subclass = type("Mine", (httpx.AsyncHTTPTransport,), {})()
+    assert not _reports_connect_errors_exactly(httpx.AsyncClient(transport=subclass))
+    mounted = httpx.AsyncClient(mounts={"https://x": httpx_aiohttp.AiohttpTransport()})
+    assert not _reports_connect_errors_exactly(mounted)
+
+
+@pytest.mark.anyio
+async def test_connect_error_from_an_unknown_transport_is_reconciled_not_resent() -> None:
+    """A transport that may raise ConnectError after sending: the order is looked up."""
+    sandbox = Sandbox()
+    inner = sandbox.transport()
+
+    class LosesTheReply(httpx.AsyncBaseTransport):
+        calls = 0
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await inner.handle_async_request(request)
+            LosesTheReply.calls += 1
+            if LosesTheReply.calls == 1:  # the order is placed, then "ConnectError"
+                raise httpx.ConnectError("connection lost")
+            return response
+
+    async with AsyncClient(
+        sandbox.url, sandbox.token, transport=LosesTheReply(), backoff=Backoff.none()
+    ) as client:
+        order = await client.place_order(order_request())
+    assert len(posted(sandbox, "api/orders/")) == 1  # not sent again
+    assert order.id in {o.id for o in sandbox.engine.orders.values()}
+    assert len(sandbox.engine.orders) == 1
+
+
+# ---------------------------------------------------------------------------- custom_order_id
+
+
+@pytest.mark.anyio
+async def test_a_generated_custom_order_id_is_fixed_once_and_reused_on_every_attempt() -> None:
+    sandbox = Sandbox()
+    request = order_request()
+    sandbox.faults.fail_next(2, 429, path="api/orders/", method="POST")  # refused twice
+    async with sandbox.client(backoff=Backoff.none()) as client:
+        order = await client.place_order(request)
+    bodies = posted(sandbox, "api/orders/")
+    assert len(bodies) == 3
+    ids = {body["custom_order_id"] for body in bodies}
+    assert len(ids) == 1
+    (sent,) = ids
+    assert GENERATED.fullmatch(sent)
+    assert order.custom_order_id == sent
+    assert request.custom_order_id is None  # the caller's request is not changed
+    assert len(sandbox.engine.orders) == 1
+
+
+@pytest.mark.anyio
+async def test_each_call_gets_its_own_id_and_the_callers_id_is_kept() -> None:
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        first = await client.place_order(order_request())
+        second = await client.place_order(order_request())
+        mine = await client.place_order(
+            PlaceOrderRequest(**{**_fields(order_request()), "custom_order_id": "mine-1"})
+        )
+    assert first.custom_order_id != second.custom_order_id
+    assert mine.custom_order_id == "mine-1"
+
+
+def _fields(request: PlaceOrderRequest) -> dict[str, Any]:
+    return {
+        "accounts": request.accounts,
+        "pair": request.pair,
+        "side": request.side,
+        "duration": request.duration,
+        "base_asset_qty": request.base_asset_qty,
+        "strategy": request.strategy,
+    }
+
+
+@pytest.mark.anyio
+async def test_raw_request_to_the_orders_path_gets_an_id_without_changing_the_callers_body() -> (
+    None
+):
+    sandbox = Sandbox()
+    body = {
+        "accounts": ["mock"],
+        "pair": "ETH-USDT",
+        "side": "buy",
+        "duration": 300,
+        "base_asset_qty": "1",
+        "strategy": "TWAP",
+    }
+    sandbox.faults.fail_next(1, 502, path="api/orders/", after=True)  # placed, reply lost
+    async with sandbox.client(backoff=Backoff.none()) as client:
+        reply = await client.request("POST", "api/orders/", json=body)
+    assert "custom_order_id" not in body
+    assert GENERATED.fullmatch(reply["custom_order_id"])
+    assert len(sandbox.engine.orders) == 1
+
+
+# ---------------------------------------------------------------------------- reconciliation
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_order_placed_but_reply_lost_is_returned_not_placed_again(status: int) -> None:
+    sandbox = Sandbox()
+    sandbox.faults.fail_next(1, status, path="api/orders/", after=True)
+    async with sandbox.client(backoff=Backoff.none()) as client:
+        order = await client.place_order(order_request())
+    assert isinstance(order, Order)
+    assert len(posted(sandbox, "api/orders/")) == 1
+    assert [o.id for o in sandbox.engine.orders.values()] == [order.id]
+
+
+@pytest.mark.anyio
+async def test_order_not_placed_is_sent_again_after_the_lookup_finds_nothing() -> None:
+    sandbox = Sandbox()
+    sandbox.faults.fail_next(1, 502, path="api/orders/")  # a gateway failed, nothing placed
+    async with sandbox.client(backoff=Backoff.none()) as client:
+        order = await client.place_order(order_request())
+    methods = [(e.method, e.path.split("?")[0]) for e in sandbox.exchanges]
+    assert methods == [
+        ("POST", "/api/orders/"),
+        ("GET", "/api/orders/"),  # the lookup
+        ("POST", "/api/orders/"),
+    ]
+    assert [o.id for o in sandbox.engine.orders.values()] == [order.id]
+
+
+@pytest.mark.anyio
+async def test_retries_spent_and_not_found_is_outcome_unknown() -> None:
+    sandbox = Sandbox()
+    sandbox.faults.fail_next(5, 502, path="api/orders/", method="POST")
+    async with sandbox.client(backoff=Backoff.none(), max_retries=1) as client:
+        with pytest.raises(OrderOutcomeUnknownError) as caught:
+            await client.place_order(order_request())
+    assert len(posted(sandbox, "api/orders/")) == 2
+    assert GENERATED.fullmatch(caught.value.custom_order_id or "")
+    assert caught.value.custom_order_ids == [caught.value.custom_order_id]
+
+
+@pytest.mark.anyio
+async def test_failed_lookup_is_outcome_unknown_with_the_id() -> None:
+    sandbox = Sandbox()
+    sandbox.faults.fail_next(1, 502, path="api/orders/", method="POST", after=True)
+    sandbox.faults.fail_next(5, 500, path="api/orders/", method="GET")
+    async with sandbox.client(backoff=Backoff.none()) as client:
+        with pytest.raises(OrderOutcomeUnknownError, match="looking it up failed") as caught:
+            await client.place_order(order_request())
+    assert caught.value.custom_order_id in {
+        o.request.custom_order_id for o in sandbox.engine.orders.values()
+    }
+    assert len(posted(sandbox, "api/orders/")) == 1  # never resent without an answer
+
+
+async def _place_with_lookup_reply(lookup: dict[str, Any]) -> OrderOutcomeUnknownError:
+    with respx.mock(base_url=API, using="httpx") as router:
+        router.post("orders/").mock(return_value=httpx.Response(504, text="<html>gw</html>"))
+        router.get("orders/").mock(return_value=httpx.Response(200, json=lookup))
+        async with AsyncClient(BASE_URL, TOKEN, backoff=Backoff.none()) as client:
+            with pytest.raises(OrderOutcomeUnknownError) as caught:
+                await client.place_order(order_request())
+        assert router.routes[0].call_count == 1  # never resent
+    return caught.value
+
+
+@pytest.mark.anyio
+async def test_a_lookup_that_ignores_the_filter_is_not_taken_for_not_found() -> None:
+    other = load_json("seed_order.json")
+    other["custom_order_id"] = "someone-else"
+    error = await _place_with_lookup_reply({"orders": [other]})
+    assert "did not filter" in str(error)
+
+
+@pytest.mark.anyio
+async def test_two_orders_with_the_id_is_outcome_unknown_not_a_pick() -> None:
+    captured: dict[str, str] = {}
+
+    def lookup(request: httpx.Request) -> httpx.Response:
+        captured["ids"] = request.url.params["custom_order_ids"]
+        one = load_json("seed_order.json")
+        one["custom_order_id"] = captured["ids"]
+        two = {**one, "id": "another"}
+        return httpx.Response(200, json={"orders": [one, two]})
+
+    with respx.mock(base_url=API, using="httpx") as router:
+        router.post("orders/").mock(return_value=httpx.Response(502))
+        router.get("orders/").mock(side_effect=lookup)
+        async with AsyncClient(BASE_URL, TOKEN, backoff=Backoff.none()) as client:
+            with pytest.raises(OrderOutcomeUnknownError, match="several orders"):
+                await client.place_order(order_request())
+
+
+@pytest.mark.anyio
+async def test_a_refused_resend_after_an_uncertain_attempt_looks_again() -> None:
+    """A server that rejects a duplicate custom_order_id: the first attempt did land."""
+    state: dict[str, Any] = {"lookups": 0}
+
+    def post(request: httpx.Request) -> httpx.Response:
+        state["id"] = json.loads(request.content)["custom_order_id"]
+        if "landed" not in state:
+            state["landed"] = True
+            return httpx.Response(502)  # placed, then the gateway failed
+        return httpx.Response(400, json={"custom_order_id": ["already used"]})
+
+    def lookup(request: httpx.Request) -> httpx.Response:
+        state["lookups"] += 1
+        if state["lookups"] == 1:  # not visible yet
+            return httpx.Response(200, json={"orders": []})
+        found = load_json("seed_order.json")
+        found["custom_order_id"] = state["id"]
+        return httpx.Response(200, json={"orders": [found]})
+
+    with respx.mock(base_url=API, using="httpx") as router:
+        router.post("orders/").mock(side_effect=post)
+        router.get("orders/").mock(side_effect=lookup)
+        async with AsyncClient(BASE_URL, TOKEN, backoff=Backoff.none()) as client:
+            order = await client.place_order(order_request())
+    assert order.custom_order_id == state["id"]
+    assert state["lookups"] == 2
+
+
+@pytest.mark.anyio
+async def test_a_plain_400_is_raised_without_a_lookup() -> None:
+    with respx.mock(base_url=API, using="httpx", assert_all_called=False) as router:
+        router.post("orders/").mock(
+            return_value=httpx.Response(400, json={"pair": ["unknown pair"]})
+        )
+        lookup = router.get("orders/")
+        async with AsyncClient(BASE_URL, TOKEN, backoff=Backoff.none()) as client:
+            with pytest.raises(BadRequestError, match="unknown pair"):
+                await client.place_order(order_request())
+        assert not lookup.called
+
+
+@pytest.mark.anyio
+async def test_multi_order_placed_but_reply_lost_is_fetched_through_its_legs() -> None:
+    sandbox = Sandbox()
+    request = PlaceMultiOrderRequest(
+        accounts=["mock"],
+        duration=300,
+        strategy="TWAP",
+        child_orders=[
+            {"pair": "ETH-USDT", "side": "buy", "base_asset_qty": 1},
+            {"pair": "BTC-USDT", "side": "sell", "base_asset_qty": "0.1"},
+        ],
+    )
+    sandbox.faults.fail_next(1, 504, path="api/multi_orders/", after=True)
+    async with sandbox.client(backoff=Backoff.none()) as client:
+        multi = await client.place_multi_order(request)
+    assert isinstance(multi, MultiOrder)
+    assert list(sandbox.engine.multis) == [multi.id]
+    assert len(posted(sandbox, "api/multi_orders/")) == 1
+
+
+@pytest.mark.anyio
+async def test_multi_order_not_found_is_never_resent() -> None:
+    sandbox = Sandbox()
+    request = PlaceMultiOrderRequest(
+        accounts=["mock"],
+        duration=300,
+        strategy="TWAP",
+        child_orders=[{"pair": "ETH-USDT", "side": "buy", "base_asset_qty": 1}],
+    )
+    sandbox.faults.fail_next(1, 504, path="api/multi_orders/")  # not placed
+    async with sandbox.client(backoff=Backoff.none()) as client:
+        with pytest.raises(OrderOutcomeUnknownError, match="found 0"):
+            await client.place_multi_order(request)
+    assert len(posted(sandbox, "api/multi_orders/")) == 1
+    assert not sandbox.engine.multis
+
+
+@pytest.mark.anyio
+async def test_chained_order_placed_but_reply_lost_is_rebuilt_from_its_legs() -> None:
+    sandbox = Sandbox()
+    legs = [
+        OrderInChain(order_request=order_request(), priority=1),
+        OrderInChain(
+            order_request={**_fields(order_request()), "custom_order_id": "leg-two"},
+            priority=2,
+        ),
+    ]
+    sandbox.faults.fail_next(1, 502, path="api/chained_orders/", after=True)
+    async with sandbox.client(backoff=Backoff.none()) as client:
+        chain = await client.place_chained_order(PlaceChainedOrderRequest(orders_in_chain=legs))
+    assert isinstance(chain, ChainedOrder)
+    (sent,) = posted(sandbox, "api/chained_orders/")
+    ids = [entry["order_request"]["custom_order_id"] for entry in sent["orders_in_chain"]]
+    assert GENERATED.fullmatch(ids[0])
+    assert ids[1] == "leg-two"
+    assert [o.custom_order_id for o in chain.orders] == ids
+    assert chain.id in sandbox.engine.chains
+
+
+# ---------------------------------------------------------------------------- other calls
+
+
+@pytest.mark.anyio
+async def test_a_write_that_may_have_reached_the_server_is_not_retried() -> None:
+    sandbox = Sandbox()
+    async with sandbox.client(backoff=Backoff.none()) as client:
+        order = await client.place_order(order_request())
+        sandbox.faults.fail_next(1, 502, path="api/pause_order/")
+        with pytest.raises(InternalServerError):
+            await client.pause_order(order.id)
+    assert len(posted(sandbox, "api/pause_order/")) == 1
+
+
+@pytest.mark.anyio
+async def test_a_cancel_whose_reply_was_lost_succeeds_on_retry() -> None:
+    sandbox = Sandbox()
+    async with sandbox.client(backoff=Backoff.none()) as client:
+        order = await client.place_order(order_request())
+        sandbox.faults.fail_next(1, 502, method="DELETE", after=True)  # cancelled, reply lost
+        result = await client.cancel_order(order.id)
+        assert result.success is not False
+        assert (await client.get_order(order.id)).status == OrderStatus.CANCELED
+
+
+async def _cancel_refused_on_retry(order_status: str) -> tuple[Any, respx.Route]:
+    order = load_json("seed_order.json")
+    order["status"] = order_status
+    with respx.mock(base_url=API, using="httpx") as router:
+        router.delete("order/abc").mock(
+            side_effect=[httpx.ReadTimeout("lost"), httpx.Response(400, json={"error": "no"})]
+        )
+        check = router.get("order/abc").mock(return_value=httpx.Response(200, json=order))
+        async with AsyncClient(BASE_URL, TOKEN, backoff=Backoff.none()) as client:
+            try:
+                return await client.cancel_order("abc"), check
+            except BadRequestError as exc:
+                return exc, check
+
+
+@pytest.mark.anyio
+async def test_a_retried_cancel_refused_because_the_first_one_worked_is_a_success() -> None:
+    result, check = await _cancel_refused_on_retry("CANCELED")
+    assert check.call_count == 1
+    assert result.success is True
+    assert "already cancelled" in result.message
+
+
+@pytest.mark.anyio
+async def test_a_retried_cancel_refused_for_a_live_order_raises_the_refusal() -> None:
+    result, check = await _cancel_refused_on_retry("ACTIVE")
+    assert check.call_count == 1
+    assert isinstance(result, BadRequestError)
+    assert result.body == {"error": "no"}
+
+
+@pytest.mark.anyio
+async def test_every_retry_is_logged_with_its_reason_and_wait(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sandbox = Sandbox()
+    sandbox.faults.fail_next(2, 503, path="api/balances/")
+    caplog.set_level(logging.DEBUG, logger="taas_async")
+    async with sandbox.client(backoff=Backoff(initial=0.01, maximum=0.01, jitter=False)) as client:
+        await client.get_balances()
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line for line in lines if "retrying" in line] == [
+        "GET /api/balances/ failed (HTTP 503); retrying (attempt 2 of 3) in 0.01 s",
+        "GET /api/balances/ failed (HTTP 503); retrying (attempt 3 of 3) in 0.01 s",
+    ]
+    attempts = [r.taas_attempt for r in caplog.records if hasattr(r, "taas_attempt")]
+    assert attempts == [1, 2, 3]
+    assert not any(TOKEN in line for line in lines)
+
+
+@pytest.mark.anyio
+async def test_retry_after_above_the_cap_raises_at_once() -> None:
+    sandbox = Sandbox()
+    sandbox.faults.fail_next(1, 503, path="api/balances/", headers={"Retry-After": "120"})
+    async with sandbox.client(backoff=Backoff.none()) as client:
+        with anyio.fail_after(5):
+            with pytest.raises(InternalServerError):
+                await client.get_balances()
+    assert len(sandbox.exchanges) == 1
