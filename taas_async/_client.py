@@ -495,6 +495,11 @@ class AsyncClient:
         maybe_done: TaaSError | None = None
         while True:
             attempt += 1
+            if attempt > 1 and (self.is_closed or self._http.is_closed):
+                closed = ClientClosedError("the client was closed while this call was retrying")
+                if call.kind == "order" and maybe_done is not None:
+                    raise _outcome_unknown(call, ids, maybe_done, str(closed)) from closed
+                raise closed
             outcome = await self._exchange(request, call, attempt)
             if not isinstance(outcome, TaaSError):
                 return outcome
@@ -503,7 +508,9 @@ class AsyncClient:
             if call.kind == "order":
                 if _never_left(error):
                     if attempt <= retries:
-                        await self._pause(call, error, attempt, retries)
+                        await self._pause(
+                            call, error, attempt, retries, must_go_on=maybe_done is not None
+                        )
                         continue
                     if maybe_done is None:
                         raise error  # provably not placed
@@ -578,17 +585,20 @@ class AsyncClient:
         retries: int,
         *,
         lookup: bool = False,
+        must_go_on: bool = False,
     ) -> None:
         """Wait before the next attempt (or the order lookup), logging why.
 
         A ``Retry-After`` longer than ``backoff.max_retry_after`` raises
-        ``error`` instead, except before an order lookup, which must happen.
+        ``error`` instead, unless the call must go on (an order lookup, or a
+        resend after an attempt that may have placed the order): then the
+        wait is capped.
         """
         delay = self.backoff.delay(attempt)
         retry_after = _retry_after_of(error)
         if retry_after is not None:
             if retry_after > self.backoff.max_retry_after:
-                if not lookup:
+                if not (lookup or must_go_on):
                     raise error
                 retry_after = self.backoff.max_retry_after
             delay = max(delay, retry_after)

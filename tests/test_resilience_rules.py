@@ -24,6 +24,7 @@ from taas_async import (
     Backoff,
     BadRequestError,
     ChainedOrder,
+    ClientClosedError,
     ConfigurationError,
     H11PoolTransport,
     InternalServerError,
@@ -515,3 +516,42 @@ async def test_retry_after_above_the_cap_raises_at_once() -> None:
             with pytest.raises(InternalServerError):
                 await client.get_balances()
     assert len(sandbox.exchanges) == 1
+
+
+async def _call_and_close(client: AsyncClient, call: Any, close_after: float) -> BaseException:
+    """Run ``call``, close the client ``close_after`` seconds in; return what the call raised."""
+    caught: list[BaseException] = []
+
+    async def run() -> None:
+        try:
+            await call
+        except Exception as exc:
+            caught.append(exc)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(run)
+        await anyio.sleep(close_after)
+        await client.aclose()
+    assert len(caught) == 1, "the call succeeded"
+    return caught[0]
+
+
+@pytest.mark.anyio
+async def test_closing_the_client_during_a_backoff_ends_the_call_with_a_typed_error() -> None:
+    sandbox = Sandbox()
+    sandbox.faults.fail_next(1, 503, path="api/balances/")
+    client = sandbox.client(backoff=Backoff(initial=0.3, maximum=0.3, jitter=False))
+    error = await _call_and_close(client, client.get_balances(), 0.1)
+    assert isinstance(error, ClientClosedError)
+    assert "while this call was retrying" in str(error)
+
+
+@pytest.mark.anyio
+async def test_closing_the_client_while_an_order_is_uncertain_is_outcome_unknown() -> None:
+    sandbox = Sandbox()
+    sandbox.faults.fail_next(1, 502, path="api/orders/", method="POST")  # not placed
+    sandbox.faults.fail_next(1, 429, path="api/orders/", method="GET")  # lookup throttled
+    client = sandbox.client(backoff=Backoff(initial=0.2, maximum=0.2, jitter=False))
+    error = await _call_and_close(client, client.place_order(order_request()), 0.3)
+    assert isinstance(error, OrderOutcomeUnknownError)
+    assert GENERATED.fullmatch(error.custom_order_id or "")
