@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import ipaddress
 import math
 import select
 import socket
@@ -310,6 +311,29 @@ class _Waiter:
         self.abandoned = False
 
 
+async def _happy_eyeballs_target(
+    loop: asyncio.AbstractEventLoop, host: str, port: int
+) -> tuple[str, float | None]:
+    """Where to connect, and whether to race addresses (Happy Eyeballs, RFC 8305).
+
+    Racing is only worth it with several addresses, and asyncio's race
+    (``staggered_race``, Python 3.11) leaks the socket it connected when the
+    caller is cancelled at the wrong moment: so one address is connected to
+    directly, without a race.
+    """
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return host, None
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    if len(addresses) == 1:
+        return str(addresses[0]), None
+    return host, 0.25  # none (an error follows) or several: let asyncio race them
+
+
 class H11PoolTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 keep-alive pool on h11 with O(1) checkout: asyncio and trio.
 
@@ -460,13 +484,14 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
         try:
             with anyio.fail_after(timeout):
                 if loop is not None and not self._use_streams:
+                    target, delay = await _happy_eyeballs_target(loop, host, port)
                     _, protocol = await loop.create_connection(
                         lambda: _ProtocolIO(loop),
-                        host,
+                        target,
                         port,
                         ssl=context,
                         server_hostname=host if context else None,
-                        happy_eyeballs_delay=0.25,
+                        happy_eyeballs_delay=delay,
                     )
                     return protocol
                 if context is None:
