@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 import respx
 
-from taas_async import AsyncClient, PlaceOrderRequest
+from taas_async import AsyncClient, Backoff, PlaceOrderRequest
 
 DATA = Path(__file__).parent / "data"
 BASE_URL = "https://taas.test/prefix"  # a path prefix, which 1.2.9's urljoin would drop
@@ -67,6 +67,8 @@ def mock_api() -> respx.MockRouter:
 
 @pytest_asyncio.fixture
 async def client(mock_api: respx.MockRouter) -> AsyncIterator[AsyncClient]:
-    """An AsyncClient whose traffic goes to ``mock_api``."""
-    async with AsyncClient(BASE_URL, TOKEN, extra_headers={"X-Team": "quant"}) as c:
+    """An AsyncClient whose traffic goes to ``mock_api``; it retries at once (no backoff)."""
+    async with AsyncClient(
+        BASE_URL, TOKEN, extra_headers={"X-Team": "quant"}, backoff=Backoff.none()
+    ) as c:
         yield c

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -65,6 +66,17 @@ class _NoBody:
 
 #: The request must have no body at all (and no Content-Type).
 NO_BODY: Any = _NoBody()
+
+
+class _GeneratedId:
+    def __repr__(self) -> str:
+        return "GENERATED_ID"
+
+
+#: In an expected body: a ``custom_order_id`` the SDK generated because the
+#: caller gave none ("taas-" and 32 hex digits, a fresh one for every order).
+GENERATED_ID: Any = _GeneratedId()
+GENERATED_ID_FORMAT = re.compile(r"taas-[0-9a-f]{32}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,8 +156,25 @@ def assert_headers(sent: Sent, *, has_body: bool) -> None:
         assert sent.content == b""
 
 
+def _with_generated_ids(expected: Any, sent: Any, generated: list[str]) -> Any:
+    """``expected`` with each GENERATED_ID replaced by the id sent in its place (checked)."""
+    if expected is GENERATED_ID:
+        assert isinstance(sent, str), sent
+        assert GENERATED_ID_FORMAT.fullmatch(sent), sent
+        generated.append(sent)
+        return sent
+    if isinstance(expected, dict) and isinstance(sent, dict):
+        return {k: _with_generated_ids(v, sent.get(k), generated) for k, v in expected.items()}
+    if isinstance(expected, list) and isinstance(sent, list) and len(expected) == len(sent):
+        return [_with_generated_ids(e, a, generated) for e, a in zip(expected, sent, strict=True)]
+    return expected
+
+
 def assert_json_body(sent: Sent, expected: Any) -> None:
     parsed = json.loads(sent.content)
+    generated: list[str] = []
+    expected = _with_generated_ids(expected, parsed, generated)
+    assert len(set(generated)) == len(generated), generated  # one per order, never shared
     assert parsed == expected
     # == alone lets 1 == 1.0 == True pass: compare the canonical text too.
     assert json.dumps(parsed, sort_keys=True) == json.dumps(expected, sort_keys=True)
@@ -316,6 +345,9 @@ MINIMAL_ORDER_BODY = {
     "duration": 300,
     "base_asset_qty": "5",
     "strategy": "TWAP",
+    # The caller gave none: the SDK sends one, so the order can be looked up
+    # if the reply is lost (see test_safety.py).
+    "custom_order_id": GENERATED_ID,
 }
 OTHER_ORDER_REPLY = {
     "id": OTHER_ID,
@@ -411,6 +443,7 @@ CASES: list[Case] = [
             "strategy": "VWAP",
             "quote_asset_qty": "1000.10",
             "pov_target": "0.1",
+            "custom_order_id": GENERATED_ID,
         },
         ok(OTHER_ORDER_REPLY),
         check_minimal_order,
@@ -750,6 +783,7 @@ CASES: list[Case] = [
                         "base_asset_qty": "2.5",
                         "strategy": "Limit",
                         "limit_price": "2000.5",
+                        "custom_order_id": GENERATED_ID,  # each leg its own
                     },
                     "priority": 2,
                 },
@@ -950,7 +984,10 @@ def echoes(body: dict[str, Any]) -> SandboxCheck:
             if name in ("accounts", "order_condition", "order_condition_expiry", "max_otc"):
                 continue  # accounts come back as ids; the rest are not on the order model
             value = getattr(order, name)
-            if isinstance(value, Decimal):
+            if sent is GENERATED_ID:
+                assert GENERATED_ID_FORMAT.fullmatch(value), value
+                assert sandbox.engine.orders[order.id].request.custom_order_id == value
+            elif isinstance(value, Decimal):
                 is_decimal(value, sent)
             else:
                 assert value == sent, name

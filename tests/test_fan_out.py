@@ -18,6 +18,7 @@ import pytest
 from taas_async import (
     ActionResult,
     AsyncClient,
+    Backoff,
     BadRequestError,
     GetOrdersRequest,
     NotFoundError,
@@ -71,7 +72,10 @@ def order(index: int, **overrides: Any) -> PlaceOrderRequest:
 
 def counted_client(sandbox: Sandbox) -> tuple[AsyncClient, CountingTransport]:
     transport = CountingTransport(sandbox.transport())
-    return AsyncClient(sandbox.url, sandbox.token, transport=transport, max_retries=0), transport
+    client = AsyncClient(
+        sandbox.url, sandbox.token, transport=transport, max_retries=0, backoff=Backoff.none()
+    )
+    return client, transport
 
 
 async def test_place_orders_in_input_order_within_the_limit() -> None:
@@ -94,8 +98,12 @@ async def test_place_orders_in_input_order_within_the_limit() -> None:
 
 async def test_one_failure_never_loses_the_others() -> None:
     sandbox = Sandbox()
-    sandbox.faults.fail_next(3, status=400, body={"pair": ["not traded here"]}, path="api/orders/")
-    sandbox.faults.fail_next(1, status=502, path="api/orders/", after=True)  # landed, reply lost
+    faults = sandbox.faults
+    faults.fail_next(3, status=400, body={"pair": ["not traded here"]}, path="api/orders/")
+    # Two orders land but their replies are lost: each is looked up by its
+    # custom_order_id; one lookup finds it, the other fails (outcome unknown).
+    faults.fail_next(2, status=502, method="POST", path="api/orders/", after=True)
+    faults.fail_next(1, status=500, method="GET", path="api/orders/")
     client, _ = counted_client(sandbox)
     async with client:
         results = await client.place_orders([order(i) for i in range(20)], max_concurrency=4)
@@ -104,12 +112,17 @@ async def test_one_failure_never_loses_the_others() -> None:
     assert [type(e) for e in errors].count(OrderOutcomeUnknownError) == 1
     assert len(errors) == 4
     placed = [r for r in results if isinstance(r, Order)]
-    assert len(placed) == 16
+    assert len(placed) == 16  # 15 answered, 1 found by the lookup
     for index, result in enumerate(results):  # each result is its own input's
         if isinstance(result, (Order, OrderOutcomeUnknownError)):
             assert result.custom_order_id == f"fan-{index}"
-    # The 502 one is on the server (its reply was lost); the 400s are not.
+    # Both 502 ones are on the server (their replies were lost), once each; the 400s are not.
     assert len(sandbox.engine.orders) == 17
+    posts = [x for x in sandbox.exchanges if x.method == "POST"]
+    lookups = [x for x in sandbox.exchanges if x.method == "GET"]
+    assert len(posts) == 20  # nothing was sent twice
+    assert len(lookups) == 2
+    assert all("custom_order_ids=fan-" in str(x.url) for x in lookups)
 
 
 async def test_invalid_items_are_refused_before_anything_is_sent() -> None:

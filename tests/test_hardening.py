@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +14,7 @@ import respx
 from conftest import TOKEN, order_request
 
 from taas_async import (
+    APITimeoutError,
     AsyncClient,
     BadRequestError,
     ConfigurationError,
@@ -102,13 +105,27 @@ async def test_request_encodes_query_values_like_the_wire_bodies(
 async def test_request_post_to_an_order_path_is_an_order_call(
     client: AsyncClient, mock_api: respx.MockRouter
 ) -> None:
-    mock_api.post("orders/").mock(side_effect=httpx.ReadTimeout("slow"))
-    with pytest.raises(OrderOutcomeUnknownError):
-        await client.request("POST", "/api/orders/", json={"pair": "ETH-USDT"})
-    mock_api.post("other/").mock(side_effect=httpx.ReadTimeout("slow"))
+    orders = mock_api.post("orders/").mock(side_effect=httpx.ReadTimeout("slow"))
+    lookup = mock_api.get("orders/").respond(200, json={"orders": []})
+    body = {"pair": "ETH-USDT"}
+    with pytest.raises(OrderOutcomeUnknownError) as unknown:
+        await client.request("POST", "/api/orders/", json=body, max_retries=0)
+    # An order call: a custom_order_id is added (to a copy), and looked up after the timeout.
+    assert body == {"pair": "ETH-USDT"}
+    sent = json.loads(orders.calls.last.request.content)
+    assert sent == {"pair": "ETH-USDT", "custom_order_id": unknown.value.custom_order_id}
+    assert re.fullmatch(r"taas-[0-9a-f]{32}", sent["custom_order_id"])
+    assert orders.call_count == lookup.call_count == 1
+    assert lookup.calls.last.request.url.params["custom_order_ids"] == sent["custom_order_id"]
+
+    other = mock_api.post("other/").mock(side_effect=httpx.ReadTimeout("slow"))
     with pytest.raises(Exception) as info:
         await client.request("POST", "api/other/", json={})
     assert not isinstance(info.value, OrderOutcomeUnknownError)
+    assert type(info.value) is APITimeoutError  # a write that may have landed: not retried
+    assert json.loads(other.calls.last.request.content) == {}  # no id added
+    assert other.call_count == 1
+    assert lookup.call_count == 1
 
 
 @pytest.mark.parametrize(

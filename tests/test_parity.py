@@ -280,8 +280,35 @@ ENDPOINTS: dict[str, tuple[RefCall, OursCall, Any]] = {
     ),
 }
 
-#: Order-creating POSTs: the SDK may add a generated ``custom_order_id`` (SPEC, safety rules).
+#: Order-creating POSTs: each order we send carries a ``custom_order_id`` (SPEC, safety rules).
 ORDER_CREATING = {"place_order", "place_multi_order", "place_chained_order"}
+#: The ``custom_order_id`` the SDK generates for an order the caller gave none.
+GENERATED_ID = re.compile(r"taas-[0-9a-f]{32}")
+
+
+def _pop_generated_ids(given: dict[str, Any], body: dict[str, Any]) -> list[str]:
+    """Remove (and return) the ids we generated: one per order the caller gave none.
+
+    A single or multi order carries it at the top; a chain, in each leg. The
+    caller's ids stay in ``body``, to be compared with what 1.2.9 sends.
+    """
+    pairs = [(given, body)]
+    if "orders_in_chain" in given:
+        pairs = [
+            (g["order_request"], b["order_request"])
+            for g, b in zip(given["orders_in_chain"], body["orders_in_chain"], strict=True)
+        ]
+    generated = []
+    for theirs, ours in pairs:
+        if theirs.get("custom_order_id") is None:
+            value = ours.pop("custom_order_id")
+            assert isinstance(value, str)
+            assert GENERATED_ID.fullmatch(value), value
+            generated.append(value)
+        else:
+            assert ours["custom_order_id"] == theirs["custom_order_id"]
+    assert len(set(generated)) == len(generated), "each order gets its own id"
+    return generated
 
 
 @dataclass
@@ -610,16 +637,11 @@ async def test_wire_parity(reference: Reference, case: Case) -> None:
 
     # Body: numbers compared as Decimal, nulls dropped.
     their_body, our_body = normalise(theirs.body), normalise(ours.body)
-    if (
-        case.endpoint in ORDER_CREATING
-        and "custom_order_id" not in case.input
-        and isinstance(our_body, dict)
-        and "custom_order_id" in our_body
-    ):
-        # SPEC (safety rules): the SDK may generate an idempotency key 1.2.9 never sends.
-        generated = our_body.pop("custom_order_id")
-        assert isinstance(generated, str)
-        assert 0 < len(generated) <= 64
+    if case.endpoint in ORDER_CREATING:
+        # Deviation: every order we send carries a custom_order_id; one the
+        # caller gave is compared below, a generated one is checked and dropped
+        # (see test_deviation_custom_order_id_always_sent).
+        _pop_generated_ids(case.input, our_body)
     for key in case.unordered_keys:
         # 1.2.9 derives these through a set: same members, order not defined.
         assert sorted(our_body[key]) == sorted(their_body[key])
@@ -787,7 +809,51 @@ async def test_deviation_nested_nulls_omitted(reference: Reference) -> None:
     }
     assert "limit_price" not in our_first
     assert None not in our_first.values()
-    assert set(our_first) == {"accounts", "pair", "side", "strategy", "duration", "base_asset_qty"}
+    # custom_order_id: generated (test_deviation_custom_order_id_always_sent).
+    assert set(our_first) == {
+        "accounts",
+        "pair",
+        "side",
+        "strategy",
+        "duration",
+        "base_asset_qty",
+        "custom_order_id",
+    }
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CASES if c.endpoint in ORDER_CREATING],
+    ids=lambda c: c.id,
+)
+async def test_deviation_custom_order_id_always_sent(reference: Reference, case: Case) -> None:
+    """1.2.9 sends ``custom_order_id`` only when given; we send one on every order.
+
+    SPEC, safety rules: an order POST whose reply is lost is looked up by its
+    ``custom_order_id`` rather than resent blindly, so an order without one
+    gets a generated ``taas-`` + 32 hex digits (each leg of a chain its own).
+    The caller's id is sent as is, by both.
+    """
+    theirs, ours = await _both(reference, case)
+    their_body, our_body = normalise(theirs.body), normalise(ours.body)
+    if "orders_in_chain" in case.input:
+        their_ids = [
+            leg["order_request"].get("custom_order_id") for leg in their_body["orders_in_chain"]
+        ]
+        our_ids = [leg["order_request"]["custom_order_id"] for leg in our_body["orders_in_chain"]]
+        given = [
+            leg["order_request"].get("custom_order_id") for leg in case.input["orders_in_chain"]
+        ]
+    else:
+        their_ids = [their_body.get("custom_order_id")]
+        our_ids = [our_body["custom_order_id"]]
+        given = [case.input.get("custom_order_id")]
+    assert their_ids == given  # 1.2.9: only what the caller gave (nulls dropped by normalise)
+    assert None not in our_ids
+    # Ours: the caller's id where given, a fresh generated one everywhere else.
+    generated = _pop_generated_ids(case.input, our_body)
+    assert len(generated) == given.count(None)
 
 
 @pytest.mark.asyncio

@@ -21,6 +21,7 @@ from taas_async import (
     Asset,
     AsyncClient,
     AuthenticationError,
+    Backoff,
     BadRequestError,
     ChildOrder,
     ConflictError,
@@ -1085,30 +1086,95 @@ async def test_fail_next_fails_that_many_calls() -> None:
 @pytest.mark.asyncio
 async def test_fail_after_the_order_took_effect() -> None:
     sandbox = Sandbox()
-    async with sandbox.client(max_retries=0) as client:
+
+    def trail() -> list[tuple[str, str, int]]:
+        """What the client sent since the last call, as (method, path?query, status)."""
+        seen = [(x.method, x.url.raw_path.decode(), x.status) for x in sandbox.exchanges]
+        sandbox.exchanges.clear()
+        return seen
+
+    async with sandbox.client(max_retries=0, backoff=Backoff.none()) as client:
+        # The order took effect, then a 500: the SDK looks it up by its id and returns it.
         sandbox.faults.fail_next(1, status=500, method="POST", path="api/orders/", after=True)
-        with pytest.raises(InternalServerError):
-            await client.place_order(order_request(custom_order_id="lost-reply-1"))
-        found = await client.get_all_orders(GetOrdersRequest(custom_order_ids=["lost-reply-1"]))
-        [order] = found.orders
+        order = await client.place_order(order_request(custom_order_id="lost-reply-1"))
         assert order.custom_order_id == "lost-reply-1"
         assert order.status == OrderStatus.ACTIVE
+        assert trail() == [
+            ("POST", "/api/orders/", 500),
+            ("GET", "/api/orders/?custom_order_ids=lost-reply-1&page_size=100", 200),
+        ]
+        found = await client.get_all_orders(GetOrdersRequest(custom_order_ids=["lost-reply-1"]))
+        assert [o.id for o in found.orders] == [order.id]  # placed once
+        trail()
 
-        # A gateway failure after the fact: the SDK says the outcome is unknown.
-        sandbox.faults.fail_next(1, status=502, path="api/orders/", after=True)
+        # A gateway failure after the fact, and the lookup fails too: the outcome is unknown.
+        sandbox.faults.fail_next(2, status=502, path="api/orders/", after=True)
         with pytest.raises(OrderOutcomeUnknownError) as info:
             await client.place_order(order_request(custom_order_id="lost-reply-2"))
         assert info.value.custom_order_id == "lost-reply-2"
+        assert trail() == [
+            ("POST", "/api/orders/", 502),
+            ("GET", "/api/orders/?custom_order_ids=lost-reply-2&page_size=100", 502),
+        ]
         found = await client.get_all_orders(GetOrdersRequest(custom_order_ids=["lost-reply-2"]))
         assert len(found.orders) == 1
 
-        # Without after=True the request never reaches the engine.
+        # Without after=True the request never reaches the engine: the lookup finds
+        # nothing; with no retry left the outcome is unknown, and nothing was placed.
         sandbox.faults.fail_next(1, status=500, path="api/orders/")
-        with pytest.raises(InternalServerError):
+        with pytest.raises(OrderOutcomeUnknownError) as info:
             await client.place_order(order_request(custom_order_id="never-placed"))
+        assert "not found" in str(info.value)
+        assert type(info.value.__cause__) is InternalServerError
         found = await client.get_all_orders(GetOrdersRequest(custom_order_ids=["never-placed"]))
         assert found.orders == []
         assert len(sandbox.engine.orders) == 2
+        trail()
+
+        # With a retry left, the same request (same id) is sent again, and placed once.
+        sandbox.faults.fail_next(1, status=500, path="api/orders/")
+        order = await client.place_order(
+            order_request(custom_order_id="placed-on-resend"), max_retries=1
+        )
+        assert order.custom_order_id == "placed-on-resend"
+        assert trail() == [
+            ("POST", "/api/orders/", 500),
+            ("GET", "/api/orders/?custom_order_ids=placed-on-resend&page_size=100", 200),
+            ("POST", "/api/orders/", 201),
+        ]
+        assert len(sandbox.engine.orders) == 3
+
+
+@pytest.mark.asyncio
+async def test_multi_order_legs_carry_its_id_so_a_lost_reply_is_reconciled() -> None:
+    # Sandbox rule: a multi order's legs carry its custom_order_id, so a lookup
+    # by that id finds them and, through parent_order, the multi order.
+    sandbox = Sandbox()
+    async with sandbox.client(max_retries=0, backoff=Backoff.none()) as client:
+        sandbox.faults.fail_next(1, status=502, method="POST", path="api/multi_orders/", after=True)
+        multi = await client.place_multi_order(
+            PlaceMultiOrderRequest(
+                accounts=["mock"],
+                duration=60,
+                strategy="TWAP",
+                child_orders=[
+                    ChildOrder(pair="ETH-USDT", side="buy", base_asset_qty="3"),
+                    ChildOrder(pair="SOL-USDT", side="sell", base_asset_qty="30"),
+                ],
+                custom_order_id="multi-lost-1",
+            )
+        )
+        assert list(sandbox.engine.multis) == [multi.id]  # placed once, returned
+        legs = await client.get_all_orders(GetOrdersRequest(custom_order_ids=["multi-lost-1"]))
+        assert len(legs.orders) == 2
+        assert {o.parent_order for o in legs.orders} == {multi.id}
+        assert sorted(o.id for o in legs.orders) == sorted(multi.child_order_ids)
+    assert [(x.method, x.url.path, x.status) for x in sandbox.exchanges] == [
+        ("POST", "/api/multi_orders/", 502),
+        ("GET", "/api/orders/", 200),
+        ("GET", f"/api/multi_order/{multi.id}", 200),
+        ("GET", "/api/orders/", 200),
+    ]
 
 
 @pytest.mark.asyncio

@@ -25,6 +25,7 @@ from taas_async import (
     APIStatusError,
     APITimeoutError,
     AsyncClient,
+    Backoff,
     ClientClosedError,
     ConfigurationError,
     OrderOutcomeUnknownError,
@@ -48,7 +49,7 @@ def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]
 
 @pytest_asyncio.fixture
 async def c0(mock_api: respx.MockRouter) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(BASE_URL, TOKEN, max_retries=0) as c:
+    async with AsyncClient(BASE_URL, TOKEN, max_retries=0, backoff=Backoff.none()) as c:
         yield c
 
 
@@ -167,28 +168,71 @@ async def test_success_sends_token_and_logs_clean_debug_record(
     assert TOKEN not in repr(order.raw)
 
 
-@pytest.mark.parametrize(
-    "status", [301, 400, 401, 403, 404, 409, 418, 422, 429, 500, 502, 503, 504]
-)
+_ERROR_REPLY = {
+    "json": {"detail": "Invalid token.", "headers_seen": {"X-Team": "quant"}},
+    "headers": {"X-Request-ID": "rid-1", "Location": API + "elsewhere/"},
+}
+
+
+@pytest.mark.parametrize("status", [301, 400, 401, 403, 404, 409, 418, 422, 429])
 @pytest.mark.asyncio
 async def test_error_status_is_clean_and_logged_as_warning(
     c0: AsyncClient, mock_api: respx.MockRouter, logs: pytest.LogCaptureFixture, status: int
 ) -> None:
-    route = mock_api.post("orders/").mock(
-        return_value=httpx.Response(
-            status,
-            json={"detail": "Invalid token.", "headers_seen": {"X-Team": "quant"}},
-            headers={"X-Request-ID": "rid-1", "Location": API + "elsewhere/"},
-        )
-    )
-    # 502/504 on an order POST become OrderOutcomeUnknownError, wrapping the status error.
-    with pytest.raises((APIStatusError, OrderOutcomeUnknownError)) as info:
+    route = mock_api.post("orders/").mock(return_value=httpx.Response(status, **_ERROR_REPLY))
+    with pytest.raises(APIStatusError) as info:  # refused: the order was not placed
         await c0.place_order(order_request())
+    assert route.call_count == 1  # max_retries=0: a 429 is not retried either
     assert route.calls.last.request.headers["Authorization"] == f"Token {TOKEN}"
     _assert_exception_clean(info.value)
     _assert_one_request_record(
         logs, method="POST", path="/api/orders/", status=status, level=logging.WARNING
     )
+
+
+@pytest.mark.parametrize("lookup_status", [200, 500], ids=["not-found", "lookup-fails"])
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.asyncio
+async def test_order_post_5xx_is_clean_and_each_request_logged(
+    c0: AsyncClient,
+    mock_api: respx.MockRouter,
+    logs: pytest.LogCaptureFixture,
+    status: int,
+    lookup_status: int,
+) -> None:
+    # A 5xx on an order POST: the order may have been placed, so it is looked
+    # up by its custom_order_id; OrderOutcomeUnknownError wraps what happened.
+    route = mock_api.post("orders/").mock(return_value=httpx.Response(status, **_ERROR_REPLY))
+    lookup = mock_api.get("orders/").mock(
+        return_value=httpx.Response(lookup_status, json={"orders": []})
+        if lookup_status == 200
+        else httpx.Response(lookup_status, **_ERROR_REPLY)
+    )
+    with pytest.raises(OrderOutcomeUnknownError) as info:
+        await c0.place_order(order_request())
+    assert route.call_count == lookup.call_count == 1
+    for call in (route.calls.last, lookup.calls.last):
+        assert call.request.headers["Authorization"] == f"Token {TOKEN}"
+    _assert_exception_clean(info.value)
+    records = _taas_records(logs)
+    requests = [r for r in records if hasattr(r, "taas_status")]
+    assert [
+        (r.taas_method, r.taas_path, r.taas_status, r.taas_attempt, r.levelno)  # type: ignore[attr-defined]
+        for r in requests
+    ] == [
+        ("POST", "/api/orders/", status, 1, logging.WARNING),
+        (
+            "GET",
+            "/api/orders/",
+            lookup_status,
+            1,
+            logging.DEBUG if lookup_status == 200 else logging.WARNING,
+        ),
+    ]
+    # One more warning saying why it looks the order up: no token in it (the fixture checks).
+    [why] = [r for r in records if r not in requests]
+    assert why.levelno == logging.WARNING
+    assert "looking the order up by custom_order_id" in why.getMessage()
 
 
 @pytest.mark.asyncio

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import attrs
@@ -37,6 +38,7 @@ from taas_async import (
     APIConnectionError,
     APITimeoutError,
     AsyncClient,
+    Backoff,
     OrderOutcomeUnknownError,
 )
 from taas_async._transport import AiohttpTransport, H11PoolTransport, SplitPoolTransport
@@ -79,10 +81,14 @@ class Server:
     stall               read the request, never reply
     never_read          accept, then never read (the client's writes stall)
     slow                reply after ``delay`` seconds (closes early if the client does)
+    reset_order_posts   read a POST, then RST without a reply; answer the order lookup
+                        ``GET /api/orders/?custom_order_ids=...`` with the orders
+                        carrying those ids if ``order_landed``, else with none
     """
 
     mode: str = "ok"
     delay: float = 0.5
+    order_landed: bool = False
     tls: ssl.SSLContext | None = None
     accepted: int = 0
     open_connections: int = 0
@@ -248,9 +254,11 @@ class Server:
         mode = self.mode
         if mode == "close_after_request":
             return False
-        if mode == "reset_after_request":
+        if mode == "reset_after_request" or (mode == "reset_order_posts" and seen.method == "POST"):
             _reset(conn)
             return False
+        if mode == "reset_order_posts":
+            return self._reply_to_lookup(conn, seen)
         if mode == "stall":
             while not self._stop.wait(0.05):
                 pass
@@ -293,6 +301,20 @@ class Server:
         except OSError:
             return False
         return mode != "close_each"
+
+    def _reply_to_lookup(self, conn: socket.socket, seen: Seen) -> bool:
+        ids = parse_qs(urlsplit(seen.target).query)["custom_order_ids"][0].split(",")
+        orders = [
+            {"id": f"landed-{cid}", "status": "ACTIVE", "custom_order_id": cid}
+            for cid in (ids if self.order_landed else [])
+        ]
+        payload = json.dumps({"orders": orders, "count": len(orders), "num_pages": 1}).encode()
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+        try:
+            conn.sendall(head % len(payload) + payload)
+        except OSError:
+            return False
+        return True
 
 
 def _reset(conn: socket.socket) -> None:
@@ -756,14 +778,38 @@ async def test_cancelling_in_flight_requests_leaks_nothing(
 # --------------------------------------------------------------------------- through the SDK
 
 
-async def test_sdk_order_reset_after_sending_is_outcome_unknown(
+async def test_sdk_order_reset_after_sending_is_reconciled_and_found(
     make: MakeTransport, server: Server
 ) -> None:
-    server.mode = "reset_after_request"
-    async with AsyncClient(server.url, TOKEN, transport=make()) as client:
-        with pytest.raises(OrderOutcomeUnknownError), anyio.fail_after(LIMIT):
-            await client.place_order(order_request())
-    assert [seen.method for seen in server.requests] == ["POST"]
+    server.mode = "reset_order_posts"
+    server.order_landed = True
+    async with AsyncClient(server.url, TOKEN, transport=make(), backoff=Backoff.none()) as client:
+        with anyio.fail_after(LIMIT):
+            order = await client.place_order(order_request())
+    # The reset came after the request was sent: looked up, found, not sent again.
+    post, lookup = server.requests
+    assert (post.method, lookup.method) == ("POST", "GET")
+    sent_id = json.loads(post.body)["custom_order_id"]
+    assert lookup.target == f"/api/orders/?custom_order_ids={sent_id}&page_size=100"
+    assert order.id == f"landed-{sent_id}"
+    assert order.custom_order_id == sent_id
+
+
+async def test_sdk_order_reset_after_sending_is_looked_up_before_every_resend(
+    make: MakeTransport, server: Server
+) -> None:
+    server.mode = "reset_order_posts"  # the order never lands
+    async with AsyncClient(server.url, TOKEN, transport=make(), backoff=Backoff.none()) as client:
+        with pytest.raises(OrderOutcomeUnknownError) as info, anyio.fail_after(LIMIT):
+            await client.place_order(order_request())  # max_retries=2
+    assert [seen.method for seen in server.requests] == ["POST", "GET"] * 3
+    posts = [seen for seen in server.requests if seen.method == "POST"]
+    assert len({seen.body for seen in posts}) == 1  # resent as is: the same custom_order_id
+    sent_id = json.loads(posts[0].body)["custom_order_id"]
+    assert info.value.custom_order_id == sent_id
+    cause = info.value.__cause__
+    assert isinstance(cause, APIConnectionError)
+    assert cause.may_have_reached_server is True
 
 
 async def test_sdk_refused_never_reached_the_server(make: MakeTransport) -> None:
