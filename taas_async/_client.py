@@ -46,6 +46,7 @@ from taas_async._exceptions import (
 from taas_async._retry import Backoff, _Limits, check_limits
 from taas_async._transport import (
     DEFAULT_LIMITS,
+    REPLY_STATUS,
     AiohttpTransport,
     H11PoolTransport,
     SplitPoolTransport,
@@ -176,7 +177,11 @@ def _fix_order_ids(path: str, body: Any) -> list[str]:
 
 
 def _outcome_unknown(
-    call: _Call[Any], ids: list[str], cause: TaaSError, why: str = ""
+    call: _Call[Any],
+    ids: list[str],
+    cause: TaaSError,
+    why: str = "",
+    lookup_error: TaaSError | None = None,
 ) -> OrderOutcomeUnknownError:
     if len(ids) == 1:
         hint = f"look it up with custom_order_id={ids[0]!r} before placing it again"
@@ -184,13 +189,27 @@ def _outcome_unknown(
         hint = f"look its legs up with custom_order_ids={','.join(ids)} before placing it again"
     else:
         hint = "it carries no custom_order_id: look for its orders before placing it again"
+    if _accepted(cause):
+        status = getattr(cause, "status_code", None) or getattr(cause, "reply_status", None)
+        what = f"the server accepted the order (HTTP {status}) but its reply was lost"
+    else:
+        what = "the order may or may not have been placed"
     return OrderOutcomeUnknownError(
-        f"{call.method} /{call.path}: the order may or may not have been placed"
-        f" ({cause}){'; ' + why if why else ''}; {hint}",
+        f"{call.method} /{call.path}: {what} ({cause}){'; ' + why if why else ''}; {hint}",
         request=call.request if call.request is not None else call.body,
         custom_order_id=ids[0] if len(ids) == 1 else None,
         custom_order_ids=ids,
+        lookup_error=lookup_error,
     )
+
+
+def _accepted(error: TaaSError) -> bool:
+    """The server answered 2xx (accepted the order) but the reply could not be read."""
+    if isinstance(error, ResponseDecodeError):
+        return 200 <= error.status_code < 300
+    if isinstance(error, APIConnectionError):
+        return error.reply_status is not None and 200 <= error.reply_status < 300
+    return False
 
 
 def _status_of(error: TaaSError) -> int | None:
@@ -526,7 +545,7 @@ class AsyncClient:
                 if not ids:  # nothing to look it up by
                     raise _outcome_unknown(call, ids, error) from error
                 await self._pause(call, error, attempt, retries, lookup=True)
-                final = attempt > retries or isinstance(error, ResponseDecodeError)
+                final = attempt > retries or _accepted(error)
                 landed = await self._reconciled(call, ids, error, final=final)
                 if landed is not _NOT_FOUND:
                     return landed
@@ -649,7 +668,11 @@ class AsyncClient:
                 )
             )
         except TaaSError as exc:
-            raise _outcome_unknown(call, ids, cause, f"looking it up failed: {exc}") from exc
+            # The attempt's error stays the cause (its body, its request id);
+            # the lookup's is kept beside it.
+            raise _outcome_unknown(
+                call, ids, cause, f"looking it up failed: {exc}", lookup_error=exc
+            ) from cause
         found = [order for order in page.orders if order.custom_order_id in ids]
         if len(found) != len(page.orders) or (page.num_pages or 1) > 1:
             # Orders that do not match: the filter was ignored, so "not found" means nothing.
@@ -694,8 +717,12 @@ class AsyncClient:
                     )
                 except TaaSError as exc:
                     raise _outcome_unknown(
-                        call, ids, cause, f"fetching multi order {parent} failed: {exc}"
-                    ) from exc
+                        call,
+                        ids,
+                        cause,
+                        f"fetching multi order {parent} failed: {exc}",
+                        lookup_error=exc,
+                    ) from cause
             else:  # a chain: rebuilt from its legs, in the order they were sent
                 body = {"id": parent, "orders": [legs[i].raw for i in ids]}
         logger.warning(
@@ -761,22 +788,35 @@ class AsyncClient:
         started = time.perf_counter()
         error: APIConnectionError | None = None
         deadline = _deadline(request)
+        status: int | None = None  # of a reply whose body then broke off
         try:
             with anyio.fail_after(deadline):
                 # Never follow redirects, even on an injected client that would: an
                 # order POST must not be replayed to another URL. auth=None: an
                 # injected client's own auth must not replace our token.
-                response = await self._http.send(request, follow_redirects=False, auth=None)
+                response = await self._http.send(
+                    request, follow_redirects=False, auth=None, stream=True
+                )
+                status = response.status_code
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
         except httpx.HTTPError as exc:
             error = _wire.connection_error(
                 exc, call.method, str(request.url), exact=self._exact_errors
             )
             failure = type(exc).__name__
+            # Our transports read a reply whole and mark an error after its status line.
+            status = getattr(exc, REPLY_STATUS, status)
         except TimeoutError:
             error = _wire.deadline_error(deadline, call.method, str(request.url))
             failure = "deadline"
         if error is not None:
-            self._log(call, None, started, attempt, error=failure)
+            # A 2xx status line proves the server accepted the request, even if
+            # its body was then lost: an order must not be sent again.
+            error.reply_status = status
+            self._log(call, status, started, attempt, error=failure)
             # Raised outside the except block so that neither __cause__ nor
             # __context__ holds httpx's exception: its request carries the token.
             raise error
@@ -793,7 +833,8 @@ class AsyncClient:
         error: str | None = None,
     ) -> None:
         latency_ms = (time.perf_counter() - started) * 1000.0
-        ok = status is not None and 200 <= status < 300  # a 3xx is raised as an error too
+        # A 3xx is raised as an error too, and so is a 2xx whose body broke off.
+        ok = error is None and status is not None and 200 <= status < 300
         level = logging.DEBUG if ok else logging.WARNING
         if logger.isEnabledFor(level):
             logger.log(

@@ -114,6 +114,9 @@ class APIConnectionError(TaaSError):
         self.method = method
         self.url = url
         self.may_have_reached_server = may_have_reached_server
+        #: The status of a reply whose body then broke off (None: no status
+        #: line came). A 2xx here means the server accepted the request.
+        self.reply_status: int | None = None
 
 
 class APITimeoutError(APIConnectionError):
@@ -233,6 +236,7 @@ class OrderOutcomeUnknownError(TaaSError):
         request: Any,
         custom_order_id: str | None,
         custom_order_ids: Sequence[str] | None = None,
+        lookup_error: TaaSError | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -242,6 +246,9 @@ class OrderOutcomeUnknownError(TaaSError):
         self.custom_order_ids = list(
             custom_order_ids or ([custom_order_id] if custom_order_id else [])
         )
+        #: Why looking the order up failed, when it did (``__cause__`` is the
+        #: failure of the order request itself).
+        self.lookup_error = lookup_error
 
 
 class WaitTimeoutError(TaaSError, TimeoutError):

@@ -572,7 +572,9 @@ async def _exchange(
     try:
         head, content = await _receive_response(h, io, timeouts.get("read"))
     except h11.RemoteProtocolError as exc:
-        raise httpx.RemoteProtocolError(str(exc)) from exc
+        mapped = httpx.RemoteProtocolError(str(exc))
+        _mark_reply_status(mapped, getattr(exc, REPLY_STATUS, None))
+        raise mapped from exc
     reusable = h.our_state is h11.DONE and h.their_state is h11.DONE
     if reusable:
         h.start_next_cycle()
@@ -650,17 +652,30 @@ async def _receive_response(
         elif not isinstance(event, h11.InformationalResponse):
             raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} event")
     chunks: list[bytes] = []
-    while True:
-        part = h.next_event()
-        if part is h11.NEED_DATA:
-            h.receive_data(await io.read(timeout))
-        elif isinstance(part, h11.Data):
-            chunks.append(part.data)
-        elif isinstance(part, h11.EndOfMessage):
-            break
-        else:
-            raise httpx.RemoteProtocolError(f"unexpected {type(part).__name__} event")
+    try:
+        while True:
+            part = h.next_event()
+            if part is h11.NEED_DATA:
+                h.receive_data(await io.read(timeout))
+            elif isinstance(part, h11.Data):
+                chunks.append(part.data)
+            elif isinstance(part, h11.EndOfMessage):
+                break
+            else:
+                raise httpx.RemoteProtocolError(f"unexpected {type(part).__name__} event")
+    except (httpx.HTTPError, h11.RemoteProtocolError) as exc:
+        _mark_reply_status(exc, event.status_code)  # the server answered; the body broke off
+        raise
     return event, chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+#: Set on a transport error raised after the reply's status line came: its status.
+REPLY_STATUS = "taas_reply_status"
+
+
+def _mark_reply_status(exc: BaseException, status: int | None) -> None:
+    if status is not None:
+        setattr(exc, REPLY_STATUS, status)
 
 
 def _join(head: bytes | None, more: bytes | None) -> bytes:
@@ -1070,6 +1085,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             mapped = _map_aiohttp_error(exc, phase, timeouts)
             if mapped is None:
                 raise
+            _mark_reply_status(mapped, None if response is None else response.status)
             raise mapped from exc
         finally:
             _PHASE.reset(token)

@@ -14,12 +14,15 @@ from typing import Any
 
 import anyio
 import httpx
+import httpx_aiohttp
 import pytest
 import respx
 from conftest import API, BASE_URL, TOKEN, load_json, order_request
+from faultserver import Fault, FaultServer
 
 from taas_async import (
     AiohttpTransport,
+    APIConnectionError,
     AsyncClient,
     Backoff,
     BadRequestError,
@@ -135,7 +138,6 @@ def test_only_transports_known_to_be_exact_are_trusted_with_connect_errors() -> 
     ]
     for transport in exact:
         assert _reports_connect_errors_exactly(httpx.AsyncClient(transport=transport))
-    httpx_aiohttp = pytest.importorskip("httpx_aiohttp")
     assert not _reports_connect_errors_exactly(
         httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport())
     )
@@ -555,3 +557,93 @@ async def test_closing_the_client_while_an_order_is_uncertain_is_outcome_unknown
     error = await _call_and_close(client, client.place_order(order_request()), 0.3)
     assert isinstance(error, OrderOutcomeUnknownError)
     assert GENERATED.fullmatch(error.custom_order_id or "")
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # aiohttp runs on asyncio only
+@pytest.mark.anyio
+async def test_httpx_aiohttp_reset_after_sending_is_reconciled_not_resent() -> None:
+    """httpx-aiohttp reports a reset after sending as ConnectTimeout: never taken as "not sent"."""
+    sandbox = Sandbox()
+    with FaultServer(app=sandbox.app) as server:
+        # What the transport raises for a connection reset after the request went out:
+        server.plan(Fault("reset_after_forward", method="POST", path="/api/orders/"))
+        async with httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport()) as raw:
+            with pytest.raises(httpx.ConnectTimeout):
+                await raw.post(server.url + "api/orders/", json={})
+        server.plan(Fault("reset_after_forward", method="POST", path="/api/orders/"))
+        async with AsyncClient(
+            server.url,
+            sandbox.token,
+            transport=httpx_aiohttp.AiohttpTransport(),
+            backoff=Backoff.none(),
+        ) as client:
+            order = await client.place_order(order_request())
+        server.wait_idle(5)
+        posts = [path for method, path, _ in server.requests if method == "POST"]
+    assert len(posts) == 2  # the raw probe, then the SDK's one POST: no resend
+    assert [o.id for o in sandbox.engine.orders.values()] == [order.id]
+
+
+# httpx's response generators, abandoned when its gzip decoder raises, are
+# finalized by the garbage collector, which trio reports as a ResourceWarning.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.anyio
+async def test_a_2xx_whose_body_cannot_be_decoded_is_never_sent_again() -> None:
+    """The 201 status proves the order was accepted, even though httpx fails on its body."""
+    not_found = Fault(
+        "status",
+        status=200,
+        body='{"orders": []}',
+        content_type="application/json",
+        method="GET",
+        path="/api/orders/",
+    )
+    with FaultServer() as server:
+        server.plan(
+            Fault(
+                "status",
+                status=201,
+                body=b"not gzip at all",
+                headers={"Content-Encoding": "gzip"},
+                content_type="application/json",
+                method="POST",
+                path="/api/orders/",
+            ),
+            not_found,
+            not_found,
+        )
+        async with AsyncClient(server.url, TOKEN, backoff=Backoff.none()) as client:
+            with pytest.raises(OrderOutcomeUnknownError, match=r"accepted the order \(HTTP 201\)"):
+                await client.place_order(order_request())
+        server.wait_idle(5)
+        posts = [path for method, path, _ in server.requests if method == "POST"]
+    assert len(posts) == 1  # retries were left: still not resent
+
+
+@pytest.mark.anyio
+async def test_a_reply_reset_mid_body_after_201_is_never_sent_again() -> None:
+    """Over TCP: the status line came, then the connection broke; the lookup lags."""
+    sandbox = Sandbox()
+    with FaultServer(app=sandbox.app) as server:
+        server.plan(
+            Fault("reset_mid_body", method="POST", path="/api/orders/"),
+            # A lookup that has not caught up with the write yet:
+            Fault(
+                "status",
+                status=200,
+                body='{"orders": []}',
+                content_type="application/json",
+                method="GET",
+                path="/api/orders/",
+            ),
+        )
+        async with AsyncClient(server.url, sandbox.token, backoff=Backoff.none()) as client:
+            with pytest.raises(OrderOutcomeUnknownError) as caught:
+                await client.place_order(order_request())
+        server.wait_idle(5)
+        posts = [path for method, path, _ in server.requests if method == "POST"]
+    cause = caught.value.__cause__
+    assert isinstance(cause, APIConnectionError)
+    assert cause.reply_status == 201
+    assert len(posts) == 1
+    assert len(sandbox.engine.orders) == 1
