@@ -110,10 +110,15 @@ class _TokenBucket:
         if self._lock is None:  # created on first use, inside the event loop that uses it
             self._lock = anyio.Lock()
         async with self._lock:
-            self._refill(anyio.current_time())
+            now = anyio.current_time()
+            self._refill(now)
             if self._tokens < 1.0:
-                await anyio.sleep((1.0 - self._tokens) / self._rate)
-                self._refill(anyio.current_time())
+                # Sleep until the token is due and count from then, not from
+                # the (always a little later) wake-up: else every token costs
+                # the loop's lateness too, and the rate falls short of the limit.
+                due = now + (1.0 - self._tokens) / self._rate
+                await anyio.sleep_until(due)
+                self._tokens, self._updated = 1.0, due
             self._tokens -= 1.0
 
 
