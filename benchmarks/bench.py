@@ -937,7 +937,9 @@ def render(report: Report) -> str:
         out += [f"## Structuring one `Order` ({s['body_bytes']} byte seed body)", ""]
         rows = []
         for i, row in enumerate(report.structuring):
-            goal = GOAL_STRUCTURING if i >= len(report.structuring) - 2 else None
+            # The goal is on structuring (decoded JSON -> Order); the last row
+            # adds the decode itself, for the whole bytes -> Order path.
+            goal = GOAL_STRUCTURING if i == len(report.structuring) - 2 else None
             rows.append([f"`{row.name}`", fmt_num(row.us, 2), fmt_ratio(row.us / base, goal)])
         out.append(table(["operation", "µs/call", "x json.loads (goal ≤3)"], rows))
         out.append("")
@@ -972,10 +974,13 @@ def render_goals(report: Report) -> list[str]:
         headers.append("CPU/call SDK / raw httpx ≤1.25")
         out += [table(headers, rows), ""]
     if report.structuring:
-        ratio = report.structuring[-1].us / report.structuring[0].us
+        base = report.structuring[0].us
+        ratio = report.structuring[-2].us / base
+        whole = report.structuring[-1].us / base
         out += [
-            f"Structuring an `Order`: {fmt_ratio(ratio)} `json.loads` (goal ≤3):"
-            f" {verdict(ratio, GOAL_STRUCTURING)}",
+            f"Structuring an `Order` (decoded JSON to `Order`): {fmt_ratio(ratio)} `json.loads`"
+            f" (goal ≤3): {verdict(ratio, GOAL_STRUCTURING)}. The whole path from bytes"
+            f" (decoding with exact decimals, then structuring): {fmt_ratio(whole)}.",
             "",
         ]
     return out if len(out) > 2 else []

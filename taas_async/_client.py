@@ -8,6 +8,7 @@ order reconciliation belong in ``_send`` and need no endpoint changes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import enum
@@ -229,6 +230,40 @@ def _retry_after_of(error: TaaSError) -> float | None:
     if isinstance(error, APIStatusError):
         return _wire.retry_after(httpx.Headers(error.headers or {}))
     return None
+
+
+def _within(seconds: float) -> contextlib.AbstractAsyncContextManager[object]:
+    """A deadline that raises ``TimeoutError``: asyncio's own where it has one.
+
+    ``asyncio.timeout`` (Python 3.11+) costs a third of an anyio cancel scope,
+    a tenth of the SDK's own CPU per call; anyio's scope serves trio (and 3.10).
+    """
+    if _ASYNCIO_TIMEOUT is not None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # trio
+            pass
+        else:
+            return _ASYNCIO_TIMEOUT(seconds)
+    return _AnyioDeadline(seconds)
+
+
+_ASYNCIO_TIMEOUT: Callable[[float], contextlib.AbstractAsyncContextManager[object]] | None = (
+    getattr(asyncio, "timeout", None)
+)
+
+
+class _AnyioDeadline:
+    __slots__ = ("_scope",)
+
+    def __init__(self, seconds: float) -> None:
+        self._scope = anyio.fail_after(seconds)
+
+    async def __aenter__(self) -> object:
+        return self._scope.__enter__()
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        return self._scope.__exit__(*exc_info)
 
 
 def _deadline(request: httpx.Request) -> float:
@@ -790,7 +825,7 @@ class AsyncClient:
         deadline = _deadline(request)
         status: int | None = None  # of a reply whose body then broke off
         try:
-            with anyio.fail_after(deadline):
+            async with _within(deadline):
                 # Never follow redirects, even on an injected client that would: an
                 # order POST must not be replayed to another URL. auth=None: an
                 # injected client's own auth must not replace our token.
@@ -799,9 +834,10 @@ class AsyncClient:
                 )
                 status = response.status_code
                 try:
-                    await response.aread()
-                finally:
+                    await response.aread()  # closes the response once read
+                except BaseException:
                     await response.aclose()
+                    raise
         except httpx.HTTPError as exc:
             error = _wire.connection_error(
                 exc, call.method, str(request.url), exact=self._exact_errors
