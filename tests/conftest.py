@@ -40,6 +40,12 @@ def load_json(name: str) -> Any:
     return json.loads(load(name))
 
 
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Tests marked ``anyio`` run on both event loops (a module may narrow this)."""
+    return str(request.param)
+
+
 @pytest.fixture
 def seed_order_text() -> str:
     return load("seed_order.json")

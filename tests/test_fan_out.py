@@ -34,11 +34,6 @@ from taas_async.sandbox import Sandbox
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 class CountingTransport(httpx.AsyncBaseTransport):
     """Wraps the sandbox transport; records the most requests ever in flight at once."""
 

@@ -58,11 +58,6 @@ BALANCES = "/api/balances/"
 HTML = "<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
 def sandbox() -> Sandbox:
     return Sandbox()

@@ -53,11 +53,6 @@ LIMITS = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections
 OK = {"ok": True}
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     """A proxy in the environment would swap the default transport for httpx's own."""

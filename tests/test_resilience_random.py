@@ -75,11 +75,6 @@ LOOKUP_KINDS = [
 ]
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
 def sandbox() -> Sandbox:
     return Sandbox()

@@ -48,11 +48,6 @@ from taas_async.sandbox import Sandbox
 GENERATED = re.compile(r"taas-[0-9a-f]{32}")
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 def posted(sandbox: Sandbox, path: str) -> list[dict[str, Any]]:
     """The JSON bodies of every POST the sandbox received on ``path``."""
     return [
@@ -375,18 +370,19 @@ async def test_a_plain_400_is_raised_without_a_lookup() -> None:
         assert not lookup.called
 
 
+def multi_request(*legs: dict[str, Any]) -> PlaceMultiOrderRequest:
+    return PlaceMultiOrderRequest(
+        accounts=["mock"], duration=300, strategy="TWAP", child_orders=list(legs)
+    )
+
+
+ETH_LEG = {"pair": "ETH-USDT", "side": "buy", "base_asset_qty": 1}
+
+
 @pytest.mark.anyio
 async def test_multi_order_placed_but_reply_lost_is_fetched_through_its_legs() -> None:
     sandbox = Sandbox()
-    request = PlaceMultiOrderRequest(
-        accounts=["mock"],
-        duration=300,
-        strategy="TWAP",
-        child_orders=[
-            {"pair": "ETH-USDT", "side": "buy", "base_asset_qty": 1},
-            {"pair": "BTC-USDT", "side": "sell", "base_asset_qty": "0.1"},
-        ],
-    )
+    request = multi_request(ETH_LEG, {"pair": "BTC-USDT", "side": "sell", "base_asset_qty": "0.1"})
     sandbox.faults.fail_next(1, 504, path="api/multi_orders/", after=True)
     async with sandbox.client(backoff=Backoff.none()) as client:
         multi = await client.place_multi_order(request)
@@ -398,12 +394,7 @@ async def test_multi_order_placed_but_reply_lost_is_fetched_through_its_legs() -
 @pytest.mark.anyio
 async def test_multi_order_not_found_is_never_resent() -> None:
     sandbox = Sandbox()
-    request = PlaceMultiOrderRequest(
-        accounts=["mock"],
-        duration=300,
-        strategy="TWAP",
-        child_orders=[{"pair": "ETH-USDT", "side": "buy", "base_asset_qty": 1}],
-    )
+    request = multi_request(ETH_LEG)
     sandbox.faults.fail_next(1, 504, path="api/multi_orders/")  # not placed
     async with sandbox.client(backoff=Backoff.none()) as client:
         with pytest.raises(OrderOutcomeUnknownError, match="found 0"):

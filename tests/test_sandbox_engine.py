@@ -44,12 +44,6 @@ SECOND = dt.timedelta(seconds=1)
 PERP = "ETH:PERP-USDT"
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """Tests marked ``anyio`` run once on asyncio and once on trio."""
-    return request.param
-
-
 # --------------------------------------------------------------------------- helpers
 
 

@@ -54,12 +54,6 @@ POLL = 0.05
 SERVER = [sys.executable, "-m", "taas_async.sandbox"]
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """The AsyncClient-over-TCP test runs on both event loops."""
-    return str(request.param)
-
-
 @contextmanager
 def serve(*extra: str) -> Iterator[str]:
     """Run the sandbox server in a subprocess; yield the URL it announces."""
