@@ -709,10 +709,14 @@ class AsyncClient:
                 call, ids, cause, f"looking it up failed: {exc}", lookup_error=exc
             ) from cause
         found = [order for order in page.orders if order.custom_order_id in ids]
-        if len(found) != len(page.orders) or (page.num_pages or 1) > 1:
+        if len(found) != len(page.orders):
             # Orders that do not match: the filter was ignored, so "not found" means nothing.
             raise _outcome_unknown(
                 call, ids, cause, "the order list did not filter by custom_order_ids"
+            ) from cause
+        if (page.num_pages or 1) > 1:
+            raise _outcome_unknown(
+                call, ids, cause, "more than a page of orders carry these custom_order_ids"
             ) from cause
         legs = {order.custom_order_id: order for order in found}
         # The legs of one multi order share its id; anywhere else, one id is one order.

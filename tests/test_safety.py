@@ -590,7 +590,7 @@ async def test_order_lookup_failure_is_outcome_unknown(
         ),
         (
             lambda ids: httpx.Response(200, json={"orders": [], "num_pages": 2}),
-            "did not filter by custom_order_ids",
+            "more than a page of orders carry these custom_order_ids",
         ),
         (landed(per_id=2), "several orders carry the same custom_order_id"),
     ],
