@@ -828,6 +828,7 @@ class AsyncClient:
         error: APIConnectionError | None = None
         deadline = _deadline(request)
         status: int | None = None  # of a reply whose body then broke off
+        request.extensions.pop(REPLY_STATUS, None)  # not an earlier attempt's
         try:
             async with _within(deadline):
                 # Never follow redirects, even on an injected client that would: an
@@ -847,16 +848,15 @@ class AsyncClient:
                 exc, call.method, str(request.url), exact=self._exact_errors
             )
             failure = type(exc).__name__
-            # Our transports read a reply whole and mark an error after its status line.
-            status = getattr(exc, REPLY_STATUS, status)
         except TimeoutError:
             error = _wire.deadline_error(deadline, call.method, str(request.url))
             failure = "deadline"
         if error is not None:
             # A 2xx status line proves the server accepted the request, even if
-            # its body was then lost: an order must not be sent again.
-            error.reply_status = status
-            self._log(call, status, started, attempt, error=failure)
+            # its body was then lost: an order must not be sent again. Our
+            # transports read a reply whole, so they record its status apart.
+            error.reply_status = status or request.extensions.get(REPLY_STATUS)
+            self._log(call, error.reply_status, started, attempt, error=failure)
             # Raised outside the except block so that neither __cause__ nor
             # __context__ holds httpx's exception: its request carries the token.
             raise error

@@ -570,11 +570,9 @@ async def _exchange(
     """Send the request, read the reply whole; also says if the connection is reusable."""
     await _send_request(h, io, request, timeouts.get("write"))
     try:
-        head, content = await _receive_response(h, io, timeouts.get("read"))
+        head, content = await _receive_response(h, io, timeouts.get("read"), request)
     except h11.RemoteProtocolError as exc:
-        mapped = httpx.RemoteProtocolError(str(exc))
-        _mark_reply_status(mapped, getattr(exc, REPLY_STATUS, None))
-        raise mapped from exc
+        raise httpx.RemoteProtocolError(str(exc)) from exc
     reusable = h.our_state is h11.DONE and h.their_state is h11.DONE
     if reusable:
         h.start_next_cycle()
@@ -638,7 +636,7 @@ async def _send_request(
 
 
 async def _receive_response(
-    h: h11.Connection, io: _IO, timeout: float | None
+    h: h11.Connection, io: _IO, timeout: float | None, request: httpx.Request
 ) -> tuple[h11.Response, bytes]:
     while True:
         event = h.next_event()
@@ -651,31 +649,26 @@ async def _receive_response(
             break
         elif not isinstance(event, h11.InformationalResponse):
             raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} event")
+    # The server answered: should the body now break off (or outlast the
+    # caller's deadline), the caller still knows what the status was.
+    request.extensions[REPLY_STATUS] = event.status_code
     chunks: list[bytes] = []
-    try:
-        while True:
-            part = h.next_event()
-            if part is h11.NEED_DATA:
-                h.receive_data(await io.read(timeout))
-            elif isinstance(part, h11.Data):
-                chunks.append(part.data)
-            elif isinstance(part, h11.EndOfMessage):
-                break
-            else:
-                raise httpx.RemoteProtocolError(f"unexpected {type(part).__name__} event")
-    except (httpx.HTTPError, h11.RemoteProtocolError) as exc:
-        _mark_reply_status(exc, event.status_code)  # the server answered; the body broke off
-        raise
+    while True:
+        part = h.next_event()
+        if part is h11.NEED_DATA:
+            h.receive_data(await io.read(timeout))
+        elif isinstance(part, h11.Data):
+            chunks.append(part.data)
+        elif isinstance(part, h11.EndOfMessage):
+            break
+        else:
+            raise httpx.RemoteProtocolError(f"unexpected {type(part).__name__} event")
     return event, chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-#: Set on a transport error raised after the reply's status line came: its status.
+#: Request extension our transports set once a reply's status line has come,
+#: before its body is read (they read it whole before returning).
 REPLY_STATUS = "taas_reply_status"
-
-
-def _mark_reply_status(exc: BaseException, status: int | None) -> None:
-    if status is not None:
-        setattr(exc, REPLY_STATUS, status)
 
 
 def _join(head: bytes | None, more: bytes | None) -> bytes:
@@ -1073,6 +1066,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=timeout,
                 server_hostname=request.extensions.get("sni_hostname"),
             )
+            request.extensions[REPLY_STATUS] = response.status  # before the body
             content = await response.read()
         except BaseException as exc:
             if response is not None:
@@ -1085,7 +1079,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             mapped = _map_aiohttp_error(exc, phase, timeouts)
             if mapped is None:
                 raise
-            _mark_reply_status(mapped, None if response is None else response.status)
             raise mapped from exc
         finally:
             _PHASE.reset(token)

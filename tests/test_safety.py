@@ -1171,3 +1171,40 @@ async def test_chained_order_outcome_unknown_names_the_legs_custom_order_ids(
     assert err.custom_order_ids == ["leg-1", "leg-2"]
     assert "custom_order_ids=leg-1,leg-2 before placing it again" in str(err)
     assert "it carries no custom_order_id" not in str(err)
+
+
+@pytest.mark.asyncio
+async def test_order_accepted_then_trickled_past_the_deadline_is_never_resent(
+    local: LocalServer,
+) -> None:
+    # "201 Created", then the body a byte every 0.1 s: the deadline (1.2 s) cuts
+    # it off inside the transport. The status line proves the order landed, so
+    # a lookup that has not caught up ("not found") must not lead to a resend.
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await local.read_request(reader)
+            if _is_lookup(local):
+                await _reply_not_found(writer)
+                continue
+            writer.write(
+                b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n"
+            )
+            await writer.drain()
+            for _ in range(100):  # bounded: 10 s at most
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(0.1)
+
+    local.handler = handler
+    async with AsyncClient(
+        local.url, TOKEN, timeout=httpx.Timeout(0.3), backoff=Backoff.none()
+    ) as client:
+        with pytest.raises(OrderOutcomeUnknownError) as info:
+            await asyncio.wait_for(client.place_order(order_request()), LIMIT)
+    assert "accepted the order (HTTP 201)" in str(info.value)
+    posts = [line for line, _ in local.requests if line.startswith("POST")]
+    assert len(posts) == 1  # two retries were left: none was used to resend
+    cause = info.value.__cause__
+    assert isinstance(cause, APITimeoutError)
+    assert cause.reply_status == 201
