@@ -1,17 +1,19 @@
-"""Shared fixtures: a client wired to respx, the seed's example replies."""
+"""Shared fixtures: respx, the seed's example replies, a sandbox behind a FaultServer."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 import respx
+from faultserver import FaultServer
 
 from taas_async import AsyncClient, Backoff, PlaceOrderRequest
+from taas_async.sandbox import Sandbox
 
 DATA = Path(__file__).parent / "data"
 BASE_URL = "https://taas.test/prefix"  # a path prefix, which 1.2.9's urljoin would drop
@@ -44,6 +46,20 @@ def load_json(name: str) -> Any:
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Tests marked ``anyio`` run on both event loops (a module may narrow this)."""
     return str(request.param)
+
+
+@pytest.fixture
+def sandbox() -> Sandbox:
+    """A fresh in-process sandbox."""
+    return Sandbox()
+
+
+@pytest.fixture
+def server(sandbox: Sandbox) -> Iterator[FaultServer]:
+    """A loopback FaultServer in front of ``sandbox`` (modules with another server override it)."""
+    with FaultServer(app=sandbox.app) as running:
+        yield running
+        assert running.errors == []  # neither the server nor the app crashed
 
 
 @pytest.fixture

@@ -28,7 +28,6 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -56,18 +55,6 @@ pytestmark = pytest.mark.anyio
 ORDERS = "/api/orders/"
 BALANCES = "/api/balances/"
 HTML = "<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
-
-
-@pytest.fixture
-def sandbox() -> Sandbox:
-    return Sandbox()
-
-
-@pytest.fixture
-def server(sandbox: Sandbox) -> Iterator[FaultServer]:
-    with FaultServer(app=sandbox.app) as running:
-        yield running
-        assert running.errors == []  # neither the server nor the app crashed
 
 
 def client_for(

@@ -25,7 +25,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -73,18 +72,6 @@ LOOKUP_KINDS = [
     Fault("stall", seconds=1.0, method="GET", path=ORDERS),
     Fault("truncated_json", method="GET", path=ORDERS),
 ]
-
-
-@pytest.fixture
-def sandbox() -> Sandbox:
-    return Sandbox()
-
-
-@pytest.fixture
-def server(sandbox: Sandbox) -> Iterator[FaultServer]:
-    with FaultServer(app=sandbox.app) as running:
-        yield running
-        assert running.errors == []
 
 
 def placement(index: int) -> PlaceOrderRequest:
