@@ -45,6 +45,8 @@ __all__ = ["Fault", "FaultKind", "FaultServer", "refused_url"]
 
 FaultKind = Literal[
     "refuse",
+    "close_on_accept",
+    "close_before_reply",
     "reset_before_reply",
     "reset_after_forward",
     "reset_mid_body",
@@ -55,6 +57,7 @@ FaultKind = Literal[
     "wrong_content_type",
 ]
 _KINDS = frozenset(FaultKind.__args__)  # type: ignore[attr-defined]
+_AT_ACCEPT = frozenset({"refuse", "close_on_accept"})
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -78,6 +81,8 @@ class Fault:
     - ``refuse``: RST a new connection right after accept, before reading it;
       on an already open (keep-alive) connection, RST as soon as the request
       line and headers arrived. Never forwarded, never counted in ``requests``.
+    - ``close_on_accept``: as ``refuse``, with a plain close (FIN) instead of a RST.
+    - ``close_before_reply``: read the whole request, do not forward it, close (FIN).
     - ``reset_before_reply``: read the whole request, do not forward it, RST.
     - ``reset_after_forward``: forward to the app (an order IS placed), RST.
     - ``reset_mid_body``: forward, send status line, headers and half the
@@ -173,14 +178,32 @@ class FaultServer:
         app: the ASGI app answering requests (default: 200 ``{"ok": true}``).
         delay: seconds every fully received request waits in the server loop
             before the app (or its fault) runs.
+        close_after: close each connection (a plain FIN, no ``Connection:
+            close`` header) right after its ``close_after``-th full reply, as
+            load balancers and proxies do after N requests (1: after every reply).
+        idle_timeout: close a connection that waits this many seconds for
+            its next request, as load balancers do with idle keep-alive ones.
 
     """
 
-    def __init__(self, app: ASGIApp | None = None, *, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp | None = None,
+        *,
+        delay: float = 0.0,
+        close_after: int | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
         if delay < 0:
             raise ValueError(f"delay must be >= 0, got {delay!r}")
+        if close_after is not None and close_after < 1:
+            raise ValueError(f"close_after must be >= 1, got {close_after!r}")
+        if idle_timeout is not None and idle_timeout <= 0:
+            raise ValueError(f"idle_timeout must be > 0, got {idle_timeout!r}")
         self.app: ASGIApp = app if app is not None else ok_app
         self.delay = delay
+        self.close_after = close_after
+        self.idle_timeout = idle_timeout
         self.url = ""
         self.port = 0
         self._lock = threading.Lock()
@@ -256,10 +279,10 @@ class FaultServer:
             return fault
 
     def _take_refusal(self) -> Fault | None:
-        """At accept: the first planned ``refuse`` fault that needs no request to match."""
+        """At accept: the first planned refusal (RST or FIN) that needs no request to match."""
         with self._lock:
             for i, fault in enumerate(self._planned):
-                if fault.kind == "refuse" and fault.method is None and fault.path is None:
+                if fault.kind in _AT_ACCEPT and fault.method is None and fault.path is None:
                     del self._planned[i]
                     self._faults_applied.append(fault.kind)
                     return fault
@@ -445,9 +468,11 @@ class FaultServer:
             self._open_connections += 1
             self._connections_accepted += 1
         try:
-            if self._take_refusal() is not None:
-                _reset(writer)
-                return
+            refusal = self._take_refusal()
+            if refusal is not None:
+                if refusal.kind == "refuse":
+                    _reset(writer)
+                return  # close_on_accept: the finally below closes it (FIN)
             await self._serve(reader, writer)
         except (_ClientGone, ConnectionError, h11.RemoteProtocolError, asyncio.CancelledError):
             _reset(writer)
@@ -469,7 +494,13 @@ class FaultServer:
         phase = self._phases[writer]
         while True:  # one iteration per request; ends when the connection does
             phase[1] = "idle"
-            head = await _next_event(conn, reader)
+            if self.idle_timeout is None:
+                head = await _next_event(conn, reader)
+            else:
+                try:
+                    head = await asyncio.wait_for(_next_event(conn, reader), self.idle_timeout)
+                except asyncio.TimeoutError:
+                    return  # idle too long: closed with a FIN, as a load balancer does
             phase[1] = "receiving"
             if isinstance(head, h11.ConnectionClosed):
                 return
@@ -479,10 +510,11 @@ class FaultServer:
             target = head.target.decode("latin-1")
             planned = self.planned
             refusal = next(
-                (f for f in planned if f.kind == "refuse" and f.matches(method, target)), None
+                (f for f in planned if f.kind in _AT_ACCEPT and f.matches(method, target)), None
             )
             if refusal is not None and self._take_refusal_for(refusal):
-                _reset(writer)
+                if refusal.kind == "refuse":
+                    _reset(writer)
                 return
             body = bytearray()
             while True:
@@ -509,6 +541,8 @@ class FaultServer:
                     self._in_flight -= 1
             if not keep or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return
+            if self.close_after is not None and phase[2] >= self.close_after:
+                return  # closed right after a full reply, without "Connection: close"
             conn.start_next_cycle()
 
     def _take_refusal_for(self, fault: Fault) -> bool:
@@ -574,6 +608,8 @@ class FaultServer:
         if fault is not None and kind in ("refuse", "reset_before_reply"):
             _reset(writer)
             return False
+        if fault is not None and kind in ("close_on_accept", "close_before_reply"):
+            return False  # the connection's handler closes it (FIN)
         if fault is not None and kind == "status":
             await _send(conn, writer, _fault_reply(fault))
             return True
