@@ -47,10 +47,12 @@ from taas_async._exceptions import (
 from taas_async._retry import Backoff, _Limits, check_limits
 from taas_async._transport import (
     DEFAULT_LIMITS,
+    FRESH_CONNECTION,
     REPLY_STATUS,
     AiohttpTransport,
     H11PoolTransport,
     SplitPoolTransport,
+    _Body,
 )
 from taas_async._version import __version__
 
@@ -137,6 +139,9 @@ class _Call(Generic[T]):
     # The request was validated as a whole just before (place_orders checks the
     # batch up front): not again in _build.
     checked: bool = False
+    # Send every attempt on a new connection (an order lookup after a connection
+    # failure: the pooled ones may be closed by the server too).
+    fresh_connection: bool = False
 
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -215,6 +220,24 @@ def _accepted(error: TaaSError) -> bool:
 
 def _status_of(error: TaaSError) -> int | None:
     return error.status_code if isinstance(error, APIStatusError) else None
+
+
+def _on_a_new_connection(request: httpx.Request) -> None:
+    """Send ``request`` on a new connection, and close that one after the reply.
+
+    Our transports open a new connection for it (``FRESH_CONNECTION``). Any
+    HTTP/1.1 stack honours ``Connection: close``: the connection that carried
+    this request is not reused, so the next follow-up cannot pick it up after
+    the server closed it (the server may well close a connection right after
+    each reply; that is often why this request is a follow-up at all).
+    """
+    request.extensions[FRESH_CONNECTION] = True
+    request.headers["Connection"] = "close"
+
+
+def _broke_connection(error: TaaSError) -> bool:
+    """A connection failed after the request may have gone out on it (reset, EOF, timeout)."""
+    return isinstance(error, APIConnectionError) and error.may_have_reached_server
 
 
 def _never_left(error: TaaSError) -> bool:
@@ -521,6 +544,13 @@ class AsyncClient:
                 headers=self._headers(has_body=content is not None),
                 timeout=timeout,
             )
+        if content:
+            # httpx's body stream is an async generator, which httpcore abandons
+            # when a send fails (trio then warns as it is collected): a plain
+            # iterator instead. Our transports read request.content directly.
+            request.stream = _Body(content)
+        if call.fresh_connection:
+            _on_a_new_connection(request)
         return request, ids
 
     async def _send(self, call: _Call[T]) -> T:
@@ -615,6 +645,11 @@ class AsyncClient:
         try:
             response = await self._attempt(request, call, attempt=attempt)
         except APIConnectionError as exc:
+            if exc.may_have_reached_server:
+                # The connection failed under this request. If it was a pooled one the
+                # server had closed, the next pooled one may be closed too: whatever
+                # follows (a retry, a lookup, a resend) goes on a new connection.
+                _on_a_new_connection(request)
             return exc
         url = str(request.url)
         if not response.is_success:
@@ -700,6 +735,7 @@ class AsyncClient:
                     send_as="query",
                     timeout=call.timeout,
                     max_retries=call.max_retries,
+                    fresh_connection=_broke_connection(cause),
                 )
             )
         except TaaSError as exc:

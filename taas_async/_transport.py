@@ -49,8 +49,9 @@ import select
 import socket
 import ssl
 import time
+import typing
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -144,7 +145,12 @@ class _StreamIO:
         await anyio.aclose_forcefully(self._stream)
 
 
-def _is_readable(sock: socket.socket | None) -> bool:
+def _is_readable(sock: Any) -> bool:
+    """Whether the kernel holds something to read (bytes, EOF or a reset): unusable when idle.
+
+    ``sock`` is a socket or anything with ``fileno()`` (asyncio's and uvloop's
+    transport sockets); a closed one counts as readable.
+    """
     fd = -1 if sock is None else sock.fileno()
     if fd < 0:
         return True
@@ -178,8 +184,8 @@ class _ProtocolIO(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # noqa: S101 (a stream transport)
-        self._transport = transport
+        # A stream transport (uvloop's are not asyncio.Transport subclasses).
+        self._transport = typing.cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self._chunks.append(data)
@@ -260,7 +266,12 @@ class _ProtocolIO(asyncio.Protocol):
             timer.cancel()
 
     def idle_ok(self) -> bool:
-        """Nothing came in on an idle connection: no EOF, no reset, no stray bytes."""
+        """Nothing came in on an idle connection: no EOF, no reset, no stray bytes.
+
+        The socket itself is asked too: a server's close that the kernel has
+        received but the event loop has not yet delivered (the usual case
+        when a request follows the previous reply at once) shows up there.
+        """
         transport = self._transport
         return not (
             self._eof
@@ -268,6 +279,7 @@ class _ProtocolIO(asyncio.Protocol):
             or transport is None
             or transport.is_closing()
             or self._loop is not asyncio.get_running_loop()  # a pool shared across loops
+            or _is_readable(transport.get_extra_info("socket"))
         )
 
     async def aclose(self) -> None:
@@ -301,10 +313,11 @@ class _Connection:
 class _Waiter:
     """A request waiting for a connection: it is handed one, or a slot to open one."""
 
-    __slots__ = ("abandoned", "conn", "event", "origin", "slot")
+    __slots__ = ("abandoned", "conn", "event", "fresh", "origin", "slot")
 
-    def __init__(self, origin: _Origin) -> None:
+    def __init__(self, origin: _Origin, *, fresh: bool) -> None:
         self.origin = origin
+        self.fresh = fresh  # wants a new connection, never a used one
         self.event = anyio.Event()
         self.conn: _Connection | None = None
         self.slot = False
@@ -383,7 +396,7 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
         """Send ``request`` on a pooled connection and return the reply, read whole."""
         origin = _origin(request.url)
         timeouts = _timeouts(request)
-        conn = await self._acquire(origin, timeouts)
+        conn = await self._acquire(origin, timeouts, fresh=FRESH_CONNECTION in request.extensions)
         # From here on the connection is established: whatever fails, the
         # request may have reached the server.
         try:
@@ -410,11 +423,13 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
 
     # ------------------------------------------------------------------ the pool
 
-    async def _acquire(self, origin: _Origin, timeouts: dict[str, float | None]) -> _Connection:
+    async def _acquire(
+        self, origin: _Origin, timeouts: dict[str, float | None], *, fresh: bool
+    ) -> _Connection:
         while True:
             if self._closed:
                 raise RuntimeError("this H11PoolTransport is closed")
-            stack = self._idle.get(origin)
+            stack = None if fresh else self._idle.get(origin)
             if stack:
                 conn = stack.pop()
                 self._n_idle -= 1
@@ -425,13 +440,16 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
                 self._n_open += 1
                 return await self._open(origin, timeouts)
             elif self._n_idle:
-                # The slots are held by idle connections to other origins: free one.
+                # The slots are held by idle connections (to other origins, or
+                # used ones when a fresh one is wanted): free one.
                 await self._forget(self._evict_idle()).io.aclose()
             else:
-                return await self._wait(origin, timeouts)
+                return await self._wait(origin, timeouts, fresh=fresh)
 
-    async def _wait(self, origin: _Origin, timeouts: dict[str, float | None]) -> _Connection:
-        waiter = _Waiter(origin)
+    async def _wait(
+        self, origin: _Origin, timeouts: dict[str, float | None], *, fresh: bool
+    ) -> _Connection:
+        waiter = _Waiter(origin, fresh=fresh)
         self._waiters.append(waiter)
         pool_timeout = timeouts.get("pool")
         try:
@@ -449,8 +467,15 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
             elif waiter.slot:
                 self._free_slot()
             raise
-        if waiter.conn is not None:
-            return waiter.conn
+        conn = waiter.conn
+        if conn is not None:
+            if conn.io.idle_ok():
+                return conn
+            # Handed over straight from its last reply, and the server has closed
+            # it since: open a new one in its slot.
+            self._conns.discard(conn)
+            await conn.io.aclose()
+            return await self._open(origin, timeouts)
         if waiter.slot:
             return await self._open(origin, timeouts)
         waiter.abandoned = True
@@ -485,13 +510,18 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
             with anyio.fail_after(timeout):
                 if loop is not None and not self._use_streams:
                     target, delay = await _happy_eyeballs_target(loop, host, port)
+                    race: dict[str, Any] = {}
+                    if delay is not None and isinstance(loop, asyncio.BaseEventLoop):
+                        # asyncio's own loop races the addresses; uvloop's takes no
+                        # such argument and tries them one after another.
+                        race["happy_eyeballs_delay"] = delay
                     _, protocol = await loop.create_connection(
                         lambda: _ProtocolIO(loop),
                         target,
                         port,
                         ssl=context,
                         server_hostname=host if context else None,
-                        happy_eyeballs_delay=delay,
+                        **race,
                     )
                     return protocol
                 if context is None:
@@ -537,11 +567,11 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
             waiter = self._waiters.popleft()
             if waiter.abandoned:
                 continue
-            if waiter.origin == conn.origin:
+            if waiter.origin == conn.origin and not waiter.fresh:
                 waiter.conn = conn
                 waiter.event.set()
                 return None
-            # A waiter for another origin: this connection makes room for it.
+            # A waiter for another origin, or for a new connection: this one makes room.
             self._conns.discard(conn)
             waiter.slot = True
             waiter.event.set()
@@ -670,6 +700,12 @@ async def _receive_response(
 #: before its body is read (they read it whole before returning).
 REPLY_STATUS = "taas_reply_status"
 
+#: Request extension: send this request on a new connection, not a pooled one.
+#: The SDK sets it on every attempt that follows a failure after which the
+#: server may have acted (a retry, an order lookup, a resend), so that a pooled
+#: connection the server has closed meanwhile cannot fail that one too.
+FRESH_CONNECTION = "taas_fresh_connection"
+
 
 def _join(head: bytes | None, more: bytes | None) -> bytes:
     return (head or b"") + (more or b"")
@@ -757,7 +793,10 @@ class SplitPoolTransport(httpx.AsyncBaseTransport):
     least busy pool (the first one when idle, so sequential requests reuse one
     warm connection). ``limits`` are divided between the pools, so
     ``max_connections`` still bounds the total; a request waits for its own
-    pool (``httpx.PoolTimeout``) even if another has room.
+    pool (``httpx.PoolTimeout``) even if another has room. A request that asks
+    for a new connection (the SDK's follow-ups after a broken one) goes
+    through a lane of its own that keeps no connection alive, outside those
+    limits.
 
     Example::
 
@@ -801,17 +840,26 @@ class SplitPoolTransport(httpx.AsyncBaseTransport):
             )
             for i in range(pools)
         ]
+        # httpcore cannot be told to open a new connection for one request:
+        # a pool that keeps none alive can.
+        self._fresh = httpx.AsyncHTTPTransport(
+            verify=context,
+            limits=httpx.Limits(max_connections=connections[0], max_keepalive_connections=0),
+            **options,
+        )
         self._busy = [0] * pools
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the least busy pool."""
         with contextlib.suppress(httpx.RequestNotRead):
             request.stream = _Body(request.content)
+        if FRESH_CONNECTION in request.extensions:
+            return await _typed(self._fresh.handle_async_request(request))
         busy = self._busy
         index = busy.index(min(busy))
         busy[index] += 1
         try:
-            response = await self._transports[index].handle_async_request(request)
+            response = await _typed(self._transports[index].handle_async_request(request))
         except BaseException:
             busy[index] -= 1
             raise
@@ -822,8 +870,23 @@ class SplitPoolTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         """Close every pool."""
-        for transport in self._transports:
+        for transport in [*self._transports, self._fresh]:
             await transport.aclose()
+
+
+async def _typed(sending: Awaitable[httpx.Response]) -> httpx.Response:
+    """Await an httpcore exchange; any failure is an httpx error.
+
+    httpcore's own bugs surface untyped (on uvloop, a connection reset while
+    it opens raises AttributeError from anyio): typed here, and conservatively
+    "may have reached the server".
+    """
+    try:
+        return await sending
+    except httpx.HTTPError:
+        raise
+    except Exception as exc:
+        raise httpx.ReadError(f"the HTTP stack failed: {_describe(exc)}") from exc
 
 
 def _is_int(value: object) -> bool:
@@ -843,10 +906,11 @@ def _shares(total: int | None, parts: int) -> list[int | None]:
 class _Phase:
     """How far one request got inside aiohttp: whether a connection was established."""
 
-    __slots__ = ("connected", "transport")
+    __slots__ = ("connected", "fresh", "transport")
 
-    def __init__(self) -> None:
+    def __init__(self, *, fresh: bool) -> None:
         self.connected = False
+        self.fresh = fresh  # the request wants a new connection (FRESH_CONNECTION)
         self.transport: asyncio.BaseTransport | None = None
 
 
@@ -883,6 +947,22 @@ def _tracking_connector() -> type[aiohttp.TCPConnector]:
                     phase.connected = True
                     phase.transport = conn.transport
                 return conn
+
+            async def _get(self, key: Any, *args: Any) -> Any:
+                # A pooled connection, unless the request wants a new one or the
+                # server has closed it (aiohttp only sees that once its event
+                # loop runs: the kernel is asked directly).
+                phase = _PHASE.get(None)
+                if phase is not None and phase.fresh:
+                    return None
+                while True:
+                    conn = await super()._get(key, *args)
+                    if conn is None:
+                        return None
+                    transport = conn.transport
+                    if transport is None or not _is_readable(transport.get_extra_info("socket")):
+                        return conn
+                    conn.close()  # closed by the server: not handed out
 
         _connector_class = TrackingConnector
     cls: type[aiohttp.TCPConnector] = _connector_class
@@ -1051,7 +1131,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             sock_read=timeouts.get("read"),
             ceil_threshold=math.inf,  # exact timeouts, not rounded up to whole seconds
         )
-        phase = _Phase()
+        phase = _Phase(fresh=FRESH_CONNECTION in request.extensions)
         token = _PHASE.set(phase)
         response = None
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -42,10 +43,27 @@ def load_json(name: str) -> Any:
     return json.loads(load(name))
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """Tests marked ``anyio`` run on both event loops (a module may narrow this)."""
-    return str(request.param)
+HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
+#: anyio's name for each event loop the SDK runs on.
+BACKENDS: dict[str, Any] = {
+    "asyncio": "asyncio",
+    "trio": "trio",
+    "uvloop": ("asyncio", {"use_uvloop": True}),
+}
+
+
+def backend_param(name: str) -> Any:
+    """A pytest param for one event loop; uvloop's is skipped where it cannot be installed."""
+    marks = []
+    if name == "uvloop" and not HAS_UVLOOP:  # e.g. Windows: the dev extra leaves it out
+        marks.append(pytest.mark.skip(reason="uvloop is not installed on this platform"))
+    return pytest.param(BACKENDS[name], id=name, marks=marks)
+
+
+@pytest.fixture(params=[backend_param(name) for name in BACKENDS])
+def anyio_backend(request: pytest.FixtureRequest) -> Any:
+    """Tests marked ``anyio`` run on asyncio, trio and uvloop (a module may narrow this)."""
+    return request.param
 
 
 @pytest.fixture
