@@ -32,7 +32,7 @@ import anyio
 import attrs
 import httpx
 import pytest
-from conftest import TOKEN, order_request
+from conftest import BACKENDS, TOKEN, backend_param, order_request
 
 from taas_async import (
     APIConnectionError,
@@ -400,22 +400,30 @@ FACTORIES: dict[str, MakeTransport] = {
 CASES = [
     ("h11", "asyncio"),
     ("h11", "trio"),
+    ("h11", "uvloop"),
     ("h11_streams", "asyncio"),
     ("split", "asyncio"),
     ("split", "trio"),
+    ("split", "uvloop"),
     ("aiohttp", "asyncio"),
+    ("aiohttp", "uvloop"),
 ]
 
 
-@pytest.fixture(params=CASES, ids=[f"{name}-{backend}" for name, backend in CASES])
+@pytest.fixture(
+    params=[
+        pytest.param((name, backend), id=f"{name}-{backend}", marks=backend_param(backend).marks)
+        for name, backend in CASES
+    ]
+)
 def case(request: pytest.FixtureRequest) -> tuple[str, str]:
     param: tuple[str, str] = request.param
     return param
 
 
 @pytest.fixture
-def anyio_backend(case: tuple[str, str]) -> str:
-    return case[1]
+def anyio_backend(case: tuple[str, str]) -> Any:
+    return BACKENDS[case[1]]
 
 
 @pytest.fixture
