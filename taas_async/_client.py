@@ -149,8 +149,17 @@ _ORDER_CREATING_PATHS = frozenset(
     {"api/orders/", "api/multi_orders/", "api/chained_orders/", "api/close_balances/"}
 )
 
-# Statuses a read (or a cancel) is retried on: throttled, or a gateway in the way failed.
-_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def _transient_status(status: int | None) -> bool:
+    """Throttled (429) or a server error (5xx): a read (or a cancel) is tried again."""
+    return status is not None and (status == 429 or status >= 500)
+
+
+def _transient(error: TaaSError) -> bool:
+    """A failure that may pass: no reply, a timeout, a 5xx, a 429."""
+    return isinstance(error, APIConnectionError) or _transient_status(_status_of(error))
+
 # Cancels: DELETE of one order or one multi order (a GET of the same path tells the state).
 _CANCEL_PATH = re.compile(r"api/(order|multi_order)/[^/?#]+")
 _ORDER_ID_PREFIX = "taas-"
@@ -363,6 +372,10 @@ class AsyncClient:
             environment (``HTTPS_PROXY`` and friends), which only it honours.
         limits: connection limits for the client we create (default 100
             connections, all kept alive).
+        allow_insecure_http: allow a plain ``http://`` URL to a host that is
+            not this machine. Off by default: the token would travel
+            unencrypted. Loopback (``127.0.0.1``, ``::1``, ``localhost``)
+            needs no permission.
 
     """
 
@@ -381,6 +394,7 @@ class AsyncClient:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         limits: httpx.Limits | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
         url = url if url is not None else os.environ.get("TAAS_URL")
         token = auth_token if auth_token is not None else os.environ.get("TAAS_AUTH_TOKEN")
@@ -411,6 +425,15 @@ class AsyncClient:
         self._limits = _Limits(*check_limits(max_concurrency, rate_limit, rate_limit_burst))
 
         self._base_url = _wire.base_url(url)
+        if not _is_instance(allow_insecure_http, bool):
+            raise ConfigurationError(
+                f"allow_insecure_http must be True or False, got {allow_insecure_http!r}"
+            )
+        if not allow_insecure_http and _wire.sends_token_in_clear(self._base_url):
+            raise ConfigurationError(
+                f"refusing to send the auth token unencrypted to {self._base_url}: use https://,"
+                " or pass allow_insecure_http=True if the network in between is trusted"
+            )
         self._token = _Secret(token)
         self._timeout = _check_timeout(timeout)
         self.max_retries = max_retries
@@ -619,7 +642,7 @@ class AsyncClient:
             if call.kind == "cancel" and maybe_done is not None and refused:
                 return await self._already_cancelled(call, error)
             if call.kind in ("read", "cancel"):
-                retryable = isinstance(error, APIConnectionError) or status in _RETRY_STATUSES
+                retryable = _transient(error)
             else:
                 retryable = _never_left(error)
             if not retryable or attempt > retries:
@@ -1245,8 +1268,15 @@ class AsyncClient:
         Polls ``get_order`` every ``poll_interval`` seconds and stops after
         yielding the order COMPLETE or CANCELED. ``timeout`` bounds the whole
         watch (None: as long as the order runs); when it runs out,
-        :class:`WaitTimeoutError` is raised with the last snapshot. Errors of
-        a poll are raised as they are.
+        :class:`WaitTimeoutError` is raised with the last snapshot and the
+        last error.
+
+        A poll that fails for a reason that may pass (no reply, a timeout, a
+        5xx, a 429), after its own retries, does not end the watch: it polls
+        again after the client's backoff (at least ``poll_interval``, and any
+        ``Retry-After``), logging a warning each time, for as long as
+        ``timeout`` allows. Any other error (401, 403, 404, a reply that
+        cannot be read) ends it at once.
 
         Example::
 
@@ -1258,20 +1288,40 @@ class AsyncClient:
         key = str(order_id)
         last: m.Order | None = None
         seen: tuple[Any, ...] | None = None
+        last_error: TaaSError | None = None
+        failures = 0  # polls in a row that failed
+        wait = 0.0
         while True:
             try:
                 with anyio.fail_after(
                     None if deadline is None else deadline - anyio.current_time()
                 ):
-                    if last is not None:
-                        await anyio.sleep(poll)
+                    await anyio.sleep(wait)
                     order = await self.get_order(order_id)
             except TimeoutError:
                 raise WaitTimeoutError(
-                    f"order {key} is still {getattr(last, 'status', 'unknown')} after {timeout} s",
+                    f"order {key} is still {getattr(last, 'status', 'unknown')} after {timeout} s"
+                    + (f" (last error: {last_error})" if last_error else ""),
                     order_id=key,
                     last=last,
+                    last_error=last_error,
                 ) from None
+            except TaaSError as exc:
+                if not _transient(exc):
+                    raise
+                failures += 1
+                last_error = exc
+                wait = max(poll, self.backoff.delay(failures), _retry_after_of(exc) or 0.0)
+                logger.warning(
+                    "watching order %s: GET failed (%s); polling again in %.2f s",
+                    key,
+                    _short(exc),
+                    wait,
+                    extra={"taas_order_id": key, "taas_retry_in": wait},
+                )
+                continue
+            failures = 0
+            wait = poll
             last = order
             state = _progress(order)
             if state != seen:

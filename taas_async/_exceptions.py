@@ -255,14 +255,18 @@ class WaitTimeoutError(TaaSError, TimeoutError):
     """``wait_for_order`` / ``watch_order`` ran out of time before the order ended.
 
     The order is still live on the server: ``last`` is the latest snapshot
-    seen (None if no poll completed).
+    seen (None if no poll completed); ``last_error`` the error of the latest
+    poll that failed, if one did (the watch rode through it).
     """
 
-    def __init__(self, message: str, *, order_id: str, last: Any) -> None:
+    def __init__(
+        self, message: str, *, order_id: str, last: Any, last_error: TaaSError | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.order_id = order_id
         self.last = last
+        self.last_error = last_error
 
 
 def _as_text(value: Any, depth: int = 0) -> str:

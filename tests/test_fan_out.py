@@ -1,8 +1,9 @@
 """Fan-out and tracking against the sandbox: place_orders, cancel_orders, watch/wait.
 
-Every test runs on asyncio and trio (the helpers are built on anyio). The
-sandbox runs in process on a virtual clock; a transport wrapper counts the
-requests in flight.
+Every test runs on asyncio, trio and uvloop (the helpers are built on anyio).
+The sandbox runs in process on a virtual clock, and a transport wrapper
+counts the requests in flight; watches that must ride through failures talk
+to it through a FaultServer.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from faultserver import Fault, FaultServer
 
 from taas_async import (
     ActionResult,
+    APIStatusError,
     AsyncClient,
     Backoff,
     BadRequestError,
     GetOrdersRequest,
+    InternalServerError,
     NotFoundError,
     Order,
     OrderOutcomeUnknownError,
@@ -67,9 +71,7 @@ def order(index: int, **overrides: Any) -> PlaceOrderRequest:
 
 def counted_client(sandbox: Sandbox) -> tuple[AsyncClient, CountingTransport]:
     transport = CountingTransport(sandbox.transport())
-    client = AsyncClient(
-        sandbox.url, sandbox.token, transport=transport, max_retries=0, backoff=Backoff.none()
-    )
+    client = sandbox.client(transport=transport, max_retries=0, backoff=Backoff.none())
     return client, transport
 
 
@@ -239,3 +241,83 @@ async def test_wait_for_order_times_out_with_the_last_snapshot() -> None:
                 await client.wait_for_order(placed.id, poll_interval=bad)  # type: ignore[arg-type]
             with pytest.raises(RequestValidationError):
                 await client.wait_for_order(placed.id, timeout=bad)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- watches ride through
+
+
+ORDER_PATH = "/api/order/"
+
+
+def _watch_client(server: FaultServer, sandbox: Sandbox) -> AsyncClient:
+    return AsyncClient(server.url, sandbox.token, backoff=Backoff.none(), timeout=2)
+
+
+async def test_a_watch_rides_through_transient_failures_to_the_end() -> None:
+    """5xx, 429, resets and stalls, each more than get_order's own retries: the watch goes on."""
+    sandbox = Sandbox(speed=600)  # a 60 s TWAP ends in 0.1 s of real time
+    with FaultServer(app=sandbox.app) as server:
+        async with _watch_client(server, sandbox) as client:
+            placed = await client.place_order(order(0, duration=60))
+            server.plan(
+                *[Fault("status", status=500, method="GET", path=ORDER_PATH)] * 3,
+                *[Fault("reset_before_reply", method="GET", path=ORDER_PATH)] * 3,
+                *[
+                    Fault(
+                        "status",
+                        status=429,
+                        headers={"Retry-After": "0"},
+                        method="GET",
+                        path=ORDER_PATH,
+                    )
+                ]
+                * 3,
+                *[Fault("status", status=503, method="GET", path=ORDER_PATH)] * 3,
+            )
+            with anyio.fail_after(30):
+                final = await client.wait_for_order(placed.id, poll_interval=0.01, timeout=20)
+        assert server.errors == []
+    assert final.status is OrderStatus.COMPLETE
+    assert server.planned == []  # every fault was met, and ridden through
+    assert server.faults_applied.count("status") == 9
+
+
+@pytest.mark.parametrize(("status", "error"), [(401, "AuthenticationError"), (404, "NotFound")])
+async def test_a_watch_ends_at_once_on_a_permanent_error(status: int, error: str) -> None:
+    sandbox = Sandbox()
+    with FaultServer(app=sandbox.app) as server:
+        async with _watch_client(server, sandbox) as client:
+            placed = await client.place_order(order(0))
+            server.plan(Fault("status", status=status, method="GET", path=ORDER_PATH))
+            with pytest.raises(APIStatusError) as caught, anyio.fail_after(10):
+                await client.wait_for_order(placed.id, poll_interval=0.01, timeout=5)
+        assert server.errors == []
+    assert caught.value.status_code == status
+    assert error in type(caught.value).__name__
+    assert server.count("GET", ORDER_PATH) == 1  # neither retried nor polled again
+
+
+async def test_a_watch_that_keeps_failing_times_out_with_the_last_snapshot_and_error() -> None:
+    sandbox = Sandbox()
+    always_502 = [Fault("status", status=502, method="GET", path=ORDER_PATH)]
+    with FaultServer(app=sandbox.app) as server:
+        async with _watch_client(server, sandbox) as client:
+            placed = await client.place_order(order(0))
+            snapshots: list[Order] = []
+
+            async def watch() -> None:
+                watching = client.watch_order(placed.id, poll_interval=0.01, timeout=0.5)
+                async for snapshot in watching:
+                    snapshots.append(snapshot)
+                    server.set_random(1.0, always_502, seed=0)  # every poll from now on fails
+
+            with pytest.raises(WaitTimeoutError) as caught, anyio.fail_after(10):
+                await watch()
+        assert server.errors == []
+    error = caught.value
+    assert len(snapshots) == 1
+    assert error.last == snapshots[0]
+    assert isinstance(error.last_error, InternalServerError)
+    assert error.last_error.status_code == 502
+    assert "last error" in str(error)
+    assert server.count("GET", ORDER_PATH) > 3  # it kept polling through the failures

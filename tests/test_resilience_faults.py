@@ -9,8 +9,8 @@ itself.
 
 Which SDK mutation each group catches:
 
-- reads: retrying a 500 or a bad 2xx body (counts go up), not retrying a
-  reset/502/503/timeout (error instead of a result), ignoring Retry-After
+- reads: retrying a bad 2xx body (counts go up), not retrying a
+  reset/5xx/timeout (error instead of a result), ignoring Retry-After
   (the measured wait is shorter than asked), sleeping through a too-long
   Retry-After (the test hits its ``fail_after``);
 - orders: resending without a lookup after an ambiguous failure (two orders
@@ -261,7 +261,7 @@ async def test_read_gateway_html_error_is_retried(
     assert server.count("GET", BALANCES) == 2
 
 
-@pytest.mark.parametrize(("status", "attempts"), [(500, 1), (502, 3), (503, 3)])
+@pytest.mark.parametrize(("status", "attempts"), [(500, 3), (502, 3), (503, 3), (501, 3)])
 async def test_read_html_error_keeps_the_raw_body(
     sandbox: Sandbox, server: FaultServer, status: int, attempts: int
 ) -> None:
@@ -272,7 +272,7 @@ async def test_read_html_error_keeps_the_raw_body(
     assert info.value.status_code == status
     assert info.value.text == HTML
     assert info.value.body == HTML  # not JSON: the raw text
-    assert server.count("GET", BALANCES) == attempts  # 500 is not retried, 502/503 are
+    assert server.count("GET", BALANCES) == attempts  # every 5xx is retried, as peers do
 
 
 @pytest.mark.parametrize("kind", ["truncated_json", "wrong_content_type", "html_200"])

@@ -549,7 +549,7 @@ async def test_close_balances_without_a_reply_is_outcome_unknown_at_once(
 @pytest.mark.parametrize("case", LOOKED_UP, ids=lambda c: c.name)
 @pytest.mark.parametrize(
     ("failure", "asked", "error"),
-    [(lookup_fails, 1, InternalServerError), (httpx.ConnectError, 3, APIConnectionError)],
+    [(lookup_fails, 3, InternalServerError), (httpx.ConnectError, 3, APIConnectionError)],
     ids=["lookup-500", "lookup-refused-every-time"],
 )
 async def test_order_lookup_failure_is_outcome_unknown(
@@ -566,7 +566,7 @@ async def test_order_lookup_failure_is_outcome_unknown(
         await case.call(client)  # retries left: still never resent
     assert post.call_count == 1
     ids = _sent_ids(case, post.calls.last.request)
-    # The lookup is a read: retried on a connection error, not on a 500.
+    # The lookup is a read: retried on a connection error and on a 500 alike.
     assert lookup.call_count == asked
     for call in lookup.calls:
         assert call.request.url.params["custom_order_ids"] == ",".join(ids)
