@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import ipaddress
 import math
 import re
 import uuid
@@ -89,6 +90,20 @@ def base_url(url: str) -> str:
     if not path.endswith("/"):
         path += "/"
     return str(parsed.copy_with(raw_path=path.encode("ascii")))
+
+
+def sends_token_in_clear(base: str) -> bool:
+    """Whether ``base`` is plain ``http://`` to a host other than this machine (loopback)."""
+    url = httpx.URL(base)
+    if url.scheme != "http":
+        return False
+    host = url.host.lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it could resolve anywhere
+        return True
 
 
 def _shown_url(url: object) -> str:

@@ -20,6 +20,7 @@ from taas_async import (
     TaaSError,
     __version__,
 )
+from taas_async.sandbox import Sandbox
 
 ORDER = load("seed_order.json")
 
@@ -179,6 +180,63 @@ async def test_base_url_normalisation_keeps_prefix(url: str, expected: str) -> N
         expected + "api/order/abc",
         expected + "api/orders/",
     ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://taas.test/", "http://app.tread.fi", "http://10.0.0.5:8000/", "http://[2001:db8::1]/"],
+)
+def test_plain_http_to_another_host_is_refused(url: str) -> None:
+    """The token would cross the network unencrypted: refused before anything exists."""
+    with pytest.raises(ConfigurationError) as info:
+        AsyncClient(url, TOKEN)
+    assert "unencrypted" in str(info.value)
+    assert "allow_insecure_http=True" in str(info.value)
+    assert TOKEN not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/",
+        "http://127.8.9.10/",
+        "http://[::1]:8000/",
+        "http://localhost:8000/",
+        "http://LOCALHOST/",
+        "http://sandbox.localhost/",
+    ],
+)
+@pytest.mark.asyncio
+async def test_plain_http_to_this_machine_is_allowed(url: str) -> None:
+    rec = Recorder()
+    async with AsyncClient(url, TOKEN, transport=rec.transport) as client:
+        await client.get_order("abc")
+    assert rec.requests[0].headers["authorization"] == f"Token {TOKEN}"
+
+
+@pytest.mark.asyncio
+async def test_plain_http_elsewhere_when_allowed_explicitly() -> None:
+    rec = Recorder()
+    async with AsyncClient(
+        "http://taas.test/", TOKEN, transport=rec.transport, allow_insecure_http=True
+    ) as client:
+        await client.get_order("abc")
+    assert str(rec.requests[0].url) == "http://taas.test/api/order/abc"
+
+
+@pytest.mark.parametrize("value", [1, "yes", None])
+def test_allow_insecure_http_must_be_a_bool(value: Any) -> None:
+    with pytest.raises(ConfigurationError, match="allow_insecure_http"):
+        AsyncClient("https://taas.test/", TOKEN, allow_insecure_http=value)
+
+
+@pytest.mark.asyncio
+async def test_the_in_process_sandbox_client_needs_no_permission() -> None:
+    sandbox = Sandbox()  # http://taas-sandbox: no network at all
+    async with sandbox.client() as client:
+        assert "mock" in await client.get_balances()
+    with pytest.raises(ConfigurationError, match="unencrypted"):
+        AsyncClient(sandbox.url, sandbox.token)  # the same URL on a real network
 
 
 @pytest.mark.parametrize(

@@ -302,3 +302,11 @@ async def test_connection_refused() -> None:
     assert err.__cause__ is None
     assert err.__context__ is None
     assert TOKEN not in str(err)
+
+
+async def test_plain_http_by_the_name_localhost(server: FaultServer, app: RecordingApp) -> None:
+    """Loopback needs no allow_insecure_http, named or numbered; the token arrives as sent."""
+    async with AsyncClient(f"http://localhost:{server.port}/prefix", TOKEN) as client:
+        with anyio.fail_after(LIMIT):
+            await client.get_order("abc")
+    assert app.seen[0].headers["authorization"] == f"Token {TOKEN}"

@@ -159,9 +159,7 @@ async def test_connect_error_from_an_unknown_transport_is_reconciled_not_resent(
                 raise httpx.ConnectError("connection lost")
             return response
 
-    async with AsyncClient(
-        sandbox.url, sandbox.token, transport=LosesTheReply(), backoff=Backoff.none()
-    ) as client:
+    async with sandbox.client(transport=LosesTheReply(), backoff=Backoff.none()) as client:
         order = await client.place_order(order_request())
     assert len(posted(sandbox, "api/orders/")) == 1  # not sent again
     assert order.id in {o.id for o in sandbox.engine.orders.values()}

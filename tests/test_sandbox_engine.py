@@ -957,7 +957,9 @@ async def test_same_seed_same_run_other_seed_other_run() -> None:
 @pytest.mark.asyncio
 async def test_authentication() -> None:
     sandbox = Sandbox()
-    async with AsyncClient(sandbox.url, "wrong", transport=sandbox.transport()) as client:
+    async with AsyncClient(
+        sandbox.url, "wrong", transport=sandbox.transport(), allow_insecure_http=True
+    ) as client:
         error = await status_error(client.get_balances(), AuthenticationError)
     assert error.status_code == 401
     assert error.body == {"detail": "Invalid token."}

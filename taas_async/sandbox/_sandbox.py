@@ -149,6 +149,10 @@ class Sandbox:
     def client(self, **kwargs: Any) -> AsyncClient:
         """An :class:`~taas_async.AsyncClient` wired to this sandbox in process.
 
-        Keyword arguments go to ``AsyncClient`` (``timeout=``, ``extra_headers=``, ...).
+        Keyword arguments go to ``AsyncClient`` (``timeout=``, ``extra_headers=``, ...;
+        ``transport=`` to wrap :meth:`transport`). Its ``http://`` URL never
+        reaches a network: the client is allowed it.
         """
-        return AsyncClient(self.url, self.token, transport=self.transport(), **kwargs)
+        kwargs.setdefault("allow_insecure_http", True)
+        kwargs.setdefault("transport", self.transport())
+        return AsyncClient(self.url, self.token, **kwargs)
