@@ -150,7 +150,6 @@ _ORDER_CREATING_PATHS = frozenset(
 )
 
 
-
 def _transient_status(status: int | None) -> bool:
     """Throttled (429) or a server error (5xx): a read (or a cancel) is tried again."""
     return status is not None and (status == 429 or status >= 500)
@@ -159,6 +158,7 @@ def _transient_status(status: int | None) -> bool:
 def _transient(error: TaaSError) -> bool:
     """A failure that may pass: no reply, a timeout, a 5xx, a 429."""
     return isinstance(error, APIConnectionError) or _transient_status(_status_of(error))
+
 
 # Cancels: DELETE of one order or one multi order (a GET of the same path tells the state).
 _CANCEL_PATH = re.compile(r"api/(order|multi_order)/[^/?#]+")
@@ -641,10 +641,8 @@ class AsyncClient:
             refused = status is not None and 400 <= status < 500 and status != 429
             if call.kind == "cancel" and maybe_done is not None and refused:
                 return await self._already_cancelled(call, error)
-            if call.kind in ("read", "cancel"):
-                retryable = _transient(error)
-            else:
-                retryable = _never_left(error)
+            idempotent = call.kind in ("read", "cancel")
+            retryable = _transient(error) if idempotent else _never_left(error)
             if not retryable or attempt > retries:
                 raise error
             if not _never_left(error):
