@@ -8,6 +8,13 @@ server timestamps are UTC, as the server's ``time_zone`` says), open enums
 ``int``/``bool``/``str`` (no silent truncation, ``"false"`` is not true), and
 ``raw``: every model keeps the decoded JSON it came from.
 
+Numbers cost no more than their text: a JSON number longer than
+``MAX_NUMBER_TEXT`` characters is never read as one (it stays text, which no
+number field accepts); decimals are bounded in digits and exponent, integers
+below 2**63 in magnitude, checked before any ``int()`` (``int()`` of
+``1e999999`` took 24 s of CPU). The bounds live in ``_requests``, shared with
+request validation and the sandbox.
+
 Speed: every model and list is structured by a fast pass first (cattrs'
 code without detailed validation, hooks with shortcuts for what replies
 usually hold); only when that fails is it structured again in detailed mode,
@@ -103,12 +110,34 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_MAX_NUMBER_TEXT = r.MAX_NUMBER_TEXT
+
+
+def _parse_float(text: str) -> Decimal | str:
+    # Every non-integer JSON number passes here, so: one length check. Longer text is
+    # kept as text (raw keeps it; number fields refuse it, naming the field); no
+    # Decimal is made of it, so nothing can later turn it into a million-digit int.
+    return Decimal(text) if len(text) <= _MAX_NUMBER_TEXT else text
+
+
+def _parse_int(text: str) -> int | str:
+    # int() of a long literal is quadratic (and past 4300 digits a ValueError that
+    # would make the whole reply unreadable): the same length bound as decimals.
+    return int(text) if len(text) <= _MAX_NUMBER_TEXT else text
+
+
 # Built once: json.loads(text, parse_float=...) builds a decoder on every call.
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(
+    parse_float=_parse_float, parse_int=_parse_int, parse_constant=_reject_constant
+)
 
 
 def decode_json(text: str | bytes) -> Any:
     """Decode JSON with every non-integer number as an exact ``Decimal``.
+
+    A number whose text is longer than ``MAX_NUMBER_TEXT`` characters is kept
+    as that text (a ``str``): reading it as a number could cost more than the
+    reply's size, and no number field accepts it.
 
     Raises:
         ValueError: not JSON (including ``NaN`` / ``Infinity``).
@@ -122,7 +151,9 @@ def decode_json(text: str | bytes) -> Any:
         elif isinstance(text, (bytes, bytearray)):
             return _DECODER.decode(text.decode(json.detect_encoding(text), "surrogatepass"))
         # A str with a BOM, or not text at all: json.loads' own errors.
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        return json.loads(
+            text, parse_float=_parse_float, parse_int=_parse_int, parse_constant=_reject_constant
+        )
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 
@@ -150,15 +181,24 @@ def encode_json(body: Any) -> bytes:
 def _decimal_to_wire(value: Decimal) -> str:
     if not value.is_finite():
         raise ValueError(f"{value} cannot be sent")
+    # Request fields are checked already; a Decimal inside strategy_params is not, and
+    # format() of Decimal("1e999999999") would be a gigabyte of zeros.
+    if r.plain_length(value) > _MAX_NUMBER_TEXT:
+        raise ValueError(f"{r.shown(value)} is too long to send in plain notation")
     return format(value, "f")  # plain notation: 1E+2 -> "100", 1E-8 -> "0.00000001"
 
 
 # --------------------------------------------------------------------------- structure hooks
 
 
-_MAX_EXPONENT = r.MAX_DECIMAL_EXPONENT
 _NAN = Decimal("NaN")
 _UTC = dt.timezone.utc
+_WITHIN_BOUNDS = r.DECIMAL_BOUNDS.plus  # raises ArithmeticError on a decimal out of bounds
+# Open ranges of ints, as constants (``-LIMIT < n`` would negate LIMIT on every call).
+_DECIMAL_INT_MAX = 10**r.MAX_DECIMAL_DIGITS  # ints inside: <= 100 digits, exponent <= 99
+_DECIMAL_INT_MIN = -_DECIMAL_INT_MAX
+_WHOLE_MAX = r.WHOLE_NUMBER_LIMIT
+_WHOLE_MIN = -_WHOLE_MAX
 
 
 def _structure_decimal(value: Any, _: Any) -> Decimal:
@@ -169,27 +209,32 @@ def _structure_decimal(value: Any, _: Any) -> Decimal:
 
 
 def _structure_optional_decimal(value: Any, _: Any) -> Decimal | None:
-    # The same rules as request fields: exact, finite, no bools. ``to_decimal``
-    # owns them and their messages; this fast path only keeps what it would
-    # return unchanged: decoded JSON numbers, ints, and ASCII strings without
-    # ``_``, which ``Decimal()`` reads exactly when they are plain notation
-    # (NaN and Infinity spelled out fail ``is_finite`` and go the long way).
+    # The same rules as request fields: exact, finite, no bools, within the digit
+    # and exponent bounds. ``to_decimal`` owns them and their messages; this fast
+    # path only keeps what it would return unchanged: decoded JSON numbers, ints,
+    # and short ASCII strings without ``_``, which ``Decimal()`` reads exactly when
+    # they are plain notation (NaN and Infinity spelled out fail ``is_finite`` and
+    # go the long way). Anything it does not keep, to_decimal refuses or converts.
     if value is None:
         return None
     kind = type(value)
     number: Decimal
     if kind is Decimal:
         number = value
-    elif kind is str and value.isascii() and "_" not in value:
+    elif kind is str and len(value) <= _MAX_NUMBER_TEXT and value.isascii() and "_" not in value:
         try:
             number = Decimal(value)
         except InvalidOperation:
             number = _NAN  # not a number at all: to_decimal says so
-    elif kind is int:
-        number = Decimal(value)
+    elif kind is int and _DECIMAL_INT_MIN < value < _DECIMAL_INT_MAX:
+        return Decimal(value)  # at most 100 digits and an exponent of at most 99
     else:
         return r.to_decimal(value)
-    if number.is_finite() and (number.is_zero() or abs(number.adjusted()) <= _MAX_EXPONENT):
+    if number.is_finite():
+        try:
+            _WITHIN_BOUNDS(number)  # too many digits, or an exponent out of range
+        except ArithmeticError:
+            return r.to_decimal(value)
         return number
     return r.to_decimal(value)
 
@@ -218,7 +263,10 @@ def _structure_optional_datetime(value: Any, _: Any) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=_UTC)
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(float(value), tz=_UTC)
+        try:
+            return dt.datetime.fromtimestamp(float(value), tz=_UTC)
+        except (OverflowError, ValueError, OSError):  # 1e999999 is inf; year 5138 and on
+            raise ValueError(f"timestamp out of range: {r.shown(value)}") from None
     raise TypeError(f"expected an ISO 8601 timestamp, got {type(value).__name__}")
 
 
@@ -231,18 +279,13 @@ def _structure_str(value: Any, _: Any) -> str:
 
 
 def _structure_int(value: Any, _: Any) -> int:
-    if isinstance(value, bool):
-        raise TypeError("expected an integer, got a bool")
-    if isinstance(value, int):
+    # JSON integers, checked inline; anything else (a decimal such as 42.0, numeric
+    # text) by to_whole_number: integral, |n| < 2**63, magnitude checked before int().
+    if type(value) is int and _WHOLE_MIN < value < _WHOLE_MAX:
         return value
-    if isinstance(value, (Decimal, str)):
-        try:
-            number = Decimal(value.strip() if isinstance(value, str) else value)
-        except InvalidOperation:
-            raise ValueError(f"not an integer: {value!r}") from None
-        if number.is_finite() and number == number.to_integral_value():
-            return int(number)
-    raise ValueError(f"expected an integer, got {value!r}")
+    if isinstance(value, (int, Decimal, str)):
+        return r.to_whole_number(value)
+    raise ValueError(f"expected an integer, got {_json_type(value)}")
 
 
 _TRUE = frozenset({"true", "True", "1"})
@@ -256,7 +299,7 @@ def _structure_bool(value: Any, _: Any) -> bool:
         return bool(value)
     if isinstance(value, str) and value in _BOOL_TEXT:
         return value in _TRUE
-    raise ValueError(f"expected a boolean, got {value!r}")
+    raise ValueError(f"expected a boolean, got {r.shown(value)}")
 
 
 def _open_enum_of(tp: Any) -> type[enum.Enum] | None:
@@ -591,8 +634,9 @@ def structure(body: Any, tp: type[T] | Any, *, using: cattrs.Converter | None = 
     """Structure decoded JSON into ``tp``.
 
     Raises:
-        ShapeError: with one JSON-path message per problem
-            (``invalid value for type, expected int @ $.duration``).
+        ShapeError: with one JSON-path message per problem, and the reason
+            when a hook gave one (``invalid value for type, expected int |
+            None: not a whole number: 'soon' @ $.duration``).
 
     """
     conv = using or converter
@@ -600,9 +644,21 @@ def structure(body: Any, tp: type[T] | Any, *, using: cattrs.Converter | None = 
         result: T = conv.structure(body, tp)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
         if isinstance(exc, cattrs.BaseValidationError):
-            raise ShapeError(cattrs.transform_error(exc, path="$")) from exc
+            errors = cattrs.transform_error(exc, path="$", format_exception=_describe)
+            raise ShapeError(errors) from exc
         raise ShapeError([f"{exc} @ $"]) from exc
     return result
+
+
+def _describe(exc: BaseException, tp: Any) -> str:
+    """A field's error in cattrs' words, and the hook's reason when it gave one.
+
+    ``invalid value for type, expected int | None: out of range (...): Decimal('1E+999999')``
+    """
+    text = cattrs.v.format_exception(exc, tp)
+    if type(exc) is ValueError and exc.args and isinstance(exc.args[0], str):
+        return f"{text}: {exc.args[0]}"
+    return text
 
 
 def parser(tp: Any) -> Callable[[Any], Any]:

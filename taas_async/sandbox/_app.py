@@ -353,7 +353,11 @@ class SandboxApp:
         text = query.get(name)
         if text is None:
             return default
-        if not text.isdigit() or not 1 <= int(text) <= maximum:
+        # ASCII digits only ("²".isdigit() is true, and int() of it fails), and no more
+        # of them than the maximum has: int() of 5000 digits would be a ValueError.
+        if not (text.isascii() and text.isdigit() and len(text) <= len(str(maximum))):
+            raise SandboxError(400, {name: [f"must be a whole number from 1 to {maximum}"]})
+        if not 1 <= int(text) <= maximum:
             raise SandboxError(400, {name: [f"must be a whole number from 1 to {maximum}"]})
         return int(text)
 

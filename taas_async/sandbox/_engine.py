@@ -73,6 +73,19 @@ DEFAULT_SCHEDULE_DISCRETION = Decimal("0.08")
 EXACT = Context(
     prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
 )
+#: The sandbox's own limits, as a venue has its own, beyond the SDK's rules (which allow
+#: 1e100): amounts and prices its exact arithmetic carries (EXACT's 60 digits, LOT's 8
+#: decimals, times a price), and orders that end long before the calendar does.
+MAX_AMOUNT = Decimal("1e30")
+MAX_DURATION = 100 * 365 * 86400  # a century, in seconds
+_AMOUNTS = (
+    "sell_token_amount",
+    "base_asset_qty",
+    "quote_asset_qty",
+    "limit_price",
+    "max_otc",
+    "updated_leverage",
+)
 _INSTANT = frozenset({Strategy.MARKET, Strategy.IOC})
 _US = dt.timedelta(microseconds=1)
 _HUNDRED = Decimal(100)
@@ -94,6 +107,27 @@ def _not_found(what: str, key: str) -> SandboxError:
 
 def _bad(field: str, message: str) -> SandboxError:
     return SandboxError(400, {field: [message]})
+
+
+def _limit_problems(request: PlaceOrderRequest, prefix: str = "") -> dict[str, list[str]]:
+    """Fields of an order beyond the sandbox's limits (``MAX_AMOUNT``, ``MAX_DURATION``)."""
+    problems = {
+        f"{prefix}{name}": [f"must be below {MAX_AMOUNT:E} in the sandbox"]
+        for name in _AMOUNTS
+        if (value := getattr(request, name)) is not None and abs(value) >= MAX_AMOUNT
+    }
+    if request.duration is not None and request.duration > MAX_DURATION:
+        problems[f"{prefix}duration"] = [f"must be at most {MAX_DURATION} s in the sandbox"]
+    return problems
+
+
+def _check_limits(requests: Iterable[tuple[str, PlaceOrderRequest]]) -> None:
+    """400 naming every field beyond the sandbox's limits, before anything is placed."""
+    problems: dict[str, list[str]] = {}
+    for prefix, request in requests:
+        problems.update(_limit_problems(request, prefix))
+    if problems:
+        raise SandboxError(400, problems)
 
 
 # --------------------------------------------------------------------------- accounts
@@ -516,6 +550,8 @@ class Engine:
         unknown = [i for i in request.account_ids if i not in by_id]
         if unknown:
             raise _bad("account_ids", f"unknown account ids: {', '.join(unknown)}")
+        if request.leverage >= MAX_AMOUNT:
+            raise _bad("leverage", f"must be below {MAX_AMOUNT:E} in the sandbox")
         pair = Pair.parse(request.pair).symbol
         accounts = [by_id[i] for i in request.account_ids]
         for account in accounts:
@@ -540,6 +576,7 @@ class Engine:
     ) -> SimOrder:
         # No sync in here: the legs of a multi or chained order are all in
         # place before any of them starts.
+        _check_limits([("", request)])  # groups checked every leg before placing any
         if order_id is not None and order_id in self.orders:
             raise _bad("id", f"order {order_id} exists already")
         accounts = [self._account_named(n, "accounts") for n in request.accounts]
@@ -643,6 +680,7 @@ class Engine:
         if problems:
             raise SandboxError(400, problems)
         amended = attrs.evolve(order.request, **request.changes)  # the request's own rules
+        _check_limits([("changes.", amended)])
         old_unit, _ = order.target
         unit, total = _target(amended)
         if unit != old_unit:
@@ -705,13 +743,17 @@ class Engine:
         for index, child in enumerate(request.child_orders):
             if child.account is not None:
                 self._account_named(child.account, f"child_orders[{index}].account")
+        legs = [self._child_request(request, child, accounts) for child in request.child_orders]
+        problems = {  # the legs' duration is the multi order's
+            key if key == "duration" else f"child_orders[{index}].{key}": reasons
+            for index, leg in enumerate(legs)
+            for key, reasons in _limit_problems(leg).items()
+        }
+        if problems:
+            raise SandboxError(400, problems)
         multi = SimMulti(id=multi_id or self.new_id(), request=request, created_at=now)
-        for child in request.child_orders:
-            multi.children.append(
-                self._place(
-                    self._child_request(request, child, accounts), now, parent_order=multi.id
-                )
-            )
+        for leg in legs:
+            multi.children.append(self._place(leg, now, parent_order=multi.id))
         self.multis[multi.id] = multi
         return multi
 
@@ -763,6 +805,10 @@ class Engine:
         for index, entry in enumerate(request.orders_in_chain):
             for name in entry.order_request.accounts:
                 self._account_named(name, f"orders_in_chain[{index}].order_request.accounts")
+        _check_limits(
+            (f"orders_in_chain[{i}].order_request.", e.order_request)
+            for i, e in enumerate(request.orders_in_chain)
+        )
         chain = SimChain(id=self.new_id(), created_at=now)
         for entry in sorted(request.orders_in_chain, key=lambda e: e.priority):
             leg = self._place(
@@ -789,6 +835,8 @@ class Engine:
         price, so a larger holding is reduced by that much, not closed.
         """
         now = self.sync()
+        if request.max_notional >= MAX_AMOUNT:
+            raise _bad("max_notional", f"must be below {MAX_AMOUNT:E} in the sandbox")
         names = request.account_names or list(self.accounts)
         accounts = [self._account_named(n, "account_names") for n in names]
         strategy = request.preferred_strategy or Strategy.TWAP
