@@ -5,6 +5,7 @@ Everything public is importable from here; the ``_``-modules are private.
 
 from taas_async._client import (
     DEFAULT_FAN_OUT,
+    DEFAULT_MAX_RESPONSE_SIZE,
     DEFAULT_TIMEOUT,
     USE_CLIENT_DEFAULT,
     AsyncClient,
@@ -27,6 +28,7 @@ from taas_async._exceptions import (
     RateLimitError,
     RequestValidationError,
     ResponseDecodeError,
+    ResponseTooLargeError,
     TaaSError,
     UnprocessableEntityError,
     WaitTimeoutError,
@@ -67,6 +69,7 @@ from taas_async._version import __version__
 __all__ = [
     "DEFAULT_FAN_OUT",
     "DEFAULT_LIMITS",
+    "DEFAULT_MAX_RESPONSE_SIZE",
     "DEFAULT_TIMEOUT",
     "USE_CLIENT_DEFAULT",
     "APIConnectionError",
@@ -109,6 +112,7 @@ __all__ = [
     "RateLimitError",
     "RequestValidationError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "SetLeverageRequest",
     "Side",
     "SplitPoolTransport",

@@ -41,6 +41,7 @@ from taas_async._exceptions import (
     RateLimitError,
     RequestValidationError,
     ResponseDecodeError,
+    ResponseTooLargeError,
     TaaSError,
     WaitTimeoutError,
 )
@@ -48,9 +49,12 @@ from taas_async._retry import Backoff, _Limits, check_limits
 from taas_async._transport import (
     DEFAULT_LIMITS,
     FRESH_CONNECTION,
+    MAX_REPLY_SIZE,
     REPLY_STATUS,
     AiohttpTransport,
     H11PoolTransport,
+    ReplyCap,
+    ReplyTooLarge,
     SplitPoolTransport,
     _Body,
 )
@@ -58,6 +62,7 @@ from taas_async._version import __version__
 
 __all__ = [
     "DEFAULT_FAN_OUT",
+    "DEFAULT_MAX_RESPONSE_SIZE",
     "DEFAULT_TIMEOUT",
     "USE_CLIENT_DEFAULT",
     "AsyncClient",
@@ -74,6 +79,10 @@ TimeoutTypes = float | httpx.Timeout
 
 #: How many requests ``place_orders`` and ``cancel_orders`` keep in flight by default.
 DEFAULT_FAN_OUT = 32
+
+#: The largest reply body read by default: 16 MiB (a page of 1,000 orders is
+#: about 2 MiB).
+DEFAULT_MAX_RESPONSE_SIZE = 16 * 1024 * 1024
 
 
 class _UseClientDefault(enum.Enum):
@@ -372,6 +381,9 @@ class AsyncClient:
             environment (``HTTPS_PROXY`` and friends), which only it honours.
         limits: connection limits for the client we create (default 100
             connections, all kept alive).
+        max_response_size: the most bytes of a reply body to read (default
+            16 MiB); a longer reply is not read further and raises
+            :class:`ResponseTooLargeError`.
         allow_insecure_http: allow a plain ``http://`` URL to a host that is
             not this machine. Off by default: the token would travel
             unencrypted. Loopback (``127.0.0.1``, ``::1``, ``localhost``)
@@ -394,6 +406,7 @@ class AsyncClient:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         limits: httpx.Limits | None = None,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         allow_insecure_http: bool = False,
     ) -> None:
         url = url if url is not None else os.environ.get("TAAS_URL")
@@ -420,6 +433,15 @@ class AsyncClient:
             raise ConfigurationError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         if http_client is not None and (transport is not None or limits is not None):
             raise ConfigurationError("pass either http_client or transport/limits, not both")
+        if (
+            not _is_instance(max_response_size, int)
+            or _is_instance(max_response_size, bool)
+            or max_response_size < 1
+        ):
+            raise ConfigurationError(
+                f"max_response_size must be a number of bytes >= 1, got {max_response_size!r}"
+            )
+        self.max_response_size = max_response_size
         if backoff is not None and not _is_instance(backoff, Backoff):
             raise ConfigurationError(f"backoff must be a Backoff, got {type(backoff).__name__}")
         self._limits = _Limits(*check_limits(max_concurrency, rate_limit, rate_limit_burst))
@@ -665,6 +687,8 @@ class AsyncClient:
         """One attempt: its structured result, or the typed error it ended in (returned)."""
         try:
             response = await self._attempt(request, call, attempt=attempt)
+        except ResponseTooLargeError as exc:
+            return exc
         except APIConnectionError as exc:
             if exc.may_have_reached_server:
                 # The connection failed under this request. If it was a pooled one the
@@ -882,10 +906,11 @@ class AsyncClient:
         self, request: httpx.Request, call: _Call[Any], attempt: int
     ) -> httpx.Response:
         started = time.perf_counter()
-        error: APIConnectionError | None = None
+        error: APIConnectionError | ResponseTooLargeError | None = None
         deadline = _deadline(request)
         status: int | None = None  # of a reply whose body then broke off
         request.extensions.pop(REPLY_STATUS, None)  # not an earlier attempt's
+        request.extensions[MAX_REPLY_SIZE] = self.max_response_size  # our transports stop there
         try:
             async with _within(deadline):
                 # Never follow redirects, even on an injected client that would: an
@@ -896,10 +921,12 @@ class AsyncClient:
                 )
                 status = response.status_code
                 try:
-                    await response.aread()  # closes the response once read
-                except BaseException:
+                    await _read_capped(response, self.max_response_size)
+                finally:
                     await response.aclose()
-                    raise
+        except ReplyTooLarge as exc:
+            error = _too_large(exc, call.method, str(request.url))
+            failure = "too large"
         except httpx.HTTPError as exc:
             error = _wire.connection_error(
                 exc, call.method, str(request.url), exact=self._exact_errors
@@ -908,6 +935,9 @@ class AsyncClient:
         except TimeoutError:
             error = _wire.deadline_error(deadline, call.method, str(request.url))
             failure = "deadline"
+        if isinstance(error, ResponseTooLargeError):
+            self._log(call, error.status_code, started, attempt, error=failure)
+            raise error
         if error is not None:
             # A 2xx status line proves the server accepted the request, even if
             # its body was then lost: an order must not be sent again. Our
@@ -1573,6 +1603,42 @@ class AsyncClient:
                 max_retries=max_retries,
             )
         )
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> None:
+    """``response.aread()``, stopping at ``limit`` bytes (raw or decoded) with ReplyTooLarge.
+
+    Our transports stop reading at the limit themselves; httpx's own streams
+    the body, so it is counted here as it is decoded.
+    """
+    cap = ReplyCap(limit, response.status_code, response.headers.raw)
+    chunks = response.aiter_bytes()
+    try:
+        async for chunk in chunks:
+            cap.add(chunk)
+    except ReplyTooLarge:
+        # Stop here: closing the response closes the connection, so the rest
+        # of the body is never read. The generators httpx stacks over the
+        # body must still run to their end (they fail on the closed
+        # connection), or trio warns as it collects them half-way.
+        await response.aclose()
+        with contextlib.suppress(Exception):  # the error raised below says what happened
+            async for _ in chunks:
+                pass
+        raise
+    response._content = cap.body()  # where aread() keeps what it read
+
+
+def _too_large(exc: ReplyTooLarge, method: str, url: str) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"the reply (HTTP {exc.status_code}) is larger than max_response_size={exc.limit}"
+        " bytes; it was not read further",
+        method=method,
+        url=url,
+        status_code=exc.status_code,
+        text=exc.head.decode("utf-8", "replace"),
+        limit=exc.limit,
+    )
 
 
 def _merged(defaults: httpx.Headers, ours: Mapping[str, str]) -> list[tuple[bytes, bytes]]:

@@ -18,6 +18,7 @@ The tree::
     │   ├── RateLimitError                  429
     │   └── InternalServerError             >= 500
     ├── ResponseDecodeError                       2xx that is not the JSON we expect
+    │   └── ResponseTooLargeError                 a reply past max_response_size
     ├── OrderOutcomeUnknownError                  order POST that may or may not have landed
     └── WaitTimeoutError (also TimeoutError)      an order still running when a wait ran out
 
@@ -50,6 +51,7 @@ __all__ = [
     "RateLimitError",
     "RequestValidationError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "TaaSError",
     "UnprocessableEntityError",
     "WaitTimeoutError",
@@ -220,6 +222,22 @@ class ResponseDecodeError(TaaSError):
         self.text = text
         self.errors = list(errors)
         super().__init__(f"{method} {url} -> HTTP {status_code}: {message}")
+
+
+class ResponseTooLargeError(ResponseDecodeError):
+    """A reply longer than the client's ``max_response_size``: not read further.
+
+    The connection was closed after at most the limit plus one read buffer.
+    ``text`` keeps the first 64 KiB; ``limit`` is the limit in bytes. For an
+    order POST answered 2xx the order was accepted (it is looked up, never
+    sent again).
+    """
+
+    def __init__(
+        self, message: str, *, method: str, url: str, status_code: int, text: str, limit: int
+    ) -> None:
+        super().__init__(message, method=method, url=url, status_code=status_code, text=text)
+        self.limit = limit
 
 
 class OrderOutcomeUnknownError(TaaSError):

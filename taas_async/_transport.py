@@ -682,23 +682,98 @@ async def _receive_response(
     # The server answered: should the body now break off (or outlast the
     # caller's deadline), the caller still knows what the status was.
     request.extensions[REPLY_STATUS] = event.status_code
+    limit: int | None = request.extensions.get(MAX_REPLY_SIZE)
+    cap = None if limit is None else ReplyCap(limit, event.status_code, event.headers.raw_items())
     chunks: list[bytes] = []
     while True:
         part = h.next_event()
         if part is h11.NEED_DATA:
             h.receive_data(await io.read(timeout))
         elif isinstance(part, h11.Data):
-            chunks.append(part.data)
+            if cap is None:
+                chunks.append(part.data)
+            else:
+                cap.add(part.data)
         elif isinstance(part, h11.EndOfMessage):
             break
         else:
             raise httpx.RemoteProtocolError(f"unexpected {type(part).__name__} event")
+    if cap is not None:
+        return event, cap.body()
     return event, chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 #: Request extension our transports set once a reply's status line has come,
 #: before its body is read (they read it whole before returning).
 REPLY_STATUS = "taas_reply_status"
+
+#: Request extension: the most bytes of reply body to read (an int). Past it,
+#: the transport stops reading, closes the connection and raises
+#: :class:`ReplyTooLarge`. Without it, bodies are read whole, whatever size.
+MAX_REPLY_SIZE = "taas_max_reply_size"
+
+
+class ReplyTooLarge(httpx.TransportError):
+    """A reply body longer than the request's ``MAX_REPLY_SIZE``: not read further.
+
+    ``status_code`` and ``headers`` are the reply's; ``head`` the first bytes
+    of its body (at most 64 KiB).
+    """
+
+    def __init__(
+        self, limit: int, *, status_code: int, headers: list[tuple[bytes, bytes]], head: bytes
+    ) -> None:
+        super().__init__(f"the reply is larger than {limit} bytes")
+        self.limit = limit
+        self.status_code = status_code
+        self.headers = headers
+        self.head = head
+
+
+_HEAD = 65536  # bytes of an oversized body kept for the error
+
+
+class ReplyCap:
+    """Collects a reply body up to ``limit`` bytes; past it, :class:`ReplyTooLarge`.
+
+    A body whose Content-Length is already over the limit is read only as far
+    as the 64 KiB its error keeps.
+    """
+
+    __slots__ = ("_chunks", "_headers", "_limit", "_over", "_size", "_status", "_stop")
+
+    def __init__(self, limit: int, status_code: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self._limit = limit
+        self._status = status_code
+        self._headers = headers
+        declared = next((v for k, v in headers if k.lower() == b"content-length"), b"")
+        self._over = declared.strip().isdigit() and int(declared) > limit
+        self._stop = min(limit, _HEAD - 1) if self._over else limit
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def add(self, chunk: bytes) -> None:
+        """One more part of the body."""
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        if self._size > self._stop:
+            raise self._error()
+
+    def body(self) -> bytes:
+        """The whole body, once it has ended."""
+        if self._over:  # it ended before the head was full
+            raise self._error()
+        chunks = self._chunks
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _error(self) -> ReplyTooLarge:
+        head = bytearray()
+        for chunk in self._chunks:
+            head += chunk[: _HEAD - len(head)]
+        return ReplyTooLarge(
+            self._limit, status_code=self._status, headers=self._headers, head=bytes(head)
+        )
+
 
 #: Request extension: send this request on a new connection, not a pooled one.
 #: The SDK sets it on every attempt that follows a failure after which the
@@ -1147,7 +1222,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 server_hostname=request.extensions.get("sni_hostname"),
             )
             request.extensions[REPLY_STATUS] = response.status  # before the body
-            content = await response.read()
+            content = await _read_aiohttp_body(response, request.extensions.get(MAX_REPLY_SIZE))
         except BaseException as exc:
             if response is not None:
                 response.close()  # mid-body: the connection cannot be reused
@@ -1181,12 +1256,24 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             await session.close()
 
 
+async def _read_aiohttp_body(response: aiohttp.ClientResponse, limit: int | None) -> bytes:
+    """The whole body, or :class:`ReplyTooLarge` once it passes ``limit``."""
+    if limit is None:
+        return await response.read()
+    cap = ReplyCap(limit, response.status, list(response.raw_headers))
+    async for chunk in response.content.iter_chunked(_READ_SIZE):
+        cap.add(chunk)
+    return cap.body()
+
+
 def _map_aiohttp_error(
     exc: BaseException, phase: _Phase, timeouts: dict[str, float | None]
 ) -> httpx.TransportError | None:
     """The httpx error for an aiohttp failure, by how far the request got."""
     import aiohttp  # noqa: PLC0415 (optional dependency)
 
+    if isinstance(exc, ReplyTooLarge):
+        return exc
     if isinstance(exc, _Resend):
         return httpx.RemoteProtocolError(
             "the connection broke after the request was sent (not resending it)"

@@ -55,6 +55,8 @@ FaultKind = Literal[
     "status_after_forward",
     "truncated_json",
     "wrong_content_type",
+    "oversized",
+    "oversized_after_forward",
 ]
 _KINDS = frozenset(FaultKind.__args__)  # type: ignore[attr-defined]
 _AT_ACCEPT = frozenset({"refuse", "close_on_accept"})
@@ -97,6 +99,11 @@ class Fault:
       the JSON is not).
     - ``wrong_content_type``: forward, reply the app's status and body with
       ``Content-Type: text/html``.
+    - ``oversized``: not forwarded; reply ``status`` with a JSON body (a
+      string) of ``size`` bytes, written a chunk at a
+      time (the server never holds it whole), with a Content-Length or, if
+      ``chunked``, chunked. ``oversized_after_forward``: forward first (an
+      order IS placed), then the same.
     """
 
     kind: FaultKind
@@ -107,6 +114,8 @@ class Fault:
     seconds: float = 0.0
     method: str | None = None
     path: str | None = None
+    size: int = 0
+    chunked: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -613,7 +622,14 @@ class FaultServer:
         if fault is not None and kind == "status":
             await _send(conn, writer, _fault_reply(fault))
             return True
+        if fault is not None and kind == "oversized":
+            await _send_oversized(conn, writer, fault)
+            return True
         reply = await self._call_app(head, body, writer)
+        if kind == "oversized_after_forward":
+            assert fault is not None
+            await _send_oversized(conn, writer, fault)
+            return True
         if fault is None:
             await _send(conn, writer, reply)
             return True
@@ -740,6 +756,25 @@ async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, reply: _Repl
     _write(conn, writer, h11.Response(status_code=reply.status, headers=headers))
     if reply.body:
         _write(conn, writer, h11.Data(data=reply.body))
+    _write(conn, writer, h11.EndOfMessage())
+    await writer.drain()
+
+
+async def _send_oversized(conn: h11.Connection, writer: asyncio.StreamWriter, fault: Fault) -> None:
+    """A valid JSON string of ``fault.size`` bytes, one chunk at a time."""
+    headers = [(b"content-type", b"application/json")]
+    if not fault.chunked:
+        headers.append((b"content-length", str(fault.size).encode()))
+    _write(conn, writer, h11.Response(status_code=fault.status, headers=headers))
+    left = fault.size - 2
+    _write(conn, writer, h11.Data(data=b'"'))
+    chunk = b"x" * READ_CHUNK
+    while left > 0:
+        part = chunk if left >= len(chunk) else chunk[:left]
+        _write(conn, writer, h11.Data(data=part))
+        left -= len(part)
+        await writer.drain()  # raises once the client has gone
+    _write(conn, writer, h11.Data(data=b'"'))
     _write(conn, writer, h11.EndOfMessage())
     await writer.drain()
 
