@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import copy
 import enum
+import json
 import logging
 import math
 import os
@@ -1202,7 +1203,8 @@ class AsyncClient:
                     method="GET",
                     url=self._base_url + "api/orders/",
                     status_code=200,
-                    text=_converter.encode_json(page.raw).decode(),
+                    # The page as decoded (a number too long to send back stays text).
+                    text=json.dumps(page.raw, default=str),
                 )
             previous_ids = ids
             served_size = served_size or len(ids)

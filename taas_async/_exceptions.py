@@ -202,7 +202,8 @@ class ResponseDecodeError(TaaSError):
     """A 2xx reply that is not JSON, or not of the shape the SDK expects.
 
     ``text`` keeps the raw body; ``errors`` lists the problems with a JSON
-    path each (``invalid value for type, expected int @ $.duration``).
+    path each, and the reason where there is one (``invalid value for type,
+    expected int | None: not a whole number: 'abc' @ $.duration``).
     """
 
     def __init__(

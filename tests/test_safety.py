@@ -159,6 +159,21 @@ async def test_iter_orders_server_ignoring_page_raises_after_the_second_request(
 
 
 @pytest.mark.asyncio
+async def test_iter_orders_repeat_error_keeps_a_page_holding_a_number_too_long_to_send(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    """The repeated page goes into the error as text, even with a number no body may carry."""
+    # A short literal, read as a Decimal and kept in raw; written out, a gigabyte.
+    text = '{"orders": [{"id": "a", "status": "ACTIVE", "extra": 1E+999999999}]}'
+    mock_api.get("orders/").mock(
+        return_value=httpx.Response(200, text=text, headers={"Content-Type": "application/json"})
+    )
+    with pytest.raises(ResponseDecodeError, match="page 2 repeats page 1") as info:
+        await _collect(client.iter_orders(GetOrdersRequest(page_size=1)), [])
+    assert "1E+999999999" in info.value.text
+
+
+@pytest.mark.asyncio
 async def test_iter_orders_server_ignoring_page_with_num_pages_still_raises(
     mock_api: respx.MockRouter, client: AsyncClient
 ) -> None:
