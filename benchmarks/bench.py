@@ -37,6 +37,7 @@ import datetime as dt
 import gc
 import importlib
 import importlib.metadata
+import importlib.util
 import inspect
 import itertools
 import json
@@ -358,9 +359,12 @@ class Contender:
     open: Opener | None = None  # None: the synchronous taas-api-client
     config: str = ""  # the SDK configuration, for SDK rows
     op: str = ""  # "get_order" or "place_orders", for SDK rows
+    loop: str = "asyncio"  # or "uvloop"
 
     def row(self, **fields: Any) -> ThroughputRow:
-        return ThroughputRow(self.name, self.kind, config=self.config, op=self.op, **fields)
+        return ThroughputRow(
+            self.name, self.kind, config=self.config, op=self.op, loop=self.loop, **fields
+        )
 
 
 @contextlib.asynccontextmanager
@@ -503,6 +507,7 @@ class ThroughputRow:
     note: str = ""
     config: str = ""
     op: str = ""
+    loop: str = "asyncio"
     skipped: bool = False
     rates: list[float] = field(default_factory=list)  # of every successful round
 
@@ -568,13 +573,23 @@ def measure_throughput(
 ) -> ThroughputRow:
     warm = min(n, max(concurrency, 10))
     try:
-        return asyncio.run(
-            _measure_async(contender, target, server, n, warm, concurrency, budget_s, row_timeout)
+        return run_on(
+            contender.loop,
+            _measure_async(contender, target, server, n, warm, concurrency, budget_s, row_timeout),
         )
     except asyncio.TimeoutError:
         return contender.row(error=f"timed out ({row_timeout} s)")
     except Exception as exc:
         return contender.row(error=f"{type(exc).__name__}: {exc}")
+
+
+def run_on(loop: str, coroutine: Awaitable[Any]) -> Any:
+    """Run ``coroutine`` on a new asyncio or uvloop event loop."""
+    if loop == "uvloop":
+        import uvloop  # noqa: PLC0415 (optional: a row is skipped without it)
+
+        return uvloop.run(coroutine)  # type: ignore[arg-type]
+    return asyncio.run(coroutine)  # type: ignore[arg-type]
 
 
 def best_round(rows: list[ThroughputRow]) -> ThroughputRow:
@@ -803,6 +818,7 @@ class Report:
 
 AIOHTTP_NAME = "raw aiohttp"
 AIOHTTP_POST_NAME = "raw aiohttp: POST /api/orders/"
+UVLOOP = " (uvloop)"
 HTTPX_NAME = "raw httpx (default transport)"
 HTTPX_OWN_LIMITS_NAME = "raw httpx (default transport, httpx's own default limits)"
 HTTPX_AIOHTTP_NAME = "raw httpx + httpx-aiohttp transport"
@@ -811,9 +827,12 @@ LEGACY_NAME = "taas-api-client 1.2.9 (sequential)"
 
 def throughput_ratios(report: Report, row: ThroughputRow) -> tuple[float, float, float]:
     rate = row.rate if row.ok else math.nan
+    aiohttp_name = AIOHTTP_POST_NAME if row.op == "place_orders" else AIOHTTP_NAME
+    if row.loop == "uvloop":
+        aiohttp_name += UVLOOP  # held against aiohttp on the same loop
     return (
         # place_orders sends POSTs with a body: held against raw aiohttp doing the same.
-        rate / report.baseline(AIOHTTP_POST_NAME if row.op == "place_orders" else AIOHTTP_NAME),
+        rate / report.baseline(aiohttp_name),
         rate / report.baseline(HTTPX_NAME),
         rate / report.baseline(LEGACY_NAME),
     )
@@ -1255,6 +1274,40 @@ def contenders(configs: list[SdkConfig]) -> tuple[list[Contender], list[str]]:
         Contender(f"{c.name}: {PLACE_LABEL}", "sdk", sdk_place_opener(c), c.name, "place_orders")
         for c in configs
     ]
+    if importlib.util.find_spec("uvloop") is None:
+        notes.append("uvloop not installed: its rows are skipped")
+    else:
+        # The default configuration again on uvloop, beside raw aiohttp on uvloop.
+        default = configs[0]
+        if aiohttp is not None:
+            found.append(
+                Contender(AIOHTTP_NAME + UVLOOP, "baseline", open_raw_aiohttp, loop="uvloop")
+            )
+            found.append(
+                Contender(
+                    AIOHTTP_POST_NAME + UVLOOP, "baseline", open_raw_aiohttp_post, loop="uvloop"
+                )
+            )
+        found.append(
+            Contender(
+                f"{default.name}: get_order{UVLOOP}",
+                "sdk",
+                sdk_get_opener(default),
+                default.name,
+                "get_order",
+                "uvloop",
+            )
+        )
+        found.append(
+            Contender(
+                f"{default.name}: {PLACE_LABEL}{UVLOOP}",
+                "sdk",
+                sdk_place_opener(default),
+                default.name,
+                "place_orders",
+                "uvloop",
+            )
+        )
     found.append(Contender(LEGACY_NAME, "legacy"))
     return found, notes
 

@@ -31,5 +31,8 @@ def test_quick_benchmark_runs_and_writes_its_report(tmp_path: Path) -> None:
         assert heading in report
     for client in ("raw aiohttp", "taas-api-client 1.2.9", "sdk (default transport)"):
         assert f"| {client}" in report
+    # The same on uvloop, each held against raw aiohttp on uvloop.
+    assert "| raw aiohttp (uvloop)" in report
+    assert "| sdk (default transport): get_order (uvloop)" in report
     assert "`taas_async.H11PoolTransport`" in report  # what the default really is
     assert (tmp_path / "bench.png").read_bytes().startswith(b"\x89PNG")
