@@ -25,7 +25,7 @@ to ``OUT/bench.md`` and a chart to ``OUT/bench.png``.
 
 SDK variants are pluggable: add an entry to :func:`sdk_configs`, a name and a
 callable ``(url, token) -> AsyncClient``. Transports that
-``taas_async._transport`` exports are picked up automatically.
+``taas_async._transports`` exports are picked up automatically.
 """
 
 from __future__ import annotations
@@ -102,8 +102,8 @@ GOAL_VS_LEGACY = (">=", 40.0)
 GOAL_CPU = ("<=", 1.25)
 GOAL_STRUCTURING = ("<=", 3.0)
 
-#: Transports of ``taas_async._transport`` tried first (then any other exported transport).
-KNOWN_TRANSPORTS = ("H11PoolTransport", "SplitPoolTransport", "AiohttpTransport")
+#: Transports of ``taas_async._transports`` tried first (then any other exported transport).
+KNOWN_TRANSPORTS = ("H11PoolTransport", "AiohttpTransport")
 
 #: Distributions whose versions the report names.
 DISTRIBUTIONS = (
@@ -222,15 +222,15 @@ class SdkConfig:
 
 
 def _transport_classes() -> tuple[list[tuple[str, type]], list[str]]:
-    """Transports exported by ``taas_async._transport``, if that module exists."""
+    """Transports exported by ``taas_async._transports``, if that module exists."""
     try:
-        module = importlib.import_module("taas_async._transport")
+        module = importlib.import_module("taas_async._transports")
     except ImportError as exc:
-        if exc.name == "taas_async._transport":
-            return [], ["taas_async._transport: not present (SDK transports skipped)"]
-        return [], [f"taas_async._transport failed to import: {exc!r}"]
+        if exc.name == "taas_async._transports":
+            return [], ["taas_async._transports: not present (SDK transports skipped)"]
+        return [], [f"taas_async._transports failed to import: {exc!r}"]
     except Exception as exc:
-        return [], [f"taas_async._transport failed to import: {exc!r}"]
+        return [], [f"taas_async._transports failed to import: {exc!r}"]
     names = [n for n in KNOWN_TRANSPORTS if hasattr(module, n)]
     for name, value in vars(module).items():
         if (
@@ -242,7 +242,7 @@ def _transport_classes() -> tuple[list[tuple[str, type]], list[str]]:
         ):
             names.append(name)
     found = [(n, getattr(module, n)) for n in names]
-    notes = [f"taas_async._transport: {', '.join(names) or 'no transports exported'}"]
+    notes = [f"taas_async._transports: {', '.join(names) or 'no transports exported'}"]
     return found, notes
 
 

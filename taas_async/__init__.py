@@ -3,14 +3,7 @@
 Everything public is importable from here; the ``_``-modules are private.
 """
 
-from taas_async._client import (
-    DEFAULT_FAN_OUT,
-    DEFAULT_MAX_RESPONSE_SIZE,
-    DEFAULT_TIMEOUT,
-    USE_CLIENT_DEFAULT,
-    AsyncClient,
-    TimeoutTypes,
-)
+from taas_async._client import AsyncClient
 from taas_async._enums import MultiOrderStatus, OrderStatus, PosSide, Side, Strategy
 from taas_async._exceptions import (
     APIConnectionError,
@@ -33,7 +26,6 @@ from taas_async._exceptions import (
     UnprocessableEntityError,
     WaitTimeoutError,
 )
-from taas_async._exports import show_public_module
 from taas_async._models import (
     ActionResult,
     Asset,
@@ -45,6 +37,12 @@ from taas_async._models import (
     OrderMessage,
     OrdersPage,
     OrderSummary,
+)
+from taas_async._options import (
+    DEFAULT_MAX_RESPONSE_SIZE,
+    DEFAULT_TIMEOUT,
+    USE_CLIENT_DEFAULT,
+    TimeoutTypes,
 )
 from taas_async._requests import (
     AmendOrderRequest,
@@ -58,12 +56,8 @@ from taas_async._requests import (
     SetLeverageRequest,
 )
 from taas_async._retry import Backoff
-from taas_async._transport import (
-    DEFAULT_LIMITS,
-    AiohttpTransport,
-    H11PoolTransport,
-    SplitPoolTransport,
-)
+from taas_async._tracking import DEFAULT_FAN_OUT
+from taas_async._transports import DEFAULT_LIMITS, AiohttpTransport, H11PoolTransport
 from taas_async._version import __version__
 
 __all__ = [
@@ -115,7 +109,6 @@ __all__ = [
     "ResponseTooLargeError",
     "SetLeverageRequest",
     "Side",
-    "SplitPoolTransport",
     "Strategy",
     "TaaSError",
     "TimeoutTypes",
@@ -125,5 +118,8 @@ __all__ = [
 ]
 
 # Show users the public path (taas_async.Order), as httpx does.
-show_public_module(globals(), __all__)
-del show_public_module
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith(__name__ + "._"):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -21,7 +21,16 @@ def test_all_is_sorted_and_unique() -> None:
 
 def test_every_private_module_export_is_reexported() -> None:
     exported = set(taas_async.__all__)
-    for module_name in ("_client", "_enums", "_exceptions", "_models", "_requests", "_transport"):
+    for module_name in (
+        "_client",
+        "_enums",
+        "_exceptions",
+        "_models",
+        "_options",
+        "_requests",
+        "_tracking",
+        "_transports",
+    ):
         module = __import__(f"taas_async.{module_name}", fromlist=["__all__"])
         missing = set(module.__all__) - exported
         assert not missing, f"taas_async.{module_name} exports {missing} but __init__ does not"

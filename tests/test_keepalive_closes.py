@@ -36,9 +36,8 @@ from taas_async import (
     Order,
     OrderOutcomeUnknownError,
     PlaceOrderRequest,
-    SplitPoolTransport,
 )
-from taas_async._transport import FRESH_CONNECTION
+from taas_async._transports._common import FRESH_CONNECTION
 from taas_async.sandbox import Sandbox
 
 pytestmark = pytest.mark.anyio
@@ -48,7 +47,6 @@ IDLE = 0.02  # seconds: the idle-closing server's timeout (often 1 s or more in 
 
 TRANSPORTS: dict[str, Callable[[], httpx.AsyncBaseTransport]] = {
     "h11": H11PoolTransport,
-    "split": SplitPoolTransport,
     "aiohttp": AiohttpTransport,
     "httpx": httpx.AsyncHTTPTransport,
 }
@@ -219,7 +217,7 @@ async def test_a_connection_closed_while_idle_is_not_handed_out(
 
 
 #: httpx's own pool takes no per-request choice of connection; ours do.
-OURS = ["h11", "split", "aiohttp"]
+OURS = ["h11", "aiohttp"]
 
 
 @pytest.mark.parametrize("case", _case_params(OURS), indirect=True)

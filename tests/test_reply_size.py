@@ -32,7 +32,6 @@ from taas_async import (
     Order,
     ResponseDecodeError,
     ResponseTooLargeError,
-    SplitPoolTransport,
 )
 from taas_async.sandbox import Sandbox
 
@@ -43,7 +42,6 @@ MiB = 1024 * 1024
 
 TRANSPORTS: dict[str, Callable[[], httpx.AsyncBaseTransport]] = {
     "h11": H11PoolTransport,
-    "split": SplitPoolTransport,
     "aiohttp": AiohttpTransport,
     "httpx": httpx.AsyncHTTPTransport,
 }

@@ -42,7 +42,7 @@ from taas_async import (
     RequestValidationError,
     TaaSError,
 )
-from taas_async._transport import H11PoolTransport
+from taas_async._transports import H11PoolTransport
 from taas_async.sandbox import Sandbox
 
 pytestmark = pytest.mark.anyio

@@ -40,12 +40,15 @@ from taas_async import (
     PlaceMultiOrderRequest,
     PlaceOrderRequest,
     RequestValidationError,
-    SplitPoolTransport,
 )
-from taas_async._client import _reports_connect_errors_exactly
+from taas_async._transports import connect_errors_are_exact, transports_of
 from taas_async.sandbox import Sandbox
 
 GENERATED = re.compile(r"taas-[0-9a-f]{32}")
+
+
+def _reports_connect_errors_exactly(http: httpx.AsyncClient) -> bool:
+    return connect_errors_are_exact(transports_of(http))
 
 
 def posted(sandbox: Sandbox, path: str) -> list[dict[str, Any]]:
@@ -127,7 +130,6 @@ async def test_per_call_max_retries_is_checked_before_sending(value: Any) -> Non
 def test_only_transports_known_to_be_exact_are_trusted_with_connect_errors() -> None:
     exact = [
         H11PoolTransport(),
-        SplitPoolTransport(),
         AiohttpTransport(),
         httpx.AsyncHTTPTransport(),
     ]

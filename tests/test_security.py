@@ -33,7 +33,7 @@ from taas_async import (
     ResponseDecodeError,
     TaaSError,
 )
-from taas_async._client import _Secret
+from taas_async._options import _Secret
 
 LOGGERS = ("taas_async", "httpx", "httpcore", "hpack", "h11", "asyncio")
 

@@ -1,4 +1,4 @@
-"""The fast transports (taas_async._transport) against real sockets on 127.0.0.1.
+"""The fast transports (taas_async._transports) against real sockets on 127.0.0.1.
 
 A threaded HTTP/1.1 server stands in for TaaS, so the same server serves
 asyncio and trio tests; each test sets how it misbehaves. The point of most
@@ -41,7 +41,7 @@ from taas_async import (
     Backoff,
     OrderOutcomeUnknownError,
 )
-from taas_async._transport import AiohttpTransport, H11PoolTransport, SplitPoolTransport
+from taas_async._transports import AiohttpTransport, H11PoolTransport
 
 LIMIT = 10.0  # seconds: the bound on every wait in this file
 
@@ -394,7 +394,6 @@ def _h11_streams(**kwargs: Any) -> H11PoolTransport:
 FACTORIES: dict[str, MakeTransport] = {
     "h11": H11PoolTransport,
     "h11_streams": _h11_streams,
-    "split": SplitPoolTransport,
     "aiohttp": AiohttpTransport,
 }
 CASES = [
@@ -402,9 +401,6 @@ CASES = [
     ("h11", "trio"),
     ("h11", "uvloop"),
     ("h11_streams", "asyncio"),
-    ("split", "asyncio"),
-    ("split", "trio"),
-    ("split", "uvloop"),
     ("aiohttp", "asyncio"),
     ("aiohttp", "uvloop"),
 ]
@@ -846,18 +842,6 @@ async def test_aiohttp_transport_refuses_trio_clearly(anyio_backend: str) -> Non
     async with httpx.AsyncClient(transport=transport) as client:
         with pytest.raises(RuntimeError, match="asyncio only"):
             await client.get("http://127.0.0.1:1/")
-
-
-def test_split_pool_divides_the_limits() -> None:
-    transport = SplitPoolTransport(
-        pools=16, limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
-    )
-    pools = [t._pool for t in transport._transports]
-    assert sum(p._max_connections for p in pools) == 100
-    assert sum(p._max_keepalive_connections for p in pools) == 20
-    assert len(SplitPoolTransport(pools=16, limits=httpx.Limits(max_connections=4))._busy) == 4
-    with pytest.raises(ValueError, match="pools"):
-        SplitPoolTransport(pools=0)
 
 
 def test_aiohttp_transport_names_the_extra_when_aiohttp_is_missing(

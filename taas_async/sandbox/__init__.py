@@ -14,7 +14,6 @@ ACTIVE -> COMPLETE filling in TWAP slices, multi and chained orders, and
 balances that move with every fill. See ``docs/sandbox.md``.
 """
 
-from taas_async._exports import show_public_module
 from taas_async.sandbox._app import Exchange, FaultRule, Faults, SandboxApp
 from taas_async.sandbox._clock import DEFAULT_START, Clock, RealTimeClock, VirtualClock
 from taas_async.sandbox._engine import (
@@ -61,5 +60,8 @@ __all__ = [
     "VirtualClock",
 ]
 
-show_public_module(globals(), __all__)
-del show_public_module
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith(__name__ + "._"):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -1,0 +1,646 @@
+"""The engine: configuration, building requests, the send loop, attempts, logging.
+
+Every request passes through :meth:`BaseClient._send`: re-validate, build
+(URL, headers, body, timeout), send, log, map errors, decode, structure.
+After a failed attempt it asks :func:`taas_async._policy.decide` what to do,
+and carries that out: wait and send again, look an order up
+(:mod:`taas_async._reconcile`), or raise. Endpoint methods (``_client``)
+and the tracking helpers (``_tracking``) only describe calls
+(:class:`~taas_async._endpoints.Call`); nothing about retries, limits or
+reconciliation lives there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+import platform
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+
+from taas_async import _converter, _reconcile, _wire
+from taas_async._endpoints import Call, Endpoint
+from taas_async._exceptions import (
+    APIConnectionError,
+    ClientClosedError,
+    ConfigurationError,
+    RequestValidationError,
+    ResponseDecodeError,
+    ResponseTooLargeError,
+    TaaSError,
+)
+from taas_async._options import (
+    DEFAULT_MAX_RESPONSE_SIZE,
+    DEFAULT_TIMEOUT,
+    USE_CLIENT_DEFAULT,
+    CallRetries,
+    CallTimeout,
+    TimeoutTypes,
+    _Secret,
+    check_count,
+    check_flag,
+    check_timeout,
+    is_instance,
+    merged_headers,
+)
+from taas_async._policy import Action, decide, retry_after_of, status_of
+from taas_async._retry import Backoff, _Limits, check_limits
+from taas_async._transports import (
+    DEFAULT_LIMITS,
+    H11PoolTransport,
+    connect_errors_are_exact,
+    transports_of,
+)
+from taas_async._transports._common import (
+    FRESH_CONNECTION,
+    MAX_REPLY_SIZE,
+    REPLY_STATUS,
+    Body,
+    ReplyCap,
+    ReplyTooLarge,
+)
+from taas_async._version import __version__
+
+__all__: list[str] = []
+
+T = TypeVar("T")
+logger = logging.getLogger("taas_async")
+
+
+class _ClientState(enum.Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class BaseClient:
+    """The sending engine behind :class:`~taas_async.AsyncClient` (see its docstring)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        auth_token: str | None = None,
+        *,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        backoff: Backoff | None = None,
+        max_concurrency: int | None = None,
+        rate_limit: float | None = None,
+        rate_limit_burst: int = 1,
+        extra_headers: Mapping[str, str] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limits: httpx.Limits | None = None,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        url, token = _url_and_token(url, auth_token)
+        self.max_retries = check_count("max_retries", max_retries, minimum=0)
+        if http_client is not None and (transport is not None or limits is not None):
+            raise ConfigurationError("pass either http_client or transport/limits, not both")
+        self.max_response_size = check_count("max_response_size", max_response_size, minimum=1)
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise ConfigurationError(f"backoff must be a Backoff, got {type(backoff).__name__}")
+        self._limits = _Limits(*check_limits(max_concurrency, rate_limit, rate_limit_burst))
+        self._base_url = _wire.base_url(url)
+        if not check_flag("allow_insecure_http", allow_insecure_http):
+            _refuse_plain_http(self._base_url)
+        self._token = _Secret(token)
+        self._timeout = check_timeout(timeout)
+        self.backoff = backoff or Backoff()
+        headers = _wire.check_headers(extra_headers)
+        # A caller's User-Agent goes first; ours always follows it.
+        theirs = [headers.pop(k) for k in list(headers) if k.lower() == "user-agent"]
+        self._extra_headers = headers
+        self._user_agent = " ".join(
+            [
+                *theirs,
+                f"taas-async/{__version__} httpx/{httpx.__version__}",
+                f"{platform.python_implementation()}/{platform.python_version()}",
+            ]
+        )
+        self._owns_http = http_client is None
+        limits = limits or DEFAULT_LIMITS
+        if http_client is None and transport is None and not _environment_proxies():
+            transport = H11PoolTransport(limits=limits)  # httpx ignores limits= beside it
+        self._http = http_client or httpx.AsyncClient(
+            transport=transport,
+            timeout=self._timeout,
+            limits=limits,
+            follow_redirects=False,  # never replay an order POST to another URL
+        )
+        # Whether a connect error from this transport proves the request never left.
+        self._exact_errors = connect_errors_are_exact(
+            [transport] if http_client is None else transports_of(http_client)
+        )
+        # The client's default headers with ours on top, as build_request merges
+        # them; they carry the token, so they are kept as secret as it is.
+        self._merged_headers = _Secret(
+            {
+                has_body: merged_headers(self._http.headers, self._headers(has_body=has_body))
+                for has_body in (False, True)
+            }
+        )
+        self._state = _ClientState.OPEN
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def base_url(self) -> str:
+        """The normalised base URL (always ends in ``/``)."""
+        return self._base_url
+
+    @property
+    def is_closed(self) -> bool:
+        """True once :meth:`aclose` has been called."""
+        return self._state is _ClientState.CLOSED
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless it was injected). Safe to call twice."""
+        if self._state is _ClientState.CLOSED:
+            return
+        self._state = _ClientState.CLOSED
+        if self._owns_http:
+            await self._http.aclose()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.is_closed else "open"
+        return f"<AsyncClient url={self._base_url!r} {state}>"
+
+    # ------------------------------------------------------------------ building
+
+    def _headers(self, *, has_body: bool) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Token {self._token.reveal()}",
+            "User-Agent": self._user_agent,
+            "Accept": "application/json",
+            **self._extra_headers,
+        }
+        if has_body:
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    def _call(
+        self,
+        endpoint: Endpoint[T],
+        path_value: object = None,
+        *,
+        timeout: CallTimeout,
+        max_retries: CallRetries,
+        request: Any = None,
+        checked: bool = False,
+    ) -> Call[T]:
+        """A call of ``endpoint``: its path filled in, its request model checked for type."""
+        if endpoint.request is not None and not isinstance(request, endpoint.request):
+            name = endpoint.request.__name__
+            got = type(request).__name__
+            raise RequestValidationError({"request": [f"expected {name}, got {got}"]})
+        return Call(
+            endpoint,
+            endpoint.format_path(path_value),
+            endpoint.kind,
+            endpoint.method,
+            request=request,
+            timeout=timeout,
+            max_retries=max_retries,
+            checked=checked,
+        )
+
+    def _build(self, call: Call[Any]) -> tuple[httpx.Request, list[str]]:
+        """Everything before I/O: re-validate, encode, URL, headers, timeout.
+
+        Also the ``custom_order_id`` of every order the call creates, fixed
+        here once: every attempt sends this same request.
+        """
+        params, body = call.params, call.body
+        if call.request is not None:
+            if not call.checked:
+                call.request.validate()  # cross-field rules, and lists mutated in place
+            if call.endpoint.send_as == "query":
+                params = _converter.to_query(call.request)
+            else:
+                body = _converter.to_wire(call.request)
+        body, ids = _reconcile.assign_ids(call, body)
+        content = None
+        if body is not None:
+            try:
+                content = _converter.encode_json(body)
+            except (TypeError, ValueError) as exc:
+                raise RequestValidationError({"body": [str(exc)]}) from None
+        timeout = (
+            self._timeout if call.timeout is USE_CLIENT_DEFAULT else check_timeout(call.timeout)
+        )
+        url = self._base_url + call.path  # base ends in "/"; the path is checked
+        if self._owns_http and not self._http.cookies:
+            # What build_request would make, without merging the client's
+            # defaults into our headers again on every call (a fifth of the
+            # SDK's own CPU per call). Once the server sets a cookie, the
+            # client's jar must go along: then build_request does it.
+            request = httpx.Request(
+                call.method,
+                url,
+                params=params,
+                content=content,
+                headers=self._merged_headers.reveal()[content is not None],
+                extensions={"timeout": timeout.as_dict()},
+            )
+        else:
+            request = self._http.build_request(
+                call.method,
+                url,
+                params=params,
+                content=content,
+                headers=self._headers(has_body=content is not None),
+                timeout=timeout,
+            )
+        if content:
+            # httpx's body stream is an async generator, which httpcore abandons
+            # when a send fails (trio then warns as it is collected): a plain
+            # iterator instead. Our transports read request.content directly.
+            request.stream = Body(content)
+        if call.fresh_connection:
+            _on_a_new_connection(request)
+        return request, ids
+
+    # ------------------------------------------------------------------ the send loop
+
+    async def _send(self, call: Call[T]) -> T:
+        """Send one call and return its structured result. Every request passes here.
+
+        After each failed attempt, :func:`taas_async._policy.decide` says what
+        comes next (``docs/resilience.md`` has the rules).
+        """
+        if self._state is _ClientState.CLOSED:
+            raise ClientClosedError("this AsyncClient is closed; create a new one")
+        if self._http.is_closed:  # an injected http_client its owner has closed
+            raise ClientClosedError("the http_client given to this AsyncClient is closed")
+        retries = self._retries(call)
+        request, ids = self._build(call)
+        attempt = 0
+        # The latest failure after which the server may have acted on this call.
+        acted: TaaSError | None = None
+        while True:
+            attempt += 1
+            if attempt > 1 and (self.is_closed or self._http.is_closed):
+                closed = ClientClosedError("the client was closed while this call was retrying")
+                if call.kind == "order" and acted is not None:
+                    raise _reconcile.outcome_unknown(call, ids, acted, str(closed)) from closed
+                raise closed
+            outcome = await self._exchange(request, call, attempt)
+            if not isinstance(outcome, TaaSError):
+                return outcome
+            error: TaaSError = outcome
+            decision = decide(
+                call.kind,
+                error,
+                attempt=attempt,
+                retries=retries,
+                acted_before=acted is not None,
+                has_ids=bool(ids),
+            )
+            if decision.may_have_acted:
+                acted = error
+            action = decision.action
+            if action is Action.RAISE:
+                raise error
+            if action is Action.RETRY:
+                await self._pause(call, error, attempt, retries, insist=decision.insist)
+            elif action is Action.OUTCOME_UNKNOWN:
+                raise _reconcile.outcome_unknown(call, ids, error) from error
+            elif action is Action.SETTLE:
+                assert acted is not None  # noqa: S101 (SETTLE follows an uncertain attempt)
+                return await _reconcile.look_up(self._send, call, ids, acted, final=True)
+            elif action is Action.CHECK_CANCELLED:
+                return await _reconcile.already_cancelled(self._send, call, error)
+            else:  # LOOK_UP
+                await self._pause(call, error, attempt, retries, lookup=True)
+                found = await _reconcile.look_up(self._send, call, ids, error, final=decision.final)
+                if found is not _reconcile.NOT_FOUND:
+                    return found
+                # Looked up and not there: send it again.
+
+    def _retries(self, call: Call[Any]) -> int:
+        value = call.max_retries
+        if value is USE_CLIENT_DEFAULT:
+            return self.max_retries
+        if is_instance(value, bool) or not is_instance(value, int) or value < 0:
+            raise RequestValidationError(
+                {"max_retries": [f"must be an integer >= 0, got {value!r}"]}
+            )
+        return value
+
+    async def _pause(
+        self,
+        call: Call[Any],
+        error: TaaSError,
+        attempt: int,
+        retries: int,
+        *,
+        lookup: bool = False,
+        insist: bool = False,
+    ) -> None:
+        """Wait before the next attempt (or the order lookup), logging why.
+
+        A ``Retry-After`` longer than ``backoff.max_retry_after`` raises
+        ``error`` instead, unless the call must go on (an order lookup, or a
+        resend after an attempt that may have placed the order): then the
+        wait is capped.
+        """
+        delay = self.backoff.delay(attempt)
+        retry_after = retry_after_of(error)
+        if retry_after is not None:
+            if retry_after > self.backoff.max_retry_after:
+                if not (lookup or insist):
+                    raise error
+                retry_after = self.backoff.max_retry_after
+            delay = max(delay, retry_after)
+        what = (
+            "looking the order up by custom_order_id"
+            if lookup
+            else f"retrying (attempt {attempt + 1} of {retries + 1})"
+        )
+        logger.warning(
+            "%s /%s failed (%s); %s in %.2f s",
+            call.method,
+            call.path,
+            short(error),
+            what,
+            delay,
+            extra={
+                "taas_method": call.method,
+                "taas_path": "/" + call.path,
+                "taas_retry_in": delay,
+            },
+        )
+        if delay > 0:
+            await anyio.sleep(delay)
+
+    # ------------------------------------------------------------------ one attempt
+
+    async def _exchange(self, request: httpx.Request, call: Call[T], attempt: int) -> T | TaaSError:
+        """One attempt: its structured result, or the typed error it ended in (returned)."""
+        try:
+            if self._limits.active:
+                async with self._limits.slot():
+                    response = await self._exchange_once(request, call, attempt)
+            else:
+                response = await self._exchange_once(request, call, attempt)
+        except ResponseTooLargeError as exc:
+            return exc
+        except APIConnectionError as exc:
+            if exc.may_have_reached_server:
+                # The connection failed under this request. If it was a pooled one the
+                # server had closed, the next pooled one may be closed too: whatever
+                # follows (a retry, a lookup, a resend) goes on a new connection.
+                _on_a_new_connection(request)
+            return exc
+        url = str(request.url)
+        if not response.is_success:
+            return _wire.status_error(response, call.method, url)
+        try:
+            return _wire.decode_success(
+                response,
+                call.method,
+                url,
+                call.parse,
+                allow_empty=call.endpoint.allow_empty,
+                accepted_order=call.kind == "order",
+            )
+        except ResponseDecodeError as exc:
+            return exc
+
+    async def _exchange_once(
+        self, request: httpx.Request, call: Call[Any], attempt: int
+    ) -> httpx.Response:
+        """One HTTP exchange, logged; transport failures become typed errors.
+
+        httpx's read timeout restarts with every chunk, so a server trickling
+        bytes could hold a call open for ever: the whole exchange also runs
+        under one deadline, the sum of the timeout's parts. The client's
+        limits (``max_concurrency``, ``rate_limit``) are waited for first,
+        outside that deadline, and held until the reply has been read.
+        """
+        started = time.perf_counter()
+        error: APIConnectionError | ResponseTooLargeError | None = None
+        deadline = _deadline(request)
+        status: int | None = None  # of a reply whose body then broke off
+        request.extensions.pop(REPLY_STATUS, None)  # not an earlier attempt's
+        request.extensions[MAX_REPLY_SIZE] = self.max_response_size  # our transports stop there
+        try:
+            async with _within(deadline):
+                # Never follow redirects, even on an injected client that would: an
+                # order POST must not be replayed to another URL. auth=None: an
+                # injected client's own auth must not replace our token.
+                response = await self._http.send(
+                    request, follow_redirects=False, auth=None, stream=True
+                )
+                status = response.status_code
+                try:
+                    await _read_capped(response, self.max_response_size)
+                finally:
+                    await response.aclose()
+        except ReplyTooLarge as exc:
+            error = _too_large(exc, call.method, str(request.url))
+            failure = "too large"
+        except httpx.HTTPError as exc:
+            error = _wire.connection_error(
+                exc, call.method, str(request.url), exact=self._exact_errors
+            )
+            failure = type(exc).__name__
+        except TimeoutError:
+            error = _wire.deadline_error(deadline, call.method, str(request.url))
+            failure = "deadline"
+        if isinstance(error, ResponseTooLargeError):
+            self._log(call, error.status_code, started, attempt, error=failure)
+            raise error
+        if error is not None:
+            # A 2xx status line proves the server accepted the request, even if
+            # its body was then lost: an order must not be sent again. Our
+            # transports read a reply whole, so they record its status apart.
+            error.reply_status = status or request.extensions.get(REPLY_STATUS)
+            self._log(call, error.reply_status, started, attempt, error=failure)
+            # Raised outside the except block so that neither __cause__ nor
+            # __context__ holds httpx's exception: its request carries the token.
+            raise error
+        self._log(call, response.status_code, started, attempt)
+        return response
+
+    def _log(
+        self,
+        call: Call[Any],
+        status: int | None,
+        started: float,
+        attempt: int,
+        *,
+        error: str | None = None,
+    ) -> None:
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        # A 3xx is raised as an error too, and so is a 2xx whose body broke off.
+        ok = error is None and status is not None and 200 <= status < 300
+        level = logging.DEBUG if ok else logging.WARNING
+        if logger.isEnabledFor(level):
+            logger.log(
+                level,
+                "%s /%s status=%s latency=%.1fms attempt=%d%s",
+                call.method,
+                call.path,
+                status if status is not None else "N/A",
+                latency_ms,
+                attempt,
+                f" error={error}" if error else "",
+                extra={
+                    "taas_method": call.method,
+                    "taas_path": "/" + call.path,
+                    "taas_status": status,
+                    "taas_latency_ms": latency_ms,
+                    "taas_attempt": attempt,
+                },
+            )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _url_and_token(url: str | None, auth_token: str | None) -> tuple[str, str]:
+    """The base URL and the token, from the arguments or the environment, checked."""
+    url = url if url is not None else os.environ.get("TAAS_URL")
+    token = auth_token if auth_token is not None else os.environ.get("TAAS_AUTH_TOKEN")
+    missing = [
+        name
+        for name, value in (
+            ("url (or $TAAS_URL)", url),
+            ("auth_token (or $TAAS_AUTH_TOKEN)", token),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigurationError("missing " + " and ".join(missing))
+    assert url is not None  # noqa: S101 (narrowing for mypy)
+    assert token is not None  # noqa: S101
+    # Printable ASCII only: anything else cannot go in a header, and httpx's
+    # UnicodeEncodeError (or h11's error) would quote the whole token.
+    if not is_instance(token, str) or not all("!" <= c <= "~" for c in token):
+        raise ConfigurationError(
+            "auth_token must be a string of printable ASCII characters without whitespace"
+        )
+    return url, token
+
+
+def _refuse_plain_http(base_url: str) -> None:
+    if _wire.sends_token_in_clear(base_url):
+        raise ConfigurationError(
+            f"refusing to send the auth token unencrypted to {base_url}: use https://,"
+            " or pass allow_insecure_http=True if the network in between is trusted"
+        )
+
+
+def _environment_proxies() -> bool:
+    """Whether the environment sets an HTTP(S) proxy (which only httpx's transport honours)."""
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
+
+
+def _on_a_new_connection(request: httpx.Request) -> None:
+    """Send ``request`` on a new connection, and close that one after the reply.
+
+    Our transports open a new connection for it (``FRESH_CONNECTION``). Any
+    HTTP/1.1 stack honours ``Connection: close``: the connection that carried
+    this request is not reused, so the next follow-up cannot pick it up after
+    the server closed it (the server may well close a connection right after
+    each reply; that is often why this request is a follow-up at all).
+    """
+    request.extensions[FRESH_CONNECTION] = True
+    request.headers["Connection"] = "close"
+
+
+def short(error: TaaSError) -> str:
+    """What went wrong, in a few words, for a log line (no URL: it is logged apart)."""
+    status = status_of(error)
+    if status is not None:
+        return f"HTTP {status}"
+    if isinstance(error, APIConnectionError):
+        reached = "may have reached the server" if error.may_have_reached_server else "not sent"
+        return f"{type(error).__name__}, {reached}"
+    return type(error).__name__
+
+
+def _within(seconds: float) -> contextlib.AbstractAsyncContextManager[object]:
+    """A deadline that raises ``TimeoutError``: asyncio's own where it has one.
+
+    ``asyncio.timeout`` (Python 3.11+) costs a third of an anyio cancel scope,
+    a tenth of the SDK's own CPU per call; anyio's scope serves trio (and 3.10).
+    """
+    if _ASYNCIO_TIMEOUT is not None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # trio
+            pass
+        else:
+            return _ASYNCIO_TIMEOUT(seconds)
+    return _AnyioDeadline(seconds)
+
+
+_ASYNCIO_TIMEOUT: Callable[[float], contextlib.AbstractAsyncContextManager[object]] | None = (
+    getattr(asyncio, "timeout", None)
+)
+
+
+class _AnyioDeadline:
+    __slots__ = ("_scope",)
+
+    def __init__(self, seconds: float) -> None:
+        self._scope = anyio.fail_after(seconds)
+
+    async def __aenter__(self) -> object:
+        return self._scope.__enter__()
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        return self._scope.__exit__(*exc_info)
+
+
+def _deadline(request: httpx.Request) -> float:
+    parts = request.extensions.get("timeout", {})
+    return float(sum(t for t in parts.values() if t is not None)) or 60.0
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> None:
+    """``response.aread()``, stopping at ``limit`` bytes (raw or decoded) with ReplyTooLarge.
+
+    Our transports stop reading at the limit themselves; httpx's own streams
+    the body, so it is counted here as it is decoded.
+    """
+    cap = ReplyCap(limit, response.status_code, response.headers.raw)
+    chunks = response.aiter_bytes()
+    try:
+        async for chunk in chunks:
+            cap.add(chunk)
+    except ReplyTooLarge:
+        # Stop here: closing the response closes the connection, so the rest
+        # of the body is never read. The generators httpx stacks over the
+        # body must still run to their end (they fail on the closed
+        # connection), or trio warns as it collects them half-way.
+        await response.aclose()
+        with contextlib.suppress(Exception):  # the error raised below says what happened
+            async for _ in chunks:
+                pass
+        raise
+    response._content = cap.body()  # where aread() keeps what it read
+
+
+def _too_large(exc: ReplyTooLarge, method: str, url: str) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"the reply (HTTP {exc.status_code}) is larger than max_response_size={exc.limit}"
+        " bytes; it was not read further",
+        method=method,
+        url=url,
+        status_code=exc.status_code,
+        text=exc.head.decode("utf-8", "replace"),
+        limit=exc.limit,
+    )

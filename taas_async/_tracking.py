@@ -1,0 +1,302 @@
+"""Many calls at once and calls over time: fan-out, paging, watching an order.
+
+``place_orders`` / ``cancel_orders`` check every item first, then run at most
+``max_concurrency`` calls at once and return each item's result or error in
+input order. ``iter_orders`` pages lazily and refuses a server that repeats a
+page. ``watch_order`` polls one order and rides through failures that may
+pass. All of them describe ordinary calls for the engine (:class:`BaseClient`)
+to send: retries, limits and order reconciliation apply as to any call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+import anyio
+import attrs
+
+from taas_async import _models as m
+from taas_async import _requests as r
+from taas_async import _wire
+from taas_async._base_client import BaseClient, short
+from taas_async._endpoints import ENDPOINTS
+from taas_async._exceptions import (
+    RequestValidationError,
+    ResponseDecodeError,
+    TaaSError,
+    WaitTimeoutError,
+)
+from taas_async._options import (
+    USE_CLIENT_DEFAULT,
+    CallRetries,
+    CallTimeout,
+    is_instance,
+    positive_seconds,
+)
+from taas_async._policy import retry_after_of, transient
+
+__all__ = ["DEFAULT_FAN_OUT"]
+
+T = TypeVar("T")
+_Item = TypeVar("_Item")
+logger = logging.getLogger("taas_async")
+
+#: How many requests ``place_orders`` and ``cancel_orders`` keep in flight by default.
+DEFAULT_FAN_OUT = 32
+
+_PLACE = ENDPOINTS["place_order"]
+_CANCEL = ENDPOINTS["cancel_order"]
+_GET = ENDPOINTS["get_order"]
+_LIST = ENDPOINTS["get_all_orders"]
+
+
+# --------------------------------------------------------------------------- fan-out
+
+
+async def place_orders(
+    client: BaseClient,
+    requests: Iterable[r.PlaceOrderRequest],
+    max_concurrency: int,
+    timeout: CallTimeout,
+    max_retries: CallRetries,
+) -> list[m.Order | Exception]:
+    """``AsyncClient.place_orders``."""
+    batch = _checked_batch(requests, _request_problems, "requests")
+    return await _fan_out(
+        batch,
+        # Each request was validated just now, in the batch: not twice.
+        lambda request: client._send(
+            client._call(
+                _PLACE, request=request, timeout=timeout, max_retries=max_retries, checked=True
+            )
+        ),
+        max_concurrency,
+    )
+
+
+async def cancel_orders(
+    client: BaseClient,
+    order_ids: Iterable[Any],
+    max_concurrency: int,
+    timeout: CallTimeout,
+    max_retries: CallRetries,
+) -> list[m.ActionResult | Exception]:
+    """``AsyncClient.cancel_orders``."""
+    ids = _checked_batch(order_ids, _id_problems, "order_ids")
+    return await _fan_out(
+        ids,
+        lambda order_id: client._send(
+            client._call(_CANCEL, order_id, timeout=timeout, max_retries=max_retries)
+        ),
+        max_concurrency,
+    )
+
+
+def _id_problems(order_id: Any) -> dict[str, list[str]]:
+    try:
+        _wire.path_id(order_id)
+    except RequestValidationError as exc:
+        return {"": [reason for reasons in exc.errors.values() for reason in reasons]}
+    return {}
+
+
+def _request_problems(request: Any) -> dict[str, list[str]]:
+    if not isinstance(request, r.PlaceOrderRequest):
+        return {"": [f"expected PlaceOrderRequest, got {type(request).__name__}"]}
+    try:
+        request.validate()
+    except RequestValidationError as exc:
+        return {f".{field}": reasons for field, reasons in exc.errors.items()}
+    return {}
+
+
+def _checked_batch(
+    items: Iterable[_Item], problems_of: Callable[[Any], dict[str, list[str]]], name: str
+) -> list[_Item]:
+    """The items as a list, each one checked: one error names every bad item, nothing is sent."""
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise RequestValidationError({name: [f"expected an iterable, got {type(items).__name__}"]})
+    batch = list(items)
+    problems = {
+        f"[{index}]{suffix}": reasons
+        for index, item in enumerate(batch)
+        for suffix, reasons in problems_of(item).items()
+    }
+    if problems:
+        raise RequestValidationError(problems, model=name)
+    return batch
+
+
+_PENDING: Any = object()
+
+
+async def _fan_out(
+    items: list[_Item],
+    call: Callable[[_Item], Awaitable[T]],
+    max_concurrency: int,
+) -> list[T | Exception]:
+    """Run ``call`` on every item, ``max_concurrency`` at a time; results in input order."""
+    if not is_instance(max_concurrency, int) or isinstance(max_concurrency, bool):
+        raise RequestValidationError({"max_concurrency": ["must be an integer >= 1"]})
+    if max_concurrency < 1:
+        raise RequestValidationError({"max_concurrency": [f"must be >= 1, got {max_concurrency}"]})
+    results: list[Any] = [_PENDING] * len(items)
+    indices = iter(range(len(items)))
+
+    async def worker() -> None:
+        for index in indices:  # shared: each index is taken by exactly one worker
+            try:
+                results[index] = await call(items[index])
+            except Exception as exc:  # noqa: BLE001, PERF203 (returned for that item, never dropped)
+                results[index] = exc
+
+    async with anyio.create_task_group() as group:
+        for _ in range(min(max_concurrency, len(items))):
+            group.start_soon(worker)
+    return results
+
+
+# --------------------------------------------------------------------------- paging
+
+
+async def iter_orders(
+    client: BaseClient,
+    request: r.GetOrdersRequest | None,
+    timeout: CallTimeout,
+    max_retries: CallRetries,
+) -> AsyncIterator[m.Order]:
+    """``AsyncClient.iter_orders``."""
+    request = request if request is not None else r.GetOrdersRequest()
+    client._call(_LIST, request=request, timeout=timeout, max_retries=max_retries)  # type check
+    page_number = request.page or 1
+    page_size = request.page_size or 100
+    seen = served_size = 0
+    previous_ids: list[str] | None = None
+    while True:
+        page: m.OrdersPage = await client._send(
+            client._call(
+                _LIST,
+                request=attrs.evolve(request, page=page_number, page_size=page_size),
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+        ids = [order.id for order in page.orders]
+        if ids and ids == previous_ids:
+            raise ResponseDecodeError(
+                f"page {page_number} repeats page {page_number - 1}: the server ignores"
+                " 'page'; stopping rather than yielding duplicate orders",
+                method="GET",
+                url=client.base_url + _LIST.path,
+                status_code=200,
+                # The page as decoded (a number too long to send back stays text).
+                text=json.dumps(page.raw, default=str),
+            )
+        previous_ids = ids
+        served_size = served_size or len(ids)
+        for order in page.orders:
+            yield order
+        seen += len(ids)
+        if not ids:
+            return
+        if page.num_pages is not None:
+            if page_number >= page.num_pages:
+                return
+        elif page.count is not None:
+            # Orders on the pages before the first one we asked for, at the server's size.
+            skipped = ((request.page or 1) - 1) * served_size
+            if skipped + seen >= page.count:
+                return
+        elif len(ids) < page_size:
+            return
+        page_number += 1
+
+
+# --------------------------------------------------------------------------- watching
+
+
+def positive(name: str, value: object) -> float:
+    """A positive, finite number of seconds, or RequestValidationError naming ``name``."""
+    if not positive_seconds(value):
+        raise RequestValidationError(
+            {name: [f"must be a positive, finite number of seconds, got {value!r}"]}
+        )
+    return float(value)  # type: ignore[arg-type]
+
+
+def _progress(order: m.Order) -> tuple[Any, ...]:
+    """What ``watch_order`` compares: status and every execution figure."""
+    return (
+        order.status,
+        order.executed_qty,
+        order.executed_notional,
+        order.pct_filled,
+        len(order.placements),
+    )
+
+
+async def watch_order(
+    client: BaseClient, order_id: Any, poll_interval: float, timeout: float | None
+) -> AsyncGenerator[m.Order, None]:
+    """``AsyncClient.watch_order``."""
+    poll = positive("poll_interval", poll_interval)
+    deadline = None if timeout is None else anyio.current_time() + positive("timeout", timeout)
+    key = str(order_id)
+    get = client._call(_GET, order_id, timeout=USE_CLIENT_DEFAULT, max_retries=USE_CLIENT_DEFAULT)
+    last: m.Order | None = None
+    seen: tuple[Any, ...] | None = None
+    last_error: TaaSError | None = None
+    failures = 0  # polls in a row that failed
+    wait = 0.0
+    while True:
+        try:
+            with anyio.fail_after(None if deadline is None else deadline - anyio.current_time()):
+                await anyio.sleep(wait)
+                order: m.Order = await client._send(get)
+        except TimeoutError:
+            raise WaitTimeoutError(
+                f"order {key} is still {getattr(last, 'status', 'unknown')} after {timeout} s"
+                + (f" (last error: {last_error})" if last_error else ""),
+                order_id=key,
+                last=last,
+                last_error=last_error,
+            ) from None
+        except TaaSError as exc:
+            if not transient(exc):
+                raise
+            failures += 1
+            last_error = exc
+            wait = max(poll, client.backoff.delay(failures), retry_after_of(exc) or 0.0)
+            logger.warning(
+                "watching order %s: GET failed (%s); polling again in %.2f s",
+                key,
+                short(exc),
+                wait,
+                extra={"taas_order_id": key, "taas_retry_in": wait},
+            )
+            continue
+        failures = 0
+        wait = poll
+        last = order
+        state = _progress(order)
+        if state != seen:
+            seen = state
+            yield order
+        if order.is_terminal:
+            return
+
+
+async def wait_for_order(
+    client: BaseClient, order_id: Any, timeout: float | None, poll_interval: float
+) -> m.Order:
+    """``AsyncClient.wait_for_order``."""
+    watch = watch_order(client, order_id, poll_interval, timeout)
+    async with contextlib.aclosing(watch) as snapshots:  # closed now, not by the GC
+        async for order in snapshots:
+            if order.is_terminal:
+                return order
+    raise AssertionError("unreachable: watch_order ends on a terminal order")
