@@ -58,7 +58,8 @@ from typing import Any
 import httpx
 
 from taas_async import AsyncClient, Order, PlaceOrderRequest
-from taas_async._converter import decode_json, structure
+from taas_async._codec import decode_json
+from taas_async._converter import structure
 
 try:
     import aiohttp

@@ -38,6 +38,7 @@ from taas_async._models import (
     OrdersPage,
     OrderSummary,
 )
+from taas_async._numbers import DecimalInput
 from taas_async._options import (
     DEFAULT_MAX_RESPONSE_SIZE,
     DEFAULT_TIMEOUT,
@@ -47,7 +48,6 @@ from taas_async._options import (
 from taas_async._requests import (
     AmendOrderRequest,
     ChildOrder,
-    DecimalInput,
     GetOrdersRequest,
     OrderInChain,
     PlaceChainedOrderRequest,

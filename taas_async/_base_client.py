@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
-from taas_async import _converter, _reconcile, _wire
+from taas_async import _codec, _converter, _reconcile, _wire
 from taas_async._endpoints import Call, Endpoint
 from taas_async._exceptions import (
     APIConnectionError,
@@ -231,7 +231,7 @@ class BaseClient:
         content = None
         if body is not None:
             try:
-                content = _converter.encode_json(body)
+                content = _codec.encode_json(body)
             except (TypeError, ValueError) as exc:
                 raise RequestValidationError({"body": [str(exc)]}) from None
         timeout = (

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from taas_async import _converter, _tracking, _wire
+from taas_async import _codec, _tracking, _wire
 from taas_async import _endpoints as e
 from taas_async import _models as m
 from taas_async import _requests as r
@@ -433,7 +433,7 @@ class AsyncClient(BaseClient):
             raise RequestValidationError({"method": [f"unsupported HTTP method {method!r}"]})
         method = method.upper()
         path = _wire.relative_path(path)
-        query = _converter.query_params(params or {})
+        query = _codec.query_params(params or {})
         row = e.order_endpoint_for(method, path) if method == "POST" else None
         call = Call(
             e.RAW if row is None else attrs.evolve(row, parse=e.RAW.parse, allow_empty=True),

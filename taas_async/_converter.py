@@ -1,6 +1,6 @@
 """The one place JSON meets the models, in both directions.
 
-Replies: bodies are decoded with floats parsed as ``Decimal`` (never through
+Replies: bodies are decoded by ``_codec`` (floats as ``Decimal``, never through
 ``float``), then one cattrs converter, built once at import, structures them.
 Its hooks: ``Decimal`` from strings and numbers, aware ``datetime`` (naive
 server timestamps are UTC, as the server's ``time_zone`` says), open enums
@@ -44,7 +44,9 @@ from cattrs.cols import list_structure_factory, mapping_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from taas_async import _models as m
+from taas_async import _numbers as n
 from taas_async import _requests as r
+from taas_async._codec import decimal_to_wire, query_params
 from taas_async._enums import _StrEnum
 from taas_async._exceptions import _as_text
 from taas_async._timeparse import parse_datetime, parse_timestamp
@@ -53,12 +55,9 @@ __all__ = [
     "ShapeError",
     "action_result",
     "converter",
-    "decode_json",
-    "encode_json",
     "make_converter",
     "order_messages",
     "parser",
-    "query_params",
     "structure",
     "to_query",
     "to_wire",
@@ -103,108 +102,24 @@ class ShapeError(Exception):
         self.errors = errors
 
 
-# --------------------------------------------------------------------------- JSON
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-_MAX_NUMBER_TEXT = r.MAX_NUMBER_TEXT
-
-
-def _parse_float(text: str) -> Decimal | str:
-    # Every non-integer JSON number passes here, so: one length check. Longer text is
-    # kept as text (raw keeps it; number fields refuse it, naming the field); no
-    # Decimal is made of it, so nothing can later turn it into a million-digit int.
-    return Decimal(text) if len(text) <= _MAX_NUMBER_TEXT else text
-
-
-def _parse_int(text: str) -> int | str:
-    # int() of a long literal is quadratic (and past 4300 digits a ValueError that
-    # would make the whole reply unreadable): the same length bound as decimals.
-    return int(text) if len(text) <= _MAX_NUMBER_TEXT else text
-
-
-# Built once: json.loads(text, parse_float=...) builds a decoder on every call.
-_DECODER = json.JSONDecoder(
-    parse_float=_parse_float, parse_int=_parse_int, parse_constant=_reject_constant
-)
-
-
-def decode_json(text: str | bytes) -> Any:
-    """Decode JSON with every non-integer number as an exact ``Decimal``.
-
-    A number whose text is longer than ``MAX_NUMBER_TEXT`` characters is kept
-    as that text (a ``str``): reading it as a number could cost more than the
-    reply's size, and no number field accepts it.
-
-    Raises:
-        ValueError: not JSON (including ``NaN`` / ``Infinity``).
-
-    """
-    try:
-        # What json.loads does before decoding, minus building the decoder.
-        if isinstance(text, str):
-            if not text.startswith("\ufeff"):
-                return _DECODER.decode(text)
-        elif isinstance(text, (bytes, bytearray)):
-            return _DECODER.decode(text.decode(json.detect_encoding(text), "surrogatepass"))
-        # A str with a BOM, or not text at all: json.loads' own errors.
-        return json.loads(
-            text, parse_float=_parse_float, parse_int=_parse_int, parse_constant=_reject_constant
-        )
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return _decimal_to_wire(value)
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return value.value
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def encode_json(body: Any) -> bytes:
-    """Encode a wire body (decimals as strings; NaN and infinities refused).
-
-    Raises:
-        ValueError, TypeError: the body holds something JSON cannot carry exactly.
-
-    """
-    return json.dumps(body, default=_json_default, allow_nan=False, separators=(",", ":")).encode()
-
-
-def _decimal_to_wire(value: Decimal) -> str:
-    if not value.is_finite():
-        raise ValueError(f"{value} cannot be sent")
-    # Request fields are checked already; a Decimal inside strategy_params is not, and
-    # format() of Decimal("1e999999999") would be a gigabyte of zeros.
-    if r.plain_length(value) > _MAX_NUMBER_TEXT:
-        raise ValueError(f"{r.shown(value)} is too long to send in plain notation")
-    return format(value, "f")  # plain notation: 1E+2 -> "100", 1E-8 -> "0.00000001"
-
-
 # --------------------------------------------------------------------------- structure hooks
 
 
 _NAN = Decimal("NaN")
 _UTC = dt.timezone.utc
-_WITHIN_BOUNDS = r.DECIMAL_BOUNDS.plus  # raises ArithmeticError on a decimal out of bounds
+_MAX_NUMBER_TEXT = n.MAX_NUMBER_TEXT
+_WITHIN_BOUNDS = n.DECIMAL_BOUNDS.plus  # raises ArithmeticError on a decimal out of bounds
 # Open ranges of ints, as constants (``-LIMIT < n`` would negate LIMIT on every call).
-_DECIMAL_INT_MAX = 10**r.MAX_DECIMAL_DIGITS  # ints inside: <= 100 digits, exponent <= 99
+_DECIMAL_INT_MAX = 10**n.MAX_DECIMAL_DIGITS  # ints inside: <= 100 digits, exponent <= 99
 _DECIMAL_INT_MIN = -_DECIMAL_INT_MAX
-_WHOLE_MAX = r.WHOLE_NUMBER_LIMIT
+_WHOLE_MAX = n.WHOLE_NUMBER_LIMIT
 _WHOLE_MIN = -_WHOLE_MAX
 
 
 def _structure_decimal(value: Any, _: Any) -> Decimal:
     number = _structure_optional_decimal(value, Decimal)
     if number is None:
-        return r.to_decimal(value)  # raises, in to_decimal's words
+        return n.to_decimal(value)  # raises, in to_decimal's words
     return number
 
 
@@ -229,14 +144,14 @@ def _structure_optional_decimal(value: Any, _: Any) -> Decimal | None:
     elif kind is int and _DECIMAL_INT_MIN < value < _DECIMAL_INT_MAX:
         return Decimal(value)  # at most 100 digits and an exponent of at most 99
     else:
-        return r.to_decimal(value)
+        return n.to_decimal(value)
     if number.is_finite():
         try:
             _WITHIN_BOUNDS(number)  # too many digits, or an exponent out of range
         except ArithmeticError:
-            return r.to_decimal(value)
+            return n.to_decimal(value)
         return number
-    return r.to_decimal(value)
+    return n.to_decimal(value)
 
 
 def _structure_price(value: Any, _: Any) -> Decimal | None:
@@ -266,7 +181,7 @@ def _structure_optional_datetime(value: Any, _: Any) -> dt.datetime | None:
         try:
             return dt.datetime.fromtimestamp(float(value), tz=_UTC)
         except (OverflowError, ValueError, OSError):  # 1e999999 is inf; year 5138 and on
-            raise ValueError(f"timestamp out of range: {r.shown(value)}") from None
+            raise ValueError(f"timestamp out of range: {n.shown(value)}") from None
     raise TypeError(f"expected an ISO 8601 timestamp, got {type(value).__name__}")
 
 
@@ -284,7 +199,7 @@ def _structure_int(value: Any, _: Any) -> int:
     if type(value) is int and _WHOLE_MIN < value < _WHOLE_MAX:
         return value
     if isinstance(value, (int, Decimal, str)):
-        return r.to_whole_number(value)
+        return n.to_whole_number(value)
     raise ValueError(f"expected an integer, got {_json_type(value)}")
 
 
@@ -299,7 +214,7 @@ def _structure_bool(value: Any, _: Any) -> bool:
         return bool(value)
     if isinstance(value, str) and value in _BOOL_TEXT:
         return value in _TRUE
-    raise ValueError(f"expected a boolean, got {r.shown(value)}")
+    raise ValueError(f"expected a boolean, got {n.shown(value)}")
 
 
 def _open_enum_of(tp: Any) -> type[enum.Enum] | None:
@@ -615,7 +530,7 @@ def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
         lambda tp: tp in _MODELS,
         _model_hook_factory(converter, forbid_extra_keys=forbid_extra_keys),
     )
-    converter.register_unstructure_hook(Decimal, _decimal_to_wire)
+    converter.register_unstructure_hook(Decimal, decimal_to_wire)
     converter.register_unstructure_hook(dt.datetime, _unstructure_datetime)
     # On the shared base, so it wins over the hook for ``str`` (our enums are str enums).
     converter.register_unstructure_hook(_StrEnum, _unstructure_enum)
@@ -710,29 +625,3 @@ def to_wire(request: Any) -> dict[str, Any]:
 def to_query(request: r.GetOrdersRequest | r.BalancesQuery) -> dict[str, str]:
     """Query parameters of a request model: lists comma-joined, times in ISO 8601."""
     return query_params(to_wire(request))
-
-
-def query_params(params: Mapping[str, Any]) -> dict[str, str]:
-    """Query values as the server reads them.
-
-    Lists comma-joined, decimals in plain notation, booleans ``true``/``false``,
-    datetimes in ISO 8601; ``None`` left out.
-    """
-    return {
-        key: ",".join(_query_value(x) for x in value)
-        if isinstance(value, (list, tuple))
-        else _query_value(value)
-        for key, value in params.items()
-        if value is not None
-    }
-
-
-def _query_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        value = r.to_decimal(value)
-    encoded = (
-        _json_default(value) if isinstance(value, (Decimal, dt.datetime, enum.Enum)) else value
-    )
-    return str(encoded)

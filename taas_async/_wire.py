@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from taas_async import _converter
+from taas_async import _codec, _converter
 from taas_async._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -229,7 +229,7 @@ def _decode_body(response: httpx.Response) -> tuple[bool, Any]:
     if not text.strip():
         return False, text
     try:
-        return True, _converter.decode_json(response.content)
+        return True, _codec.decode_json(response.content)
     except ValueError:
         return False, text
 
@@ -313,7 +313,7 @@ def decode_success(
     if content_type and "json" not in content_type.lower():
         raise fail(f"expected a JSON reply, got content type {content_type!r}")
     try:
-        body = _converter.decode_json(content)
+        body = _codec.decode_json(content)
     except ValueError as exc:
         raise fail(f"reply is not valid JSON: {exc}") from None
     try:

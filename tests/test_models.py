@@ -39,7 +39,8 @@ from taas_async import (
     Side,
     Strategy,
 )
-from taas_async._converter import ShapeError, decode_json, make_converter, structure
+from taas_async._codec import decode_json
+from taas_async._converter import ShapeError, make_converter, structure
 
 UTC = dt.timezone.utc
 STRATEGY_UUID = "6fe4ba3e-c578-45bd-824c-c523bf3c56de"

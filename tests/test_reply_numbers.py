@@ -61,8 +61,10 @@ from taas_async import (
     SetLeverageRequest,
     TaaSError,
 )
-from taas_async._converter import _MODELS, decode_json, encode_json
-from taas_async._requests import AmendOrderRequest, OrderInChain, to_decimal
+from taas_async._codec import decode_json, encode_json
+from taas_async._converter import _MODELS
+from taas_async._numbers import to_decimal
+from taas_async._requests import AmendOrderRequest, OrderInChain
 from taas_async.sandbox import Sandbox
 
 CPU_BUDGET = 0.1  # seconds of this thread's CPU for one whole call

@@ -47,7 +47,8 @@ from taas_async import (
     ResponseDecodeError,
     TaaSError,
 )
-from taas_async._requests import CloseBalancesRequest, to_decimal
+from taas_async._numbers import to_decimal
+from taas_async._requests import CloseBalancesRequest
 
 LIMIT = 10.0  # seconds: the bound on every await against a real socket
 ACCEPTED = "the server ACCEPTED this order request with HTTP 201"

@@ -16,11 +16,12 @@ balances that move with every fill. See ``docs/sandbox.md``.
 
 from taas_async.sandbox._app import Exchange, FaultRule, Faults, SandboxApp
 from taas_async.sandbox._clock import DEFAULT_START, Clock, RealTimeClock, VirtualClock
-from taas_async.sandbox._engine import (
+from taas_async.sandbox._engine import Engine
+from taas_async.sandbox._prices import STABLECOINS, Pair, PriceFeed
+from taas_async.sandbox._records import (
     LOT,
     MAX_SLICES,
     Account,
-    Engine,
     Fill,
     Message,
     Position,
@@ -29,7 +30,6 @@ from taas_async.sandbox._engine import (
     SimMulti,
     SimOrder,
 )
-from taas_async.sandbox._prices import STABLECOINS, Pair, PriceFeed
 from taas_async.sandbox._sandbox import DEFAULT_ACCOUNTS, DEFAULT_TOKEN, Sandbox
 
 __all__ = [

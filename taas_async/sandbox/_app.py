@@ -14,14 +14,15 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from decimal import localcontext
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import anyio
 import attrs
 import httpx
 
-from taas_async._converter import decode_json
+from taas_async._codec import decode_json
+from taas_async._endpoints import ENDPOINTS
 from taas_async._exceptions import RequestValidationError
 from taas_async._requests import (
     AmendOrderRequest,
@@ -36,10 +37,8 @@ from taas_async._requests import (
     SetLeverageRequest,
 )
 from taas_async.sandbox import _render as render
-from taas_async.sandbox._engine import EXACT, SandboxError
-
-if TYPE_CHECKING:
-    from taas_async.sandbox._sandbox import Sandbox
+from taas_async.sandbox._engine import Engine
+from taas_async.sandbox._records import EXACT, SandboxError
 
 __all__ = ["Exchange", "FaultRule", "Faults", "SandboxApp"]
 
@@ -198,29 +197,33 @@ class _Routes:
 _ID = r"([^/]+)"
 
 
-class SandboxApp:
-    """The ASGI application of a :class:`~taas_async.sandbox.Sandbox`."""
+class Venue(Protocol):
+    """What the app serves: a :class:`~taas_async.sandbox.Sandbox` (or anything like it)."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    token: str
+    base_path: str
+    engine: Engine
+    faults: Faults
+
+    def record(self, exchange: Exchange) -> None:
+        """Keep one exchange (request and reply) for inspection."""
+
+
+class SandboxApp:
+    """The ASGI application of a :class:`~taas_async.sandbox.Sandbox`.
+
+    Its routes are the SDK's endpoint rows: each row's method and path go to
+    the handler of the same name, so the SDK and the sandbox cannot disagree
+    on where an endpoint lives.
+    """
+
+    def __init__(self, sandbox: Venue) -> None:
         self.sandbox = sandbox
         self.engine = sandbox.engine
-        routes = self._routes = _Routes()
-        routes.add("POST", r"api/orders", self.place_order)
-        routes.add("GET", r"api/orders", self.list_orders)
-        routes.add("GET", rf"api/order/{_ID}", self.get_order)
-        routes.add("DELETE", rf"api/order/{_ID}", self.cancel_order)
-        routes.add("GET", rf"api/order_summary/{_ID}", self.order_summary)
-        routes.add("POST", r"api/amend_order", self.amend_order)
-        routes.add("POST", r"api/pause_order", self.pause_order)
-        routes.add("POST", r"api/resume_order", self.resume_order)
-        routes.add("POST", r"api/order_messages", self.order_messages)
-        routes.add("POST", r"api/multi_orders", self.place_multi_order)
-        routes.add("GET", rf"api/multi_order/{_ID}", self.get_multi_order)
-        routes.add("DELETE", rf"api/multi_order/{_ID}", self.cancel_multi_order)
-        routes.add("POST", r"api/chained_orders", self.place_chained_order)
-        routes.add("GET", r"api/balances", self.balances)
-        routes.add("POST", r"api/close_balances", self.close_balances)
-        routes.add("POST", r"api/set_leverage", self.set_leverage)
+        self._routes = _Routes()
+        for row in ENDPOINTS.values():
+            pattern = re.sub(r"\{\w+\}", _ID, row.path.rstrip("/"))
+            self._routes.add(row.method, pattern, getattr(self, row.name))
 
     # ------------------------------------------------------------------ ASGI
 
@@ -368,7 +371,7 @@ class SandboxApp:
         order = self.engine.place_order(PlaceOrderRequest(**self._json(request)))
         return 201, render.order(order)
 
-    def list_orders(self, request: _Request) -> _Reply:
+    def get_all_orders(self, request: _Request) -> _Reply:
         """GET /api/orders/: filters, then one page, newest first."""
         q = request.query
         filters = GetOrdersRequest(
@@ -406,7 +409,7 @@ class SandboxApp:
         message = self.engine.cancel_order(order_id)
         return 200, {"message": message, "success": True, "order_id": order_id}
 
-    def order_summary(self, _: _Request, order_id: str) -> _Reply:
+    def get_order_summary(self, _: _Request, order_id: str) -> _Reply:
         """GET /api/order_summary/{id}."""
         return 200, render.order_summary(self.engine.order(order_id))
 
@@ -427,7 +430,7 @@ class SandboxApp:
         message = self.engine.resume_order(order_id)
         return 200, {"message": message, "success": True, "order_id": order_id}
 
-    def order_messages(self, request: _Request) -> _Reply:
+    def get_order_messages(self, request: _Request) -> _Reply:
         """POST /api/order_messages/."""
         ids = OrderMessagesRequest(**self._json(request)).order_ids
         return 200, [render.message(m) for m in self.engine.order_messages(ids)]
@@ -451,7 +454,7 @@ class SandboxApp:
         chain = self.engine.place_chained_order(PlaceChainedOrderRequest(**self._json(request)))
         return 201, render.chained_order(chain)
 
-    def balances(self, request: _Request) -> _Reply:
+    def get_balances(self, request: _Request) -> _Reply:
         """GET /api/balances/."""
         q = request.query
         query = BalancesQuery(

@@ -18,25 +18,19 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from decimal import (
     ROUND_DOWN,
     ROUND_HALF_EVEN,
-    Context,
     Decimal,
-    DivisionByZero,
-    InvalidOperation,
-    Overflow,
     localcontext,
 )
-from typing import Any, Literal
 
 import attrs
 
 from taas_async._enums import OrderStatus, PosSide, Side, Strategy
 from taas_async._requests import (
     AmendOrderRequest,
-    ChildOrder,
     CloseBalancesRequest,
     PlaceChainedOrderRequest,
     PlaceMultiOrderRequest,
@@ -44,302 +38,33 @@ from taas_async._requests import (
     SetLeverageRequest,
 )
 from taas_async.sandbox._clock import Clock
-from taas_async.sandbox._prices import STABLECOINS, Pair, PriceFeed
-
-__all__ = [
-    "Account",
-    "Engine",
-    "Fill",
-    "Message",
-    "Position",
-    "SandboxError",
-    "SimChain",
-    "SimMulti",
-    "SimOrder",
-]
-
-#: The smallest quantity an order fills in (an exchange's lot size).
-LOT = Decimal("1e-8")
-#: At most this many TWAP slices per order (fewer for short orders: one a second).
-MAX_SLICES = 30
-#: POV orders given no duration run over this many seconds.
-POV_DEFAULT_DURATION = 600
-#: What close_balances gives its flattening orders.
-CLOSE_DURATION = 300
-DEFAULT_ENGINE_PASSIVENESS = Decimal("0.02")
-DEFAULT_SCHEDULE_DISCRETION = Decimal("0.08")
-#: The arithmetic of the venue, whatever decimal context the caller's thread has set:
-#: quantities times prices stay exact.
-EXACT = Context(
-    prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
+from taas_async.sandbox._prices import Pair, PriceFeed
+from taas_async.sandbox._records import (
+    CLOSE_DURATION,
+    EXACT,
+    HUNDRED,
+    INSTANT,
+    LOT,
+    MAX_AMOUNT,
+    MICROSECOND,
+    WAITING,
+    Account,
+    Fill,
+    Message,
+    SandboxError,
+    SimChain,
+    SimMulti,
+    SimOrder,
+    bad_field,
+    check_limits,
+    child_request,
+    limit_problems,
+    not_found,
+    open_exposures,
+    target_of,
 )
-#: The sandbox's own limits, as a venue has its own, beyond the SDK's rules (which allow
-#: 1e100): amounts and prices its exact arithmetic carries (EXACT's 60 digits, LOT's 8
-#: decimals, times a price), and orders that end long before the calendar does.
-MAX_AMOUNT = Decimal("1e30")
-MAX_DURATION = 100 * 365 * 86400  # a century, in seconds
-_AMOUNTS = (
-    "sell_token_amount",
-    "base_asset_qty",
-    "quote_asset_qty",
-    "limit_price",
-    "max_otc",
-    "updated_leverage",
-)
-_INSTANT = frozenset({Strategy.MARKET, Strategy.IOC})
-_US = dt.timedelta(microseconds=1)
-_HUNDRED = Decimal(100)
-_WAITING = "waiting for the previous orders of its chain"
 
-
-class SandboxError(Exception):
-    """An API error the simulator answers with: an HTTP status and a JSON body."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(f"{status}: {body}")
-        self.status = status
-        self.body = body
-
-
-def _not_found(what: str, key: str) -> SandboxError:
-    return SandboxError(404, {"detail": f"{what} {key} not found."})
-
-
-def _bad(field: str, message: str) -> SandboxError:
-    return SandboxError(400, {field: [message]})
-
-
-def _limit_problems(request: PlaceOrderRequest, prefix: str = "") -> dict[str, list[str]]:
-    """Fields of an order beyond the sandbox's limits (``MAX_AMOUNT``, ``MAX_DURATION``)."""
-    problems = {
-        f"{prefix}{name}": [f"must be below {MAX_AMOUNT:E} in the sandbox"]
-        for name in _AMOUNTS
-        if (value := getattr(request, name)) is not None and abs(value) >= MAX_AMOUNT
-    }
-    if request.duration is not None and request.duration > MAX_DURATION:
-        problems[f"{prefix}duration"] = [f"must be at most {MAX_DURATION} s in the sandbox"]
-    return problems
-
-
-def _check_limits(requests: Iterable[tuple[str, PlaceOrderRequest]]) -> None:
-    """400 naming every field beyond the sandbox's limits, before anything is placed."""
-    problems: dict[str, list[str]] = {}
-    for prefix, request in requests:
-        problems.update(_limit_problems(request, prefix))
-    if problems:
-        raise SandboxError(400, problems)
-
-
-# --------------------------------------------------------------------------- accounts
-
-
-@attrs.define
-class Position:
-    """A derivative position: signed size, and the exact cost of what is open.
-
-    Unrealized profit at price ``p`` is ``size * p - cost``; when the size
-    returns to zero, ``-cost`` is realized into the quote token.
-    """
-
-    size: Decimal = Decimal(0)
-    cost: Decimal = Decimal(0)
-
-
-@attrs.define(eq=False)
-class Account:
-    """An exchange account: tokens, derivative positions, leverage per pair."""
-
-    name: str
-    id: str
-    exchange: str = "Mock"
-    tokens: dict[str, Decimal] = attrs.field(factory=dict)
-    positions: dict[str, Position] = attrs.field(factory=dict)
-    leverage: dict[str, Decimal] = attrs.field(factory=dict)
-
-    def apply_fill(self, pair: Pair, side: Side, qty: Decimal, notional: Decimal) -> None:
-        """Move ``qty`` base against ``notional`` quote (signed by ``side``)."""
-        sign = 1 if side is Side.BUY else -1
-        if pair.is_derivative:
-            position = self.positions.setdefault(pair.symbol, Position())
-            position.size += sign * qty
-            position.cost += sign * notional
-            if position.size.is_zero():  # flat again: the profit or loss is realized
-                self._add(pair.quote, -position.cost)
-                position.cost = Decimal(0)
-        else:
-            self._add(pair.base, sign * qty)
-            self._add(pair.quote, -sign * notional)
-
-    def _add(self, token: str, amount: Decimal) -> None:
-        self.tokens[token] = self.tokens.get(token, Decimal(0)) + amount
-
-
-# --------------------------------------------------------------------------- orders
-
-
-@attrs.frozen
-class Fill:
-    """One executed slice of an order."""
-
-    id: str
-    time: dt.datetime
-    qty: Decimal  # base units, always > 0
-    price: Decimal
-    notional: Decimal  # exactly qty * price
-    account: str
-
-
-@attrs.frozen
-class Message:
-    """A line of an order's log (``POST /api/order_messages/``)."""
-
-    order_id: str
-    time: dt.datetime
-    level: str
-    text: str
-
-
-@attrs.define(eq=False)
-class SimOrder:
-    """An order inside the simulator. ``request`` holds its (amendable) parameters."""
-
-    id: str
-    seq: int
-    request: PlaceOrderRequest
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    pair: Pair
-    account: Account  # the account that executes it (the first one named)
-    sell_token_amount: Decimal  # as estimated at placement, like the server
-    status: OrderStatus = OrderStatus.SCHEDULED
-    time_start: dt.datetime | None = None
-    time_end: dt.datetime | None = None
-    elapsed_us: int = 0  # time spent ACTIVE
-    last_step: dt.datetime | None = None
-    executed_qty: Decimal = Decimal(0)
-    executed_notional: Decimal = Decimal(0)
-    fills: list[Fill] = attrs.field(factory=list)
-    failure_reason: str = ""
-    parent_order: str | None = None
-    chain: SimChain | None = None
-    priority: int | None = None
-    version: int = 0  # bumped on every change that invalidates its scheduled event
-
-    @property
-    def side(self) -> Side:
-        """Buy or sell."""
-        return self.request.side
-
-    @property
-    def strategy(self) -> Strategy:
-        """The execution strategy."""
-        return self.request.strategy
-
-    @property
-    def duration(self) -> int:
-        """Seconds of execution (POV orders without one run ``POV_DEFAULT_DURATION``)."""
-        return self.request.duration or POV_DEFAULT_DURATION
-
-    @property
-    def target(self) -> tuple[Literal["base", "quote"], Decimal]:
-        """What the order must fill: an amount of base, or of quote."""
-        return _target(self.request)
-
-    @property
-    def executed(self) -> Decimal:
-        """How much of the target has filled, in the target's unit."""
-        unit, _ = self.target
-        return self.executed_qty if unit == "base" else self.executed_notional
-
-    @property
-    def executed_price(self) -> Decimal | None:
-        """Volume-weighted average fill price, or None before the first fill."""
-        if not self.executed_qty:
-            return None
-        return (self.executed_notional / self.executed_qty).quantize(LOT, ROUND_HALF_EVEN)
-
-    @property
-    def pct_filled(self) -> Decimal:
-        """Percent of the target filled (two decimals)."""
-        _, total = self.target
-        return (self.executed / total * _HUNDRED).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
-
-    @property
-    def is_terminal(self) -> bool:
-        """COMPLETE or CANCELED: nothing more happens to it."""
-        return self.status.is_terminal
-
-    @property
-    def n_slices(self) -> int:
-        """How many slices the schedule has: one a second, at most ``MAX_SLICES``."""
-        return 1 if self.strategy in _INSTANT else min(MAX_SLICES, self.duration)
-
-    def boundary_us(self, k: int) -> int:
-        """Active time (µs) at which slice ``k`` (1-based) is due."""
-        return -(-k * self.duration * 1_000_000 // self.n_slices)
-
-    def slices_due(self) -> int:
-        """Slices due by now, given the active time so far."""
-        return min(self.n_slices, self.elapsed_us * self.n_slices // (self.duration * 1_000_000))
-
-
-def _target(req: PlaceOrderRequest) -> tuple[Literal["base", "quote"], Decimal]:
-    if req.base_asset_qty is not None:
-        return "base", req.base_asset_qty
-    if req.quote_asset_qty is not None:
-        return "quote", req.quote_asset_qty
-    assert req.sell_token_amount is not None  # noqa: S101 (exactly one is set)
-    # Selling spends base; buying spends quote.
-    return ("base" if req.side is Side.SELL else "quote"), req.sell_token_amount
-
-
-@attrs.define(eq=False)
-class SimMulti:
-    """A multi order: one child order per leg, all run together."""
-
-    id: str
-    request: PlaceMultiOrderRequest
-    created_at: dt.datetime
-    children: list[SimOrder] = attrs.field(factory=list)
-    canceled: bool = False
-
-    @property
-    def status(self) -> str:
-        """Derived from the children: SUBMITTED, ACTIVE, PAUSED, COMPLETE or CANCELED."""
-        return _group_status(self.children, canceled=self.canceled)
-
-    @property
-    def updated_at(self) -> dt.datetime:
-        """The latest change to it or any child."""
-        return max([self.created_at, *(c.updated_at for c in self.children)])
-
-
-@attrs.define(eq=False)
-class SimChain:
-    """A chained order: legs run by priority, each group after the previous one ends."""
-
-    id: str
-    created_at: dt.datetime
-    legs: list[SimOrder] = attrs.field(factory=list)
-
-    @property
-    def status(self) -> str:
-        """Derived from the legs, as for multi orders."""
-        return _group_status(self.legs, canceled=False)
-
-
-def _group_status(orders: Sequence[SimOrder], *, canceled: bool) -> str:
-    statuses = {o.status for o in orders}
-    if canceled or statuses == {OrderStatus.CANCELED}:
-        return "CANCELED"
-    if all(o.is_terminal for o in orders):
-        return "COMPLETE"
-    if OrderStatus.ACTIVE in statuses or any(o.fills for o in orders):
-        return "ACTIVE"
-    if OrderStatus.PAUSED in statuses:
-        return "PAUSED"
-    return "SUBMITTED"
-
+__all__ = ["Engine"]
 
 # --------------------------------------------------------------------------- the engine
 
@@ -418,7 +143,7 @@ class Engine:
             # All slices due already (a duration amended down to the time run): now.
             nxt = min(order.slices_due() + 1, order.n_slices)
             due = order.boundary_us(nxt) - order.elapsed_us
-            return order.last_step + max(due, 0) * _US
+            return order.last_step + max(due, 0) * MICROSECOND
         return None
 
     def _step(self, order: SimOrder, when: dt.datetime) -> None:
@@ -429,17 +154,17 @@ class Engine:
             self._log(order, when, "info", f"order started ({order.strategy.value})")
         else:
             assert order.last_step is not None  # noqa: S101
-            order.elapsed_us += (when - order.last_step) // _US
+            order.elapsed_us += (when - order.last_step) // MICROSECOND
             order.last_step = when
-        due = order.slices_due() if order.strategy not in _INSTANT else 1
+        due = order.slices_due() if order.strategy not in INSTANT else 1
         self._fill_to(order, when, due)
         if due < order.n_slices:
             self._schedule(order)
-        elif order.strategy in _INSTANT and not order.fills:
+        elif order.strategy in INSTANT and not order.fills:
             order.failure_reason = "the limit price was not reached"  # IOC / Market: no rest
             self._finish(order, when, OrderStatus.CANCELED)
         else:
-            if order.pct_filled < _HUNDRED and order.request.limit_price is not None:
+            if order.pct_filled < HUNDRED and order.request.limit_price is not None:
                 # Time ran out with the limit holding slices back: say so.
                 order.failure_reason = "the limit price held back part of the order"
             self._finish(order, when, OrderStatus.COMPLETE)
@@ -526,7 +251,7 @@ class Engine:
     def _account_named(self, name: str, field: str) -> Account:
         account = self.accounts.get(name)
         if account is None:
-            raise _bad(field, f"unknown account {name!r}")
+            raise bad_field(field, f"unknown account {name!r}")
         return account
 
     def balances(
@@ -549,9 +274,9 @@ class Engine:
         by_id = {a.id: a for a in self.accounts.values()}
         unknown = [i for i in request.account_ids if i not in by_id]
         if unknown:
-            raise _bad("account_ids", f"unknown account ids: {', '.join(unknown)}")
+            raise bad_field("account_ids", f"unknown account ids: {', '.join(unknown)}")
         if request.leverage >= MAX_AMOUNT:
-            raise _bad("leverage", f"must be below {MAX_AMOUNT:E} in the sandbox")
+            raise bad_field("leverage", f"must be below {MAX_AMOUNT:E} in the sandbox")
         pair = Pair.parse(request.pair).symbol
         accounts = [by_id[i] for i in request.account_ids]
         for account in accounts:
@@ -576,9 +301,9 @@ class Engine:
     ) -> SimOrder:
         # No sync in here: the legs of a multi or chained order are all in
         # place before any of them starts.
-        _check_limits([("", request)])  # groups checked every leg before placing any
+        check_limits([("", request)])  # groups checked every leg before placing any
         if order_id is not None and order_id in self.orders:
-            raise _bad("id", f"order {order_id} exists already")
+            raise bad_field("id", f"order {order_id} exists already")
         accounts = [self._account_named(n, "accounts") for n in request.accounts]
         pair = Pair.parse(request.pair)
         order = SimOrder(
@@ -620,7 +345,7 @@ class Engine:
         self.sync()
         order = self.orders.get(order_id)
         if order is None:
-            raise _not_found("order", order_id)
+            raise not_found("order", order_id)
         return order
 
     def cancel_order(self, order_id: str) -> str:
@@ -664,7 +389,7 @@ class Engine:
 
     def _step_elapsed(self, order: SimOrder) -> None:
         if order.status is OrderStatus.ACTIVE and order.last_step is not None:
-            order.elapsed_us += (self._now - order.last_step) // _US
+            order.elapsed_us += (self._now - order.last_step) // MICROSECOND
             order.last_step = self._now
 
     def amend_order(self, request: AmendOrderRequest) -> SimOrder:
@@ -680,17 +405,17 @@ class Engine:
         if problems:
             raise SandboxError(400, problems)
         amended = attrs.evolve(order.request, **request.changes)  # the request's own rules
-        _check_limits([("changes.", amended)])
+        check_limits([("changes.", amended)])
         old_unit, _ = order.target
-        unit, total = _target(amended)
+        unit, total = target_of(amended)
         if unit != old_unit:
-            raise _bad("changes", "the quantity must stay in the same unit (base or quote)")
+            raise bad_field("changes", "the quantity must stay in the same unit (base or quote)")
         if total < order.executed:
-            raise _bad(
+            raise bad_field(
                 "changes", f"the quantity cannot go below what has filled ({order.executed})"
             )
         if amended.duration is not None and amended.duration * 1_000_000 < order.elapsed_us:
-            raise _bad("changes.duration", "cannot be shorter than the time already executed")
+            raise bad_field("changes.duration", "cannot be shorter than the time already executed")
         self._step_elapsed(order)
         order.request = amended
         order.updated_at = self._now
@@ -736,18 +461,18 @@ class Engine:
         """One child order per leg, each with the multi order's execution parameters."""
         now = self.sync()
         if multi_id is not None and multi_id in self.multis:
-            raise _bad("id", f"multi order {multi_id} exists already")
+            raise bad_field("id", f"multi order {multi_id} exists already")
         accounts = request.resolved_accounts
         for name in accounts:
             self._account_named(name, "accounts")
         for index, child in enumerate(request.child_orders):
             if child.account is not None:
                 self._account_named(child.account, f"child_orders[{index}].account")
-        legs = [self._child_request(request, child, accounts) for child in request.child_orders]
+        legs = [child_request(request, child, accounts) for child in request.child_orders]
         problems = {  # the legs' duration is the multi order's
             key if key == "duration" else f"child_orders[{index}].{key}": reasons
             for index, leg in enumerate(legs)
-            for key, reasons in _limit_problems(leg).items()
+            for key, reasons in limit_problems(leg).items()
         }
         if problems:
             raise SandboxError(400, problems)
@@ -757,34 +482,12 @@ class Engine:
         self.multis[multi.id] = multi
         return multi
 
-    @staticmethod
-    def _child_request(
-        multi: PlaceMultiOrderRequest, child: ChildOrder, accounts: list[str]
-    ) -> PlaceOrderRequest:
-        return PlaceOrderRequest(
-            accounts=[child.account] if child.account else accounts,
-            pair=child.pair,
-            side=child.side,
-            base_asset_qty=child.base_asset_qty,
-            quote_asset_qty=child.quote_asset_qty,
-            pos_side=child.pos_side,
-            duration=multi.duration,
-            strategy=multi.strategy,
-            engine_passiveness=multi.engine_passiveness,
-            schedule_discretion=multi.schedule_discretion,
-            alpha_tilt=multi.alpha_tilt,
-            strategy_params=multi.strategy_params,
-            # Sandbox rule: the legs carry the multi order's id, so that a
-            # lookup by it finds them (and, through parent_order, the multi).
-            custom_order_id=multi.custom_order_id,
-        )
-
     def multi_order(self, multi_id: str) -> SimMulti:
         """The multi order with this id (404 if there is none)."""
         self.sync()
         multi = self.multis.get(multi_id)
         if multi is None:
-            raise _not_found("multi order", multi_id)
+            raise not_found("multi order", multi_id)
         return multi
 
     def cancel_multi_order(self, multi_id: str) -> str:
@@ -805,7 +508,7 @@ class Engine:
         for index, entry in enumerate(request.orders_in_chain):
             for name in entry.order_request.accounts:
                 self._account_named(name, f"orders_in_chain[{index}].order_request.accounts")
-        _check_limits(
+        check_limits(
             (f"orders_in_chain[{i}].order_request.", e.order_request)
             for i, e in enumerate(request.orders_in_chain)
         )
@@ -823,7 +526,7 @@ class Engine:
         self._advance_chain(chain, now, broken=False)  # the first priority group starts
         for leg in chain.legs:
             if leg.time_start is None:
-                self._log(leg, now, "info", _WAITING)
+                self._log(leg, now, "info", WAITING)
         return chain
 
     # ------------------------------------------------------------------ closing
@@ -836,13 +539,13 @@ class Engine:
         """
         now = self.sync()
         if request.max_notional >= MAX_AMOUNT:
-            raise _bad("max_notional", f"must be below {MAX_AMOUNT:E} in the sandbox")
+            raise bad_field("max_notional", f"must be below {MAX_AMOUNT:E} in the sandbox")
         names = request.account_names or list(self.accounts)
         accounts = [self._account_named(n, "account_names") for n in names]
         strategy = request.preferred_strategy or Strategy.TWAP
         opened = []
         for account in accounts:
-            for pair, size in self._open_exposures(account):
+            for pair, size in open_exposures(account):
                 price = self.prices.price(pair, now)
                 cap = (request.max_notional / price).quantize(LOT, ROUND_DOWN)
                 qty = min(abs(size), cap)
@@ -862,16 +565,3 @@ class Engine:
                 )
                 opened.append(self._place(close, now))
         return opened
-
-    @staticmethod
-    def _open_exposures(account: Account) -> list[tuple[Pair, Decimal]]:
-        quote = "USDT"
-        tokens = [
-            (Pair(base=token, quote=quote), size)
-            for token, size in account.tokens.items()
-            if token not in STABLECOINS and size
-        ]
-        positions = [
-            (Pair.parse(symbol), p.size) for symbol, p in account.positions.items() if p.size
-        ]
-        return tokens + positions

@@ -15,18 +15,18 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from taas_async._enums import Side
-from taas_async.sandbox._engine import (
+from taas_async.sandbox._engine import Engine
+from taas_async.sandbox._prices import Pair
+from taas_async.sandbox._records import (
     DEFAULT_ENGINE_PASSIVENESS,
     DEFAULT_SCHEDULE_DISCRETION,
     Account,
-    Engine,
     Fill,
     Message,
     SimChain,
     SimMulti,
     SimOrder,
 )
-from taas_async.sandbox._prices import Pair
 
 __all__ = [
     "balances",

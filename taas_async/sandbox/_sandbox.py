@@ -10,11 +10,12 @@ from typing import Any
 import httpx
 
 from taas_async._client import AsyncClient
-from taas_async._requests import DecimalInput, to_decimal
+from taas_async._numbers import DecimalInput, to_decimal
 from taas_async.sandbox._app import Exchange, Faults, SandboxApp
 from taas_async.sandbox._clock import Clock, RealTimeClock, VirtualClock
-from taas_async.sandbox._engine import Account, Engine
+from taas_async.sandbox._engine import Engine
 from taas_async.sandbox._prices import Pair
+from taas_async.sandbox._records import Account
 
 __all__ = ["DEFAULT_ACCOUNTS", "DEFAULT_TOKEN", "Sandbox"]
 

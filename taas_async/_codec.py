@@ -1,0 +1,128 @@
+"""JSON text and query strings, exact both ways: no number ever passes through ``float``.
+
+Replies are decoded with every non-integer number as a ``Decimal``, and a
+number literal too long to be one is kept as its text (no number field takes
+it). Request bodies are encoded with decimals as exact JSON strings in plain
+notation, NaN and infinities refused; query values are what the server reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from taas_async import _numbers as n
+
+__all__ = ["decimal_to_wire", "decode_json", "encode_json", "query_params"]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_MAX_NUMBER_TEXT = n.MAX_NUMBER_TEXT
+
+
+def _parse_float(text: str) -> Decimal | str:
+    # Every non-integer JSON number passes here, so: one length check. Longer text is
+    # kept as text (raw keeps it; number fields refuse it, naming the field); no
+    # Decimal is made of it, so nothing can later turn it into a million-digit int.
+    return Decimal(text) if len(text) <= _MAX_NUMBER_TEXT else text
+
+
+def _parse_int(text: str) -> int | str:
+    # int() of a long literal is quadratic (and past 4300 digits a ValueError that
+    # would make the whole reply unreadable): the same length bound as decimals.
+    return int(text) if len(text) <= _MAX_NUMBER_TEXT else text
+
+
+# Built once: json.loads(text, parse_float=...) builds a decoder on every call.
+_DECODER = json.JSONDecoder(
+    parse_float=_parse_float, parse_int=_parse_int, parse_constant=_reject_constant
+)
+
+
+def decode_json(text: str | bytes) -> Any:
+    """Decode JSON with every non-integer number as an exact ``Decimal``.
+
+    A number whose text is longer than ``MAX_NUMBER_TEXT`` characters is kept
+    as that text (a ``str``): reading it as a number could cost more than the
+    reply's size, and no number field accepts it.
+
+    Raises:
+        ValueError: not JSON (including ``NaN`` / ``Infinity``).
+
+    """
+    try:
+        # What json.loads does before decoding, minus building the decoder.
+        if isinstance(text, str):
+            if not text.startswith("\ufeff"):
+                return _DECODER.decode(text)
+        elif isinstance(text, (bytes, bytearray)):
+            return _DECODER.decode(text.decode(json.detect_encoding(text), "surrogatepass"))
+        # A str with a BOM, or not text at all: json.loads' own errors.
+        return json.loads(
+            text, parse_float=_parse_float, parse_int=_parse_int, parse_constant=_reject_constant
+        )
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return decimal_to_wire(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def encode_json(body: Any) -> bytes:
+    """Encode a wire body (decimals as strings; NaN and infinities refused).
+
+    Raises:
+        ValueError, TypeError: the body holds something JSON cannot carry exactly.
+
+    """
+    return json.dumps(body, default=_json_default, allow_nan=False, separators=(",", ":")).encode()
+
+
+def decimal_to_wire(value: Decimal) -> str:
+    if not value.is_finite():
+        raise ValueError(f"{value} cannot be sent")
+    # Request fields are checked already; a Decimal inside strategy_params is not, and
+    # format() of Decimal("1e999999999") would be a gigabyte of zeros.
+    if n.plain_length(value) > _MAX_NUMBER_TEXT:
+        raise ValueError(f"{n.shown(value)} is too long to send in plain notation")
+    return format(value, "f")  # plain notation: 1E+2 -> "100", 1E-8 -> "0.00000001"
+
+
+def query_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Query values as the server reads them.
+
+    Lists comma-joined, decimals in plain notation, booleans ``true``/``false``,
+    datetimes in ISO 8601; ``None`` left out.
+    """
+    return {
+        key: ",".join(_query_value(x) for x in value)
+        if isinstance(value, (list, tuple))
+        else _query_value(value)
+        for key, value in params.items()
+        if value is not None
+    }
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        value = n.to_decimal(value)
+    encoded = (
+        _json_default(value) if isinstance(value, (Decimal, dt.datetime, enum.Enum)) else value
+    )
+    return str(encoded)

@@ -1,0 +1,345 @@
+"""What the simulated venue holds: accounts, positions, orders and their groups, fills.
+
+Plain records and the rules that need nothing but a record (an order's
+target, its slices, a group's status); :class:`~taas_async.sandbox._engine.Engine`
+moves them through time. Also the sandbox's own limits and its error type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
+from typing import Any, Literal
+
+import attrs
+
+from taas_async._enums import OrderStatus, Side, Strategy
+from taas_async._requests import ChildOrder, PlaceMultiOrderRequest, PlaceOrderRequest
+from taas_async.sandbox._prices import STABLECOINS, Pair
+
+__all__ = [
+    "Account",
+    "Fill",
+    "Message",
+    "Position",
+    "SandboxError",
+    "SimChain",
+    "SimMulti",
+    "SimOrder",
+]
+
+#: The smallest quantity an order fills in (an exchange's lot size).
+LOT = Decimal("1e-8")
+#: At most this many TWAP slices per order (fewer for short orders: one a second).
+MAX_SLICES = 30
+#: POV orders given no duration run over this many seconds.
+POV_DEFAULT_DURATION = 600
+#: What close_balances gives its flattening orders.
+CLOSE_DURATION = 300
+DEFAULT_ENGINE_PASSIVENESS = Decimal("0.02")
+DEFAULT_SCHEDULE_DISCRETION = Decimal("0.08")
+#: The arithmetic of the venue, whatever decimal context the caller's thread has set:
+#: quantities times prices stay exact.
+EXACT = Context(
+    prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
+#: The sandbox's own limits, as a venue has its own, beyond the SDK's rules (which allow
+#: 1e100): amounts and prices its exact arithmetic carries (EXACT's 60 digits, LOT's 8
+#: decimals, times a price), and orders that end long before the calendar does.
+MAX_AMOUNT = Decimal("1e30")
+MAX_DURATION = 100 * 365 * 86400  # a century, in seconds
+_AMOUNTS = (
+    "sell_token_amount",
+    "base_asset_qty",
+    "quote_asset_qty",
+    "limit_price",
+    "max_otc",
+    "updated_leverage",
+)
+INSTANT = frozenset({Strategy.MARKET, Strategy.IOC})
+MICROSECOND = dt.timedelta(microseconds=1)
+HUNDRED = Decimal(100)
+WAITING = "waiting for the previous orders of its chain"
+
+
+class SandboxError(Exception):
+    """An API error the simulator answers with: an HTTP status and a JSON body."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"{status}: {body}")
+        self.status = status
+        self.body = body
+
+
+def not_found(what: str, key: str) -> SandboxError:
+    return SandboxError(404, {"detail": f"{what} {key} not found."})
+
+
+def bad_field(field: str, message: str) -> SandboxError:
+    return SandboxError(400, {field: [message]})
+
+
+def limit_problems(request: PlaceOrderRequest, prefix: str = "") -> dict[str, list[str]]:
+    """Fields of an order beyond the sandbox's limits (``MAX_AMOUNT``, ``MAX_DURATION``)."""
+    problems = {
+        f"{prefix}{name}": [f"must be below {MAX_AMOUNT:E} in the sandbox"]
+        for name in _AMOUNTS
+        if (value := getattr(request, name)) is not None and abs(value) >= MAX_AMOUNT
+    }
+    if request.duration is not None and request.duration > MAX_DURATION:
+        problems[f"{prefix}duration"] = [f"must be at most {MAX_DURATION} s in the sandbox"]
+    return problems
+
+
+def check_limits(requests: Iterable[tuple[str, PlaceOrderRequest]]) -> None:
+    """400 naming every field beyond the sandbox's limits, before anything is placed."""
+    problems: dict[str, list[str]] = {}
+    for prefix, request in requests:
+        problems.update(limit_problems(request, prefix))
+    if problems:
+        raise SandboxError(400, problems)
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+@attrs.define
+class Position:
+    """A derivative position: signed size, and the exact cost of what is open.
+
+    Unrealized profit at price ``p`` is ``size * p - cost``; when the size
+    returns to zero, ``-cost`` is realized into the quote token.
+    """
+
+    size: Decimal = Decimal(0)
+    cost: Decimal = Decimal(0)
+
+
+@attrs.define(eq=False)
+class Account:
+    """An exchange account: tokens, derivative positions, leverage per pair."""
+
+    name: str
+    id: str
+    exchange: str = "Mock"
+    tokens: dict[str, Decimal] = attrs.field(factory=dict)
+    positions: dict[str, Position] = attrs.field(factory=dict)
+    leverage: dict[str, Decimal] = attrs.field(factory=dict)
+
+    def apply_fill(self, pair: Pair, side: Side, qty: Decimal, notional: Decimal) -> None:
+        """Move ``qty`` base against ``notional`` quote (signed by ``side``)."""
+        sign = 1 if side is Side.BUY else -1
+        if pair.is_derivative:
+            position = self.positions.setdefault(pair.symbol, Position())
+            position.size += sign * qty
+            position.cost += sign * notional
+            if position.size.is_zero():  # flat again: the profit or loss is realized
+                self._add(pair.quote, -position.cost)
+                position.cost = Decimal(0)
+        else:
+            self._add(pair.base, sign * qty)
+            self._add(pair.quote, -sign * notional)
+
+    def _add(self, token: str, amount: Decimal) -> None:
+        self.tokens[token] = self.tokens.get(token, Decimal(0)) + amount
+
+
+# --------------------------------------------------------------------------- orders
+
+
+@attrs.frozen
+class Fill:
+    """One executed slice of an order."""
+
+    id: str
+    time: dt.datetime
+    qty: Decimal  # base units, always > 0
+    price: Decimal
+    notional: Decimal  # exactly qty * price
+    account: str
+
+
+@attrs.frozen
+class Message:
+    """A line of an order's log (``POST /api/order_messages/``)."""
+
+    order_id: str
+    time: dt.datetime
+    level: str
+    text: str
+
+
+@attrs.define(eq=False)
+class SimOrder:
+    """An order inside the simulator. ``request`` holds its (amendable) parameters."""
+
+    id: str
+    seq: int
+    request: PlaceOrderRequest
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    pair: Pair
+    account: Account  # the account that executes it (the first one named)
+    sell_token_amount: Decimal  # as estimated at placement, like the server
+    status: OrderStatus = OrderStatus.SCHEDULED
+    time_start: dt.datetime | None = None
+    time_end: dt.datetime | None = None
+    elapsed_us: int = 0  # time spent ACTIVE
+    last_step: dt.datetime | None = None
+    executed_qty: Decimal = Decimal(0)
+    executed_notional: Decimal = Decimal(0)
+    fills: list[Fill] = attrs.field(factory=list)
+    failure_reason: str = ""
+    parent_order: str | None = None
+    chain: SimChain | None = None
+    priority: int | None = None
+    version: int = 0  # bumped on every change that invalidates its scheduled event
+
+    @property
+    def side(self) -> Side:
+        """Buy or sell."""
+        return self.request.side
+
+    @property
+    def strategy(self) -> Strategy:
+        """The execution strategy."""
+        return self.request.strategy
+
+    @property
+    def duration(self) -> int:
+        """Seconds of execution (POV orders without one run ``POV_DEFAULT_DURATION``)."""
+        return self.request.duration or POV_DEFAULT_DURATION
+
+    @property
+    def target(self) -> tuple[Literal["base", "quote"], Decimal]:
+        """What the order must fill: an amount of base, or of quote."""
+        return target_of(self.request)
+
+    @property
+    def executed(self) -> Decimal:
+        """How much of the target has filled, in the target's unit."""
+        unit, _ = self.target
+        return self.executed_qty if unit == "base" else self.executed_notional
+
+    @property
+    def executed_price(self) -> Decimal | None:
+        """Volume-weighted average fill price, or None before the first fill."""
+        if not self.executed_qty:
+            return None
+        return (self.executed_notional / self.executed_qty).quantize(LOT, ROUND_HALF_EVEN)
+
+    @property
+    def pct_filled(self) -> Decimal:
+        """Percent of the target filled (two decimals)."""
+        _, total = self.target
+        return (self.executed / total * HUNDRED).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+
+    @property
+    def is_terminal(self) -> bool:
+        """COMPLETE or CANCELED: nothing more happens to it."""
+        return self.status.is_terminal
+
+    @property
+    def n_slices(self) -> int:
+        """How many slices the schedule has: one a second, at most ``MAX_SLICES``."""
+        return 1 if self.strategy in INSTANT else min(MAX_SLICES, self.duration)
+
+    def boundary_us(self, k: int) -> int:
+        """Active time (µs) at which slice ``k`` (1-based) is due."""
+        return -(-k * self.duration * 1_000_000 // self.n_slices)
+
+    def slices_due(self) -> int:
+        """Slices due by now, given the active time so far."""
+        return min(self.n_slices, self.elapsed_us * self.n_slices // (self.duration * 1_000_000))
+
+
+def target_of(req: PlaceOrderRequest) -> tuple[Literal["base", "quote"], Decimal]:
+    if req.base_asset_qty is not None:
+        return "base", req.base_asset_qty
+    if req.quote_asset_qty is not None:
+        return "quote", req.quote_asset_qty
+    assert req.sell_token_amount is not None  # noqa: S101 (exactly one is set)
+    # Selling spends base; buying spends quote.
+    return ("base" if req.side is Side.SELL else "quote"), req.sell_token_amount
+
+
+@attrs.define(eq=False)
+class SimMulti:
+    """A multi order: one child order per leg, all run together."""
+
+    id: str
+    request: PlaceMultiOrderRequest
+    created_at: dt.datetime
+    children: list[SimOrder] = attrs.field(factory=list)
+    canceled: bool = False
+
+    @property
+    def status(self) -> str:
+        """Derived from the children: SUBMITTED, ACTIVE, PAUSED, COMPLETE or CANCELED."""
+        return _group_status(self.children, canceled=self.canceled)
+
+    @property
+    def updated_at(self) -> dt.datetime:
+        """The latest change to it or any child."""
+        return max([self.created_at, *(c.updated_at for c in self.children)])
+
+
+@attrs.define(eq=False)
+class SimChain:
+    """A chained order: legs run by priority, each group after the previous one ends."""
+
+    id: str
+    created_at: dt.datetime
+    legs: list[SimOrder] = attrs.field(factory=list)
+
+    @property
+    def status(self) -> str:
+        """Derived from the legs, as for multi orders."""
+        return _group_status(self.legs, canceled=False)
+
+
+def _group_status(orders: Sequence[SimOrder], *, canceled: bool) -> str:
+    statuses = {o.status for o in orders}
+    if canceled or statuses == {OrderStatus.CANCELED}:
+        return "CANCELED"
+    if all(o.is_terminal for o in orders):
+        return "COMPLETE"
+    if OrderStatus.ACTIVE in statuses or any(o.fills for o in orders):
+        return "ACTIVE"
+    if OrderStatus.PAUSED in statuses:
+        return "PAUSED"
+    return "SUBMITTED"
+
+
+def child_request(
+    multi: PlaceMultiOrderRequest, child: ChildOrder, accounts: list[str]
+) -> PlaceOrderRequest:
+    return PlaceOrderRequest(
+        accounts=[child.account] if child.account else accounts,
+        pair=child.pair,
+        side=child.side,
+        base_asset_qty=child.base_asset_qty,
+        quote_asset_qty=child.quote_asset_qty,
+        pos_side=child.pos_side,
+        duration=multi.duration,
+        strategy=multi.strategy,
+        engine_passiveness=multi.engine_passiveness,
+        schedule_discretion=multi.schedule_discretion,
+        alpha_tilt=multi.alpha_tilt,
+        strategy_params=multi.strategy_params,
+        # Sandbox rule: the legs carry the multi order's id, so that a
+        # lookup by it finds them (and, through parent_order, the multi).
+        custom_order_id=multi.custom_order_id,
+    )
+
+
+def open_exposures(account: Account) -> list[tuple[Pair, Decimal]]:
+    quote = "USDT"
+    tokens = [
+        (Pair(base=token, quote=quote), size)
+        for token, size in account.tokens.items()
+        if token not in STABLECOINS and size
+    ]
+    positions = [(Pair.parse(symbol), p.size) for symbol, p in account.positions.items() if p.size]
+    return tokens + positions
