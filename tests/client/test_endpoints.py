@@ -1235,40 +1235,6 @@ def test_table_covers_every_endpoint() -> None:
     }
 
 
-# --------------------------------------------------------------------------- headers
-
-
-@pytest.mark.asyncio
-async def test_headers_exact_on_get_and_post(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    get = mock_api.get(f"order/{ORDER_ID}").respond(
-        200, text=SEED_ORDER, content_type="application/json"
-    )
-    post = mock_api.post("pause_order/").respond(204)
-    await client.get_order(ORDER_ID)
-    await client.pause_order(ORDER_ID)
-    get_headers = get.calls.last.request.headers
-    post_headers = post.calls.last.request.headers
-    ours = {"authorization", "user-agent", "accept", "x-team", "content-type"}
-    assert {k for k in get_headers if k in ours} == ours - {"content-type"}
-    assert {k for k in post_headers if k in ours} == ours
-    assert get_headers["User-Agent"].split()[0] == f"taas-async/{taas_async.__version__}"
-    assert post_headers["content-length"] == str(len(post.calls.last.request.content))
-
-
-@pytest.mark.asyncio
-async def test_user_agent_extra_header_is_prepended(mock_api: respx.MockRouter) -> None:
-    route = mock_api.get("balances/").respond(200, json={})
-    async with AsyncClient(
-        "https://taas.test/prefix", TOKEN, extra_headers={"User-Agent": "my-bot/2"}
-    ) as c:
-        await c.get_balances()
-    user_agent = route.calls.last.request.headers.get_list("User-Agent")
-    assert len(user_agent) == 1
-    assert user_agent[0].startswith(f"my-bot/2 taas-async/{taas_async.__version__} ")
-
-
 # --------------------------------------------------------------------------- iter_orders
 
 
@@ -1475,26 +1441,3 @@ async def test_requests_are_what_build_request_would_make(
         )
         assert sent.headers.raw == expected.headers.raw
         assert sent.extensions["timeout"] == client._timeout.as_dict()
-
-
-@pytest.mark.asyncio
-async def test_a_cookie_the_server_sets_goes_back_with_later_requests(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    route = mock_api.get(f"order/{ORDER_ID}")
-    route.side_effect = [
-        httpx.Response(
-            200,
-            text=SEED_ORDER,
-            headers={"Content-Type": "application/json", "Set-Cookie": "lb=node-7; Path=/"},
-        ),
-        httpx.Response(200, text=SEED_ORDER, headers={"Content-Type": "application/json"}),
-    ]
-    await client.get_order(ORDER_ID)
-    await client.get_order(ORDER_ID)
-    first, second = (call.request for call in route.calls)
-    assert "cookie" not in first.headers
-    assert second.headers["cookie"] == "lb=node-7"  # e.g. a load balancer's stickiness
-    assert [k for k, _ in second.headers.raw if k.lower() != b"cookie"] == [
-        k for k, _ in first.headers.raw
-    ]
