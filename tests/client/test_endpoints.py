@@ -1218,7 +1218,7 @@ def test_table_covers_every_endpoint() -> None:
     }
     covered = {c.id.split("-")[0] for c in CASES}
     assert covered == endpoints
-    # iter_orders is covered by the paging tests below, the fan-out and tracking
+    # iter_orders is covered by test_iter_orders.py, the fan-out and tracking
     # helpers by test_fan_out.py; nothing public is left out.
     public = {
         name
@@ -1236,111 +1236,8 @@ def test_table_covers_every_endpoint() -> None:
 
 
 # --------------------------------------------------------------------------- iter_orders
-
-
-def _orders(*ids: str) -> list[dict[str, str]]:
-    return [{"id": i, "status": "ACTIVE"} for i in ids]
-
-
-class PagedOrders:
-    """A respx side effect serving ``pages`` (1-based) and recording which were asked for."""
-
-    def __init__(self, pages: list[list[dict[str, str]]], *, num_pages: int | None) -> None:
-        self.pages = pages
-        self.num_pages = num_pages
-        self.requested: list[dict[str, str]] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        params = dict(request.url.params)
-        self.requested.append(params)
-        index = int(params["page"]) - 1
-        orders = self.pages[index] if index < len(self.pages) else []
-        body: dict[str, Any] = {"orders": orders}
-        if self.num_pages is not None:
-            body["num_pages"] = self.num_pages
-        return httpx.Response(200, json=body)
-
-    @property
-    def pages_requested(self) -> list[int]:
-        return [int(p["page"]) for p in self.requested]
-
-
-@pytest.mark.asyncio
-async def test_iter_orders_stops_on_num_pages(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    # Every page is full, so only num_pages can stop it: page 3 must not be asked for.
-    server = PagedOrders([_orders("a", "b"), _orders("c", "d"), _orders("e", "f")], num_pages=2)
-    mock_api.get("orders/").mock(side_effect=server)
-    ids = [o.id async for o in client.iter_orders(GetOrdersRequest(page_size=2))]
-    assert ids == ["a", "b", "c", "d"]
-    assert server.pages_requested == [1, 2]
-    assert all(p["page_size"] == "2" for p in server.requested)
-
-
-@pytest.mark.asyncio
-async def test_iter_orders_stops_on_short_page(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    server = PagedOrders([_orders("a", "b"), _orders("c"), _orders("d", "e")], num_pages=None)
-    mock_api.get("orders/").mock(side_effect=server)
-    ids = [o.id async for o in client.iter_orders(GetOrdersRequest(page_size=2))]
-    assert ids == ["a", "b", "c"]
-    assert server.pages_requested == [1, 2]
-
-
-@pytest.mark.asyncio
-async def test_iter_orders_stops_on_empty_page(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    server = PagedOrders([_orders("a", "b"), _orders("c", "d")], num_pages=None)
-    mock_api.get("orders/").mock(side_effect=server)
-    orders = [o async for o in client.iter_orders(GetOrdersRequest(page_size=2))]
-    assert [o.id for o in orders] == ["a", "b", "c", "d"]
-    assert all(o.status is OrderStatus.ACTIVE for o in orders)
-    assert server.pages_requested == [1, 2, 3]  # page 3 is empty: stop, no page 4
-
-
-@pytest.mark.asyncio
-async def test_iter_orders_default_page_size_and_filters(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    server = PagedOrders([_orders("a")], num_pages=None)
-    mock_api.get("orders/").mock(side_effect=server)
-    request = GetOrdersRequest(statuses=["ACTIVE"], account_names=["x", "y"])
-    ids = [o.id async for o in client.iter_orders(request)]
-    assert ids == ["a"]
-    assert server.requested == [
-        {"statuses": "ACTIVE", "account_names": "x,y", "page": "1", "page_size": "100"}
-    ]
-    assert request.page is None  # the caller's request is not changed
-
-
-@pytest.mark.asyncio
-async def test_iter_orders_starts_at_requested_page(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    server = PagedOrders([_orders("a"), _orders("b"), _orders("c")], num_pages=3)
-    mock_api.get("orders/").mock(side_effect=server)
-    ids = [o.id async for o in client.iter_orders(GetOrdersRequest(page=2, page_size=1))]
-    assert ids == ["b", "c"]
-    assert server.pages_requested == [2, 3]
-
-
-@pytest.mark.asyncio
-async def test_iter_orders_is_lazy(mock_api: respx.MockRouter, client: AsyncClient) -> None:
-    server = PagedOrders([_orders("a", "b"), _orders("c", "d"), _orders("e")], num_pages=None)
-    mock_api.get("orders/").mock(side_effect=server)
-    iterator = client.iter_orders(GetOrdersRequest(page_size=2))
-    assert server.pages_requested == []  # nothing before the first item is asked for
-    assert (await anext(iterator)).id == "a"
-    assert server.pages_requested == [1]
-    assert (await anext(iterator)).id == "b"
-    assert server.pages_requested == [1]  # page 1 not yet exhausted past its last item
-    assert (await anext(iterator)).id == "c"
-    assert server.pages_requested == [1, 2]
-    await iterator.aclose()
-    assert server.pages_requested == [1, 2]  # abandoning it asks for nothing more
+# Its paging is tested in test_iter_orders.py; here, that it yields orders
+# typed as get_all_orders types them.
 
 
 @pytest.mark.asyncio
