@@ -139,6 +139,13 @@ def mock_api() -> respx.MockRouter:
 
 
 @pytest_asyncio.fixture
+async def c0(mock_api: respx.MockRouter) -> AsyncIterator[AsyncClient]:
+    """A client that never retries, so each test sees exactly one reply."""
+    async with AsyncClient(BASE_URL, TOKEN, max_retries=0, backoff=Backoff.none()) as c:
+        yield c
+
+
+@pytest_asyncio.fixture
 async def client(mock_api: respx.MockRouter) -> AsyncIterator[AsyncClient]:
     """An AsyncClient whose traffic goes to ``mock_api``; it retries at once (no backoff)."""
     async with AsyncClient(

@@ -11,21 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import respx
-from conftest import API, BASE_URL, TOKEN, load_json, order_request
+from conftest import API, TOKEN, load_json, order_request
 
 from taas_async import (
     ActionResult,
     APIStatusError,
     AsyncClient,
     AuthenticationError,
-    Backoff,
     BadRequestError,
     ConflictError,
     InternalServerError,
@@ -40,13 +37,6 @@ from taas_async import (
 from taas_async._exceptions import message_from_body
 
 ORDER_URL = API + "order/abc"
-
-
-@pytest_asyncio.fixture
-async def c0(mock_api: respx.MockRouter) -> AsyncIterator[AsyncClient]:
-    """A client that never retries, so each test sees exactly one reply."""
-    async with AsyncClient(BASE_URL, TOKEN, max_retries=0, backoff=Backoff.none()) as c:
-        yield c
 
 
 def _reply(
