@@ -24,6 +24,23 @@ import pytest
 import respx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from request_kwargs import (
+    AMEND,
+    CHAIN,
+    CHILD,
+    DROP,
+    IN_CHAIN,
+    LEVERAGE,
+    MULTI,
+    ORDER,
+    _with,
+    amend,
+    chain_entry,
+    child,
+    leverage,
+    multi,
+    order,
+)
 
 from taas_async import (
     AmendOrderRequest,
@@ -54,58 +71,6 @@ AFTER_BEFORE = "after, before"
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 1, 1, tzinfo=UTC)
 NAIVE = dt.datetime(2024, 1, 1)  # deliberately naive
-
-DROP = object()  # marks a key to remove from the base kwargs
-
-
-def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    out = {**base, **changes}
-    return {k: v for k, v in out.items() if v is not DROP}
-
-
-ORDER = {
-    "accounts": ["mock"],
-    "pair": "ETH-USDT",
-    "side": "buy",
-    "strategy": "TWAP",
-    "duration": 300,
-    "base_asset_qty": 5,
-}
-CHILD = {"pair": "ETH-USDT", "side": "buy", "base_asset_qty": 1}
-MULTI = {"duration": 60, "strategy": "TWAP", "accounts": ["mock"], "child_orders": [CHILD]}
-CHAIN = {
-    "orders_in_chain": [
-        {"order_request": ORDER, "priority": 1},
-        {"order_request": _with(ORDER, side="sell"), "priority": 2},
-    ]
-}
-IN_CHAIN = {"order_request": ORDER, "priority": 1}
-AMEND = {"order_id": "abc", "changes": {"duration": 600}}
-LEVERAGE = {"account_ids": ["acc"], "pair": "BTC-USDT", "leverage": 5}
-
-
-def order(**changes: Any) -> dict[str, Any]:
-    return _with(ORDER, **changes)
-
-
-def child(**changes: Any) -> dict[str, Any]:
-    return _with(CHILD, **changes)
-
-
-def multi(**changes: Any) -> dict[str, Any]:
-    return _with(MULTI, **changes)
-
-
-def chain_entry(**changes: Any) -> dict[str, Any]:
-    return _with(IN_CHAIN, **changes)
-
-
-def amend(**changes: Any) -> dict[str, Any]:
-    return _with(AMEND, **changes)
-
-
-def leverage(**changes: Any) -> dict[str, Any]:
-    return _with(LEVERAGE, **changes)
 
 
 def assert_names(err: RequestValidationError, expected: set[str]) -> None:
@@ -680,25 +645,6 @@ def test_documented_strategies_are_accepted(strategy: Any) -> None:
 def test_well_formed_pairs_are_accepted(pair: str) -> None:
     assert PlaceOrderRequest(**order(pair=pair)).pair == pair
     assert ChildOrder(**child(pair=pair)).pair == pair
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (Decimal("1.25"), Decimal("1.25")),
-        (7, Decimal(7)),
-        ("0.1", Decimal("0.1")),
-        (" 2.5 ", Decimal("2.5")),
-        (0.1, Decimal("0.1")),  # through str(): not 0.1000000000000000055511...
-        (1e-8, Decimal("1E-8")),
-        (123456.789, Decimal("123456.789")),
-    ],
-)
-def test_quantities_are_stored_as_exact_decimals(value: Any, expected: Decimal) -> None:
-    req = PlaceOrderRequest(**order(base_asset_qty=value))
-    assert isinstance(req.base_asset_qty, Decimal)
-    assert req.base_asset_qty == expected
-    assert str(req.base_asset_qty) == str(expected)
 
 
 @pytest.mark.parametrize(
