@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ TOKEN = "tok-SUPERSECRET-0123456789abcdef"  # greppable: must never leak
 def load(name: str) -> str:
     """Raw text of a file in tests/data (the seed's example replies)."""
     return (DATA / name).read_text()
+
+
+#: The custom_order_id the SDK generates for an order the caller gave none.
+GENERATED_ID = re.compile(r"taas-[0-9a-f]{32}")
 
 
 def order_request() -> PlaceOrderRequest:

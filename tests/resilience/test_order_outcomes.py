@@ -1,54 +1,40 @@
-"""The review's safety fixes: paging, unknown order outcomes, mapped errors, deadlines, input.
+"""Order POSTs that may have landed: looked up by custom_order_id, never resent blindly.
 
-Each test pins one behaviour of the commit "Close the gaps a review found",
-as the resilience work changed it: iter_orders trusting num_pages/count and
-refusing repeated pages; order POSTs that may have landed looked up by their
-custom_order_id (returned if found, resent if provably absent, else
-OrderOutcomeUnknownError), never resent blindly; every httpx error mapped
-without a chain; one deadline over the whole exchange; and the stricter
-request rules. Network tests use a server on 127.0.0.1 only, and
-every wait is bounded.
+Every order-creating call, on respx, against each way an order POST can end
+without a readable answer (including a 201 whose body cannot be read); reads,
+for contrast, keep their own typed error. The same rules over real sockets
+are in test_stalls_and_deadlines.py, and with the sandbox as the venue in
+test_resilience_rules.py and test_resilience_faults.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
-import socket
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
 import httpx
 import pytest
-import pytest_asyncio
 import respx
-from conftest import TOKEN, load, order_request
+from conftest import GENERATED_ID, TOKEN, load, order_request
 
 from taas_async import (
-    AmendOrderRequest,
     APIConnectionError,
     APITimeoutError,
     AsyncClient,
-    Backoff,
     ChainedOrder,
-    GetOrdersRequest,
     InternalServerError,
     MultiOrder,
     Order,
     OrderOutcomeUnknownError,
     PlaceChainedOrderRequest,
     PlaceMultiOrderRequest,
-    PlaceOrderRequest,
-    RequestValidationError,
     ResponseDecodeError,
     TaaSError,
 )
 from taas_async._requests import CloseBalancesRequest
 
-LIMIT = 10.0  # seconds: the bound on every await against a real socket
 ACCEPTED = "the server ACCEPTED this order request with HTTP 201"
 DO_NOT_RESEND = "the order exists, do not place it again"
 
@@ -61,8 +47,6 @@ DO_NOT_RESEND = "the order exists, do not place it again"
 # it is returned; provably not there, a single order is sent again, same id,
 # while retries remain; anything else is an OrderOutcomeUnknownError.
 
-#: The custom_order_id the SDK generates for an order the caller gave none.
-GENERATED_ID = re.compile(r"taas-[0-9a-f]{32}")
 MULTI_ID = "626c4202-a046-401a-bf23-f3805f593c21"  # the seed multi order's id
 
 
@@ -403,6 +387,35 @@ async def test_multi_or_chained_order_not_found_is_never_resent(
 
 
 @pytest.mark.asyncio
+async def test_chained_order_outcome_unknown_names_the_legs_custom_order_ids(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    chain = PlaceChainedOrderRequest(
+        orders_in_chain=[
+            {
+                "order_request": attrs.evolve(order_request(), custom_order_id="leg-1"),
+                "priority": 1,
+            },
+            {
+                "order_request": attrs.evolve(order_request(), custom_order_id="leg-2"),
+                "priority": 2,
+            },
+        ]
+    )
+    post = mock_api.post("chained_orders/").mock(side_effect=httpx.ReadTimeout)
+    lookup = _mock_lookup(mock_api, not_found)
+    with pytest.raises(OrderOutcomeUnknownError) as info:
+        await client.place_chained_order(chain)
+    assert post.call_count == 1
+    assert lookup.asked == [["leg-1", "leg-2"]]  # the caller's ids, kept
+    err = info.value
+    assert err.custom_order_id is None  # two legs: no single id
+    assert err.custom_order_ids == ["leg-1", "leg-2"]
+    assert "custom_order_ids=leg-1,leg-2 before placing it again" in str(err)
+    assert "it carries no custom_order_id" not in str(err)
+
+
+@pytest.mark.asyncio
 async def test_close_balances_without_a_reply_is_outcome_unknown_at_once(
     mock_api: respx.MockRouter, client: AsyncClient
 ) -> None:
@@ -599,442 +612,3 @@ async def test_unreadable_reply_to_a_get_does_not_claim_an_accepted_order(
     assert any("duration" in e for e in err.errors)
     assert "ACCEPTED" not in str(err)
     assert "do not place it again" not in str(err)
-
-
-# --------------------------------------------------------------------------- real sockets
-
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-class LocalServer:
-    """A one-behaviour HTTP/1.1 server on 127.0.0.1; ``handler`` answers each connection."""
-
-    def __init__(self) -> None:
-        self.handler: Handler | None = None
-        self.requests: list[tuple[str, bytes]] = []
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.release = asyncio.Event()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/prefix"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-
-    async def stop(self) -> None:
-        self.release.set()
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), LIMIT)
-        await asyncio.wait_for(self._server.wait_closed(), LIMIT)
-
-    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
-        head = await reader.readuntil(b"\r\n\r\n")
-        request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
-        length = 0
-        for line in head.decode("latin-1").split("\r\n")[1:]:
-            name, _, value = line.partition(":")
-            if name.strip().lower() == "content-length":
-                length = int(value.strip())
-        body = await reader.readexactly(length) if length else b""
-        self.requests.append((request_line, body))
-        return body
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            assert self.handler is not None
-            await self.handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-            self._tasks.discard(task)
-
-
-@pytest_asyncio.fixture
-async def local() -> AsyncIterator[LocalServer]:
-    server = LocalServer()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-def _closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-async def _reply_not_found(writer: asyncio.StreamWriter) -> None:
-    """Answer the order lookup: no order carries that custom_order_id."""
-    payload = b'{"orders": [], "count": 0, "num_pages": 1}'
-    writer.write(
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-        b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload
-    )
-    await writer.drain()
-
-
-def _is_lookup(local: LocalServer) -> bool:
-    return local.requests[-1][0].startswith("GET /prefix/api/orders/?custom_order_ids=")
-
-
-@pytest.mark.asyncio
-async def test_stalled_reply_to_place_order_is_looked_up_not_resent(local: LocalServer) -> None:
-    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await local.read_request(reader)
-        if _is_lookup(local):
-            await _reply_not_found(writer)
-            return
-        await local.release.wait()  # never answers; released at teardown
-
-    local.handler = stall
-    request = attrs.evolve(order_request(), custom_order_id="stalled-1")
-    async with AsyncClient(local.url, TOKEN, timeout=0.3, backoff=Backoff.none()) as client:
-        started = time.monotonic()
-        with pytest.raises(OrderOutcomeUnknownError) as info:
-            await asyncio.wait_for(client.place_order(request, max_retries=0), LIMIT)
-        elapsed = time.monotonic() - started
-    assert elapsed < 10.0  # generous: shared machines are noisy; a stall would hang
-    # It did reach the server: looked up by its id, not sent again.
-    assert [line for line, _ in local.requests] == [
-        "POST /prefix/api/orders/ HTTP/1.1",
-        "GET /prefix/api/orders/?custom_order_ids=stalled-1&page_size=100 HTTP/1.1",
-    ]
-    err = info.value
-    assert err.request == request
-    assert err.custom_order_id == "stalled-1"
-    assert "custom_order_id='stalled-1'" in str(err)
-    assert type(err.__cause__) is APITimeoutError
-
-
-@pytest.mark.asyncio
-async def test_connection_refused_on_place_order_is_a_plain_connection_error() -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/prefix"
-    async with AsyncClient(url, TOKEN, timeout=2.0, backoff=Backoff.none()) as client:
-        with pytest.raises(APIConnectionError) as info:  # after resending it twice: never left
-            await asyncio.wait_for(client.place_order(order_request()), LIMIT)
-    err = info.value
-    assert type(err) is APIConnectionError
-    assert err.may_have_reached_server is False
-    assert err.__cause__ is None
-    assert err.__context__ is None
-
-
-def _bad_gzip_handler(local: LocalServer, status: bytes, *, keep_serving: bool = False) -> Handler:
-    """Reply with a body that is not the gzip it claims to be.
-
-    ``keep_serving``: answer every request on the connection, not just the
-    first, and an order lookup with "not found".
-    """
-    payload = b'{"id": "not gzip at all"}'
-
-    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await local.read_request(reader)
-            if keep_serving and _is_lookup(local):
-                await _reply_not_found(writer)
-                continue
-            writer.write(
-                b"HTTP/1.1 " + status + b"\r\n"
-                b"Content-Type: application/json\r\n"
-                b"Content-Encoding: gzip\r\n"
-                b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload
-            )
-            await writer.drain()
-            if not keep_serving:
-                await local.release.wait()
-
-    return reply
-
-
-@pytest.mark.asyncio
-async def test_bad_content_encoding_on_a_get_is_a_connection_error(local: LocalServer) -> None:
-    local.handler = _bad_gzip_handler(local, b"200 OK", keep_serving=True)
-    async with AsyncClient(local.url, TOKEN, timeout=2.0, backoff=Backoff.none()) as client:
-        with pytest.raises(TaaSError) as info:
-            await asyncio.wait_for(client.get_order("abc"), LIMIT)
-    assert len(local.requests) == 3  # a read: retried twice (max_retries=2), then raised
-    err = info.value
-    assert type(err) is APIConnectionError
-    assert err.may_have_reached_server is True
-    assert "DecodingError" in str(err)
-    assert err.__cause__ is None
-    assert err.__context__ is None
-    assert TOKEN not in str(err)
-
-
-@pytest.mark.asyncio
-@pytest.mark.parametrize("status", [b"201 Created", b"500 Internal Server Error"])
-async def test_bad_content_encoding_on_place_order_is_looked_up_not_resent(
-    local: LocalServer, status: bytes
-) -> None:
-    local.handler = _bad_gzip_handler(local, status, keep_serving=True)
-    async with AsyncClient(local.url, TOKEN, timeout=2.0, backoff=Backoff.none()) as client:
-        with pytest.raises(TaaSError) as info:
-            await asyncio.wait_for(client.place_order(order_request(), max_retries=0), LIMIT)
-    err = info.value
-    assert type(err) is OrderOutcomeUnknownError
-    assert err.request == order_request()
-    assert err.custom_order_id is not None
-    assert GENERATED_ID.fullmatch(err.custom_order_id)
-    assert [line for line, _ in local.requests] == [
-        "POST /prefix/api/orders/ HTTP/1.1",
-        f"GET /prefix/api/orders/?custom_order_ids={err.custom_order_id}&page_size=100 HTTP/1.1",
-    ]
-    assert json.loads(local.requests[0][1])["custom_order_id"] == err.custom_order_id
-    cause = err.__cause__
-    assert type(cause) is APIConnectionError
-    assert cause.may_have_reached_server is True
-    assert cause.__cause__ is None
-    assert cause.__context__ is None
-    assert not isinstance(cause.__cause__, httpx.HTTPError)
-
-
-@pytest.mark.asyncio
-async def test_trickling_server_is_cut_off_by_the_overall_deadline(local: LocalServer) -> None:
-    # Headers, then one body byte every 0.1 s for 10 s: each read succeeds well
-    # inside 0.3 s, so only the whole-exchange deadline (4 x 0.3 = 1.2 s) stops it.
-    trickled: list[int] = []
-
-    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await local.read_request(reader)
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
-        )
-        await writer.drain()
-        for _ in range(100):  # bounded: 10 s at most
-            writer.write(b" ")
-            await writer.drain()
-            trickled.append(1)
-            await asyncio.sleep(0.1)
-
-    local.handler = trickle
-    async with AsyncClient(local.url, TOKEN, timeout=httpx.Timeout(0.3)) as client:
-        started = time.monotonic()
-        with pytest.raises(APITimeoutError) as info:  # one attempt: the deadline is per attempt
-            await asyncio.wait_for(client.get_order("abc", max_retries=0), LIMIT)
-        elapsed = time.monotonic() - started
-    assert 1.0 < elapsed < 8.0  # the trickle lasts 10 s: well before it ends
-    assert len(trickled) >= 5  # the server really was sending, faster than the read timeout
-    err = info.value
-    assert type(err) is APITimeoutError
-    assert "no complete reply within 1.2 s" in str(err)
-    assert err.may_have_reached_server is True
-    assert err.__cause__ is None
-    assert err.__context__ is None
-
-
-# --------------------------------------------------------------------------- requests
-
-
-@pytest.mark.parametrize(
-    ("changes", "fields"),
-    [
-        ({"limt_price": "1"}, {"changes.limt_price"}),
-        ({"base_asset_qty": -5}, {"changes.base_asset_qty"}),
-        ({"base_asset_qty": "-0.1", "notes": "ok"}, {"changes.base_asset_qty"}),
-    ],
-    ids=["misspelt-key", "negative-qty", "negative-qty-str"],
-)
-@pytest.mark.asyncio
-async def test_amend_bad_changes_are_rejected_and_nothing_is_sent(
-    mock_api: respx.MockRouter,
-    client: AsyncClient,
-    changes: dict[str, Any],
-    fields: set[str],
-) -> None:
-    route = mock_api.post("amend_order/").respond(200, json={"message": "ok"})
-    with pytest.raises(RequestValidationError) as info:
-        await client.amend_order(AmendOrderRequest(order_id="abc", changes=changes))
-    assert set(info.value.errors) == fields
-    assert route.call_count == 0
-
-
-def test_amend_misspelt_key_names_the_order_fields() -> None:
-    with pytest.raises(RequestValidationError) as info:
-        AmendOrderRequest(order_id="abc", changes={"limt_price": "1"})
-    [reason] = info.value.errors["changes.limt_price"]
-    assert reason.startswith("not an order field (one of: accounts, ")
-    assert "limit_price" in reason
-
-
-def _gen(*values: str) -> Iterator[str]:
-    yield from values
-
-
-@pytest.mark.asyncio
-async def test_iterators_are_accepted_and_reach_the_wire(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    orders = mock_api.post("orders/").respond(201, json=json.loads(load("seed_order.json")))
-    balances = mock_api.get("balances/").respond(200, json={})
-    messages = mock_api.post("order_messages/").respond(200, json={})
-
-    request = attrs.evolve(order_request(), accounts=iter(["a", "b"]))
-    assert request.accounts == ["a", "b"]
-    await client.place_order(request)
-    assert json.loads(orders.calls.last.request.content)["accounts"] == ["a", "b"]
-
-    await client.get_balances(exchange_names=iter(["OKX"]), account_names=_gen("x", "y"))
-    assert dict(balances.calls.last.request.url.params) == {
-        "exchange_names": "OKX",
-        "account_names": "x,y",
-    }
-
-    await client.get_order_messages(_gen("id-1", "id-2"))
-    assert json.loads(messages.calls.last.request.content) == {"order_ids": ["id-1", "id-2"]}
-
-
-def test_place_order_accounts_from_a_generator() -> None:
-    request = PlaceOrderRequest(
-        accounts=_gen("a", "b"),
-        pair="ETH-USDT",
-        side="buy",
-        duration=300,
-        base_asset_qty=5,
-        strategy="TWAP",
-    )
-    assert request.accounts == ["a", "b"]
-
-
-@pytest.mark.asyncio
-async def test_commas_are_rejected_in_comma_joined_filters(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    balances = mock_api.get("balances/").respond(200, json={})
-    orders = mock_api.get("orders/").respond(200, json={"orders": []})
-    with pytest.raises(RequestValidationError) as info:
-        await client.get_balances(exchange_names=["OKX,Binance"])
-    assert set(info.value.errors) == {"exchange_names"}
-    with pytest.raises(RequestValidationError) as info:
-        await client.get_balances(account_names=["a", "b,c"])
-    assert set(info.value.errors) == {"account_names"}
-    with pytest.raises(RequestValidationError) as info:
-        GetOrdersRequest(
-            statuses=["ACTIVE,PAUSED"], account_names=["x,y"], custom_order_ids=["p,q"]
-        )
-    assert set(info.value.errors) == {"statuses", "account_names", "custom_order_ids"}
-    assert balances.call_count == 0
-    assert orders.call_count == 0
-
-
-def test_comma_in_custom_order_id_is_rejected() -> None:
-    with pytest.raises(RequestValidationError) as info:
-        attrs.evolve(order_request(), custom_order_id="a,b")
-    assert set(info.value.errors) == {"custom_order_id"}
-    assert attrs.evolve(order_request(), custom_order_id="a;b").custom_order_id == "a;b"
-
-
-@pytest.mark.asyncio
-async def test_comma_inside_accounts_is_accepted_as_a_json_list_element(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    route = mock_api.post("orders/").respond(201, json=json.loads(load("seed_order.json")))
-    await client.place_order(attrs.evolve(order_request(), accounts=["desk, main", "b"]))
-    assert json.loads(route.calls.last.request.content)["accounts"] == ["desk, main", "b"]
-
-
-def test_mapping_for_accounts_is_rejected() -> None:
-    with pytest.raises(RequestValidationError) as info:
-        attrs.evolve(order_request(), accounts={"a": 1, "b": 2})
-    assert info.value.errors == {"accounts": ["expected a list of strings, got dict"]}
-
-
-@pytest.mark.parametrize("value", ["tomorrow", "2024-01-01T00:00:00"], ids=["words", "naive"])
-def test_order_condition_expiry_strings_must_parse_with_an_offset(value: str) -> None:
-    with pytest.raises(RequestValidationError) as info:
-        attrs.evolve(order_request(), order_condition_expiry=value)
-    assert set(info.value.errors) == {"order_condition_expiry"}
-
-
-@pytest.mark.asyncio
-async def test_order_condition_expiry_string_is_sent_verbatim(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    route = mock_api.post("orders/").respond(201, json=json.loads(load("seed_order.json")))
-    request = attrs.evolve(order_request(), order_condition_expiry="2024-01-01T00:00:00Z")
-    assert request.order_condition_expiry == "2024-01-01T00:00:00Z"
-    await client.place_order(request)
-    body = json.loads(route.calls.last.request.content)
-    assert body["order_condition_expiry"] == "2024-01-01T00:00:00Z"
-
-
-@pytest.mark.asyncio
-async def test_chained_order_outcome_unknown_names_the_legs_custom_order_ids(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    chain = PlaceChainedOrderRequest(
-        orders_in_chain=[
-            {
-                "order_request": attrs.evolve(order_request(), custom_order_id="leg-1"),
-                "priority": 1,
-            },
-            {
-                "order_request": attrs.evolve(order_request(), custom_order_id="leg-2"),
-                "priority": 2,
-            },
-        ]
-    )
-    post = mock_api.post("chained_orders/").mock(side_effect=httpx.ReadTimeout)
-    lookup = _mock_lookup(mock_api, not_found)
-    with pytest.raises(OrderOutcomeUnknownError) as info:
-        await client.place_chained_order(chain)
-    assert post.call_count == 1
-    assert lookup.asked == [["leg-1", "leg-2"]]  # the caller's ids, kept
-    err = info.value
-    assert err.custom_order_id is None  # two legs: no single id
-    assert err.custom_order_ids == ["leg-1", "leg-2"]
-    assert "custom_order_ids=leg-1,leg-2 before placing it again" in str(err)
-    assert "it carries no custom_order_id" not in str(err)
-
-
-@pytest.mark.asyncio
-async def test_order_accepted_then_trickled_past_the_deadline_is_never_resent(
-    local: LocalServer,
-) -> None:
-    # "201 Created", then the body a byte every 0.1 s: the deadline (1.2 s) cuts
-    # it off inside the transport. The status line proves the order landed, so
-    # a lookup that has not caught up ("not found") must not lead to a resend.
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await local.read_request(reader)
-            if _is_lookup(local):
-                await _reply_not_found(writer)
-                continue
-            writer.write(
-                b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
-                b"Content-Length: 100\r\n\r\n"
-            )
-            await writer.drain()
-            for _ in range(100):  # bounded: 10 s at most
-                writer.write(b" ")
-                await writer.drain()
-                await asyncio.sleep(0.1)
-
-    local.handler = handler
-    async with AsyncClient(
-        local.url, TOKEN, timeout=httpx.Timeout(0.3), backoff=Backoff.none()
-    ) as client:
-        with pytest.raises(OrderOutcomeUnknownError) as info:
-            await asyncio.wait_for(client.place_order(order_request()), LIMIT)
-    assert "accepted the order (HTTP 201)" in str(info.value)
-    posts = [line for line, _ in local.requests if line.startswith("POST")]
-    assert len(posts) == 1  # two retries were left: none was used to resend
-    cause = info.value.__cause__
-    assert isinstance(cause, APITimeoutError)
-    assert cause.reply_status == 201
