@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -21,6 +20,7 @@ import httpx
 import pytest
 import respx
 from conftest import API, BASE_URL, TOKEN, load
+from conftest import GENERATED_ID as GENERATED_ID_FORMAT
 
 import taas_async
 from taas_async import (
@@ -76,7 +76,6 @@ class _GeneratedId:
 #: In an expected body: a ``custom_order_id`` the SDK generated because the
 #: caller gave none ("taas-" and 32 hex digits, a fresh one for every order).
 GENERATED_ID: Any = _GeneratedId()
-GENERATED_ID_FORMAT = re.compile(r"taas-[0-9a-f]{32}")
 
 
 @dataclasses.dataclass(frozen=True)
