@@ -345,7 +345,7 @@ MINIMAL_ORDER_BODY = {
     "base_asset_qty": "5",
     "strategy": "TWAP",
     # The caller gave none: the SDK sends one, so the order can be looked up
-    # if the reply is lost (see test_safety.py).
+    # if the reply is lost (see test_order_outcomes.py).
     "custom_order_id": GENERATED_ID,
 }
 OTHER_ORDER_REPLY = {
