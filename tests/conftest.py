@@ -1,13 +1,19 @@
-"""Shared fixtures: respx, the seed's example replies, a sandbox behind a FaultServer."""
+"""Shared fixtures and helpers: respx, the seed's example replies, a sandbox behind a FaultServer.
+
+Test modules live in subject directories (client/, models/, ...) and import
+what they share from here: ``from conftest import ...``.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import AsyncIterator, Iterator
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 import respx
@@ -27,6 +33,10 @@ def load(name: str) -> str:
     return (DATA / name).read_text()
 
 
+#: The custom_order_id the SDK generates for an order the caller gave none.
+GENERATED_ID = re.compile(r"taas-[0-9a-f]{32}")
+
+
 def order_request() -> PlaceOrderRequest:
     """The README's example order: a valid request to send anywhere."""
     return PlaceOrderRequest(
@@ -41,6 +51,27 @@ def order_request() -> PlaceOrderRequest:
 
 def load_json(name: str) -> Any:
     return json.loads(load(name))
+
+
+_SEED_ORDER = load("seed_order.json")
+
+
+class Recorder:
+    """A MockTransport handler that records every request it gets."""
+
+    def __init__(self, response: Callable[[httpx.Request], httpx.Response] | None = None) -> None:
+        self.requests: list[httpx.Request] = []
+        self._response = response
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self._response is not None:
+            return self._response(request)
+        return httpx.Response(200, text=_SEED_ORDER, headers={"Content-Type": "application/json"})
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self)
 
 
 HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
@@ -64,6 +95,13 @@ def backend_param(name: str) -> Any:
 def anyio_backend(request: pytest.FixtureRequest) -> Any:
     """Tests marked ``anyio`` run on asyncio, trio and uvloop (a module may narrow this)."""
     return request.param
+
+
+@pytest.fixture
+def no_taas_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TAAS_URL and TAAS_AUTH_TOKEN unset, whatever the environment running the tests holds."""
+    monkeypatch.delenv("TAAS_URL", raising=False)
+    monkeypatch.delenv("TAAS_AUTH_TOKEN", raising=False)
 
 
 @pytest.fixture
@@ -103,6 +141,13 @@ def mock_api() -> respx.MockRouter:
         base_url=API, assert_all_called=False, assert_all_mocked=True, using="httpx"
     ) as router:
         yield router
+
+
+@pytest_asyncio.fixture
+async def c0(mock_api: respx.MockRouter) -> AsyncIterator[AsyncClient]:
+    """A client that never retries, so each test sees exactly one reply."""
+    async with AsyncClient(BASE_URL, TOKEN, max_retries=0, backoff=Backoff.none()) as c:
+        yield c
 
 
 @pytest_asyncio.fixture

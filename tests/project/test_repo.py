@@ -7,7 +7,7 @@ from pathlib import Path
 
 import anyio
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # tests/project/ -> the repository
 
 
 def readme_commands() -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -21,6 +20,7 @@ import httpx
 import pytest
 import respx
 from conftest import API, BASE_URL, TOKEN, load
+from conftest import GENERATED_ID as GENERATED_ID_FORMAT
 
 import taas_async
 from taas_async import (
@@ -76,7 +76,6 @@ class _GeneratedId:
 #: In an expected body: a ``custom_order_id`` the SDK generated because the
 #: caller gave none ("taas-" and 32 hex digits, a fresh one for every order).
 GENERATED_ID: Any = _GeneratedId()
-GENERATED_ID_FORMAT = re.compile(r"taas-[0-9a-f]{32}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -346,7 +345,7 @@ MINIMAL_ORDER_BODY = {
     "base_asset_qty": "5",
     "strategy": "TWAP",
     # The caller gave none: the SDK sends one, so the order can be looked up
-    # if the reply is lost (see test_safety.py).
+    # if the reply is lost (see test_order_outcomes.py).
     "custom_order_id": GENERATED_ID,
 }
 OTHER_ORDER_REPLY = {
@@ -1218,7 +1217,7 @@ def test_table_covers_every_endpoint() -> None:
     }
     covered = {c.id.split("-")[0] for c in CASES}
     assert covered == endpoints
-    # iter_orders is covered by the paging tests below, the fan-out and tracking
+    # iter_orders is covered by test_iter_orders.py, the fan-out and tracking
     # helpers by test_fan_out.py; nothing public is left out.
     public = {
         name
@@ -1235,146 +1234,9 @@ def test_table_covers_every_endpoint() -> None:
     }
 
 
-# --------------------------------------------------------------------------- headers
-
-
-@pytest.mark.asyncio
-async def test_headers_exact_on_get_and_post(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    get = mock_api.get(f"order/{ORDER_ID}").respond(
-        200, text=SEED_ORDER, content_type="application/json"
-    )
-    post = mock_api.post("pause_order/").respond(204)
-    await client.get_order(ORDER_ID)
-    await client.pause_order(ORDER_ID)
-    get_headers = get.calls.last.request.headers
-    post_headers = post.calls.last.request.headers
-    ours = {"authorization", "user-agent", "accept", "x-team", "content-type"}
-    assert {k for k in get_headers if k in ours} == ours - {"content-type"}
-    assert {k for k in post_headers if k in ours} == ours
-    assert get_headers["User-Agent"].split()[0] == f"taas-async/{taas_async.__version__}"
-    assert post_headers["content-length"] == str(len(post.calls.last.request.content))
-
-
-@pytest.mark.asyncio
-async def test_user_agent_extra_header_is_prepended(mock_api: respx.MockRouter) -> None:
-    route = mock_api.get("balances/").respond(200, json={})
-    async with AsyncClient(
-        "https://taas.test/prefix", TOKEN, extra_headers={"User-Agent": "my-bot/2"}
-    ) as c:
-        await c.get_balances()
-    user_agent = route.calls.last.request.headers.get_list("User-Agent")
-    assert len(user_agent) == 1
-    assert user_agent[0].startswith(f"my-bot/2 taas-async/{taas_async.__version__} ")
-
-
 # --------------------------------------------------------------------------- iter_orders
-
-
-def _orders(*ids: str) -> list[dict[str, str]]:
-    return [{"id": i, "status": "ACTIVE"} for i in ids]
-
-
-class PagedOrders:
-    """A respx side effect serving ``pages`` (1-based) and recording which were asked for."""
-
-    def __init__(self, pages: list[list[dict[str, str]]], *, num_pages: int | None) -> None:
-        self.pages = pages
-        self.num_pages = num_pages
-        self.requested: list[dict[str, str]] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        params = dict(request.url.params)
-        self.requested.append(params)
-        index = int(params["page"]) - 1
-        orders = self.pages[index] if index < len(self.pages) else []
-        body: dict[str, Any] = {"orders": orders}
-        if self.num_pages is not None:
-            body["num_pages"] = self.num_pages
-        return httpx.Response(200, json=body)
-
-    @property
-    def pages_requested(self) -> list[int]:
-        return [int(p["page"]) for p in self.requested]
-
-
-@pytest.mark.asyncio
-async def test_iter_orders_stops_on_num_pages(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    # Every page is full, so only num_pages can stop it: page 3 must not be asked for.
-    server = PagedOrders([_orders("a", "b"), _orders("c", "d"), _orders("e", "f")], num_pages=2)
-    mock_api.get("orders/").mock(side_effect=server)
-    ids = [o.id async for o in client.iter_orders(GetOrdersRequest(page_size=2))]
-    assert ids == ["a", "b", "c", "d"]
-    assert server.pages_requested == [1, 2]
-    assert all(p["page_size"] == "2" for p in server.requested)
-
-
-@pytest.mark.asyncio
-async def test_iter_orders_stops_on_short_page(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    server = PagedOrders([_orders("a", "b"), _orders("c"), _orders("d", "e")], num_pages=None)
-    mock_api.get("orders/").mock(side_effect=server)
-    ids = [o.id async for o in client.iter_orders(GetOrdersRequest(page_size=2))]
-    assert ids == ["a", "b", "c"]
-    assert server.pages_requested == [1, 2]
-
-
-@pytest.mark.asyncio
-async def test_iter_orders_stops_on_empty_page(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    server = PagedOrders([_orders("a", "b"), _orders("c", "d")], num_pages=None)
-    mock_api.get("orders/").mock(side_effect=server)
-    orders = [o async for o in client.iter_orders(GetOrdersRequest(page_size=2))]
-    assert [o.id for o in orders] == ["a", "b", "c", "d"]
-    assert all(o.status is OrderStatus.ACTIVE for o in orders)
-    assert server.pages_requested == [1, 2, 3]  # page 3 is empty: stop, no page 4
-
-
-@pytest.mark.asyncio
-async def test_iter_orders_default_page_size_and_filters(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    server = PagedOrders([_orders("a")], num_pages=None)
-    mock_api.get("orders/").mock(side_effect=server)
-    request = GetOrdersRequest(statuses=["ACTIVE"], account_names=["x", "y"])
-    ids = [o.id async for o in client.iter_orders(request)]
-    assert ids == ["a"]
-    assert server.requested == [
-        {"statuses": "ACTIVE", "account_names": "x,y", "page": "1", "page_size": "100"}
-    ]
-    assert request.page is None  # the caller's request is not changed
-
-
-@pytest.mark.asyncio
-async def test_iter_orders_starts_at_requested_page(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    server = PagedOrders([_orders("a"), _orders("b"), _orders("c")], num_pages=3)
-    mock_api.get("orders/").mock(side_effect=server)
-    ids = [o.id async for o in client.iter_orders(GetOrdersRequest(page=2, page_size=1))]
-    assert ids == ["b", "c"]
-    assert server.pages_requested == [2, 3]
-
-
-@pytest.mark.asyncio
-async def test_iter_orders_is_lazy(mock_api: respx.MockRouter, client: AsyncClient) -> None:
-    server = PagedOrders([_orders("a", "b"), _orders("c", "d"), _orders("e")], num_pages=None)
-    mock_api.get("orders/").mock(side_effect=server)
-    iterator = client.iter_orders(GetOrdersRequest(page_size=2))
-    assert server.pages_requested == []  # nothing before the first item is asked for
-    assert (await anext(iterator)).id == "a"
-    assert server.pages_requested == [1]
-    assert (await anext(iterator)).id == "b"
-    assert server.pages_requested == [1]  # page 1 not yet exhausted past its last item
-    assert (await anext(iterator)).id == "c"
-    assert server.pages_requested == [1, 2]
-    await iterator.aclose()
-    assert server.pages_requested == [1, 2]  # abandoning it asks for nothing more
+# Its paging is tested in test_iter_orders.py; here, that it yields orders
+# typed as get_all_orders types them.
 
 
 @pytest.mark.asyncio
@@ -1475,26 +1337,3 @@ async def test_requests_are_what_build_request_would_make(
         )
         assert sent.headers.raw == expected.headers.raw
         assert sent.extensions["timeout"] == client._timeout.as_dict()
-
-
-@pytest.mark.asyncio
-async def test_a_cookie_the_server_sets_goes_back_with_later_requests(
-    mock_api: respx.MockRouter, client: AsyncClient
-) -> None:
-    route = mock_api.get(f"order/{ORDER_ID}")
-    route.side_effect = [
-        httpx.Response(
-            200,
-            text=SEED_ORDER,
-            headers={"Content-Type": "application/json", "Set-Cookie": "lb=node-7; Path=/"},
-        ),
-        httpx.Response(200, text=SEED_ORDER, headers={"Content-Type": "application/json"}),
-    ]
-    await client.get_order(ORDER_ID)
-    await client.get_order(ORDER_ID)
-    first, second = (call.request for call in route.calls)
-    assert "cookie" not in first.headers
-    assert second.headers["cookie"] == "lb=node-7"  # e.g. a load balancer's stickiness
-    assert [k for k, _ in second.headers.raw if k.lower() != b"cookie"] == [
-        k for k, _ in first.headers.raw
-    ]

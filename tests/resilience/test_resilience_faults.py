@@ -1,4 +1,4 @@
-"""Retries and order reconciliation against real network faults (resilience, acceptance 1).
+"""Retries and order reconciliation against real network faults.
 
 Every test talks over a real socket to :class:`~tests.faultserver.FaultServer`
 (a loopback HTTP/1.1 server that resets, stalls, truncates or mislabels

@@ -1,9 +1,11 @@
-"""Acceptance 5: bad replies become the right typed error, with the raw body kept.
+"""Bad replies become the right typed error, with the raw body kept.
 
 Every HTTP status class and every error-body shape in SPEC maps to one
-exception from the ``APIStatusError`` tree with a useful message; a 2xx that
-is not JSON or not the expected shape raises ``ResponseDecodeError`` with
-JSON paths. Nothing ever raises a second, unrelated exception.
+exception from the ``APIStatusError`` tree with a useful message and, for a
+400, the ``field_errors`` it names (at the top level or under ``errors``); a
+2xx that is not JSON or not the expected shape raises ``ResponseDecodeError``
+with JSON paths. A cancel that succeeded never raises, whatever its body.
+Nothing ever raises a second, unrelated exception.
 """
 
 from __future__ import annotations
@@ -11,21 +13,18 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import respx
-from conftest import API, BASE_URL, TOKEN, load_json, order_request
+from conftest import API, TOKEN, load_json, order_request
 
 from taas_async import (
     ActionResult,
     APIStatusError,
     AsyncClient,
     AuthenticationError,
-    Backoff,
     BadRequestError,
     ConflictError,
     InternalServerError,
@@ -40,13 +39,6 @@ from taas_async import (
 from taas_async._exceptions import message_from_body
 
 ORDER_URL = API + "order/abc"
-
-
-@pytest_asyncio.fixture
-async def c0(mock_api: respx.MockRouter) -> AsyncIterator[AsyncClient]:
-    """A client that never retries, so each test sees exactly one reply."""
-    async with AsyncClient(BASE_URL, TOKEN, max_retries=0, backoff=Backoff.none()) as c:
-        yield c
 
 
 def _reply(
@@ -435,6 +427,17 @@ async def test_field_errors_empty_when_not_field_shaped(
     assert err.field_errors == {}
 
 
+@pytest.mark.asyncio
+async def test_field_errors_nested_under_errors(
+    client: AsyncClient, mock_api: respx.MockRouter
+) -> None:
+    mock_api.post("orders/").respond(400, json={"errors": {"pair": ["unknown pair"]}})
+    with pytest.raises(BadRequestError) as info:
+        await client.place_order(order_request())
+    assert info.value.field_errors == {"pair": ["unknown pair"]}
+    assert "unknown pair" in info.value.message
+
+
 def _nested(depth: int) -> Any:
     value: Any = "innermost"
     for _ in range(depth):
@@ -500,6 +503,20 @@ async def test_huge_json_message_is_kept_whole_in_text(
     err = await _get_order_error(c0, mock_api, _reply(400, raw))
     assert err.text == raw
     assert err.body == {"unexpected": "y" * 100_000}
+
+
+@pytest.mark.asyncio
+async def test_huge_json_error_message_is_capped(
+    c0: AsyncClient, mock_api: respx.MockRouter
+) -> None:
+    raw = json.dumps({"errors": ["first"] + ["z" * 50] * 10_000})
+    err = await _get_order_error(c0, mock_api, _reply(500, raw))
+    assert err.message.startswith("first; zzz")
+    assert err.message.endswith("...")
+    assert len(err.message) <= 1000
+    assert len(str(err)) < 1200
+    assert err.text == raw
+    assert err.body == json.loads(raw)
 
 
 @pytest.mark.asyncio
@@ -655,7 +672,7 @@ async def test_2xx_json_with_charset_and_vendor_type_is_accepted(
         assert order.id == "d3ca321a-d25c-4cee-8a0f-3f74d239c90d"
 
 
-# --------------------------------------------------------------------------- empty cancels
+# --------------------------------------------------------------------------- cancel replies
 
 
 @pytest.mark.parametrize("status", [200, 202, 204])
@@ -716,15 +733,24 @@ async def test_cancel_error_status_still_raises(
     assert info.value.method == "DELETE"
 
 
+@pytest.mark.parametrize(
+    ("body", "message", "success"),
+    [
+        (True, "true", None),
+        (1, "1", None),
+        (["cancelled"], '["cancelled"]', None),
+        ({"message": ["Order cancelled"]}, "Order cancelled", None),
+        ({"message": {"detail": "done"}}, "done", None),
+        ({"success": "ok", "message": "fine"}, "fine", None),
+        ({"success": True}, None, True),
+    ],
+)
 @pytest.mark.asyncio
-async def test_huge_json_error_message_is_capped(
-    c0: AsyncClient, mock_api: respx.MockRouter
+async def test_a_cancel_that_succeeded_never_raises_whatever_its_body(
+    client: AsyncClient, mock_api: respx.MockRouter, body: Any, message: str | None, success: Any
 ) -> None:
-    raw = json.dumps({"errors": ["first"] + ["z" * 50] * 10_000})
-    err = await _get_order_error(c0, mock_api, _reply(500, raw))
-    assert err.message.startswith("first; zzz")
-    assert err.message.endswith("...")
-    assert len(err.message) <= 1000
-    assert len(str(err)) < 1200
-    assert err.text == raw
-    assert err.body == json.loads(raw)
+    mock_api.delete("order/abc").respond(200, json=body)
+    result = await client.cancel_order("abc")
+    assert isinstance(result, ActionResult)
+    assert result.message == message
+    assert result.success is success

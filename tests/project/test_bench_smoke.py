@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # tests/project/ -> the repository
 
 
 def test_quick_benchmark_runs_and_writes_its_report(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Acceptance 7: the token appears in no repr, no log record and no exception text.
+"""The token never leaks: it appears in no repr, no log record and no exception text.
 
 Every kind of outcome is driven with logging captured at DEBUG (our logger,
 httpx, httpcore and the root logger). Each request also logs exactly one
@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import respx
 from conftest import API, BASE_URL, TOKEN, load, order_request
 
@@ -25,7 +24,6 @@ from taas_async import (
     APIStatusError,
     APITimeoutError,
     AsyncClient,
-    Backoff,
     ClientClosedError,
     ConfigurationError,
     OrderOutcomeUnknownError,
@@ -45,12 +43,6 @@ def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]
         caplog.set_level(logging.DEBUG, logger=name)
     yield caplog
     _assert_logs_clean(caplog.records)
-
-
-@pytest_asyncio.fixture
-async def c0(mock_api: respx.MockRouter) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(BASE_URL, TOKEN, max_retries=0, backoff=Backoff.none()) as c:
-        yield c
 
 
 def _assert_logs_clean(records: list[logging.LogRecord]) -> None:

@@ -1,4 +1,4 @@
-"""A seeded storm of network faults over 500 order placements (resilience, acceptance 2).
+"""A seeded storm of network faults over 500 order placements.
 
 ``place_orders`` sends 500 orders, 16 at a time, over a real socket to
 :class:`~tests.faultserver.FaultServer` in front of the sandbox app. About 30%

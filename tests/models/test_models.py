@@ -1,10 +1,10 @@
 """Replies to models: the seed examples without loss, and forward compatibility.
 
-Acceptance 3: the seed's order, multi order and balances replies structure
-into typed models with exact decimals (no float anywhere), aware datetimes,
-``-1`` prices as None, and every key reachable. Acceptance 6: unknown keys and
-values, loose types and timestamp variants are tolerated; wrong shapes fail
-with JSON-path messages.
+The seed's order, multi order and balances replies structure into typed
+models with exact decimals (no float anywhere), aware datetimes, ``-1``
+prices as None, and every key reachable. Unknown keys and values, loose
+types and timestamp variants are tolerated (a naive timestamp is read in the
+reply's own ``time_zone``); wrong shapes fail with JSON-path messages.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def assert_every_key_reachable(model: Any, seed: dict[str, Any], expected: dict[
     assert set(expected) <= set(seed), "expectations for keys the seed does not have"
 
 
-# --------------------------------------------------------------------------- acceptance 3: seeds
+# --------------------------------------------------------------------------- the seeds
 
 
 SEED_ORDER_EXPECTED: dict[str, Any] = {
@@ -359,7 +359,7 @@ def test_decode_json_never_goes_through_float() -> None:
         decode_json("[Infinity]")
 
 
-# --------------------------------------------------------------------------- acceptance 6
+# --------------------------------------------------------------------------- forward compatibility
 
 
 MINIMAL_BODIES: list[tuple[type, dict[str, Any]]] = [
@@ -569,6 +569,28 @@ def test_timestamps_in_every_model_are_aware() -> None:
     message = structure({"created_at": naive}, OrderMessage)
     assert message.created_at == expected
     assert message.created_at.tzinfo is not None
+
+
+def test_naive_timestamps_are_read_in_the_reply_time_zone() -> None:
+    order = structure(
+        {
+            "id": "x",
+            "created_at": "2023-08-08T23:54:07",
+            "time_start": "2023-08-08T23:54:07Z",
+            "time_zone": "America/New_York",
+        },
+        Order,
+    )
+    assert order.created_at == dt.datetime(2023, 8, 9, 3, 54, 7, tzinfo=dt.timezone.utc)
+    assert order.time_start == dt.datetime(2023, 8, 8, 23, 54, 7, tzinfo=dt.timezone.utc)
+    utc = structure({"id": "x", "created_at": "2023-08-08T23:54:07", "time_zone": "UTC"}, Order)
+    assert utc.created_at == dt.datetime(2023, 8, 8, 23, 54, 7, tzinfo=dt.timezone.utc)
+
+
+def test_naive_timestamp_in_an_unknown_time_zone_is_a_shape_error() -> None:
+    with pytest.raises(ShapeError) as info:
+        structure({"id": "x", "created_at": "2023-08-08T23:54:07", "time_zone": "Mars/Base"}, Order)
+    assert "Mars/Base" in str(info.value)
 
 
 # --------------------------------------------------------------------------- wrong shapes

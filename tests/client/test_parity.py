@@ -36,7 +36,7 @@ import pytest
 import requests
 import respx
 import taas_api.client
-from conftest import API, BASE_URL, TOKEN
+from conftest import API, BASE_URL, GENERATED_ID, TOKEN
 from taas_api import data
 
 import taas_async
@@ -282,8 +282,6 @@ ENDPOINTS: dict[str, tuple[RefCall, OursCall, Any]] = {
 
 #: Order-creating POSTs: each order we send carries a ``custom_order_id`` (SPEC, safety rules).
 ORDER_CREATING = {"place_order", "place_multi_order", "place_chained_order"}
-#: The ``custom_order_id`` the SDK generates for an order the caller gave none.
-GENERATED_ID = re.compile(r"taas-[0-9a-f]{32}")
 
 
 def _pop_generated_ids(given: dict[str, Any], body: dict[str, Any]) -> list[str]:

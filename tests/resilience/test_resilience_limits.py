@@ -1,4 +1,4 @@
-"""Resilience (acceptance points 3-5): cancellation, ``max_concurrency``, ``rate_limit``.
+"""Resilience under load: cancellation, ``max_concurrency``, ``rate_limit``.
 
 Every test talks to a real HTTP/1.1 server on 127.0.0.1 (``tests/faultserver.py``,
 its own thread and event loop) on asyncio and on trio. Limits are measured on the

@@ -6,8 +6,13 @@
 * Assignment is validated too; a rejected assignment leaves the old value.
 * Cross-field rules are checked again when sending (lists mutated in place,
   fields assigned one by one): respx shows that nothing left the client.
+* Amend changes must name order fields; lists may come from any iterable but
+  never a bare string or a mapping; values the wire joins with commas may not
+  hold one; expiry strings need an offset.
 * Hypothesis: generated valid requests are accepted and stored exactly;
   out-of-range values are rejected naming the field.
+
+The rules for numbers (decimal text, bounds) are in test_request_numbers.py.
 """
 
 from __future__ import annotations
@@ -16,14 +21,33 @@ import datetime as dt
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 import respx
+from conftest import load, order_request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from request_kwargs import (
+    AMEND,
+    CHAIN,
+    CHILD,
+    DROP,
+    IN_CHAIN,
+    LEVERAGE,
+    MULTI,
+    ORDER,
+    _with,
+    amend,
+    chain_entry,
+    child,
+    leverage,
+    multi,
+    order,
+)
 
 from taas_async import (
     AmendOrderRequest,
@@ -54,58 +78,6 @@ AFTER_BEFORE = "after, before"
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 1, 1, tzinfo=UTC)
 NAIVE = dt.datetime(2024, 1, 1)  # deliberately naive
-
-DROP = object()  # marks a key to remove from the base kwargs
-
-
-def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    out = {**base, **changes}
-    return {k: v for k, v in out.items() if v is not DROP}
-
-
-ORDER = {
-    "accounts": ["mock"],
-    "pair": "ETH-USDT",
-    "side": "buy",
-    "strategy": "TWAP",
-    "duration": 300,
-    "base_asset_qty": 5,
-}
-CHILD = {"pair": "ETH-USDT", "side": "buy", "base_asset_qty": 1}
-MULTI = {"duration": 60, "strategy": "TWAP", "accounts": ["mock"], "child_orders": [CHILD]}
-CHAIN = {
-    "orders_in_chain": [
-        {"order_request": ORDER, "priority": 1},
-        {"order_request": _with(ORDER, side="sell"), "priority": 2},
-    ]
-}
-IN_CHAIN = {"order_request": ORDER, "priority": 1}
-AMEND = {"order_id": "abc", "changes": {"duration": 600}}
-LEVERAGE = {"account_ids": ["acc"], "pair": "BTC-USDT", "leverage": 5}
-
-
-def order(**changes: Any) -> dict[str, Any]:
-    return _with(ORDER, **changes)
-
-
-def child(**changes: Any) -> dict[str, Any]:
-    return _with(CHILD, **changes)
-
-
-def multi(**changes: Any) -> dict[str, Any]:
-    return _with(MULTI, **changes)
-
-
-def chain_entry(**changes: Any) -> dict[str, Any]:
-    return _with(IN_CHAIN, **changes)
-
-
-def amend(**changes: Any) -> dict[str, Any]:
-    return _with(AMEND, **changes)
-
-
-def leverage(**changes: Any) -> dict[str, Any]:
-    return _with(LEVERAGE, **changes)
 
 
 def assert_names(err: RequestValidationError, expected: set[str]) -> None:
@@ -683,25 +655,6 @@ def test_well_formed_pairs_are_accepted(pair: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (Decimal("1.25"), Decimal("1.25")),
-        (7, Decimal(7)),
-        ("0.1", Decimal("0.1")),
-        (" 2.5 ", Decimal("2.5")),
-        (0.1, Decimal("0.1")),  # through str(): not 0.1000000000000000055511...
-        (1e-8, Decimal("1E-8")),
-        (123456.789, Decimal("123456.789")),
-    ],
-)
-def test_quantities_are_stored_as_exact_decimals(value: Any, expected: Decimal) -> None:
-    req = PlaceOrderRequest(**order(base_asset_qty=value))
-    assert isinstance(req.base_asset_qty, Decimal)
-    assert req.base_asset_qty == expected
-    assert str(req.base_asset_qty) == str(expected)
-
-
-@pytest.mark.parametrize(
     ("field", "value"),
     [
         ("engine_passiveness", 0),
@@ -1050,6 +1003,147 @@ async def test_other_endpoints_recheck_a_mutated_request(
 
     assert not catch_all.called
     assert len(mock_api.calls) == 0
+
+
+# --------------------------------------------------------------------------- amend changes
+
+
+@pytest.mark.parametrize(
+    ("changes", "fields"),
+    [
+        ({"limt_price": "1"}, {"changes.limt_price"}),
+        ({"base_asset_qty": -5}, {"changes.base_asset_qty"}),
+        ({"base_asset_qty": "-0.1", "notes": "ok"}, {"changes.base_asset_qty"}),
+    ],
+    ids=["misspelt-key", "negative-qty", "negative-qty-str"],
+)
+@pytest.mark.asyncio
+async def test_amend_bad_changes_are_rejected_and_nothing_is_sent(
+    mock_api: respx.MockRouter,
+    client: AsyncClient,
+    changes: dict[str, Any],
+    fields: set[str],
+) -> None:
+    route = mock_api.post("amend_order/").respond(200, json={"message": "ok"})
+    with pytest.raises(RequestValidationError) as info:
+        await client.amend_order(AmendOrderRequest(order_id="abc", changes=changes))
+    assert set(info.value.errors) == fields
+    assert route.call_count == 0
+
+
+def test_amend_misspelt_key_names_the_order_fields() -> None:
+    with pytest.raises(RequestValidationError) as info:
+        AmendOrderRequest(order_id="abc", changes={"limt_price": "1"})
+    [reason] = info.value.errors["changes.limt_price"]
+    assert reason.startswith("not an order field (one of: accounts, ")
+    assert "limit_price" in reason
+
+
+# --------------------------------------------------------------------------- lists and commas
+
+
+def _gen(*values: str) -> Iterator[str]:
+    yield from values
+
+
+@pytest.mark.asyncio
+async def test_iterators_are_accepted_and_reach_the_wire(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    orders = mock_api.post("orders/").respond(201, json=json.loads(load("seed_order.json")))
+    balances = mock_api.get("balances/").respond(200, json={})
+    messages = mock_api.post("order_messages/").respond(200, json={})
+
+    request = attrs.evolve(order_request(), accounts=iter(["a", "b"]))
+    assert request.accounts == ["a", "b"]
+    await client.place_order(request)
+    assert json.loads(orders.calls.last.request.content)["accounts"] == ["a", "b"]
+
+    await client.get_balances(exchange_names=iter(["OKX"]), account_names=_gen("x", "y"))
+    assert dict(balances.calls.last.request.url.params) == {
+        "exchange_names": "OKX",
+        "account_names": "x,y",
+    }
+
+    await client.get_order_messages(_gen("id-1", "id-2"))
+    assert json.loads(messages.calls.last.request.content) == {"order_ids": ["id-1", "id-2"]}
+
+
+def test_place_order_accounts_from_a_generator() -> None:
+    request = PlaceOrderRequest(
+        accounts=_gen("a", "b"),
+        pair="ETH-USDT",
+        side="buy",
+        duration=300,
+        base_asset_qty=5,
+        strategy="TWAP",
+    )
+    assert request.accounts == ["a", "b"]
+
+
+def test_mapping_for_accounts_is_rejected() -> None:
+    with pytest.raises(RequestValidationError) as info:
+        attrs.evolve(order_request(), accounts={"a": 1, "b": 2})
+    assert info.value.errors == {"accounts": ["expected a list of strings, got dict"]}
+
+
+@pytest.mark.asyncio
+async def test_commas_are_rejected_in_comma_joined_filters(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    balances = mock_api.get("balances/").respond(200, json={})
+    orders = mock_api.get("orders/").respond(200, json={"orders": []})
+    with pytest.raises(RequestValidationError) as info:
+        await client.get_balances(exchange_names=["OKX,Binance"])
+    assert set(info.value.errors) == {"exchange_names"}
+    with pytest.raises(RequestValidationError) as info:
+        await client.get_balances(account_names=["a", "b,c"])
+    assert set(info.value.errors) == {"account_names"}
+    with pytest.raises(RequestValidationError) as info:
+        GetOrdersRequest(
+            statuses=["ACTIVE,PAUSED"], account_names=["x,y"], custom_order_ids=["p,q"]
+        )
+    assert set(info.value.errors) == {"statuses", "account_names", "custom_order_ids"}
+    assert balances.call_count == 0
+    assert orders.call_count == 0
+
+
+def test_comma_in_custom_order_id_is_rejected() -> None:
+    with pytest.raises(RequestValidationError) as info:
+        attrs.evolve(order_request(), custom_order_id="a,b")
+    assert set(info.value.errors) == {"custom_order_id"}
+    assert attrs.evolve(order_request(), custom_order_id="a;b").custom_order_id == "a;b"
+
+
+@pytest.mark.asyncio
+async def test_comma_inside_accounts_is_accepted_as_a_json_list_element(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    route = mock_api.post("orders/").respond(201, json=json.loads(load("seed_order.json")))
+    await client.place_order(attrs.evolve(order_request(), accounts=["desk, main", "b"]))
+    assert json.loads(route.calls.last.request.content)["accounts"] == ["desk, main", "b"]
+
+
+# --------------------------------------------------------------------------- order_condition_expiry
+
+
+@pytest.mark.parametrize("value", ["tomorrow", "2024-01-01T00:00:00"], ids=["words", "naive"])
+def test_order_condition_expiry_strings_must_parse_with_an_offset(value: str) -> None:
+    with pytest.raises(RequestValidationError) as info:
+        attrs.evolve(order_request(), order_condition_expiry=value)
+    assert set(info.value.errors) == {"order_condition_expiry"}
+
+
+@pytest.mark.asyncio
+async def test_order_condition_expiry_string_is_sent_verbatim(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    route = mock_api.post("orders/").respond(201, json=json.loads(load("seed_order.json")))
+    request = attrs.evolve(order_request(), order_condition_expiry="2024-01-01T00:00:00Z")
+    assert request.order_condition_expiry == "2024-01-01T00:00:00Z"
+    await client.place_order(request)
+    body = json.loads(route.calls.last.request.content)
+    assert body["order_condition_expiry"] == "2024-01-01T00:00:00Z"
 
 
 # --------------------------------------------------------------------------- hypothesis

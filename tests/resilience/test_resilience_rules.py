@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import Any
 
 import anyio
@@ -18,6 +17,7 @@ import httpx_aiohttp
 import pytest
 import respx
 from conftest import API, BASE_URL, TOKEN, load_json, order_request
+from conftest import GENERATED_ID as GENERATED
 from faultserver import Fault, FaultServer
 
 from taas_async import (
@@ -43,8 +43,6 @@ from taas_async import (
 )
 from taas_async._transports import connect_errors_are_exact, transports_of
 from taas_async.sandbox import Sandbox
-
-GENERATED = re.compile(r"taas-[0-9a-f]{32}")
 
 
 def _reports_connect_errors_exactly(http: httpx.AsyncClient) -> bool:

@@ -1,0 +1,61 @@
+"""Keyword arguments of valid requests, and variations of them, for the request-model tests.
+
+``order(side="hold")`` is the valid order's kwargs with one change;
+``order(duration=DROP)`` leaves a key out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DROP = object()  # marks a key to remove from the base kwargs
+
+
+def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    out = {**base, **changes}
+    return {k: v for k, v in out.items() if v is not DROP}
+
+
+ORDER = {
+    "accounts": ["mock"],
+    "pair": "ETH-USDT",
+    "side": "buy",
+    "strategy": "TWAP",
+    "duration": 300,
+    "base_asset_qty": 5,
+}
+CHILD = {"pair": "ETH-USDT", "side": "buy", "base_asset_qty": 1}
+MULTI = {"duration": 60, "strategy": "TWAP", "accounts": ["mock"], "child_orders": [CHILD]}
+CHAIN = {
+    "orders_in_chain": [
+        {"order_request": ORDER, "priority": 1},
+        {"order_request": _with(ORDER, side="sell"), "priority": 2},
+    ]
+}
+IN_CHAIN = {"order_request": ORDER, "priority": 1}
+AMEND = {"order_id": "abc", "changes": {"duration": 600}}
+LEVERAGE = {"account_ids": ["acc"], "pair": "BTC-USDT", "leverage": 5}
+
+
+def order(**changes: Any) -> dict[str, Any]:
+    return _with(ORDER, **changes)
+
+
+def child(**changes: Any) -> dict[str, Any]:
+    return _with(CHILD, **changes)
+
+
+def multi(**changes: Any) -> dict[str, Any]:
+    return _with(MULTI, **changes)
+
+
+def chain_entry(**changes: Any) -> dict[str, Any]:
+    return _with(IN_CHAIN, **changes)
+
+
+def amend(**changes: Any) -> dict[str, Any]:
+    return _with(AMEND, **changes)
+
+
+def leverage(**changes: Any) -> dict[str, Any]:
+    return _with(LEVERAGE, **changes)
