@@ -143,30 +143,44 @@ async def place_one(client: AsyncClient, tally: Tally, index: int) -> None:
         tally.results.append(exc)
 
 
-async def pause(rng: random.Random | None) -> None:
-    """Between sequential calls: none, or around the server's idle timeout."""
-    if rng is not None:
-        await anyio.sleep(IDLE * rng.uniform(0.6, 1.4))
+async def place(
+    make_transport: Callable[[], httpx.AsyncBaseTransport],
+    backoff: Backoff,
+    pattern: str,
+    *,
+    one_by_one: int,
+    at_once: int = 0,
+) -> None:
+    """Place orders against a server closing connections by ``pattern``; check the venue.
+
+    ``one_by_one`` sequential ``place_order`` calls (spaced around the idle
+    timeout when the server closes idle connections), then ``at_once``
+    through ``place_orders``.
+    """
+    sandbox = Sandbox()
+    rng = random.Random(one_by_one) if pattern == "when-idle" else None
+    tally = Tally()
+    with FaultServer(app=sandbox.app, **PATTERNS[pattern]) as server:
+        async with AsyncClient(
+            server.url, sandbox.token, transport=make_transport(), backoff=backoff
+        ) as client:
+            with anyio.fail_after(LIMIT):
+                for index in range(one_by_one):
+                    await place_one(client, tally, index)
+                    if rng is not None:
+                        await anyio.sleep(IDLE * rng.uniform(0.6, 1.4))
+                if at_once:
+                    batch = [order_request(i) for i in range(one_by_one, one_by_one + at_once)]
+                    tally.results += await client.place_orders(batch)
+        assert server.errors == []
+    tally.check(sandbox, one_by_one + at_once)
 
 
 @pytest.mark.parametrize("pattern", list(PATTERNS))
 async def test_sequential_placements_all_land_once(
     make_transport: Callable[[], httpx.AsyncBaseTransport], backoff: Backoff, pattern: str
 ) -> None:
-    sandbox = Sandbox()
-    rng = random.Random(1) if pattern == "when-idle" else None
-    tally = Tally()
-    with FaultServer(app=sandbox.app, **PATTERNS[pattern]) as server:
-        transport = make_transport()
-        async with AsyncClient(
-            server.url, sandbox.token, transport=transport, backoff=backoff
-        ) as client:
-            with anyio.fail_after(LIMIT):
-                for index in range(30):
-                    await place_one(client, tally, index)
-                    await pause(rng)
-        assert server.errors == []
-    tally.check(sandbox, 30)
+    await place(make_transport, backoff, pattern, one_by_one=30)
 
 
 @pytest.mark.parametrize("pattern", list(PATTERNS))
@@ -174,22 +188,7 @@ async def test_mixed_placements_all_land_once(
     make_transport: Callable[[], httpx.AsyncBaseTransport], backoff: Backoff, pattern: str
 ) -> None:
     """60 one by one, then 60 through ``place_orders`` (32 in flight)."""
-    sandbox = Sandbox()
-    rng = random.Random(2) if pattern == "when-idle" else None
-    tally = Tally()
-    with FaultServer(app=sandbox.app, **PATTERNS[pattern]) as server:
-        transport = make_transport()
-        async with AsyncClient(
-            server.url, sandbox.token, transport=transport, backoff=backoff
-        ) as client:
-            with anyio.fail_after(LIMIT):
-                for index in range(60):
-                    await place_one(client, tally, index)
-                    await pause(rng)
-                batch = [order_request(index) for index in range(60, 120)]
-                tally.results += await client.place_orders(batch)
-        assert server.errors == []
-    tally.check(sandbox, 120)
+    await place(make_transport, backoff, pattern, one_by_one=60, at_once=60)
 
 
 @pytest.fixture
