@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Placements against servers that close keep-alive connections: placed / unknown / duplicated.
 
-    python benchmarks/close_patterns.py [--idle 1.0] [--transports h11,split,aiohttp,httpx]
+    python benchmarks/close_patterns.py [--idle 1.0] [--transports h11,aiohttp,httpx]
                                         [--loops asyncio,trio,uvloop] [--patterns ...]
 
 Not a speed benchmark: a count of outcomes under the connection closes that
@@ -41,13 +41,11 @@ from taas_async import (
     Order,
     OrderOutcomeUnknownError,
     PlaceOrderRequest,
-    SplitPoolTransport,
 )
 from taas_async.sandbox import Sandbox
 
 TRANSPORTS: dict[str, Callable[[], httpx.AsyncBaseTransport]] = {
     "h11": H11PoolTransport,
-    "split": SplitPoolTransport,
     "aiohttp": AiohttpTransport,
     "httpx": httpx.AsyncHTTPTransport,
 }

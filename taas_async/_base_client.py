@@ -105,7 +105,9 @@ class BaseClient:
         self.max_retries = check_count("max_retries", max_retries, minimum=0)
         if http_client is not None and (transport is not None or limits is not None):
             raise ConfigurationError("pass either http_client or transport/limits, not both")
-        self.max_response_size = check_count("max_response_size", max_response_size, minimum=1)
+        self.max_response_size = check_count(
+            "max_response_size", max_response_size, minimum=1, what="a number of bytes"
+        )
         if backoff is not None and not isinstance(backoff, Backoff):
             raise ConfigurationError(f"backoff must be a Backoff, got {type(backoff).__name__}")
         self._limits = _Limits(*check_limits(max_concurrency, rate_limit, rate_limit_burst))
@@ -207,6 +209,7 @@ class BaseClient:
             endpoint.format_path(path_value),
             endpoint.kind,
             endpoint.method,
+            target=path_value,
             request=request,
             timeout=timeout,
             max_retries=max_retries,

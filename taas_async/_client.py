@@ -207,7 +207,8 @@ class AsyncClient(BaseClient):
                 which would otherwise loop or duplicate orders.
 
         """
-        return _tracking.iter_orders(self, request, timeout, max_retries)
+        url = self.base_url + e.GET_ALL_ORDERS.path
+        return _tracking.iter_orders(self.get_all_orders, url, request, timeout, max_retries)
 
     # ------------------------------------------------------------------ fan-out and tracking
 
@@ -253,7 +254,9 @@ class AsyncClient(BaseClient):
         failure never stops the others; cancelling the caller cancels the
         cancels still pending.
         """
-        return await _tracking.cancel_orders(self, order_ids, max_concurrency, timeout, max_retries)
+        return await _tracking.cancel_orders(
+            self.cancel_order, order_ids, max_concurrency, timeout, max_retries
+        )
 
     def watch_order(
         self, order_id: OrderId, *, poll_interval: float = 1.0, timeout: float | None = None
@@ -278,7 +281,7 @@ class AsyncClient(BaseClient):
             async for order in client.watch_order(order.id, poll_interval=0.5):
                 print(order.status, order.executed_qty, order.pct_filled)
         """
-        return _tracking.watch_order(self, order_id, poll_interval, timeout)
+        return _tracking.watch_order(self.get_order, self.backoff, order_id, poll_interval, timeout)
 
     async def wait_for_order(
         self, order_id: OrderId, *, timeout: float | None = None, poll_interval: float = 1.0
@@ -290,7 +293,8 @@ class AsyncClient(BaseClient):
                 still live; ``.last`` is the latest snapshot).
 
         """
-        return await _tracking.wait_for_order(self, order_id, timeout, poll_interval)
+        watch = self.watch_order(order_id, poll_interval=poll_interval, timeout=timeout)
+        return await _tracking.wait_for_order(watch)
 
     async def get_order_messages(
         self,

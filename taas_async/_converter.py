@@ -12,7 +12,7 @@ Numbers cost no more than their text: a JSON number longer than
 ``MAX_NUMBER_TEXT`` characters is never read as one (it stays text, which no
 number field accepts); decimals are bounded in digits and exponent, integers
 below 2**63 in magnitude, checked before any ``int()`` (``int()`` of
-``1e999999`` took 24 s of CPU). The bounds live in ``_requests``, shared with
+``1e999999`` took 24 s of CPU). The bounds live in ``_numbers``, shared with
 request validation and the sandbox.
 
 Speed: every model and list is structured by a fast pass first (cattrs'

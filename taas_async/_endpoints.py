@@ -84,12 +84,16 @@ class Endpoint(Generic[T]):
         start = self.path.find("{")
         return self.path[start + 1 : self.path.index("}")] if start >= 0 else None
 
-    def format_path(self, value: object = None) -> str:
-        """The path with its parameter filled in, made safe for a path segment."""
-        name = self.path_param
-        if name is None:
+    def format_path(self, value: object = None, *, name: str | None = None) -> str:
+        """The path with its parameter filled in, made safe for a path segment.
+
+        ``name`` is what an error calls a bad value (the parameter's name by default).
+        """
+        param = self.path_param
+        if param is None:
             return self.path
-        return self.path.replace("{" + name + "}", path_id(value, name=name))  # type: ignore[arg-type]
+        safe = path_id(value, name=name or param)  # type: ignore[arg-type]
+        return self.path.replace("{" + param + "}", safe)
 
 
 _ORDER = _converter.parser(m.Order)
@@ -200,6 +204,8 @@ class Call(Generic[T]):
     path: str
     kind: Kind
     method: str
+    # What fills the path's parameter (an order id), as given.
+    target: Any = None
     # A request model: validated right before sending, then encoded as the
     # JSON body or the query string, as the row says.
     request: Any = None

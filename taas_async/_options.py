@@ -105,10 +105,10 @@ def check_timeout(timeout: object) -> httpx.Timeout:
     )
 
 
-def check_count(name: str, value: object, *, minimum: int) -> int:
+def check_count(name: str, value: object, *, minimum: int, what: str = "an integer") -> int:
     """An integer option of at least ``minimum`` (typed, for callers without a type checker)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ConfigurationError(f"{name} must be {what} >= {minimum}, got {value!r}")
     return value
 
 

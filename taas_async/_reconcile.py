@@ -18,7 +18,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import attrs
+
 from taas_async import _requests as r
+from taas_async._converter import ShapeError
 from taas_async._endpoints import ENDPOINTS, RAW, Call, OrderShape
 from taas_async._enums import OrderStatus
 from taas_async._exceptions import OrderOutcomeUnknownError, TaaSError
@@ -96,17 +99,10 @@ def outcome_unknown(
     )
 
 
-def _follow_up(call: Call[Any], row: str, value: object, **fields: Any) -> Call[Any]:
+def _follow_up(call: Call[Any], path: str, **fields: Any) -> Call[Any]:
     """A read the reconciliation sends on the call's behalf, with its timeout and retries."""
-    endpoint = ENDPOINTS[row]
     return Call(
-        endpoint,
-        endpoint.format_path(value),
-        "read",
-        endpoint.method,
-        timeout=call.timeout,
-        max_retries=call.max_retries,
-        **fields,
+        RAW, path, "read", "GET", timeout=call.timeout, max_retries=call.max_retries, **fields
     )
 
 
@@ -119,12 +115,12 @@ async def look_up(send: Send, call: Call[T], ids: list[str], cause: TaaSError, *
     """
     if not ids:
         raise outcome_unknown(call, ids, cause) from cause
+    listing = ENDPOINTS["get_all_orders"]
     try:
         page = await send(
-            _follow_up(
-                call,
-                "get_all_orders",
-                None,
+            attrs.evolve(
+                _follow_up(call, listing.path),
+                endpoint=listing,
                 request=r.GetOrdersRequest(custom_order_ids=ids, page_size=100),
                 fresh_connection=broke_connection(cause),
             )
@@ -169,22 +165,29 @@ async def look_up(send: Send, call: Call[T], ids: list[str], cause: TaaSError, *
             raise unknown(f"found {len(found)} of its orders") from cause
         (parent,) = parents
         if call.orders is OrderShape.MULTI:
+            # Fetched as it comes (the call's own reply type reads it below).
             try:
-                multi = await send(_follow_up(call, "get_multi_order", parent))
+                path = ENDPOINTS["get_multi_order"].format_path(parent, name="parent_order")
+                body = await send(_follow_up(call, path))
             except TaaSError as exc:
                 raise outcome_unknown(
                     call, ids, cause, f"fetching multi order {parent} failed: {exc}", exc
                 ) from cause
-            body = multi.raw
         else:  # a chain: rebuilt from its legs, in the order they were sent
             body = {"id": parent, "orders": [legs[i].raw for i in ids]}
+    try:
+        landed = call.parse(body)
+    except ShapeError as exc:
+        raise unknown(
+            f"it was found, but what the server says of it cannot be read: {exc}"
+        ) from cause
     logger.warning(
         "%s /%s: the order landed (custom_order_id=%s); returning it, not sending it again",
         call.method,
         call.path,
         ",".join(ids),
     )
-    return call.parse(body)
+    return landed
 
 
 async def already_cancelled(send: Send, call: Call[T], error: TaaSError) -> T:
@@ -196,13 +199,12 @@ async def already_cancelled(send: Send, call: Call[T], error: TaaSError) -> T:
     state = call.endpoint.state
     if state is None:
         raise error
-    order_id = call.path.rsplit("/", 1)[1]
-    # The state row reads the same path; only its status matters, so the reply
-    # is taken as decoded JSON (a reply too thin for the model still says it).
+    order_id = str(call.target)
+    # The state row reads the order; only its status matters, so the reply is
+    # taken as decoded JSON (a reply too thin for the model still says it).
+    path = ENDPOINTS[state].format_path(call.target)
     try:
-        current = await send(
-            Call(RAW, call.path, "read", ENDPOINTS[state].method, timeout=call.timeout)
-        )
+        current = await send(Call(RAW, path, "read", "GET", timeout=call.timeout))
     except TaaSError:
         raise error from None
     status = current.get("status") if isinstance(current, dict) else None

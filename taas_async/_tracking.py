@@ -4,8 +4,10 @@
 ``max_concurrency`` calls at once and return each item's result or error in
 input order. ``iter_orders`` pages lazily and refuses a server that repeats a
 page. ``watch_order`` polls one order and rides through failures that may
-pass. All of them describe ordinary calls for the engine (:class:`BaseClient`)
-to send: retries, limits and order reconciliation apply as to any call.
+pass. They go through the client's own methods (``get_order``,
+``get_all_orders``, ``cancel_order``; ``place_orders`` through the engine,
+its batch checked once), so retries, limits and order reconciliation apply
+as to any call, and a subclass or a test double of those methods is honoured.
 """
 
 from __future__ import annotations
@@ -31,13 +33,13 @@ from taas_async._exceptions import (
     WaitTimeoutError,
 )
 from taas_async._options import (
-    USE_CLIENT_DEFAULT,
     CallRetries,
     CallTimeout,
     is_instance,
     positive_seconds,
 )
 from taas_async._policy import retry_after_of, transient
+from taas_async._retry import Backoff
 
 __all__ = ["DEFAULT_FAN_OUT"]
 
@@ -49,9 +51,6 @@ logger = logging.getLogger("taas_async")
 DEFAULT_FAN_OUT = 32
 
 _PLACE = ENDPOINTS["place_order"]
-_CANCEL = ENDPOINTS["cancel_order"]
-_GET = ENDPOINTS["get_order"]
-_LIST = ENDPOINTS["get_all_orders"]
 
 
 # --------------------------------------------------------------------------- fan-out
@@ -79,19 +78,17 @@ async def place_orders(
 
 
 async def cancel_orders(
-    client: BaseClient,
+    cancel_order: Callable[..., Awaitable[m.ActionResult]],
     order_ids: Iterable[Any],
     max_concurrency: int,
     timeout: CallTimeout,
     max_retries: CallRetries,
 ) -> list[m.ActionResult | Exception]:
-    """``AsyncClient.cancel_orders``."""
+    """``AsyncClient.cancel_orders``, over the client's ``cancel_order``."""
     ids = _checked_batch(order_ids, _id_problems, "order_ids")
     return await _fan_out(
         ids,
-        lambda order_id: client._send(
-            client._call(_CANCEL, order_id, timeout=timeout, max_retries=max_retries)
-        ),
+        lambda order_id: cancel_order(order_id, timeout=timeout, max_retries=max_retries),
         max_concurrency,
     )
 
@@ -164,26 +161,26 @@ async def _fan_out(
 
 
 async def iter_orders(
-    client: BaseClient,
+    get_all_orders: Callable[..., Awaitable[m.OrdersPage]],
+    url: str,
     request: r.GetOrdersRequest | None,
     timeout: CallTimeout,
     max_retries: CallRetries,
 ) -> AsyncIterator[m.Order]:
-    """``AsyncClient.iter_orders``."""
+    """``AsyncClient.iter_orders``, over the client's ``get_all_orders`` (``url`` is its URL)."""
     request = request if request is not None else r.GetOrdersRequest()
-    client._call(_LIST, request=request, timeout=timeout, max_retries=max_retries)  # type check
+    if not is_instance(request, r.GetOrdersRequest):
+        got = type(request).__name__
+        raise RequestValidationError({"request": [f"expected GetOrdersRequest, got {got}"]})
     page_number = request.page or 1
     page_size = request.page_size or 100
     seen = served_size = 0
     previous_ids: list[str] | None = None
     while True:
-        page: m.OrdersPage = await client._send(
-            client._call(
-                _LIST,
-                request=attrs.evolve(request, page=page_number, page_size=page_size),
-                timeout=timeout,
-                max_retries=max_retries,
-            )
+        page = await get_all_orders(
+            attrs.evolve(request, page=page_number, page_size=page_size),
+            timeout=timeout,
+            max_retries=max_retries,
         )
         ids = [order.id for order in page.orders]
         if ids and ids == previous_ids:
@@ -191,7 +188,7 @@ async def iter_orders(
                 f"page {page_number} repeats page {page_number - 1}: the server ignores"
                 " 'page'; stopping rather than yielding duplicate orders",
                 method="GET",
-                url=client.base_url + _LIST.path,
+                url=url,
                 status_code=200,
                 # The page as decoded (a number too long to send back stays text).
                 text=json.dumps(page.raw, default=str),
@@ -240,13 +237,16 @@ def _progress(order: m.Order) -> tuple[Any, ...]:
 
 
 async def watch_order(
-    client: BaseClient, order_id: Any, poll_interval: float, timeout: float | None
+    get_order: Callable[[Any], Awaitable[m.Order]],
+    backoff: Backoff,
+    order_id: Any,
+    poll_interval: float,
+    timeout: float | None,
 ) -> AsyncGenerator[m.Order, None]:
-    """``AsyncClient.watch_order``."""
+    """``AsyncClient.watch_order``, polling the client's ``get_order``."""
     poll = positive("poll_interval", poll_interval)
     deadline = None if timeout is None else anyio.current_time() + positive("timeout", timeout)
     key = str(order_id)
-    get = client._call(_GET, order_id, timeout=USE_CLIENT_DEFAULT, max_retries=USE_CLIENT_DEFAULT)
     last: m.Order | None = None
     seen: tuple[Any, ...] | None = None
     last_error: TaaSError | None = None
@@ -256,7 +256,7 @@ async def watch_order(
         try:
             with anyio.fail_after(None if deadline is None else deadline - anyio.current_time()):
                 await anyio.sleep(wait)
-                order: m.Order = await client._send(get)
+                order = await get_order(order_id)
         except TimeoutError:
             raise WaitTimeoutError(
                 f"order {key} is still {getattr(last, 'status', 'unknown')} after {timeout} s"
@@ -270,7 +270,7 @@ async def watch_order(
                 raise
             failures += 1
             last_error = exc
-            wait = max(poll, client.backoff.delay(failures), retry_after_of(exc) or 0.0)
+            wait = max(poll, backoff.delay(failures), retry_after_of(exc) or 0.0)
             logger.warning(
                 "watching order %s: GET failed (%s); polling again in %.2f s",
                 key,
@@ -290,11 +290,8 @@ async def watch_order(
             return
 
 
-async def wait_for_order(
-    client: BaseClient, order_id: Any, timeout: float | None, poll_interval: float
-) -> m.Order:
-    """``AsyncClient.wait_for_order``."""
-    watch = watch_order(client, order_id, poll_interval, timeout)
+async def wait_for_order(watch: AsyncGenerator[m.Order, None]) -> m.Order:
+    """``AsyncClient.wait_for_order``: the last snapshot of the client's ``watch_order``."""
     async with contextlib.aclosing(watch) as snapshots:  # closed now, not by the GC
         async for order in snapshots:
             if order.is_terminal:

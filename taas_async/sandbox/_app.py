@@ -222,8 +222,11 @@ class SandboxApp:
         self.engine = sandbox.engine
         self._routes = _Routes()
         for row in ENDPOINTS.values():
+            handler = getattr(self, row.name, None)
+            if handler is None:  # a row added without its sandbox handler
+                raise TypeError(f"the sandbox has no handler for the endpoint {row.name!r}")
             pattern = re.sub(r"\{\w+\}", _ID, row.path.rstrip("/"))
-            self._routes.add(row.method, pattern, getattr(self, row.name))
+            self._routes.add(row.method, pattern, handler)
 
     # ------------------------------------------------------------------ ASGI
 

@@ -321,3 +321,38 @@ async def test_a_watch_that_keeps_failing_times_out_with_the_last_snapshot_and_e
     assert error.last_error.status_code == 502
     assert "last error" in str(error)
     assert server.count("GET", ORDER_PATH) > 3  # it kept polling through the failures
+
+
+class LoggingClient(AsyncClient):
+    """Records every call of the public methods the helpers are built on."""
+
+    calls: list[str]
+
+    async def get_order(self, *args: Any, **kwargs: Any) -> Order:
+        self.calls.append("get_order")
+        return await super().get_order(*args, **kwargs)
+
+    async def get_all_orders(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append("get_all_orders")
+        return await super().get_all_orders(*args, **kwargs)
+
+    async def cancel_order(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append("cancel_order")
+        return await super().cancel_order(*args, **kwargs)
+
+
+async def test_the_helpers_go_through_the_clients_own_methods() -> None:
+    """A subclass (or a test double) of get_order, get_all_orders, cancel_order is honoured."""
+    sandbox = Sandbox()
+    client = LoggingClient(
+        sandbox.url, sandbox.token, transport=sandbox.transport(), allow_insecure_http=True
+    )
+    client.calls = []
+    async with client:
+        placed = await client.place_order(order(0))
+        await client.cancel_orders([placed.id])
+        assert (await client.wait_for_order(placed.id, poll_interval=0.01)).status == "CANCELED"
+        assert [o.id async for o in client.iter_orders()] == [placed.id]
+        watched = [o async for o in client.watch_order(placed.id, poll_interval=0.01)]
+    assert len(watched) == 1
+    assert client.calls == ["cancel_order", "get_order", "get_all_orders", "get_order"]

@@ -30,9 +30,11 @@ from taas_async import (
     OrderOutcomeUnknownError,
     PlaceChainedOrderRequest,
     PlaceMultiOrderRequest,
+    RequestValidationError,
     ResponseDecodeError,
     TaaSError,
 )
+from taas_async._converter import to_wire
 from taas_async._requests import CloseBalancesRequest
 
 ACCEPTED = "the server ACCEPTED this order request with HTTP 201"
@@ -612,3 +614,42 @@ async def test_unreadable_reply_to_a_get_does_not_claim_an_accepted_order(
     assert any("duration" in e for e in err.errors)
     assert "ACCEPTED" not in str(err)
     assert "do not place it again" not in str(err)
+
+
+@pytest.mark.asyncio
+async def test_a_found_multi_order_is_read_as_the_call_reads_it(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    """The multi order is fetched as it comes: the raw call returns it raw, however thin."""
+    mock_api.post("multi_orders/").mock(side_effect=httpx.ReadTimeout)
+    _mock_lookup(mock_api, landed(MULTI_ID, per_id=2))
+    mock_api.get(f"multi_order/{MULTI_ID}").respond(200, json={"status": "ACTIVE"})  # no id
+    result = await client.request("POST", "api/multi_orders/", json=to_wire(MULTI))
+    assert result == {"status": "ACTIVE"}
+
+
+@pytest.mark.asyncio
+async def test_a_found_multi_order_that_cannot_be_read_is_outcome_unknown(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    """Legs found, the multi order unreadable: a typed error saying so, never a raw ShapeError."""
+    mock_api.post("multi_orders/").mock(side_effect=httpx.ReadTimeout)
+    _mock_lookup(mock_api, landed(MULTI_ID, per_id=2))
+    mock_api.get(f"multi_order/{MULTI_ID}").respond(200, json={"id": MULTI_ID, "duration": "x"})
+    with pytest.raises(OrderOutcomeUnknownError) as info:
+        await client.place_multi_order(MULTI)
+    assert "it was found, but what the server says of it cannot be read" in str(info.value)
+    assert "$.duration" in str(info.value)
+    assert type(info.value.__cause__) is APITimeoutError  # the POST's own error
+
+
+@pytest.mark.asyncio
+async def test_a_bad_parent_order_id_is_named_as_such(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    mock_api.post("multi_orders/").mock(side_effect=httpx.ReadTimeout)
+    _mock_lookup(mock_api, landed(".."))
+    with pytest.raises(OrderOutcomeUnknownError) as info:
+        await client.place_multi_order(MULTI)
+    assert isinstance(info.value.lookup_error, RequestValidationError)
+    assert "parent_order" in info.value.lookup_error.errors
