@@ -90,21 +90,6 @@ def make_transport(case: tuple[str, str]) -> Callable[[], httpx.AsyncBaseTranspo
     return TRANSPORTS[case[0]]
 
 
-@pytest.fixture
-def backoff(case: tuple[str, str]) -> Backoff:
-    """No waiting on our transports: a follow-up gets a new connection whatever the timing.
-
-    httpx's own pool cannot be asked for a new connection; the SDK sends its
-    follow-ups with ``Connection: close`` and the pool checks each idle
-    connection's socket, which leaves a race only with a close that has not
-    reached this machine yet. Any wait before the lookup closes that window
-    (the default backoff waits 0.125 s or more); here, 10 ms.
-    """
-    if case[0] == "httpx":
-        return Backoff(initial=0.01, maximum=0.02, jitter=False)
-    return Backoff.none()
-
-
 def order_request(index: int) -> PlaceOrderRequest:
     return PlaceOrderRequest(
         accounts=["mock"],
@@ -145,7 +130,6 @@ async def place_one(client: AsyncClient, tally: Tally, index: int) -> None:
 
 async def place(
     make_transport: Callable[[], httpx.AsyncBaseTransport],
-    backoff: Backoff,
     pattern: str,
     *,
     one_by_one: int,
@@ -162,7 +146,7 @@ async def place(
     tally = Tally()
     with FaultServer(app=sandbox.app, **PATTERNS[pattern]) as server:
         async with AsyncClient(
-            server.url, sandbox.token, transport=make_transport(), backoff=backoff
+            server.url, sandbox.token, transport=make_transport(), backoff=Backoff.none()
         ) as client:
             with anyio.fail_after(LIMIT):
                 for index in range(one_by_one):
@@ -178,17 +162,17 @@ async def place(
 
 @pytest.mark.parametrize("pattern", list(PATTERNS))
 async def test_sequential_placements_all_land_once(
-    make_transport: Callable[[], httpx.AsyncBaseTransport], backoff: Backoff, pattern: str
+    make_transport: Callable[[], httpx.AsyncBaseTransport], pattern: str
 ) -> None:
-    await place(make_transport, backoff, pattern, one_by_one=30)
+    await place(make_transport, pattern, one_by_one=30)
 
 
 @pytest.mark.parametrize("pattern", list(PATTERNS))
 async def test_mixed_placements_all_land_once(
-    make_transport: Callable[[], httpx.AsyncBaseTransport], backoff: Backoff, pattern: str
+    make_transport: Callable[[], httpx.AsyncBaseTransport], pattern: str
 ) -> None:
     """60 one by one, then 60 through ``place_orders`` (32 in flight)."""
-    await place(make_transport, backoff, pattern, one_by_one=60, at_once=60)
+    await place(make_transport, pattern, one_by_one=60, at_once=60)
 
 
 @pytest.fixture
