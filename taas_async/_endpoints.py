@@ -77,12 +77,16 @@ class Endpoint(Generic[T]):
     allow_empty: bool = False  # a 204 / empty body is a success
     orders: OrderShape | None = None  # order-creating rows only
     state: str | None = None  # cancel rows: the row that reads the resource's state
+    #: The path's one parameter (``order_id``), if it has one, and what stands
+    #: before and after it: split once, not on every call.
+    path_param: str | None = attrs.field(init=False)
+    _around: tuple[str, str] = attrs.field(init=False, repr=False)
 
-    @property
-    def path_param(self) -> str | None:
-        """The name of the path's one parameter (``order_id``), if it has one."""
-        start = self.path.find("{")
-        return self.path[start + 1 : self.path.index("}")] if start >= 0 else None
+    def __attrs_post_init__(self) -> None:
+        before, brace, rest = self.path.partition("{")
+        param, _, after = rest.partition("}")
+        object.__setattr__(self, "path_param", param if brace else None)
+        object.__setattr__(self, "_around", (before, after))
 
     def format_path(self, value: object = None, *, name: str | None = None) -> str:
         """The path with its parameter filled in, made safe for a path segment.
@@ -92,8 +96,8 @@ class Endpoint(Generic[T]):
         param = self.path_param
         if param is None:
             return self.path
-        safe = path_id(value, name=name or param)  # type: ignore[arg-type]
-        return self.path.replace("{" + param + "}", safe)
+        before, after = self._around
+        return before + path_id(value, name=name or param) + after  # type: ignore[arg-type]
 
 
 _ORDER = _converter.parser(m.Order)
