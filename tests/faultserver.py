@@ -190,8 +190,9 @@ class FaultServer:
         close_after: close each connection (a plain FIN, no ``Connection:
             close`` header) right after its ``close_after``-th full reply, as
             load balancers and proxies do after N requests (1: after every reply).
-        idle_timeout: close a connection that waits this many seconds for
-            its next request, as load balancers do with idle keep-alive ones.
+        idle_timeout: close a connection that has served a request and then
+            waits this many seconds for its next one, as load balancers do with
+            idle keep-alive connections.
 
     """
 
@@ -503,7 +504,9 @@ class FaultServer:
         phase = self._phases[writer]
         while True:  # one iteration per request; ends when the connection does
             phase[1] = "idle"
-            if self.idle_timeout is None:
+            if self.idle_timeout is None or phase[2] == 0:
+                # The idle timeout is for keep-alive connections between requests: a
+                # new one always waits for its first (however loaded the machine is).
                 head = await _next_event(conn, reader)
             else:
                 try:
