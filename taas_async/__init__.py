@@ -54,6 +54,7 @@ from taas_async._requests import (
     PlaceMultiOrderRequest,
     PlaceOrderRequest,
     SetLeverageRequest,
+    StrategyParams,
 )
 from taas_async._retry import Backoff
 from taas_async._tracking import DEFAULT_FAN_OUT
@@ -110,6 +111,7 @@ __all__ = [
     "SetLeverageRequest",
     "Side",
     "Strategy",
+    "StrategyParams",
     "TaaSError",
     "TimeoutTypes",
     "UnprocessableEntityError",

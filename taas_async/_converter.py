@@ -90,6 +90,7 @@ _REQUESTS: tuple[type, ...] = (
     r.CloseBalancesRequest,
     r.OrderMessagesRequest,
     r.OrderIdRequest,
+    r.StrategyParams,
 )
 _UNSET_SENTINEL = Decimal(-1)
 

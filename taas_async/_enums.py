@@ -43,6 +43,11 @@ class Strategy(_StrEnum):
     ICEBERG = "Iceberg"
     IOC = "IOC"
 
+    @property
+    def is_simple(self) -> bool:
+        """Market, Limit, IOC and Iceberg: no schedule, no algorithm parameters."""
+        return self in _SIMPLE_STRATEGIES
+
 
 class OrderStatus(_StrEnum):
     """Order statuses seen from the server. Unknown ones are kept as ``str``."""
@@ -57,12 +62,28 @@ class OrderStatus(_StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        """True for statuses an order never leaves (COMPLETE, CANCELED)."""
+        """True for statuses an order never leaves: COMPLETE and CANCELED (see the module)."""
         return self in _TERMINAL_ORDER_STATUSES
+
+    @classmethod
+    def for_filter(cls, value: str) -> OrderStatus | str:
+        """A status as the orders list filters by it; ``COMPLETED`` (a docs example) is COMPLETE."""
+        text = value.value if isinstance(value, OrderStatus) else value
+        if text == "COMPLETED":
+            return cls.COMPLETE
+        try:
+            return cls(text)
+        except ValueError:
+            return value  # a status the SDK does not know: sent as given
 
 
 class MultiOrderStatus(_StrEnum):
-    """Multi-order statuses seen from the server. Unknown ones are kept as ``str``."""
+    """Multi-order statuses seen from the server. Unknown ones are kept as ``str``.
+
+    ``SUBMITTED`` is what the server answers a new multi order with; ``SCHEDULED``
+    appears in ``status`` while ``calculated_status`` (the one that reflects the
+    real state) says more.
+    """
 
     SUBMITTED = "SUBMITTED"
     SCHEDULED = "SCHEDULED"
@@ -71,5 +92,16 @@ class MultiOrderStatus(_StrEnum):
     COMPLETE = "COMPLETE"
     CANCELED = "CANCELED"
 
+    @property
+    def is_terminal(self) -> bool:
+        """True for statuses a multi order never leaves: COMPLETE and CANCELED."""
+        return self in (MultiOrderStatus.COMPLETE, MultiOrderStatus.CANCELED)
 
+
+_SIMPLE_STRATEGIES = frozenset({Strategy.MARKET, Strategy.LIMIT, Strategy.IOC, Strategy.ICEBERG})
+
+#: The statuses an order never leaves. An order ends COMPLETE (filled, or run
+#: to its end) or CANCELED (by the user, the engine, or a pause left for more
+#: than 24 hours); every other status (SUBMITTED, SCHEDULED, ACTIVE, FINISHER,
+#: PAUSED) may still change. ``watch_order`` and ``wait_for_order`` stop here.
 _TERMINAL_ORDER_STATUSES = frozenset({OrderStatus.COMPLETE, OrderStatus.CANCELED})

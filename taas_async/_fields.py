@@ -22,6 +22,7 @@ from taas_async._validation import NestedErrors
 __all__ = [
     "CUSTOM_ORDER_ID",
     "MAX_CUSTOM_ORDER_ID_LENGTH",
+    "MAX_DISCRETION",
     "MIN_DISCRETION",
     "ONE",
     "OPT_STR",
@@ -226,6 +227,7 @@ def decimal_check(
 ZERO = Decimal(0)
 ONE = Decimal(1)
 MIN_DISCRETION = Decimal("0.02")
+MAX_DISCRETION = Decimal("0.5")
 
 PAIR = v.and_(v.instance_of(str), v.matches_re(PAIR_PATTERN))
 CUSTOM_ORDER_ID = v.optional(

@@ -3,8 +3,10 @@
 Field names are the wire names. A bad value raises
 :class:`~taas_async.RequestValidationError` naming every bad field, before
 anything is sent. Rules that span fields (exactly one quantity, duration or
-POV target, ...) are checked at construction and again by ``validate()``,
-which the client calls right before sending.
+POV target, what a simple order may not carry, ...) are checked at
+construction and again by ``validate()``, which the client calls right
+before sending. ``docs/requests.md`` lists every rule, and the choices made
+where the TaaS documentation is silent.
 """
 
 import datetime as dt
@@ -17,8 +19,10 @@ import attrs
 from attrs import validators as v
 
 from taas_async._enums import OrderStatus, PosSide, Side, Strategy
+from taas_async._exceptions import RequestValidationError
 from taas_async._fields import (
     CUSTOM_ORDER_ID,
+    MAX_DISCRETION,
     MIN_DISCRETION,
     ONE,
     OPT_STR,
@@ -50,6 +54,7 @@ from taas_async._numbers import (
     whole_number,
     wire_decimal,
 )
+from taas_async._options import is_instance
 from taas_async._validation import (
     NestedErrors,
     RequestModel,
@@ -68,9 +73,72 @@ __all__ = [
     "PlaceMultiOrderRequest",
     "PlaceOrderRequest",
     "SetLeverageRequest",
+    "StrategyParams",
 ]
 
 # --------------------------------------------------------------------------- models
+
+_OPT_BOOL = v.optional(v.instance_of(bool))
+
+
+@collect_errors
+@attrs.define(kw_only=True, on_setattr=on_setattr)
+class StrategyParams(RequestModel):
+    """The documented keys of ``strategy_params`` (every one optional).
+
+    A plain dict is accepted too, where keys the SDK does not know pass
+    through unchanged; the documented ones are checked either way.
+
+    Example::
+
+        PlaceOrderRequest(..., strategy_params=StrategyParams(passive_only=True))
+    """
+
+    #: Stay passive when placing a take order.
+    passive_only: bool | None = attrs.field(default=None, validator=_OPT_BOOL)
+    #: Re-peg child orders aggressively.
+    active_limit: bool | None = attrs.field(default=None, validator=_OPT_BOOL)
+    #: Only send orders that shrink the current position.
+    reduce_only: bool | None = attrs.field(default=None, validator=_OPT_BOOL)
+    #: Pause while the price is out of limits (the OOL Pause feature).
+    ool_pause: bool | None = attrs.field(default=None, validator=_OPT_BOOL)
+    #: Finish at the end time whatever the fills.
+    strict_duration: bool | None = attrs.field(default=None, validator=_OPT_BOOL)
+    #: Turn on DiCy.
+    dicy: bool | None = attrs.field(default=None, validator=_OPT_BOOL)
+    #: Set isLeverage on BinancePM and Bybit orders.
+    spot_leverage: bool | None = attrs.field(default=None, validator=_OPT_BOOL)
+    #: The largest child order (dynamic when unset).
+    max_clip_size: int | None = attrs.field(
+        default=None, converter=whole_number, validator=v.optional(v.and_(is_whole, v.gt(0)))
+    )
+
+
+def _to_strategy_params(
+    value: StrategyParams | Mapping[str, Any] | None,
+) -> StrategyParams | dict[str, Any] | None:
+    """A ``StrategyParams`` as given; a mapping as a dict, its documented keys checked."""
+    if value is None or isinstance(value, StrategyParams):
+        return value
+    params = opt_dict(value)
+    assert params is not None  # noqa: S101 (not None: checked above)
+    if not all(isinstance(key, str) for key in params):
+        raise TypeError("keys must be strings")
+    known = {k: params[k] for k in _PARAMS_KEYS if k in params and params[k] is not None}
+    try:
+        StrategyParams(**known)
+    except RequestValidationError as exc:
+        raise NestedErrors({f".{k}": reasons for k, reasons in exc.errors.items()}) from None
+    return params
+
+
+_PARAMS_KEYS = tuple(a.name for a in attrs.fields(StrategyParams))
+
+
+def _params_keys(_inst: object, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+    # A dict mutated after construction is checked again by validate().
+    if isinstance(value, dict):
+        str_keys(_inst, attribute, value)
 
 
 @attrs.define(kw_only=True, on_setattr=on_setattr)
@@ -82,7 +150,9 @@ class _ExecutionParams(RequestModel):
         default=None, converter=opt_decimal, validator=decimal_check(ge=ZERO, le=ONE)
     )
     schedule_discretion: Decimal | None = attrs.field(
-        default=None, converter=opt_decimal, validator=decimal_check(ge=MIN_DISCRETION, le=ONE)
+        default=None,
+        converter=opt_decimal,
+        validator=decimal_check(ge=MIN_DISCRETION, le=MAX_DISCRETION),
     )
     alpha_tilt: Decimal | None = attrs.field(
         default=None, converter=opt_decimal, validator=decimal_check(ge=-ONE, le=ONE)
@@ -93,10 +163,10 @@ class _ExecutionParams(RequestModel):
         converter=datetime_or_str,
         validator=v.optional(v.and_(v.instance_of((dt.datetime, str)), aware)),
     )
-    strategy_params: dict[str, Any] | None = attrs.field(
+    strategy_params: StrategyParams | dict[str, Any] | None = attrs.field(
         default=None,
-        converter=opt_dict,
-        validator=v.optional(v.and_(v.instance_of(dict), str_keys)),
+        converter=_to_strategy_params,
+        validator=v.optional(v.and_(v.instance_of((StrategyParams, dict)), _params_keys)),
     )
     custom_order_id: str | None = attrs.field(default=None, validator=CUSTOM_ORDER_ID)
 
@@ -148,12 +218,53 @@ class PlaceOrderRequest(_ExecutionParams):
     pos_side: PosSide | None = attrs.field(
         default=None, converter=to_pos_side, validator=v.optional(v.instance_of(PosSide))
     )
+    start_datetime: dt.datetime | None = attrs.field(
+        default=None,
+        converter=aware_datetime,
+        validator=v.optional(v.and_(v.instance_of(dt.datetime), aware)),
+    )
+    is_reverse_limit_price: bool | None = attrs.field(
+        default=None, validator=v.optional(v.instance_of(bool))
+    )
+    market_type: str | None = attrs.field(default=None, validator=v.optional(non_empty_str()))
 
     def _cross_field_problems(self) -> dict[str, list[str]]:
         problems = exactly_one(self, ("sell_token_amount", "base_asset_qty", "quote_asset_qty"))
-        if self.duration is None and self.pov_target is None:
+        strategy = self.strategy
+        if not is_instance(strategy, Strategy):  # missing or invalid: its rules wait for it
+            return problems
+        if strategy.is_simple:
+            for name in ALGORITHM_ONLY:
+                if getattr(self, name) is not None:
+                    problems[name] = [
+                        f"not used by {strategy.value} orders (a simple order): leave it out"
+                    ]
+            if strategy in _NEEDS_LIMIT_PRICE and self.limit_price is None:
+                problems["limit_price"] = [f"required for {strategy.value} orders"]
+            if strategy is Strategy.MARKET and self.limit_price is not None:
+                problems["limit_price"] = [
+                    "not used by Market orders (they fill at the best price): use Limit or IOC"
+                ]
+        elif self.duration is None and self.pov_target is None:
             problems["duration, pov_target"] = ["one of them is required"]
+        if self.is_reverse_limit_price and self.limit_price is None:
+            problems.setdefault("is_reverse_limit_price", []).append("needs a limit_price")
         return problems
+
+
+#: What only algorithmic orders use: given for a simple order (Market, Limit,
+#: IOC, Iceberg), each is an error naming it.
+ALGORITHM_ONLY = (
+    "duration",
+    "start_datetime",
+    "engine_passiveness",
+    "schedule_discretion",
+    "alpha_tilt",
+    "pov_target",
+    "pov_limit",
+    "is_reverse_limit_price",
+)
+_NEEDS_LIMIT_PRICE = frozenset({Strategy.LIMIT, Strategy.ICEBERG})
 
 
 @collect_errors
@@ -304,14 +415,23 @@ class AmendOrderRequest(RequestModel):
     )
 
 
+def _to_statuses(value: Iterable[OrderStatus | str] | None) -> list[OrderStatus | str] | None:
+    statuses = opt_str_list(value)
+    if statuses is None:
+        return None
+    # Anything not a string stays, for the validator to name it.
+    return [OrderStatus.for_filter(s) if is_instance(s, str) else s for s in statuses]
+
+
 @collect_errors
 @attrs.define(kw_only=True, on_setattr=on_setattr)
 class GetOrdersRequest(RequestModel):
     """Filters and paging for ``GET /api/orders/``. Lists are sent comma-joined."""
 
+    #: ``COMPLETED`` (as a docs example spells it) is sent as ``COMPLETE``.
     statuses: list[OrderStatus | str] | None = attrs.field(
         default=None,
-        converter=opt_str_list,
+        converter=_to_statuses,
         validator=v.optional(str_list_validator(non_empty=True, comma_joined=True)),
     )
     account_names: list[str] | None = attrs.field(

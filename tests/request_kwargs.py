@@ -41,6 +41,22 @@ def order(**changes: Any) -> dict[str, Any]:
     return _with(ORDER, **changes)
 
 
+#: A valid limit price for the simple strategies that need one.
+LIMIT_PRICE = "2500"
+
+
+def order_for(strategy: Any, **changes: Any) -> dict[str, Any]:
+    """A valid order of ``strategy``: a simple one carries no duration, and a
+    Limit or Iceberg order its limit price."""
+    name = getattr(strategy, "value", strategy)
+    if name in ("Market", "Limit", "IOC", "Iceberg"):
+        base = _with(ORDER, strategy=strategy, duration=DROP)
+        if name in ("Limit", "Iceberg"):
+            base["limit_price"] = LIMIT_PRICE
+        return _with(base, **changes)
+    return _with(ORDER, strategy=strategy, **changes)
+
+
 def child(**changes: Any) -> dict[str, Any]:
     return _with(CHILD, **changes)
 

@@ -556,7 +556,9 @@ class Engine:
                     pair=pair.symbol,
                     side=Side.SELL if size > 0 else Side.BUY,
                     base_asset_qty=qty,
-                    duration=CLOSE_DURATION,
+                    # A simple order takes no duration; a resting one rests at the price.
+                    duration=None if strategy.is_simple else CLOSE_DURATION,
+                    limit_price=price if strategy in (Strategy.LIMIT, Strategy.ICEBERG) else None,
                     strategy=strategy,
                     pos_side=(PosSide.LONG if size > 0 else PosSide.SHORT)
                     if pair.is_derivative

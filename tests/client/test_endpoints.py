@@ -334,7 +334,7 @@ def _order_request(**overrides: Any) -> PlaceOrderRequest:
         "strategy": "TWAP",
     }
     fields.update(overrides)
-    return PlaceOrderRequest(**fields)
+    return PlaceOrderRequest(**{k: v for k, v in fields.items() if v is not None})
 
 
 MINIMAL_ORDER_BODY = {
@@ -751,13 +751,15 @@ CASES: list[Case] = [
         lambda c: c.place_chained_order(
             PlaceChainedOrderRequest(
                 orders_in_chain=[
-                    {"order_request": _order_request(strategy="Market"), "priority": 1},
+                    {
+                        "order_request": _order_request(strategy="Market", duration=None),
+                        "priority": 1,
+                    },
                     {
                         "order_request": {
                             "accounts": ["mock"],
                             "pair": "ETH-USDT",
                             "side": "sell",
-                            "duration": 60,
                             "base_asset_qty": "2.5",
                             "strategy": "Limit",
                             "limit_price": "2000.5",
@@ -772,13 +774,18 @@ CASES: list[Case] = [
         {},
         {
             "orders_in_chain": [
-                {"order_request": {**MINIMAL_ORDER_BODY, "strategy": "Market"}, "priority": 1},
+                {
+                    "order_request": {
+                        **{k: v for k, v in MINIMAL_ORDER_BODY.items() if k != "duration"},
+                        "strategy": "Market",
+                    },
+                    "priority": 1,
+                },
                 {
                     "order_request": {
                         "accounts": ["mock"],
                         "pair": "ETH-USDT",
                         "side": "sell",
-                        "duration": 60,
                         "base_asset_qty": "2.5",
                         "strategy": "Limit",
                         "limit_price": "2000.5",

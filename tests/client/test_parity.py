@@ -334,11 +334,10 @@ CASES: list[Case] = [
     # ---- single orders
     Case("order-base-qty-twap", "place_order", _po(duration=300, base_asset_qty=5)),
     Case(
+        # (A Limit order takes no duration now, and 1.2.9 insists on one: see the deviations.)
         "order-quote-qty-limit-price",
         "place_order",
-        _po(
-            side="sell", strategy="Limit", duration=60, quote_asset_qty=1000.5, limit_price=2500.25
-        ),
+        _po(side="sell", strategy="IS", duration=60, quote_asset_qty=1000.5, limit_price=2500.25),
     ),
     Case(
         "order-sell-token-amount-vwap",
@@ -404,18 +403,18 @@ CASES: list[Case] = [
     Case(
         "order-market-two-accounts-tiny-qty",
         "place_order",
-        _po(accounts=["acc1", "acc2"], strategy="Market", duration=30, base_asset_qty=1e-06),
+        _po(accounts=["acc1", "acc2"], strategy="TWAP", duration=30, base_asset_qty=1e-06),
     ),
     Case(
         "order-iceberg-range-boundaries",
         "place_order",
         _po(
-            strategy="Iceberg",
+            strategy="VWAP",
             duration=3600,
             base_asset_qty=12,
             limit_price=100,
             engine_passiveness=0,
-            schedule_discretion=1,
+            schedule_discretion=0.5,  # the documented top; 1.2.9 allows up to 1
             alpha_tilt=1,
         ),
     ),
@@ -493,7 +492,7 @@ CASES: list[Case] = [
             "orders_in_chain": [
                 {
                     "order_request": _po(
-                        strategy="Limit", quote_asset_qty=500, limit_price=2000.5, duration=60
+                        strategy="TWAP", quote_asset_qty=500, limit_price=2000.5, duration=60
                     ),
                     "priority": 1,
                 },
@@ -724,7 +723,10 @@ async def test_deviation_pair_must_match_whole_string(
 @pytest.mark.parametrize("strategy", ["IOC", "Target Time"])
 async def test_deviation_ioc_and_target_time_accepted(reference: Reference, strategy: str) -> None:
     """The docs list IOC and Target Time; 1.2.9's ``Strategy`` lacks them and refuses to send."""
-    order = _po(strategy=strategy, duration=300, base_asset_qty=1)
+    # IOC is a simple order: no duration (API-FACTS 3.1); Target Time is algorithmic.
+    order = _po(
+        strategy=strategy, duration=300 if strategy == "Target Time" else None, base_asset_qty=1
+    )
     with pytest.raises(ValueError, match="unexpected strategy"):
         reference.client().place_order(data.PlaceOrderRequest(**order))
     assert reference.sent == []
@@ -733,6 +735,48 @@ async def test_deviation_ioc_and_target_time_accepted(reference: Reference, stra
         lambda c: c.place_order(taas_async.PlaceOrderRequest(**order)), {"id": ORDER_ID}
     )
     assert ours.body["strategy"] == strategy
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("strategy", ["Market", "IOC", "Limit", "Iceberg"])
+async def test_deviation_simple_orders_take_no_duration(
+    reference: Reference, strategy: str
+) -> None:
+    """API-FACTS 3.1: simple orders do not use ``duration``; 1.2.9 required one for every order.
+
+    1.2.9 refuses a simple order without a duration and sends one with it; we
+    send the first and refuse the second, naming the field.
+    """
+    price = {"limit_price": 2500} if strategy in ("Limit", "Iceberg") else {}
+    without = _po(strategy=strategy, base_asset_qty=1, **price)  # no duration
+    if strategy in ("Market", "Limit", "Iceberg"):  # 1.2.9's Strategy lacks IOC altogether
+        with pytest.raises(ValueError, match="duration"):
+            reference.client().place_order(data.PlaceOrderRequest(**without))
+    assert reference.sent == []
+    ours = await _run_ours(
+        lambda c: c.place_order(taas_async.PlaceOrderRequest(**without)), {"id": ORDER_ID}
+    )
+    assert "duration" not in ours.body
+    with pytest.raises(RequestValidationError) as info:
+        taas_async.PlaceOrderRequest(**without, duration=60)
+    assert info.value.errors == {
+        "duration": [f"not used by {strategy} orders (a simple order): leave it out"]
+    }
+
+
+@pytest.mark.asyncio
+async def test_deviation_schedule_discretion_top_is_documented(
+    reference: Reference, parity_router: respx.MockRouter
+) -> None:
+    """API-FACTS 3.1: schedule_discretion runs 0.02 to 0.5; 1.2.9 accepts up to 1."""
+    order = _po(duration=300, base_asset_qty=1, schedule_discretion=0.8)
+    theirs = reference.run(
+        lambda c: c.place_order(data.PlaceOrderRequest(**order)), {"id": ORDER_ID}, PARITY_URL
+    )
+    assert theirs.body["schedule_discretion"] == Decimal("0.8")
+    with pytest.raises(RequestValidationError) as info:
+        taas_async.PlaceOrderRequest(**order)
+    assert list(info.value.errors) == ["schedule_discretion"]
 
 
 @pytest.mark.asyncio

@@ -47,6 +47,7 @@ from request_kwargs import (
     leverage,
     multi,
     order,
+    order_for,
 )
 
 from taas_async import (
@@ -271,9 +272,10 @@ MODEL_ROWS = [
             "pair",
             "side",
             "strategy",
-            # Cross-field rules among the valid (here: absent) fields are named in the same error.
+            # Cross-field rules among the valid (here: absent) fields are named in the same
+            # error; the strategy's own rules (duration or pov_target for an algorithmic
+            # order) wait until there is a strategy to apply them to.
             "sell_token_amount, base_asset_qty, quote_asset_qty",
-            "duration, pov_target",
         },
         id="order-empty",
     ),
@@ -644,7 +646,7 @@ async def test_the_catch_all_route_would_record_a_send(
     ["IOC", "Target Time", Strategy.TARGET_TIME, Strategy.IOC, "TWAP", "Iceberg", "Market"],
 )
 def test_documented_strategies_are_accepted(strategy: Any) -> None:
-    req = PlaceOrderRequest(**order(strategy=strategy))
+    req = PlaceOrderRequest(**order_for(strategy))
     assert req.strategy is Strategy(strategy)
 
 
@@ -660,7 +662,7 @@ def test_well_formed_pairs_are_accepted(pair: str) -> None:
         ("engine_passiveness", 0),
         ("engine_passiveness", 1),
         ("schedule_discretion", "0.02"),
-        ("schedule_discretion", 1),
+        ("schedule_discretion", "0.5"),  # the documented top (API-FACTS 3.1)
         ("alpha_tilt", -1),
         ("alpha_tilt", 1),
         ("pov_target", 1),
@@ -1178,9 +1180,9 @@ def decimal_inputs(
     decimals = st.decimals(
         min_value=lo_d, max_value=hi, allow_nan=False, allow_infinity=False, places=places
     )
-    ints = st.integers(
-        min_value=int(lo) + 1 if lo_open or int(lo) < lo else int(lo), max_value=int(hi)
-    )
+    int_lo = int(lo) + 1 if lo_open or int(lo) < lo else int(lo)
+    # A range with no whole number in it (0.02 to 0.5) draws no ints.
+    ints = st.integers(min_value=int_lo, max_value=int(hi)) if int_lo <= hi else st.nothing()
     floats = st.floats(
         min_value=float(lo_d),  # not 1e-308 above an open 0: the SDK bounds exponents
         max_value=float(hi),
@@ -1201,7 +1203,7 @@ BIG = Decimal(10) ** 9
 POSITIVE = decimal_inputs(Decimal(0), BIG, lo_open=True, places=8)
 UNIT_OPEN = decimal_inputs(Decimal(0), Decimal(1), lo_open=True)
 UNIT = decimal_inputs(Decimal(0), Decimal(1))
-DISCRETION = decimal_inputs(Decimal("0.02"), Decimal(1))
+DISCRETION = decimal_inputs(Decimal("0.02"), Decimal("0.5"))
 TILT = decimal_inputs(Decimal(-1), Decimal(1))
 
 DECIMAL_FIELDS = {
@@ -1249,6 +1251,15 @@ def place_order_kwargs(draw: st.DrawFn) -> dict[str, Any]:
         )
     )
     kwargs[draw(st.sampled_from(QTY_FIELDS))] = draw(POSITIVE)
+    strategy = Strategy(kwargs["strategy"])
+    if strategy.is_simple:  # no schedule and no algorithm parameters (API-FACTS 3.1)
+        for name in ("engine_passiveness", "schedule_discretion", "alpha_tilt", "pov_limit"):
+            kwargs.pop(name, None)
+        if strategy in (Strategy.LIMIT, Strategy.ICEBERG):
+            kwargs.setdefault("limit_price", draw(POSITIVE))
+        elif strategy is Strategy.MARKET:
+            kwargs.pop("limit_price", None)
+        return kwargs
     timing = draw(st.sampled_from(["duration", "pov_target", "both"]))
     if timing in ("duration", "both"):
         kwargs["duration"] = draw(
@@ -1371,7 +1382,7 @@ RANGES: dict[tuple[type, str], tuple[Decimal, bool, Decimal | None]] = {
     (PlaceOrderRequest, "base_asset_qty"): (Decimal(0), False, None),
     (PlaceOrderRequest, "quote_asset_qty"): (Decimal(0), False, None),
     (PlaceOrderRequest, "engine_passiveness"): (Decimal(0), True, Decimal(1)),
-    (PlaceOrderRequest, "schedule_discretion"): (Decimal("0.02"), True, Decimal(1)),
+    (PlaceOrderRequest, "schedule_discretion"): (Decimal("0.02"), True, Decimal("0.5")),
     (PlaceOrderRequest, "alpha_tilt"): (Decimal(-1), True, Decimal(1)),
     (PlaceOrderRequest, "pov_target"): (Decimal(0), False, Decimal(1)),
     (PlaceOrderRequest, "pov_limit"): (Decimal(0), False, Decimal(1)),
@@ -1382,7 +1393,7 @@ RANGES: dict[tuple[type, str], tuple[Decimal, bool, Decimal | None]] = {
     (ChildOrder, "base_asset_qty"): (Decimal(0), False, None),
     (ChildOrder, "quote_asset_qty"): (Decimal(0), False, None),
     (PlaceMultiOrderRequest, "engine_passiveness"): (Decimal(0), True, Decimal(1)),
-    (PlaceMultiOrderRequest, "schedule_discretion"): (Decimal("0.02"), True, Decimal(1)),
+    (PlaceMultiOrderRequest, "schedule_discretion"): (Decimal("0.02"), True, Decimal("0.5")),
     (PlaceMultiOrderRequest, "alpha_tilt"): (Decimal(-1), True, Decimal(1)),
     (PlaceMultiOrderRequest, "exposure_tolerance"): (Decimal("0.02"), True, Decimal(1)),
     (PlaceMultiOrderRequest, "duration"): (Decimal(0), False, None),

@@ -127,7 +127,6 @@ async def run_scenario(sandbox: Sandbox) -> None:
                             "accounts": ["mock"],
                             "pair": "SOL-USDT",
                             "side": "sell",
-                            "duration": 30,
                             "base_asset_qty": "3",
                             "strategy": "Market",
                         },

@@ -36,9 +36,11 @@ from taas_async import (
     PlaceMultiOrderRequest,
     PlaceOrderRequest,
     SetLeverageRequest,
+    Strategy,
     TaaSError,
 )
 from taas_async.sandbox import DEFAULT_START, LOT, MAX_SLICES, Sandbox
+from taas_async.sandbox._records import POV_DEFAULT_DURATION
 
 SECOND = dt.timedelta(seconds=1)
 PERP = "ETH:PERP-USDT"
@@ -58,6 +60,8 @@ def order_request(**changes: Any) -> PlaceOrderRequest:
         "strategy": "TWAP",
     }
     fields.update(changes)
+    if Strategy(fields["strategy"]).is_simple:  # a simple order has no duration
+        fields.pop("duration")
     return PlaceOrderRequest(**{k: v for k, v in fields.items() if v is not None})
 
 
@@ -816,10 +820,11 @@ async def test_limit_never_reached_runs_out_without_fills() -> None:
     sandbox = Sandbox()
     async with sandbox.client() as client:
         placed = await client.place_order(
-            order_request(strategy="Limit", limit_price="100", duration=30, base_asset_qty="1")
+            order_request(strategy="Limit", limit_price="100", base_asset_qty="1")
         )
         before = await holdings(client)
-        sandbox.advance(29)
+        # No duration: the sandbox runs a Limit order over its default window.
+        sandbox.advance(POV_DEFAULT_DURATION - 1)
         waiting = await client.get_order(placed.id)
         assert waiting.status == OrderStatus.ACTIVE
         assert waiting.placements == []
@@ -829,7 +834,7 @@ async def test_limit_never_reached_runs_out_without_fills() -> None:
         # filled, and says why.
         assert end.status == OrderStatus.COMPLETE
         assert end.failure_reason == "the limit price held back part of the order"
-        assert end.time_end == DEFAULT_START + 30 * SECOND
+        assert end.time_end == DEFAULT_START + POV_DEFAULT_DURATION * SECOND
         assert end.placements == []
         assert end.executed_qty == 0
         assert end.pct_filled == 0
