@@ -208,7 +208,16 @@ class AsyncClient(BaseClient):
 
         """
         url = self.base_url + e.GET_ALL_ORDERS.path
-        return _tracking.iter_orders(self.get_all_orders, url, request, timeout, max_retries)
+        return _tracking.iter_pages(
+            self.get_all_orders,
+            url,
+            request,
+            filters=r.GetOrdersRequest,
+            page_field="page",
+            items=_orders_of,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
 
     # ------------------------------------------------------------------ fan-out and tracking
 
@@ -329,14 +338,62 @@ class AsyncClient(BaseClient):
         self,
         multi_order_id: OrderId,
         *,
+        include_child_orders: bool = False,
         timeout: CallTimeout = USE_CLIENT_DEFAULT,
         max_retries: CallRetries = USE_CLIENT_DEFAULT,
     ) -> m.MultiOrder:
-        """Fetch a multi order (``GET /api/multi_order/{id}``)."""
+        """Fetch a multi order (``GET /api/multi_order/{id}``).
+
+        With ``include_child_orders=True`` its legs come along, as
+        ``child_orders`` (typed :class:`Order` s).
+        """
+        query = r.MultiOrderQuery(include_child_orders=include_child_orders or None)
         call = self._call(
-            e.GET_MULTI_ORDER, multi_order_id, timeout=timeout, max_retries=max_retries
+            e.GET_MULTI_ORDER,
+            multi_order_id,
+            request=query,
+            timeout=timeout,
+            max_retries=max_retries,
         )
         return await self._send(call)
+
+    async def get_multi_orders(
+        self,
+        request: r.GetMultiOrdersRequest | None = None,
+        *,
+        timeout: CallTimeout = USE_CLIENT_DEFAULT,
+        max_retries: CallRetries = USE_CLIENT_DEFAULT,
+    ) -> m.MultiOrdersPage:
+        """One page of multi orders (``GET /api/multi_orders/``); filters in the request."""
+        request = request if request is not None else r.GetMultiOrdersRequest()
+        call = self._call(
+            e.GET_MULTI_ORDERS, request=request, timeout=timeout, max_retries=max_retries
+        )
+        return await self._send(call)
+
+    def iter_multi_orders(
+        self,
+        request: r.GetMultiOrdersRequest | None = None,
+        *,
+        timeout: CallTimeout = USE_CLIENT_DEFAULT,
+        max_retries: CallRetries = USE_CLIENT_DEFAULT,
+    ) -> AsyncIterator[m.MultiOrder]:
+        """Every multi order matching ``request``, fetching pages (``page_number``) lazily.
+
+        Stops as :meth:`iter_orders` does; a server that repeats a page is a
+        :class:`ResponseDecodeError`.
+        """
+        url = self.base_url + e.GET_MULTI_ORDERS.path
+        return _tracking.iter_pages(
+            self.get_multi_orders,
+            url,
+            request,
+            filters=r.GetMultiOrdersRequest,
+            page_field="page_number",
+            items=_multi_orders_of,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
 
     async def cancel_multi_order(
         self,
@@ -450,3 +507,11 @@ class AsyncClient(BaseClient):
             max_retries=max_retries,
         )
         return await self._send(call)
+
+
+def _orders_of(page: m.OrdersPage) -> list[m.Order]:
+    return page.orders
+
+
+def _multi_orders_of(page: m.MultiOrdersPage) -> list[m.MultiOrder]:
+    return page.multi_orders

@@ -76,7 +76,10 @@ _MODELS: tuple[type, ...] = (
     m.ActionResult,
     m.CloseBalancesResult,
     m.OrdersPage,
+    m.MultiOrdersPage,
 )
+#: Pages whose reply may be a bare list: the key the list goes under.
+_BARE_LIST_KEYS: dict[type, str] = {m.OrdersPage: "orders", m.MultiOrdersPage: "multi_orders"}
 _REQUESTS: tuple[type, ...] = (
     r.PlaceOrderRequest,
     r.ChildOrder,
@@ -90,6 +93,8 @@ _REQUESTS: tuple[type, ...] = (
     r.CloseBalancesRequest,
     r.OrderMessagesRequest,
     r.OrderIdRequest,
+    r.MultiOrderQuery,
+    r.GetMultiOrdersRequest,
     r.StrategyParams,
 )
 _UNSET_SENTINEL = Decimal(-1)
@@ -249,9 +254,30 @@ def _open_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
 
 
 # Per-class overrides on top of the generic hooks.
+def _structure_optional_id(value: Any, _: Any) -> str | None:
+    # The server sends "" for a custom_order_id nobody set: None, as for any unset field.
+    text = _structure_optional_str(value, str)
+    return text or None
+
+
+def _structure_joined_amounts(value: Any, _: Any) -> str | None:
+    # One exact amount per leg, comma-joined: kept as sent, each one checked, so
+    # that MultiOrder.sell_token_amount_list can read them as they are.
+    text = _structure_optional_str(value, str)
+    for item in (text or "").split(","):
+        if item.strip():
+            _structure_decimal(item.strip(), Decimal)
+    return text
+
+
 _PRICE = override(struct_hook=_structure_price)
+_ID = override(struct_hook=_structure_optional_id)
 _OVERRIDES: dict[type, dict[str, Any]] = {
-    m.Order: {"limit_price": _PRICE, "stop_price": _PRICE},
+    m.Order: {"limit_price": _PRICE, "stop_price": _PRICE, "custom_order_id": _ID},
+    m.MultiOrder: {
+        "custom_order_id": _ID,
+        "sell_token_amount": override(struct_hook=_structure_joined_amounts),
+    },
 }
 
 
@@ -288,7 +314,7 @@ def _model_hook_factory(converter: cattrs.Converter, *, forbid_extra_keys: bool)
             a.name for a in fields if dt.datetime in (a.type, *typing.get_args(a.type))
         )
         zoned = "time_zone" in attrs.fields_dict(cls)  # type: ignore[arg-type]
-        page = cls is m.OrdersPage
+        list_key = _BARE_LIST_KEYS.get(cls)
 
         options: dict[str, Any] = {
             "_cattrs_forbid_extra_keys": forbid_extra_keys,
@@ -304,8 +330,8 @@ def _model_hook_factory(converter: cattrs.Converter, *, forbid_extra_keys: bool)
         structure_detailed = make_dict_structure_fn(cls, converter, **options)
 
         def structure_model(value: Any, tp: Any) -> T:
-            if page and isinstance(value, list):  # a bare list of orders
-                value = {"orders": value}
+            if list_key is not None and isinstance(value, list):  # a bare list of items
+                value = {list_key: value}
             if type(value) is not dict and not isinstance(value, Mapping):
                 raise TypeError(f"expected a JSON object, got {_json_type(value)}")
             fields = value
@@ -623,6 +649,6 @@ def to_wire(request: Any) -> dict[str, Any]:
     return body
 
 
-def to_query(request: r.GetOrdersRequest | r.BalancesQuery) -> dict[str, str]:
+def to_query(request: Any) -> dict[str, str]:
     """Query parameters of a request model: lists comma-joined, times in ISO 8601."""
     return query_params(to_wire(request))

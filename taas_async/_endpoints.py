@@ -143,7 +143,11 @@ PLACE_MULTI_ORDER: Endpoint[m.MultiOrder] = Endpoint(
 )
 GET_MULTI_ORDER: Endpoint[m.MultiOrder] = Endpoint(
     "get_multi_order", "GET", "api/multi_order/{multi_order_id}", "read",
-    _converter.parser(m.MultiOrder),
+    _converter.parser(m.MultiOrder), r.MultiOrderQuery, send_as="query",
+)
+GET_MULTI_ORDERS: Endpoint[m.MultiOrdersPage] = Endpoint(
+    "get_multi_orders", "GET", "api/multi_orders/", "read",
+    _converter.parser(m.MultiOrdersPage), r.GetMultiOrdersRequest, send_as="query",
 )
 CANCEL_MULTI_ORDER: Endpoint[m.ActionResult] = Endpoint(
     "cancel_multi_order", "DELETE", "api/multi_order/{multi_order_id}", "cancel", _ACTION,
@@ -175,7 +179,8 @@ ENDPOINTS: Mapping[str, Endpoint[Any]] = {
     for row in (
         PLACE_ORDER, GET_ORDER, GET_ORDER_SUMMARY, CANCEL_ORDER, AMEND_ORDER, PAUSE_ORDER,
         RESUME_ORDER, GET_ALL_ORDERS, GET_ORDER_MESSAGES, PLACE_MULTI_ORDER, GET_MULTI_ORDER,
-        CANCEL_MULTI_ORDER, PLACE_CHAINED_ORDER, GET_BALANCES, CLOSE_BALANCES, SET_LEVERAGE,
+        GET_MULTI_ORDERS, CANCEL_MULTI_ORDER, PLACE_CHAINED_ORDER, GET_BALANCES, CLOSE_BALANCES,
+        SET_LEVERAGE,
     )
 }  # fmt: skip
 

@@ -8,6 +8,7 @@ Every enum is a ``str`` enum, so ``order.status == "ACTIVE"`` and
 from __future__ import annotations
 
 import enum
+from typing import TypeVar
 
 __all__ = ["MultiOrderStatus", "OrderStatus", "PosSide", "Side", "Strategy"]
 
@@ -15,6 +16,9 @@ __all__ = ["MultiOrderStatus", "OrderStatus", "PosSide", "Side", "Strategy"]
 class _StrEnum(str, enum.Enum):
     def __str__(self) -> str:
         return str(self.value)
+
+
+_S = TypeVar("_S", bound=_StrEnum)
 
 
 class Side(_StrEnum):
@@ -68,13 +72,7 @@ class OrderStatus(_StrEnum):
     @classmethod
     def for_filter(cls, value: str) -> OrderStatus | str:
         """A status as the orders list filters by it; ``COMPLETED`` (a docs example) is COMPLETE."""
-        text = value.value if isinstance(value, OrderStatus) else value
-        if text == "COMPLETED":
-            return cls.COMPLETE
-        try:
-            return cls(text)
-        except ValueError:
-            return value  # a status the SDK does not know: sent as given
+        return _for_filter(cls, value)
 
 
 class MultiOrderStatus(_StrEnum):
@@ -94,8 +92,27 @@ class MultiOrderStatus(_StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        """True for statuses a multi order never leaves: COMPLETE and CANCELED."""
-        return self in (MultiOrderStatus.COMPLETE, MultiOrderStatus.CANCELED)
+        """True for statuses a multi order never leaves: COMPLETE and CANCELED (see the module)."""
+        return self in _TERMINAL_MULTI_ORDER_STATUSES
+
+    @classmethod
+    def for_filter(cls, value: str) -> MultiOrderStatus | str:
+        """A status as the multi-orders list filters by it; ``COMPLETED`` is COMPLETE."""
+        return _for_filter(cls, value)
+
+
+def _for_filter(cls: type[_S], value: str) -> _S | str:
+    """``value`` as a member of ``cls``, reading ``COMPLETED`` as ``COMPLETE``.
+
+    The docs' own filter example spells it ``COMPLETED``; the status is
+    ``COMPLETE``, and a server filtering by the other spelling finds nothing.
+    A status the SDK does not know is sent as given.
+    """
+    text = value.value if isinstance(value, cls) else value
+    try:
+        return cls("COMPLETE" if text == "COMPLETED" else text)
+    except ValueError:
+        return value
 
 
 _SIMPLE_STRATEGIES = frozenset({Strategy.MARKET, Strategy.LIMIT, Strategy.IOC, Strategy.ICEBERG})
@@ -105,3 +122,6 @@ _SIMPLE_STRATEGIES = frozenset({Strategy.MARKET, Strategy.LIMIT, Strategy.IOC, S
 #: than 24 hours); every other status (SUBMITTED, SCHEDULED, ACTIVE, FINISHER,
 #: PAUSED) may still change. ``watch_order`` and ``wait_for_order`` stop here.
 _TERMINAL_ORDER_STATUSES = frozenset({OrderStatus.COMPLETE, OrderStatus.CANCELED})
+#: The same for multi orders, read from ``calculated_status`` when the server
+#: sends it (``status`` can lag: SCHEDULED on a multi order that is COMPLETE).
+_TERMINAL_MULTI_ORDER_STATUSES = frozenset({MultiOrderStatus.COMPLETE, MultiOrderStatus.CANCELED})

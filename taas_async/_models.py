@@ -24,6 +24,7 @@ __all__ = [
     "ChainedOrder",
     "CloseBalancesResult",
     "MultiOrder",
+    "MultiOrdersPage",
     "Order",
     "OrderMessage",
     "OrderSummary",
@@ -40,8 +41,12 @@ class Order:
     """An order as the server reports it.
 
     ``limit_price`` and ``stop_price`` are ``None`` when unset (the server's
-    ``-1`` sentinel). ``strategy`` is a :class:`Strategy` when it is a known
-    name, else the server's string (often a strategy UUID).
+    ``-1`` sentinel), and so is ``custom_order_id`` when the order has none
+    (the server's ``""``); ``raw`` keeps what was sent. ``strategy`` is a
+    :class:`Strategy` when it is a known name, else the server's string
+    (often a strategy UUID). ``parent_order`` (in an order's own reply) and
+    ``parent_order_id`` (in the orders list) both name a multi order the
+    order is a leg of.
     """
 
     id: str
@@ -83,6 +88,12 @@ class Order:
     updated_leverage: Decimal | None = None
     pos_side: PosSide | str | None = None
     parent_order: str | None = None
+    parent_order_id: str | None = None
+    batch_order_id: str | None = None
+    batch_order_strategy: str | None = None
+    exchanges: list[str] = attrs.field(factory=list)
+    average_executed_price: Decimal | None = None
+    total_fee: Decimal | None = None
     raw: dict[str, Any] = _raw()
 
     @property
@@ -93,25 +104,93 @@ class Order:
 
 @attrs.frozen
 class MultiOrder:
-    """A multi order: one child order per leg (``child_order_ids``)."""
+    """A multi order: one child order per leg (``child_order_ids``).
+
+    ``calculated_status`` is the state to go by: ``status`` can lag (the docs'
+    example has ``status`` SCHEDULED with ``calculated_status`` COMPLETE);
+    :attr:`effective_status` gives the first of the two the server sent. A new
+    multi order's reply says when it starts in ``time_start``, a fetched one
+    in ``start_datetime``. ``pairs``, ``buy_token``, ``sell_token`` and
+    ``sell_token_amount`` hold one entry per leg, comma-joined as the server
+    sends them; the ``*_list`` properties split them. ``child_orders`` is
+    filled when fetched with ``include_child_orders=True``.
+    """
 
     id: str
     status: MultiOrderStatus | str | None = None
+    calculated_status: MultiOrderStatus | str | None = None
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
     time_start: dt.datetime | None = None
+    start_datetime: dt.datetime | None = None
     duration: int | None = None
     child_order_ids: list[str] = attrs.field(factory=list)
     strategy: Strategy | str | None = None
     strategy_params: dict[str, Any] = attrs.field(factory=dict)
     engine_passiveness: Decimal | None = None
     schedule_discretion: Decimal | None = None
+    alpha_tilt: Decimal | None = None
+    pov_limit: Decimal | None = None
+    limit_price_spread: Decimal | None = None
     exposure_tolerance: Decimal | None = None
+    order_condition: str | None = None
+    order_condition_vars: dict[str, Any] = attrs.field(factory=dict)
+    order_condition_expiry: str | None = None
+    notional_exposure: Decimal | None = None
+    executed_notional: Decimal | None = None
+    pct_filled: Decimal | None = None
+    is_active: bool | None = None
+    is_paused: bool | None = None
+    completely_filled: bool | None = None
+    account_names: list[str] = attrs.field(factory=list)
+    pairs: str | None = None
+    buy_token: str | None = None
+    sell_token: str | None = None
+    sell_token_amount: str | None = None
     user: str | None = None
     time_zone: str | None = None
     failure_reason: str | None = None
     custom_order_id: str | None = None
+    child_orders: list[Order] = attrs.field(factory=list)
     raw: dict[str, Any] = _raw()
+
+    @property
+    def effective_status(self) -> MultiOrderStatus | str | None:
+        """``calculated_status`` when the server sent one, else ``status``."""
+        return self.calculated_status if self.calculated_status is not None else self.status
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the multi order can change no more (COMPLETE or CANCELED)."""
+        status = self.effective_status
+        return isinstance(status, MultiOrderStatus) and status.is_terminal
+
+    @property
+    def pair_list(self) -> list[str]:
+        """``pairs`` split into one pair per leg."""
+        return _split(self.pairs)
+
+    @property
+    def buy_token_list(self) -> list[str]:
+        """``buy_token`` split into one token per leg."""
+        return _split(self.buy_token)
+
+    @property
+    def sell_token_list(self) -> list[str]:
+        """``sell_token`` split into one token per leg."""
+        return _split(self.sell_token)
+
+    @property
+    def sell_token_amount_list(self) -> list[Decimal]:
+        """``sell_token_amount`` split into one exact amount per leg."""
+        return [Decimal(item) for item in _split(self.sell_token_amount)]
+
+
+def _split(joined: str | None) -> list[str]:
+    """A comma-joined list (``","`` or ``", "``) as its items."""
+    if not joined:
+        return []
+    return [item.strip() for item in joined.split(",")]
 
 
 @attrs.frozen
@@ -217,3 +296,26 @@ class OrdersPage:
 
     def __getitem__(self, index: int) -> Order:
         return self.orders[index]
+
+
+@attrs.frozen
+class MultiOrdersPage:
+    """One page of ``GET /api/multi_orders/``; iterate it for its multi orders.
+
+    The docs do not show this reply's envelope: ``{"multi_orders": [...]}``
+    (with ``count`` / ``num_pages`` when given) and a bare list are read.
+    """
+
+    multi_orders: list[MultiOrder]  # required: a reply without it is not a page
+    count: int | None = None
+    num_pages: int | None = None
+    raw: dict[str, Any] = _raw()
+
+    def __iter__(self) -> Iterator[MultiOrder]:
+        return iter(self.multi_orders)
+
+    def __len__(self) -> int:
+        return len(self.multi_orders)
+
+    def __getitem__(self, index: int) -> MultiOrder:
+        return self.multi_orders[index]

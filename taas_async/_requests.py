@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 from attrs import validators as v
 
-from taas_async._enums import OrderStatus, PosSide, Side, Strategy
+from taas_async._enums import MultiOrderStatus, OrderStatus, PosSide, Side, Strategy
 from taas_async._exceptions import RequestValidationError
 from taas_async._fields import (
     CUSTOM_ORDER_ID,
@@ -67,6 +67,7 @@ from taas_async._validation import (
 __all__ = [
     "AmendOrderRequest",
     "ChildOrder",
+    "GetMultiOrdersRequest",
     "GetOrdersRequest",
     "OrderInChain",
     "PlaceChainedOrderRequest",
@@ -209,8 +210,9 @@ class PlaceOrderRequest(_ExecutionParams):
         default=None, converter=opt_decimal, validator=decimal_check(gt=ZERO)
     )
     notes: str | None = attrs.field(default=None, validator=OPT_STR)
-    updated_leverage: Decimal | None = attrs.field(
-        default=None, converter=opt_decimal, validator=decimal_check(gt=ZERO)
+    #: The venue leverage, changed before the order is placed: a whole number.
+    updated_leverage: int | None = attrs.field(
+        default=None, converter=whole_number, validator=v.optional(v.and_(is_whole, v.gt(0)))
     )
     max_otc: Decimal | None = attrs.field(
         default=None, converter=opt_decimal, validator=decimal_check(gt=ZERO)
@@ -245,10 +247,11 @@ class PlaceOrderRequest(_ExecutionParams):
                 problems["limit_price"] = [
                     "not used by Market orders (they fill at the best price): use Limit or IOC"
                 ]
-        elif self.duration is None and self.pov_target is None:
+            return problems
+        if self.duration is None and self.pov_target is None:
             problems["duration, pov_target"] = ["one of them is required"]
         if self.is_reverse_limit_price and self.limit_price is None:
-            problems.setdefault("is_reverse_limit_price", []).append("needs a limit_price")
+            problems["is_reverse_limit_price"] = ["needs a limit_price"]
         return problems
 
 
@@ -416,29 +419,29 @@ class AmendOrderRequest(RequestModel):
 
 
 def _to_statuses(value: Iterable[OrderStatus | str] | None) -> list[OrderStatus | str] | None:
+    return _filter_statuses(OrderStatus, value)
+
+
+def _to_multi_statuses(
+    value: Iterable[MultiOrderStatus | str] | None,
+) -> list[MultiOrderStatus | str] | None:
+    return _filter_statuses(MultiOrderStatus, value)
+
+
+def _filter_statuses(
+    enum: type[OrderStatus] | type[MultiOrderStatus], value: Iterable[Any] | None
+) -> list[Any] | None:
     statuses = opt_str_list(value)
     if statuses is None:
         return None
     # Anything not a string stays, for the validator to name it.
-    return [OrderStatus.for_filter(s) if is_instance(s, str) else s for s in statuses]
+    return [enum.for_filter(s) if is_instance(s, str) else s for s in statuses]
 
 
-@collect_errors
 @attrs.define(kw_only=True, on_setattr=on_setattr)
-class GetOrdersRequest(RequestModel):
-    """Filters and paging for ``GET /api/orders/``. Lists are sent comma-joined."""
+class _ListFilters(RequestModel):
+    """What the orders and multi-orders lists both filter by."""
 
-    #: ``COMPLETED`` (as a docs example spells it) is sent as ``COMPLETE``.
-    statuses: list[OrderStatus | str] | None = attrs.field(
-        default=None,
-        converter=_to_statuses,
-        validator=v.optional(str_list_validator(non_empty=True, comma_joined=True)),
-    )
-    account_names: list[str] | None = attrs.field(
-        default=None,
-        converter=opt_str_list,
-        validator=v.optional(str_list_validator(non_empty=True, comma_joined=True)),
-    )
     before: dt.datetime | None = attrs.field(
         default=None,
         converter=aware_datetime,
@@ -454,9 +457,6 @@ class GetOrdersRequest(RequestModel):
         converter=opt_str_list,
         validator=v.optional(str_list_validator(non_empty=True, comma_joined=True)),
     )
-    page: int | None = attrs.field(
-        default=None, converter=whole_number, validator=v.optional(v.and_(is_whole, v.ge(1)))
-    )
     page_size: int | None = attrs.field(
         default=None, converter=whole_number, validator=v.optional(v.and_(is_whole, v.ge(1)))
     )
@@ -465,6 +465,56 @@ class GetOrdersRequest(RequestModel):
         if self.before is not None and self.after is not None and self.after >= self.before:
             return {"after, before": ["'after' must be earlier than 'before'"]}
         return {}
+
+
+@collect_errors
+@attrs.define(kw_only=True, on_setattr=on_setattr)
+class GetOrdersRequest(_ListFilters):
+    """Filters and paging for ``GET /api/orders/``. Lists are sent comma-joined."""
+
+    #: ``COMPLETED`` (as a docs example spells it) is sent as ``COMPLETE``.
+    statuses: list[OrderStatus | str] | None = attrs.field(
+        default=None,
+        converter=_to_statuses,
+        validator=v.optional(str_list_validator(non_empty=True, comma_joined=True)),
+    )
+    account_names: list[str] | None = attrs.field(
+        default=None,
+        converter=opt_str_list,
+        validator=v.optional(str_list_validator(non_empty=True, comma_joined=True)),
+    )
+    page: int | None = attrs.field(
+        default=None, converter=whole_number, validator=v.optional(v.and_(is_whole, v.ge(1)))
+    )
+
+
+@collect_errors
+@attrs.define(kw_only=True, on_setattr=on_setattr)
+class GetMultiOrdersRequest(_ListFilters):
+    """Filters and paging for ``GET /api/multi_orders/``. Lists are sent comma-joined.
+
+    Pages are numbered by ``page_number`` (1-based) here, not ``page``.
+    """
+
+    #: ``COMPLETED`` is sent as ``COMPLETE``, as for orders.
+    statuses: list[MultiOrderStatus | str] | None = attrs.field(
+        default=None,
+        converter=_to_multi_statuses,
+        validator=v.optional(str_list_validator(non_empty=True, comma_joined=True)),
+    )
+    page_number: int | None = attrs.field(
+        default=None, converter=whole_number, validator=v.optional(v.and_(is_whole, v.ge(1)))
+    )
+    #: Each multi order with its legs, as ``MultiOrder.child_orders``.
+    include_child_orders: bool | None = attrs.field(default=None, validator=_OPT_BOOL)
+
+
+@collect_errors
+@attrs.define(kw_only=True, on_setattr=on_setattr)
+class MultiOrderQuery(RequestModel):
+    """The query of ``GET /api/multi_order/{id}`` (internal: the client builds it)."""
+
+    include_child_orders: bool | None = attrs.field(default=None, validator=_OPT_BOOL)
 
 
 @collect_errors

@@ -160,33 +160,42 @@ async def _fan_out(
 # --------------------------------------------------------------------------- paging
 
 
-async def iter_orders(
-    get_all_orders: Callable[..., Awaitable[m.OrdersPage]],
+async def iter_pages(
+    get_page: Callable[..., Awaitable[Any]],
     url: str,
-    request: r.GetOrdersRequest | None,
+    request: Any,
+    *,
+    filters: type,
+    page_field: str,
+    items: Callable[[Any], list[Any]],
     timeout: CallTimeout,
     max_retries: CallRetries,
-) -> AsyncIterator[m.Order]:
-    """``AsyncClient.iter_orders``, over the client's ``get_all_orders`` (``url`` is its URL)."""
-    request = request if request is not None else r.GetOrdersRequest()
-    if not is_instance(request, r.GetOrdersRequest):
+) -> AsyncIterator[Any]:
+    """Every item of a paged list, fetched lazily by the client's ``get_page``.
+
+    ``request`` is a ``filters`` (None: all); ``page_field`` numbers the pages
+    (``page`` for orders, ``page_number`` for multi orders); ``url`` names the
+    list in errors. Nothing is checked or sent before the first item is asked for.
+    """
+    request = request if request is not None else filters()
+    if not is_instance(request, filters):
         got = type(request).__name__
-        raise RequestValidationError({"request": [f"expected GetOrdersRequest, got {got}"]})
-    page_number = request.page or 1
+        raise RequestValidationError({"request": [f"expected {filters.__name__}, got {got}"]})
+    page_number = getattr(request, page_field) or 1
     page_size = request.page_size or 100
     seen = served_size = 0
     previous_ids: list[str] | None = None
     while True:
-        page = await get_all_orders(
-            attrs.evolve(request, page=page_number, page_size=page_size),
+        page = await get_page(
+            attrs.evolve(request, **{page_field: page_number, "page_size": page_size}),
             timeout=timeout,
             max_retries=max_retries,
         )
-        ids = [order.id for order in page.orders]
+        ids = [item.id for item in items(page)]
         if ids and ids == previous_ids:
             raise ResponseDecodeError(
                 f"page {page_number} repeats page {page_number - 1}: the server ignores"
-                " 'page'; stopping rather than yielding duplicate orders",
+                f" {page_field!r}; stopping rather than yielding duplicates",
                 method="GET",
                 url=url,
                 status_code=200,
@@ -195,8 +204,8 @@ async def iter_orders(
             )
         previous_ids = ids
         served_size = served_size or len(ids)
-        for order in page.orders:
-            yield order
+        for item in items(page):
+            yield item
         seen += len(ids)
         if not ids:
             return
@@ -204,8 +213,8 @@ async def iter_orders(
             if page_number >= page.num_pages:
                 return
         elif page.count is not None:
-            # Orders on the pages before the first one we asked for, at the server's size.
-            skipped = ((request.page or 1) - 1) * served_size
+            # Items on the pages before the first one we asked for, at the server's size.
+            skipped = ((getattr(request, page_field) or 1) - 1) * served_size
             if skipped + seen >= page.count:
                 return
         elif len(ids) < page_size:

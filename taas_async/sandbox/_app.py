@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from decimal import localcontext
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 import anyio
@@ -28,6 +28,7 @@ from taas_async._requests import (
     AmendOrderRequest,
     BalancesQuery,
     CloseBalancesRequest,
+    GetMultiOrdersRequest,
     GetOrdersRequest,
     OrderIdRequest,
     OrderMessagesRequest,
@@ -46,6 +47,8 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 _Reply = tuple[int, Any]
+_T = TypeVar("_T")
+_F = TypeVar("_F", GetOrdersRequest, GetMultiOrdersRequest)
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -367,6 +370,33 @@ class SandboxApp:
             raise SandboxError(400, {name: [f"must be a whole number from 1 to {maximum}"]})
         return int(text)
 
+    @classmethod
+    def _page(
+        cls, items: list[_T], query: Mapping[str, str], page_field: str
+    ) -> tuple[list[_T], int, int]:
+        """One page of ``items`` as the query asks (404 past the end), the count, the pages."""
+        page = cls._int(query, page_field, 1, 1_000_000)
+        size = cls._int(query, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        num_pages = max(1, math.ceil(len(items) / size))
+        if page > num_pages:
+            raise SandboxError(404, {"detail": "Invalid page."})
+        return items[(page - 1) * size : page * size], len(items), num_pages
+
+    @classmethod
+    def _filters(cls, model: type[_F], query: Mapping[str, str], *lists: str) -> _F:
+        """A list's filters read by the SDK's own request model (a 400 when one is bad)."""
+        fields: dict[str, Any] = {"before": query.get("before"), "after": query.get("after")}
+        for name in ("statuses", "custom_order_ids", *lists):
+            fields[name] = cls._list(query, name)
+        return model(**fields)
+
+    @staticmethod
+    def _bool(query: Mapping[str, str], name: str) -> bool:
+        text = query.get(name, "false").lower()
+        if text not in ("true", "false", "1", "0"):
+            raise SandboxError(400, {name: ["must be true or false"]})
+        return text in ("true", "1")
+
     # ------------------------------------------------------------------ endpoints
 
     def place_order(self, request: _Request) -> _Reply:
@@ -377,15 +407,7 @@ class SandboxApp:
     def get_all_orders(self, request: _Request) -> _Reply:
         """GET /api/orders/: filters, then one page, newest first."""
         q = request.query
-        filters = GetOrdersRequest(
-            statuses=self._list(q, "statuses"),
-            account_names=self._list(q, "account_names"),
-            before=q.get("before"),
-            after=q.get("after"),
-            custom_order_ids=self._list(q, "custom_order_ids"),
-        )
-        page = self._int(q, "page", 1, 1_000_000)
-        size = self._int(q, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        filters = self._filters(GetOrdersRequest, q, "account_names")
         orders = self.engine.list_orders(
             statuses=filters.statuses,
             account_names=filters.account_names,
@@ -393,13 +415,10 @@ class SandboxApp:
             after=filters.after,
             custom_order_ids=filters.custom_order_ids,
         )
-        num_pages = max(1, math.ceil(len(orders) / size))
-        if page > num_pages:
-            raise SandboxError(404, {"detail": "Invalid page."})
-        chunk = orders[(page - 1) * size : page * size]
+        chunk, count, num_pages = self._page(orders, q, "page")
         return 200, {
             "orders": [render.order(o) for o in chunk],
-            "count": len(orders),
+            "count": count,
             "num_pages": num_pages,
         }
 
@@ -443,9 +462,28 @@ class SandboxApp:
         multi = self.engine.place_multi_order(PlaceMultiOrderRequest(**self._json(request)))
         return 201, render.multi_order(multi)
 
-    def get_multi_order(self, _: _Request, multi_id: str) -> _Reply:
-        """GET /api/multi_order/{id}."""
-        return 200, render.multi_order(self.engine.multi_order(multi_id))
+    def get_multi_order(self, request: _Request, multi_id: str) -> _Reply:
+        """GET /api/multi_order/{id}, with its legs when ``include_child_orders=true``."""
+        children = self._bool(request.query, "include_child_orders")
+        return 200, render.multi_order(self.engine.multi_order(multi_id), children=children)
+
+    def get_multi_orders(self, request: _Request) -> _Reply:
+        """GET /api/multi_orders/: filters, then one page (``page_number``), newest first."""
+        q = request.query
+        filters = self._filters(GetMultiOrdersRequest, q)
+        multis = self.engine.list_multi_orders(
+            statuses=filters.statuses,
+            before=filters.before,
+            after=filters.after,
+            custom_order_ids=filters.custom_order_ids,
+        )
+        children = self._bool(q, "include_child_orders")
+        chunk, count, pages = self._page(multis, q, "page_number")
+        return 200, {
+            "multi_orders": [render.multi_order(m, children=children) for m in chunk],
+            "count": count,
+            "num_pages": pages,
+        }
 
     def cancel_multi_order(self, _: _Request, multi_id: str) -> _Reply:
         """DELETE /api/multi_order/{id}."""

@@ -322,7 +322,7 @@ class Engine:
         order.sell_token_amount = self._sell_amount(order, now)
         if request.updated_leverage is not None and pair.is_derivative:
             for account in accounts:
-                account.leverage[pair.symbol] = request.updated_leverage
+                account.leverage[pair.symbol] = Decimal(request.updated_leverage)
         self.orders[order.id] = order
         self._log(order, now, "info", "order accepted")
         if chain is None:
@@ -447,6 +447,28 @@ class Engine:
             and (customs is None or o.request.custom_order_id in customs)
         ]
         return sorted(found, key=lambda o: o.seq, reverse=True)
+
+    def list_multi_orders(
+        self,
+        *,
+        statuses: Iterable[str] | None = None,
+        before: dt.datetime | None = None,
+        after: dt.datetime | None = None,
+        custom_order_ids: Iterable[str] | None = None,
+    ) -> list[SimMulti]:
+        """Multi orders matching every filter given, newest first."""
+        self.sync()
+        wanted = set(statuses) if statuses else None
+        customs = set(custom_order_ids) if custom_order_ids else None
+        found = [
+            m
+            for m in self.multis.values()
+            if (wanted is None or m.status in wanted)
+            and (before is None or m.created_at < before)
+            and (after is None or m.created_at > after)
+            and (customs is None or m.request.custom_order_id in customs)
+        ]
+        return found[::-1]  # placed in order, so newest first even within one instant
 
     def order_messages(self, order_ids: Iterable[str]) -> list[Message]:
         """The logs of these orders, in order of the ids given."""

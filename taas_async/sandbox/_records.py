@@ -33,7 +33,8 @@ __all__ = [
 LOT = Decimal("1e-8")
 #: At most this many TWAP slices per order (fewer for short orders: one a second).
 MAX_SLICES = 30
-#: POV orders given no duration run over this many seconds.
+#: Orders given no duration (POV orders, and the simple ones, which take
+#: none) run over this many seconds; Market and IOC fill at once anyway.
 POV_DEFAULT_DURATION = 600
 #: What close_balances gives its flattening orders.
 CLOSE_DURATION = 300
@@ -208,7 +209,7 @@ class SimOrder:
 
     @property
     def duration(self) -> int:
-        """Seconds of execution (POV orders without one run ``POV_DEFAULT_DURATION``)."""
+        """Seconds of execution (``POV_DEFAULT_DURATION`` for orders given none)."""
         return self.request.duration or POV_DEFAULT_DURATION
 
     @property
@@ -303,12 +304,13 @@ def _group_status(orders: Sequence[SimOrder], *, canceled: bool) -> str:
     statuses = {o.status for o in orders}
     if canceled or statuses == {OrderStatus.CANCELED}:
         return "CANCELED"
-    if all(o.is_terminal for o in orders):
+    live = {o.status for o in orders if not o.is_terminal}
+    if not live:
         return "COMPLETE"
+    if live == {OrderStatus.PAUSED}:  # every leg still to run is paused
+        return "PAUSED"
     if OrderStatus.ACTIVE in statuses or any(o.fills for o in orders):
         return "ACTIVE"
-    if OrderStatus.PAUSED in statuses:
-        return "PAUSED"
     return "SUBMITTED"
 
 

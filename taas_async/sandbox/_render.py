@@ -20,6 +20,7 @@ from taas_async.sandbox._prices import Pair
 from taas_async.sandbox._records import (
     DEFAULT_ENGINE_PASSIVENESS,
     DEFAULT_SCHEDULE_DISCRETION,
+    HUNDRED,
     Account,
     Fill,
     Message,
@@ -69,8 +70,11 @@ def timestamp(value: dt.datetime | None) -> str | None:
 
 
 def _dec20(value: Decimal | None) -> str | None:
-    if value is None:
-        return None
+    return None if value is None else _fixed(value)
+
+
+def _fixed(value: Decimal) -> str:
+    """A decimal as the server writes it: 20 places, never exponent notation."""
     return format(value.quantize(_PLACES, ROUND_HALF_EVEN), "f")
 
 
@@ -93,7 +97,7 @@ def _fill(fill: Fill) -> dict[str, Any]:
 def order(o: SimOrder) -> dict[str, Any]:
     """``GET /api/order/{id}``: every field of the seed's example, and the rest we model."""
     req = o.request
-    buy, sell = (o.pair.base, o.pair.quote) if o.side is Side.BUY else (o.pair.quote, o.pair.base)
+    buy, sell = _tokens(o)
     return {
         "id": o.id,
         "parent_order": o.parent_order,
@@ -135,8 +139,15 @@ def order(o: SimOrder) -> dict[str, Any]:
         "failure_reason": o.failure_reason,
         "notes": req.notes or "",
         "custom_order_id": req.custom_order_id or "",
-        "updated_leverage": _dec20(req.updated_leverage),
+        "updated_leverage": req.updated_leverage,
         "pos_side": req.pos_side.value if req.pos_side else None,
+        # The orders list's documented fields.
+        "parent_order_id": o.parent_order,
+        "batch_order_id": None,
+        "batch_order_strategy": None,
+        "exchanges": [o.account.exchange],
+        "average_executed_price": o.executed_price,
+        "total_fee": 0,  # the simulator charges no fees
     }
 
 
@@ -154,27 +165,66 @@ def order_summary(o: SimOrder) -> dict[str, Any]:
     }
 
 
-def multi_order(m: SimMulti) -> dict[str, Any]:
-    """A multi order as in the seed's example."""
+def multi_order(m: SimMulti, *, children: bool = False) -> dict[str, Any]:
+    """A multi order: the seed's fields and the documented ones of a fetched multi order.
+
+    ``pairs`` is joined with ``","``, the other per-leg lists with ``", "``, as
+    the docs' example has them; ``children`` adds each leg as ``child_orders``.
+    """
     req = m.request
-    return {
+    legs = m.children
+    sides = [_tokens(c) for c in legs]
+    buys = [c.executed_notional for c in legs if c.side is Side.BUY]
+    sells = [c.executed_notional for c in legs if c.side is Side.SELL]
+    body: dict[str, Any] = {
         "id": m.id,
         "created_at": timestamp(m.created_at),
         "updated_at": timestamp(m.updated_at),
         "time_start": timestamp(m.created_at),
+        "start_datetime": timestamp(m.created_at),
         "duration": req.duration,
-        "child_order_ids": [c.id for c in m.children],
+        "child_order_ids": [c.id for c in legs],
         "strategy": req.strategy.value,
         "strategy_params": req.strategy_params or {},
         "engine_passiveness": _dec20(req.engine_passiveness or DEFAULT_ENGINE_PASSIVENESS),
         "schedule_discretion": _dec20(req.schedule_discretion or DEFAULT_SCHEDULE_DISCRETION),
+        "alpha_tilt": _dec20(req.alpha_tilt),
+        "pov_limit": None,
+        "limit_price_spread": None,
         "exposure_tolerance": _dec20(req.exposure_tolerance),
+        "order_condition": req.order_condition,
+        "order_condition_vars": {},
+        "order_condition_expiry": timestamp(req.order_condition_expiry)
+        if isinstance(req.order_condition_expiry, dt.datetime)
+        else req.order_condition_expiry,
+        "notional_exposure": abs(sum(buys, Decimal(0)) - sum(sells, Decimal(0))),
+        "executed_notional": sum((c.executed_notional for c in legs), Decimal(0)),
+        "pct_filled": sum((c.pct_filled for c in legs), Decimal(0)) / len(legs)
+        if legs
+        else Decimal(0),
+        "is_active": m.status == "ACTIVE",
+        "is_paused": m.status == "PAUSED",
+        "completely_filled": bool(legs) and all(c.pct_filled == HUNDRED for c in legs),
+        "account_names": req.resolved_accounts,
+        "pairs": ",".join(c.pair.symbol for c in legs),
+        "buy_token": ", ".join(buy for buy, _ in sides),
+        "sell_token": ", ".join(sell for _, sell in sides),
+        "sell_token_amount": ", ".join(_fixed(c.sell_token_amount) for c in legs),
         "user": _USER,
         "status": m.status,
+        "calculated_status": m.status,
         "time_zone": "UTC",
         "failure_reason": "",
         "custom_order_id": req.custom_order_id or "",
     }
+    if children:
+        body["child_orders"] = [order(c) for c in legs]
+    return body
+
+
+def _tokens(o: SimOrder) -> tuple[str, str]:
+    """(buy token, sell token) of an order."""
+    return (o.pair.base, o.pair.quote) if o.side is Side.BUY else (o.pair.quote, o.pair.base)
 
 
 def chained_order(c: SimChain) -> dict[str, Any]:

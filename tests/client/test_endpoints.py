@@ -30,8 +30,10 @@ from taas_async import (
     Balance,
     ChainedOrder,
     CloseBalancesResult,
+    GetMultiOrdersRequest,
     GetOrdersRequest,
     MultiOrder,
+    MultiOrdersPage,
     MultiOrderStatus,
     Order,
     OrderMessage,
@@ -284,6 +286,32 @@ def check_seed_multi(multi: Any) -> None:
     assert multi.created_at == dt.datetime(2023, 8, 15, 8, 36, 15, 366052, tzinfo=UTC)
 
 
+def check_seed_multi_with_children(multi: Any) -> None:
+    check_seed_multi(multi)
+    assert len(multi.child_orders) == 1
+    check_seed_order(multi.child_orders[0])
+
+
+def check_multi_page(
+    *, ids: list[str], count: int | None, num_pages: int | None
+) -> Callable[[Any], None]:
+    def check(page: Any) -> None:
+        assert type(page) is MultiOrdersPage
+        assert [m.id for m in page.multi_orders] == ids
+        assert all(type(m) is MultiOrder for m in page)
+        assert len(page) == len(ids)
+        assert page.count == count
+        assert page.num_pages == num_pages
+
+    return check
+
+
+def check_seed_multi_page(page: Any) -> None:
+    check_multi_page(ids=[MULTI_ID], count=1, num_pages=1)(page)
+    check_seed_multi(page[0])
+    assert page[0].child_orders == []  # not asked for
+
+
 def check_chained(chained: Any) -> None:
     assert type(chained) is ChainedOrder
     assert chained.id == "chain-1"
@@ -413,7 +441,7 @@ CASES: list[Case] = [
             "strategy_params": {"reduce_only": True, "ool_pause": False},
             "notes": "rebalance",
             "custom_order_id": "my-order-1",
-            "updated_leverage": "3",
+            "updated_leverage": 3,  # an integer, as documented
             "max_otc": "0.00000001",
             "pos_side": "short",
         },
@@ -725,6 +753,64 @@ CASES: list[Case] = [
         NO_BODY,
         ok(SEED_MULTI_ORDER),
         check_seed_multi,
+    ),
+    Case(
+        "get_multi_order-with-child-orders",
+        lambda c: c.get_multi_order(MULTI_ID, include_child_orders=True),
+        "GET",
+        f"multi_order/{MULTI_ID}",
+        {"include_child_orders": "true"},
+        NO_BODY,
+        ok({**json.loads(SEED_MULTI_ORDER), "child_orders": [json.loads(SEED_ORDER)]}),
+        check_seed_multi_with_children,
+    ),
+    Case(
+        "get_multi_orders-no-filters",
+        lambda c: c.get_multi_orders(),
+        "GET",
+        "multi_orders/",
+        {},
+        NO_BODY,
+        ok('{"multi_orders": [' + SEED_MULTI_ORDER + '], "count": 1, "num_pages": 1}'),
+        check_seed_multi_page,
+    ),
+    Case(
+        "get_multi_orders-every-filter",
+        lambda c: c.get_multi_orders(
+            GetMultiOrdersRequest(
+                statuses=[MultiOrderStatus.ACTIVE, "PAUSED"],
+                after=dt.datetime(2024, 1, 1, tzinfo=UTC),
+                before="2024-02-01T10:30:00.250000+05:30",
+                custom_order_ids=["m1", "m2"],
+                page_number=3,
+                page_size=25,
+                include_child_orders=True,
+            )
+        ),
+        "GET",
+        "multi_orders/",
+        {
+            "statuses": "ACTIVE,PAUSED",
+            "after": "2024-01-01T00:00:00+00:00",
+            "before": "2024-02-01T10:30:00.250000+05:30",
+            "custom_order_ids": "m1,m2",
+            "page_number": "3",
+            "page_size": "25",
+            "include_child_orders": "true",
+        },
+        NO_BODY,
+        ok({"multi_orders": [], "count": 50, "num_pages": 2}),
+        check_multi_page(ids=[], count=50, num_pages=2),
+    ),
+    Case(
+        "get_multi_orders-bare-list-reply",
+        lambda c: c.get_multi_orders(GetMultiOrdersRequest(page_number=1)),
+        "GET",
+        "multi_orders/",
+        {"page_number": "1"},
+        NO_BODY,
+        ok([{"id": OTHER_ID}]),
+        check_multi_page(ids=[OTHER_ID], count=None, num_pages=None),
     ),
     Case(
         "cancel_multi_order-200",
@@ -1064,6 +1150,24 @@ def multi_found(multi: Any, _: Sandbox) -> None:
     assert multi.id == MULTI_ID
     assert multi.status is MultiOrderStatus.ACTIVE
     assert len(multi.child_order_ids) == 2
+    assert multi.child_orders == []  # not asked for
+
+
+def multi_found_with_legs(multi: Any, sandbox: Sandbox) -> None:
+    assert type(multi) is MultiOrder
+    assert multi.id == MULTI_ID
+    assert all(type(o) is Order for o in multi.child_orders)
+    assert [o.id for o in multi.child_orders] == multi.child_order_ids
+    legs = [sandbox.engine.orders[i] for i in multi.child_order_ids]
+    assert [o.executed_qty for o in multi.child_orders] == [o.executed_qty for o in legs]
+    assert multi.pair_list == ["ETH:PERP-USDT", "ETH-USDT"]
+
+
+def is_multi_page(page: Any, sandbox: Sandbox) -> None:
+    assert type(page) is MultiOrdersPage
+    assert page.count == 1 == len(sandbox.engine.multis)
+    assert page.num_pages == 1
+    assert [m.id for m in page] == [MULTI_ID]
 
 
 def chain_placed(chained: Any, sandbox: Sandbox) -> None:
@@ -1152,6 +1256,11 @@ SANDBOX_CHECKS: dict[str, SandboxCheck] = {
     "get_order_messages-by-order-id": messages_of(ORDER_ID, OTHER_ID),
     "place_multi_order": multi_placed,
     "get_multi_order": multi_found,
+    "get_multi_order-with-child-orders": multi_found_with_legs,
+    "get_multi_orders-no-filters": is_multi_page,
+    # Nothing falls in January 2024 in sandbox time: page 3 is past the end.
+    "get_multi_orders-every-filter": raises(taas_async.NotFoundError),
+    "get_multi_orders-bare-list-reply": is_multi_page,
     "cancel_multi_order-200": action_done(MULTI_ID, status="CANCELED"),
     "cancel_multi_order-204": action_done(MULTI_ID, status="CANCELED"),
     "place_chained_order": chain_placed,
@@ -1215,6 +1324,7 @@ def test_table_covers_every_endpoint() -> None:
         "get_order_messages",
         "place_multi_order",
         "get_multi_order",
+        "get_multi_orders",
         "cancel_multi_order",
         "place_chained_order",
         "get_balances",
@@ -1224,7 +1334,7 @@ def test_table_covers_every_endpoint() -> None:
     }
     covered = {c.id.split("-")[0] for c in CASES}
     assert covered == endpoints
-    # iter_orders is covered by test_iter_orders.py, the fan-out and tracking
+    # iter_orders and iter_multi_orders are covered by test_paging.py, the fan-out and tracking
     # helpers by test_fan_out.py; nothing public is left out.
     public = {
         name
@@ -1234,6 +1344,7 @@ def test_table_covers_every_endpoint() -> None:
     assert public - endpoints == {
         "aclose",
         "iter_orders",
+        "iter_multi_orders",
         "place_orders",
         "cancel_orders",
         "watch_order",
@@ -1242,8 +1353,8 @@ def test_table_covers_every_endpoint() -> None:
 
 
 # --------------------------------------------------------------------------- iter_orders
-# Its paging is tested in test_iter_orders.py; here, that it yields orders
-# typed as get_all_orders types them.
+# Their paging is tested in test_paging.py; here, that they yield items typed
+# as get_all_orders and get_multi_orders type them.
 
 
 @pytest.mark.asyncio
@@ -1256,6 +1367,18 @@ async def test_iter_orders_yields_typed_orders_with_decimals(
     orders = [o async for o in client.iter_orders()]
     assert len(orders) == 1
     check_seed_order(orders[0])
+
+
+@pytest.mark.asyncio
+async def test_iter_multi_orders_yields_typed_multi_orders(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    mock_api.get("multi_orders/").respond(
+        200, text='{"multi_orders": [' + SEED_MULTI_ORDER + "]}", content_type="application/json"
+    )
+    multis = [m async for m in client.iter_multi_orders()]
+    assert len(multis) == 1
+    check_seed_multi(multis[0])
 
 
 # --------------------------------------------------------------------------- path parameters

@@ -138,7 +138,7 @@ SEED_ORDER_EXPECTED: dict[str, Any] = {
     "failure_reason": "",
     "stop_price": None,
     "notes": "",
-    "custom_order_id": "",
+    "custom_order_id": None,  # the server's "" for none, as for every unset field (API-FACTS 6)
     "updated_leverage": None,
 }
 

@@ -49,6 +49,7 @@ from taas_async import (
     ChainedOrder,
     CloseBalancesResult,
     MultiOrder,
+    MultiOrdersPage,
     Order,
     OrderMessage,
     OrdersPage,
@@ -136,6 +137,24 @@ GET_ALL_ORDERS = Carrier(
     (),
     "$",
 )
+GET_MULTI_ORDERS = Carrier(
+    "get_multi_orders",
+    "GET",
+    "multi_orders/",
+    lambda c: c.get_multi_orders(),
+    lambda: {"multi_orders": [load_json("seed_multi_order.json")], "count": 1, "num_pages": 1},
+    (),
+    "$",
+)
+MULTI_WITH_LEGS = Carrier(
+    "get_multi_order.child_orders[0]",
+    "GET",
+    "multi_order/m1",
+    lambda c: c.get_multi_order("m1", include_child_orders=True),
+    lambda: {**load_json("seed_multi_order.json"), "child_orders": [_order()]},
+    ("child_orders", 0),
+    "$.child_orders[0]",
+)
 BALANCES = Carrier(
     "get_balances",
     "GET",
@@ -153,8 +172,10 @@ CARRIERS: dict[type, list[Carrier]] = {
         dataclasses.replace(
             GET_ALL_ORDERS, name="get_all_orders[0]", at=("orders", 0), path="$.orders[0]"
         ),
+        MULTI_WITH_LEGS,
     ],
     OrdersPage: [GET_ALL_ORDERS],
+    MultiOrdersPage: [GET_MULTI_ORDERS],
     MultiOrder: [
         Carrier(
             "get_multi_order",
@@ -164,7 +185,13 @@ CARRIERS: dict[type, list[Carrier]] = {
             lambda: load_json("seed_multi_order.json"),
             (),
             "$",
-        )
+        ),
+        dataclasses.replace(
+            GET_MULTI_ORDERS,
+            name="get_multi_orders[0]",
+            at=("multi_orders", 0),
+            path="$.multi_orders[0]",
+        ),
     ],
     Balance: [BALANCES],
     Asset: [
@@ -316,6 +343,10 @@ def test_every_reply_model_has_a_carrier() -> None:
     # The models the issue names, and that introspection finds them.
     assert {(Order, "duration"), (MultiOrder, "duration")} <= set(INT_FIELDS)
     assert {(OrdersPage, "count"), (OrdersPage, "num_pages")} <= set(INT_FIELDS)
+    assert {(MultiOrdersPage, "count"), (MultiOrder, "executed_notional")} <= {
+        *INT_FIELDS,
+        *DECIMAL_FIELDS,
+    }
     assert (Order, "executed_qty") in DECIMAL_FIELDS
     assert (Asset, "size") in DECIMAL_FIELDS
 

@@ -208,6 +208,13 @@ MODEL_ROWS = [
     P(PlaceOrderRequest, order(limit_price=0), {"limit_price"}, id="limit-price-zero"),
     P(PlaceOrderRequest, order(limit_price=-5), {"limit_price"}, id="limit-price-negative"),
     P(PlaceOrderRequest, order(updated_leverage=0), {"updated_leverage"}, id="upd-leverage-zero"),
+    # A whole number, as documented: a fraction is refused, not rounded.
+    P(
+        PlaceOrderRequest,
+        order(updated_leverage=2.5),
+        {"updated_leverage"},
+        id="upd-leverage-fraction",
+    ),
     # ---- custom_order_id
     P(PlaceOrderRequest, order(custom_order_id="x" * 65), {"custom_order_id"}, id="coid-65"),
     P(PlaceOrderRequest, order(custom_order_id=""), {"custom_order_id"}, id="coid-empty"),
@@ -1216,7 +1223,6 @@ DECIMAL_FIELDS = {
     "pov_limit",
     "pov_target",
     "limit_price",
-    "updated_leverage",
     "max_otc",
     "exposure_tolerance",
     "leverage",
@@ -1241,7 +1247,7 @@ def place_order_kwargs(draw: st.DrawFn) -> dict[str, Any]:
                 "pov_limit": UNIT_OPEN,
                 "limit_price": POSITIVE,
                 "max_otc": POSITIVE,
-                "updated_leverage": POSITIVE,
+                "updated_leverage": st.integers(min_value=1, max_value=125),
                 "custom_order_id": COIDS,
                 "pos_side": POS_SIDES,
                 "notes": st.text(max_size=20),
@@ -1283,7 +1289,7 @@ def test_generated_valid_orders_are_accepted_and_stored_exactly(kwargs: dict[str
         if name in DECIMAL_FIELDS:
             assert isinstance(stored, Decimal)
             assert stored == as_decimal(value)
-        elif name == "duration":
+        elif name in ("duration", "updated_leverage"):
             assert type(stored) is int
             assert stored == value
         elif name == "side":
@@ -1402,7 +1408,7 @@ RANGES: dict[tuple[type, str], tuple[Decimal, bool, Decimal | None]] = {
     (GetOrdersRequest, "page"): (Decimal(1), True, None),
     (GetOrdersRequest, "page_size"): (Decimal(1), True, None),
 }
-WHOLE_FIELDS = {"duration", "priority", "page", "page_size"}
+WHOLE_FIELDS = {"duration", "updated_leverage", "priority", "page", "page_size"}
 BASES: dict[type, dict[str, Any]] = {
     PlaceOrderRequest: ORDER,
     ChildOrder: CHILD,

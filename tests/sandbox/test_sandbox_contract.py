@@ -9,6 +9,7 @@ types, and every field our models declare.
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 from typing import Any
@@ -21,11 +22,14 @@ from taas_async import (
     ActionResult,
     AmendOrderRequest,
     Asset,
+    BadRequestError,
     Balance,
     ChainedOrder,
     CloseBalancesResult,
+    GetMultiOrdersRequest,
     GetOrdersRequest,
     MultiOrder,
+    MultiOrdersPage,
     Order,
     OrderMessage,
     OrdersPage,
@@ -33,9 +37,11 @@ from taas_async import (
     PlaceChainedOrderRequest,
     PlaceMultiOrderRequest,
     PlaceOrderRequest,
+    RequestValidationError,
     SetLeverageRequest,
     TaaSError,
 )
+from taas_async._codec import decode_json
 from taas_async._converter import ShapeError, make_converter, structure
 from taas_async.sandbox import Exchange, Sandbox
 
@@ -57,6 +63,7 @@ REPLY_MODELS: list[tuple[str, str, Any]] = [
     ("POST", r"/api/order_messages/", list[OrderMessage]),
     ("POST", r"/api/multi_orders/", MultiOrder),
     ("GET", r"/api/multi_order/[^/]+", MultiOrder),
+    ("GET", r"/api/multi_orders/", MultiOrdersPage),
     ("DELETE", r"/api/multi_order/[^/]+", ActionResult),
     ("POST", r"/api/chained_orders/", ChainedOrder),
     ("GET", r"/api/balances/", dict[str, Balance]),
@@ -153,6 +160,11 @@ async def run_scenario(sandbox: Sandbox) -> None:
             await client.get_order(order_id)
             await client.get_order_summary(order_id)
         await client.get_multi_order(multi.id)
+        with_legs = await client.get_multi_order(multi.id, include_child_orders=True)
+        assert [o.id for o in with_legs.child_orders] == multi.child_order_ids
+        await client.get_multi_orders()
+        await client.get_multi_orders(GetMultiOrdersRequest(include_child_orders=True))
+        assert [m.id async for m in client.iter_multi_orders()] == [multi.id]
         await client.get_order_messages([first.id, perp.id])
         await client.get_balances()
         await client.get_balances(exchange_names=["OKX"])
@@ -245,12 +257,29 @@ def _orders(exchanges: list[Exchange]) -> list[dict[str, Any]]:
         orders.extend(page["orders"])
     for chain in _replies(exchanges, ChainedOrder):
         orders.extend(chain["orders"])
+    for multi in _multi_orders(exchanges):
+        orders.extend(multi.get("child_orders", []))
     return orders
 
 
-def _assert_carries(reply: dict[str, Any], seed: dict[str, Any], model: type) -> None:
+def _multi_orders(exchanges: list[Exchange]) -> list[dict[str, Any]]:
+    multis = _replies(exchanges, MultiOrder)
+    for page in _replies(exchanges, MultiOrdersPage):
+        multis.extend(page["multi_orders"])
+    return multis
+
+
+def _assert_carries(
+    reply: dict[str, Any],
+    seed: dict[str, Any],
+    model: type,
+    *,
+    unless_asked: frozenset[str] = frozenset(),
+) -> None:
+    """``reply`` has every key of ``seed`` and of ``model`` (but those sent only on request)."""
     assert set(seed) <= set(reply), set(seed) - set(reply)
-    assert model_fields(model) <= set(reply), model_fields(model) - set(reply)
+    missing = model_fields(model) - set(reply)
+    assert missing <= unless_asked, missing - unless_asked
     for key, value in seed.items():
         if value is not None and reply[key] is not None:
             assert json_type(reply[key]) == json_type(value), key
@@ -275,8 +304,13 @@ def test_order_replies_carry_every_seed_field(exchanges: list[Exchange]) -> None
 
 
 def test_multi_order_replies_carry_every_seed_field(exchanges: list[Exchange]) -> None:
-    for reply in _replies(exchanges, MultiOrder):
-        _assert_carries(reply, SEED_MULTI, MultiOrder)
+    multis = _multi_orders(exchanges)
+    for reply in multis:
+        # child_orders comes only with include_child_orders=true.
+        _assert_carries(reply, SEED_MULTI, MultiOrder, unless_asked=frozenset({"child_orders"}))
+    with_legs = [m for m in multis if "child_orders" in m]
+    assert len(with_legs) == 2  # the one multi order, and the page that asked for legs
+    assert all(len(m["child_orders"]) == 2 for m in with_legs)
 
 
 def test_balance_replies_carry_every_seed_field(exchanges: list[Exchange]) -> None:
@@ -293,3 +327,91 @@ def test_balance_replies_carry_every_seed_field(exchanges: list[Exchange]) -> No
     for reply in _replies(exchanges, dict[str, Balance]):
         for balance in reply.values():
             assert set(balance) == model_fields(Balance)
+
+
+# --------------------------------------------------------------------------- request rules
+# The sandbox reads a request body with the SDK's own request models, so the
+# two cannot disagree on what is valid; these tests hold that in place, by
+# sending raw bodies past the SDK's checks (client.request) and comparing.
+
+_MARKET = {"accounts": ["mock"], "pair": "ETH-USDT", "side": "buy", "base_asset_qty": "1"}
+
+#: Bodies the documented rules refuse (API-FACTS §3.1), each with the fields named.
+REFUSED_BODIES = [
+    pytest.param({**_MARKET, "strategy": "Market", "duration": 60}, id="market-with-duration"),
+    pytest.param(
+        {**_MARKET, "strategy": "IOC", "pov_limit": "0.1", "engine_passiveness": "0.2"},
+        id="ioc-with-algorithm-fields",
+    ),
+    pytest.param({**_MARKET, "strategy": "Limit"}, id="limit-without-price"),
+    pytest.param({**_MARKET, "strategy": "Market", "limit_price": "1"}, id="market-with-price"),
+    pytest.param({**_MARKET, "strategy": "TWAP"}, id="twap-without-duration"),
+    pytest.param(
+        {**_MARKET, "strategy": "TWAP", "duration": 60, "schedule_discretion": "0.6"},
+        id="discretion-above-0.5",
+    ),
+    pytest.param(
+        {**_MARKET, "strategy": "VWAP", "duration": 60, "is_reverse_limit_price": True},
+        id="reverse-without-limit",
+    ),
+    pytest.param(
+        {**_MARKET, "strategy": "TWAP", "duration": 60, "start_datetime": "2026-01-02T00:00:00"},
+        id="naive-start",
+    ),
+    pytest.param(
+        {**_MARKET, "strategy": "TWAP", "duration": 60, "updated_leverage": 2.5},
+        id="fractional-leverage",
+    ),
+    pytest.param(
+        {**_MARKET, "strategy": "TWAP", "duration": 60, "strategy_params": {"dicy": "on"}},
+        id="strategy-param-type",
+    ),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("body", REFUSED_BODIES)
+async def test_the_sandbox_refuses_what_the_sdk_refuses(body: dict[str, Any]) -> None:
+    with pytest.raises(RequestValidationError) as sdk:
+        # As JSON reads it (2.5 is a Decimal there), so the messages match word for word.
+        PlaceOrderRequest(**decode_json(json.dumps(body)))
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        with pytest.raises(BadRequestError) as server:
+            await client.request("POST", "api/orders/", json=body)
+    assert server.value.field_errors == sdk.value.errors
+    assert not sandbox.engine.orders
+
+
+#: Bodies the docs describe as valid (API-FACTS §3.1), which 1.2.9 refused or never sent.
+ACCEPTED_BODIES = [
+    pytest.param({**_MARKET, "strategy": "Market"}, id="market"),
+    pytest.param({**_MARKET, "strategy": "IOC"}, id="ioc"),
+    pytest.param({**_MARKET, "strategy": "Iceberg", "limit_price": "5000"}, id="iceberg"),
+    pytest.param(
+        {
+            **_MARKET,
+            "strategy": "TWAP",
+            "pov_target": "0.1",
+            "is_reverse_limit_price": True,
+            "limit_price": "1",
+            "start_datetime": "2026-01-01T00:05:00+00:00",
+            "strategy_params": {"passive_only": True, "max_clip_size": 3, "future_flag": 1},
+        },
+        id="twap-documented-fields",
+    ),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("body", ACCEPTED_BODIES)
+async def test_the_sandbox_accepts_what_the_sdk_accepts(body: dict[str, Any]) -> None:
+    expected = PlaceOrderRequest(**body)
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        reply = await client.request("POST", "api/orders/", json=body)
+        placed = await client.place_order(expected)
+    assert isinstance(reply, dict)
+    assert reply["strategy"] == placed.strategy == body["strategy"]
+    stored = sandbox.engine.orders[reply["id"]].request
+    assert stored == attrs.evolve(expected, custom_order_id=stored.custom_order_id)

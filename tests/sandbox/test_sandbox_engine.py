@@ -25,8 +25,10 @@ from taas_async import (
     BadRequestError,
     ChildOrder,
     ConflictError,
+    GetMultiOrdersRequest,
     GetOrdersRequest,
     InternalServerError,
+    MultiOrderStatus,
     NotFoundError,
     Order,
     OrderInChain,
@@ -726,6 +728,105 @@ async def test_multi_order_children_run_together() -> None:
         assert {c.time_end for c in children} == {DEFAULT_START + 30 * SECOND}
         error = await status_error(client.cancel_multi_order(multi.id))
         assert error.message == f"multi order {multi.id} is COMPLETE"
+
+
+@pytest.mark.asyncio
+async def test_multi_order_documented_fields_follow_its_legs() -> None:
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        multi = await client.place_multi_order(
+            PlaceMultiOrderRequest(
+                accounts=["mock"],
+                duration=30,
+                strategy="TWAP",
+                child_orders=[
+                    ChildOrder(pair="ETH-USDT", side="buy", base_asset_qty="2"),
+                    ChildOrder(pair="ETH:PERP-USDT", side="sell", base_asset_qty="1"),
+                ],
+            )
+        )
+        sandbox.advance(15)
+        half = await client.get_multi_order(multi.id, include_child_orders=True)
+        legs = half.child_orders
+        assert [o.id for o in legs] == multi.child_order_ids
+        assert half.status == half.calculated_status == MultiOrderStatus.ACTIVE
+        assert (half.is_active, half.is_paused, half.completely_filled) == (True, False, False)
+        assert half.pair_list == ["ETH-USDT", "ETH:PERP-USDT"]
+        assert half.pairs == "ETH-USDT,ETH:PERP-USDT"
+        assert half.buy_token_list == ["ETH", "USDT"]
+        assert half.sell_token == "USDT, ETH"
+        assert half.sell_token_amount_list == [o.sell_token_amount for o in legs]
+        bought, sold = (o.executed_notional for o in legs)
+        assert bought is not None
+        assert sold is not None
+        assert bought > 0
+        assert sold > 0
+        assert half.executed_notional == bought + sold
+        assert half.notional_exposure == abs(bought - sold)
+        assert half.pct_filled == sum(o.pct_filled or 0 for o in legs) / 2
+        assert 0 < half.pct_filled < 100
+
+        await client.pause_order(legs[0].id)
+        await client.pause_order(legs[1].id)
+        paused = await client.get_multi_order(multi.id)
+        assert (paused.is_active, paused.is_paused) == (False, True)
+        assert paused.child_orders == []  # not asked for
+        await client.resume_order(legs[0].id)
+        await client.resume_order(legs[1].id)
+
+        sandbox.advance(30)
+        done = await client.get_multi_order(multi.id)
+        assert done.effective_status is MultiOrderStatus.COMPLETE
+        assert done.is_terminal
+        assert (done.is_active, done.completely_filled, done.pct_filled) == (False, True, 100)
+
+
+@pytest.mark.asyncio
+async def test_multi_orders_list_filters_and_pages_newest_first() -> None:
+    sandbox = Sandbox()
+    legs = [ChildOrder(pair="ETH-USDT", side="buy", base_asset_qty="1")]
+    async with sandbox.client() as client:
+        placed = [
+            await client.place_multi_order(
+                PlaceMultiOrderRequest(
+                    accounts=["mock"],
+                    duration=30 * (i + 1),
+                    strategy="TWAP",
+                    child_orders=legs,
+                    custom_order_id=f"batch-{i}",
+                )
+            )
+            for i in range(3)
+        ]
+        await client.cancel_multi_order(placed[1].id)
+        sandbox.advance(45)  # the first (30 s) is COMPLETE, the third still ACTIVE
+        newest_first = [m.id for m in reversed(placed)]
+        assert [m.id async for m in client.iter_multi_orders()] == newest_first
+        page = await client.get_multi_orders(GetMultiOrdersRequest(page_size=2, page_number=2))
+        assert (page.count, page.num_pages, [m.id for m in page]) == (3, 2, [placed[0].id])
+        by_status = await client.get_multi_orders(
+            GetMultiOrdersRequest(statuses=["COMPLETED", "CANCELED"])  # COMPLETED: COMPLETE
+        )
+        assert [m.id for m in by_status] == [placed[1].id, placed[0].id]
+        by_id = await client.get_multi_orders(GetMultiOrdersRequest(custom_order_ids=["batch-2"]))
+        assert [m.id for m in by_id] == [placed[2].id]
+        assert by_id[0].child_orders == []
+        with_legs = await client.get_multi_orders(
+            GetMultiOrdersRequest(custom_order_ids=["batch-2"], include_child_orders=True)
+        )
+        assert [o.id for o in with_legs[0].child_orders] == placed[2].child_order_ids
+        later = DEFAULT_START + 1000 * SECOND
+        assert len(await client.get_multi_orders(GetMultiOrdersRequest(after=later))) == 0
+        past_the_end = await status_error(
+            client.get_multi_orders(GetMultiOrdersRequest(page_number=3, page_size=2)),
+            NotFoundError,
+        )
+        assert past_the_end.body == {"detail": "Invalid page."}
+        bad = await status_error(
+            client.request("GET", "api/multi_orders/", params={"include_child_orders": "maybe"})
+        )
+        assert bad.status_code == 400
+        assert bad.body == {"include_child_orders": ["must be true or false"]}
 
 
 @pytest.mark.asyncio

@@ -19,8 +19,11 @@ from taas_async import (
     AsyncClient,
     Balance,
     ChildOrder,
+    GetMultiOrdersRequest,
     GetOrdersRequest,
     MultiOrder,
+    MultiOrdersPage,
+    MultiOrderStatus,
     Order,
     OrderInChain,
     OrderStatus,
@@ -71,6 +74,18 @@ async def tour() -> None:
             )
         )
         children: list[str] = multi.child_order_ids
+        fetched = await client.get_multi_order(multi.id, include_child_orders=True)
+        legs: list[Order] = fetched.child_orders
+        pairs: list[str] = fetched.pair_list
+        amounts: list[Decimal] = fetched.sell_token_amount_list
+        filled: Decimal | None = fetched.pct_filled
+        multi_status: MultiOrderStatus | str | None = fetched.effective_status
+        multi_page: MultiOrdersPage = await client.get_multi_orders(
+            GetMultiOrdersRequest(statuses=[MultiOrderStatus.ACTIVE], page_number=2)
+        )
+        async for listed_multi in client.iter_multi_orders(GetMultiOrdersRequest(page_size=10)):
+            is_over: bool = listed_multi.is_terminal
+        del legs, pairs, amounts, filled, multi_status, multi_page
         await client.place_chained_order(
             PlaceChainedOrderRequest(
                 orders_in_chain=[
