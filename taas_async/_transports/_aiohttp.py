@@ -88,7 +88,7 @@ def _tracking_connector() -> type[aiohttp.TCPConnector]:
                 phase = _PHASE.get(None)
                 if phase is not None and phase.connected:
                     # aiohttp retries idempotent requests on a new connection when
-                    # the first one broke: never send a request twice (SPEC).
+                    # the first one broke: never send a request twice.
                     raise _Resend
                 conn = await super().connect(req, traces, timeout)
                 if phase is not None:
