@@ -119,7 +119,7 @@ def order(o: SimOrder) -> dict[str, Any]:
             o.time_end
             or (o.time_start + dt.timedelta(seconds=o.duration) if o.time_start else None)
         ),
-        "duration": o.duration,
+        "duration": None if req.strategy.is_simple else o.duration,  # simple: none
         "accounts": [o.account.id if n == o.account.name else n for n in req.accounts],
         "account_names": list(req.accounts),
         "user": _USER,

@@ -917,6 +917,24 @@ async def test_market_and_ioc_fill_at_once_or_not_at_all() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_simple_order_has_no_duration_and_takes_none_by_amend() -> None:
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        placed = await client.place_order(
+            order_request(strategy="Limit", limit_price="100", base_asset_qty="1")
+        )
+        assert placed.duration is None  # the docs: simple orders do not use one
+        assert placed.raw["duration"] is None
+        sandbox.advance(1)
+        refused = await status_error(
+            client.amend_order(AmendOrderRequest(order_id=placed.id, changes={"duration": 900}))
+        )
+        assert refused.field_errors == {
+            "duration": ["not used by Limit orders (a simple order): leave it out"]
+        }
+
+
+@pytest.mark.asyncio
 async def test_limit_never_reached_runs_out_without_fills() -> None:
     sandbox = Sandbox()
     async with sandbox.client() as client:
