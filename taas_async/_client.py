@@ -347,7 +347,10 @@ class AsyncClient(BaseClient):
         With ``include_child_orders=True`` its legs come along, as
         ``child_orders`` (typed :class:`Order` s).
         """
-        query = r.MultiOrderQuery(include_child_orders=include_child_orders or None)
+        # The server's default (false) is not sent; anything but a bool is refused.
+        query = r.MultiOrderQuery(
+            include_child_orders=None if include_child_orders is False else include_child_orders
+        )
         call = self._call(
             e.GET_MULTI_ORDER,
             multi_order_id,

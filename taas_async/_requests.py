@@ -118,28 +118,39 @@ class StrategyParams(RequestModel):
 def _to_strategy_params(
     value: StrategyParams | Mapping[str, Any] | None,
 ) -> StrategyParams | dict[str, Any] | None:
-    """A ``StrategyParams`` as given; a mapping as a dict, its documented keys checked."""
+    """A ``StrategyParams`` as given, or a mapping as a dict.
+
+    The dict's documented keys are checked and converted as ``StrategyParams``
+    converts them (``max_clip_size`` ``Decimal("5")`` is sent as the integer
+    5); the other keys stay as given.
+    """
     if value is None or isinstance(value, StrategyParams):
         return value
     params = opt_dict(value)
     assert params is not None  # noqa: S101 (not None: checked above)
     if not all(isinstance(key, str) for key in params):
         raise TypeError("keys must be strings")
-    known = {k: params[k] for k in _PARAMS_KEYS if k in params and params[k] is not None}
-    try:
-        StrategyParams(**known)
-    except RequestValidationError as exc:
-        raise NestedErrors({f".{k}": reasons for k, reasons in exc.errors.items()}) from None
-    return params
+    return {**params, **_documented_params(params)}
 
 
 _PARAMS_KEYS = tuple(a.name for a in attrs.fields(StrategyParams))
+
+
+def _documented_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The documented keys of ``params`` as ``StrategyParams`` reads them (errors nested)."""
+    known = {k: params[k] for k in _PARAMS_KEYS if k in params and params[k] is not None}
+    try:
+        typed = StrategyParams(**known)
+    except RequestValidationError as exc:
+        raise NestedErrors({f".{k}": reasons for k, reasons in exc.errors.items()}) from None
+    return {k: getattr(typed, k) for k in known}
 
 
 def _params_keys(_inst: object, attribute: "attrs.Attribute[Any]", value: Any) -> None:
     # A dict mutated after construction is checked again by validate().
     if isinstance(value, dict):
         str_keys(_inst, attribute, value)
+        _documented_params(value)
 
 
 @attrs.define(kw_only=True, on_setattr=on_setattr)
@@ -268,6 +279,7 @@ ALGORITHM_ONLY = (
     "is_reverse_limit_price",
 )
 _NEEDS_LIMIT_PRICE = frozenset({Strategy.LIMIT, Strategy.ICEBERG})
+_ALGORITHMIC = ", ".join(s.value for s in Strategy if not s.is_simple)
 
 
 @collect_errors
@@ -330,9 +342,15 @@ class PlaceMultiOrderRequest(_ExecutionParams):
         return list(dict.fromkeys(c.account for c in self.child_orders if c.account))
 
     def _cross_field_problems(self) -> dict[str, list[str]]:
+        problems: dict[str, list[str]] = {}
+        if is_instance(self.strategy, Strategy) and self.strategy.is_simple:
+            problems["strategy"] = [
+                f"a multi order runs an algorithmic strategy ({_ALGORITHMIC}), not"
+                f" {self.strategy.value}: place simple orders with place_order(s)"
+            ]
         if not self.resolved_accounts:
-            return {"accounts": ["required unless every child order names its account"]}
-        return {}
+            problems["accounts"] = ["required unless every child order names its account"]
+        return problems
 
 
 def _to_place_order_request(value: PlaceOrderRequest | Mapping[str, Any]) -> PlaceOrderRequest:

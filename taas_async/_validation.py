@@ -92,6 +92,9 @@ class RequestModel:
             if attribute.validator is not None:
                 try:
                     attribute.validator(self, attribute, value)
+                except NestedErrors as exc:
+                    problems.update({f"{attribute.name}{p}": r for p, r in exc.errors.items()})
+                    continue
                 except (TypeError, ValueError, ArithmeticError) as exc:
                     problems[attribute.name] = [_reason(attribute.name, exc)]
                     continue

@@ -173,8 +173,11 @@ class Engine:
         """Fill whatever the schedule owes up to ``due`` of its slices."""
         price = self.prices.price(order.pair, when)
         limit = order.request.limit_price
-        if limit is not None and (price > limit if order.side is Side.BUY else price < limit):
-            return  # the limit holds this slice back; the next one catches up
+        if limit is not None:
+            worse = price > limit if order.side is Side.BUY else price < limit
+            # A reverse limit trades only at prices worse than it; a limit, never.
+            if worse is not bool(order.request.is_reverse_limit_price):
+                return  # the limit holds this slice back; the next one catches up
         unit, total = order.target
         # total * due / n, not total * (due / n): 3 * (10 / 30) is 0.999..., one lot short.
         last, owed_total = due >= order.n_slices, total * due / order.n_slices
@@ -220,7 +223,7 @@ class Engine:
             first = min(leg.priority or 0 for leg in pending)
             for leg in pending:
                 if leg.priority == first:
-                    leg.time_start = when
+                    leg.time_start = self._start_of(leg.request, when)
                     self._schedule(leg)
 
     def _log(self, order: SimOrder, when: dt.datetime, level: str, text: str) -> None:
@@ -326,9 +329,15 @@ class Engine:
         self.orders[order.id] = order
         self._log(order, now, "info", "order accepted")
         if chain is None:
-            order.time_start = now
+            order.time_start = self._start_of(request, now)
             self._schedule(order)
         return order
+
+    @staticmethod
+    def _start_of(request: PlaceOrderRequest, now: dt.datetime) -> dt.datetime:
+        """When an order starts: its ``start_datetime`` if that is later than ``now``."""
+        start = request.start_datetime
+        return max(now, start) if start is not None else now
 
     def _sell_amount(self, order: SimOrder, now: dt.datetime) -> Decimal:
         req = order.request

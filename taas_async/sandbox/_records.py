@@ -307,9 +307,11 @@ def _group_status(orders: Sequence[SimOrder], *, canceled: bool) -> str:
     live = {o.status for o in orders if not o.is_terminal}
     if not live:
         return "COMPLETE"
-    if live == {OrderStatus.PAUSED}:  # every leg still to run is paused
+    if live & {OrderStatus.ACTIVE, OrderStatus.FINISHER}:
+        return "ACTIVE"
+    if OrderStatus.PAUSED in live:  # nothing running, and a leg paused
         return "PAUSED"
-    if OrderStatus.ACTIVE in statuses or any(o.fills for o in orders):
+    if any(o.fills for o in orders):
         return "ACTIVE"
     return "SUBMITTED"
 

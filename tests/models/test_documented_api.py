@@ -30,6 +30,7 @@ from taas_async import (
     MultiOrderStatus,
     Order,
     OrderStatus,
+    PlaceMultiOrderRequest,
     PlaceOrderRequest,
     PosSide,
     RequestValidationError,
@@ -321,6 +322,26 @@ def test_api_facts_3_1_documented_strategy_params_keys_are_checked_in_a_dict(
     assert list(refused(**algorithmic(strategy_params=params))) == [field]
 
 
+def test_api_facts_3_1_strategy_params_dict_values_go_out_as_documented() -> None:
+    """API-FACTS §3.1: max_clip_size is an integer; given as a Decimal, it is sent as one."""
+    params = {"max_clip_size": Decimal("5"), "other": Decimal("1.5")}
+    wire = to_wire(PlaceOrderRequest(**algorithmic(strategy_params=params)))
+    assert wire["strategy_params"] == {"max_clip_size": 5, "other": "1.5"}
+    assert type(wire["strategy_params"]["max_clip_size"]) is int
+
+
+def test_api_facts_3_1_a_strategy_params_dict_changed_later_is_checked_before_sending() -> None:
+    """API-FACTS §3.1: the documented keys keep their types after construction too."""
+    params: dict[str, Any] = {"dicy": True}
+    request = PlaceOrderRequest(**algorithmic(strategy_params=params))
+    assert request.strategy_params is not None
+    assert isinstance(request.strategy_params, dict)
+    request.strategy_params["dicy"] = "on"
+    with pytest.raises(RequestValidationError) as info:
+        request.validate()
+    assert list(info.value.errors) == ["strategy_params.dicy"]
+
+
 @pytest.mark.parametrize("field", ["passive_only", "dicy"])
 def test_api_facts_3_1_strategy_params_booleans_are_booleans(field: str) -> None:
     """API-FACTS §3.1: the flags are bool; 1 or "true" is not taken for one."""
@@ -555,15 +576,32 @@ async def test_api_facts_3_6_include_child_orders_is_false_unless_asked(
     assert multi.child_orders[0].sell_token_amount == Decimal("9890.25")
 
 
+@pytest.mark.parametrize("strategy", SIMPLE, ids=str)
+def test_api_facts_3_6_and_8_a_multi_order_runs_an_algorithmic_strategy(
+    strategy: Strategy,
+) -> None:
+    """API-FACTS §3.6/§8.9 (multi submit docs are cut): a multi order has a duration and an
+    exposure tolerance, a schedule no simple order has: a simple strategy is refused."""
+    legs = [{"pair": "ETH-USDT", "side": "buy", "base_asset_qty": "1"}]
+    with pytest.raises(RequestValidationError) as info:
+        PlaceMultiOrderRequest(accounts=["mock"], duration=60, strategy=strategy, child_orders=legs)
+    assert list(info.value.errors) == ["strategy"]
+    assert "place simple orders with place_order(s)" in info.value.errors["strategy"][0]
+    assert PlaceMultiOrderRequest(
+        accounts=["mock"], duration=60, strategy="VWAP", child_orders=legs
+    )
+
+
 @pytest.mark.asyncio
 async def test_api_facts_3_6_include_child_orders_must_be_a_boolean(
     mock_api: respx.MockRouter, client: AsyncClient
 ) -> None:
     """API-FACTS §3.6: a boolean; anything else is refused before sending."""
     route = mock_api.get("multi_order/m1").respond(200, json={"id": "m1"})
-    with pytest.raises(RequestValidationError) as info:
-        await client.get_multi_order("m1", include_child_orders="yes")  # type: ignore[arg-type]
-    assert list(info.value.errors) == ["include_child_orders"]
+    for value in ("yes", 0, 1, ""):
+        with pytest.raises(RequestValidationError) as info:
+            await client.get_multi_order("m1", include_child_orders=value)  # type: ignore[arg-type]
+        assert list(info.value.errors) == ["include_child_orders"]
     assert not route.called
 
 

@@ -1170,6 +1170,10 @@ PAIRS = st.from_regex(PAIR, fullmatch=True)
 SIDES = st.sampled_from([*Side, *(s.value for s in Side)])
 POS_SIDES = st.sampled_from([*PosSide, *(s.value for s in PosSide)])
 STRATEGIES = st.sampled_from([*Strategy, *(s.value for s in Strategy)])
+#: What a multi order runs: the algorithmic strategies only.
+ALGO_STRATEGIES = st.sampled_from(
+    [*(s for s in Strategy if not s.is_simple), *(s.value for s in Strategy if not s.is_simple)]
+)
 # No commas: custom_order_ids are looked up comma-joined, so the SDK rejects them.
 COIDS = st.text(
     alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters=","),
@@ -1345,7 +1349,7 @@ def multi_kwargs(draw: st.DrawFn) -> dict[str, Any]:
         st.fixed_dictionaries(
             {
                 "duration": st.integers(min_value=1, max_value=10**6),
-                "strategy": STRATEGIES,
+                "strategy": ALGO_STRATEGIES,
             },
             optional={
                 "engine_passiveness": UNIT,

@@ -335,60 +335,95 @@ def test_balance_replies_carry_every_seed_field(exchanges: list[Exchange]) -> No
 # sending raw bodies past the SDK's checks (client.request) and comparing.
 
 _MARKET = {"accounts": ["mock"], "pair": "ETH-USDT", "side": "buy", "base_asset_qty": "1"}
+_LEGS = [{"pair": "ETH-USDT", "side": "buy", "base_asset_qty": "1"}]
+_ORDERS = ("api/orders/", PlaceOrderRequest)
+_MULTI = ("api/multi_orders/", PlaceMultiOrderRequest)
 
-#: Bodies the documented rules refuse (API-FACTS §3.1), each with the fields named.
+#: Bodies the documented rules refuse (API-FACTS §3.1, §3.6), each with the fields named.
 REFUSED_BODIES = [
-    pytest.param({**_MARKET, "strategy": "Market", "duration": 60}, id="market-with-duration"),
     pytest.param(
+        _ORDERS, {**_MARKET, "strategy": "Market", "duration": 60}, id="market-with-duration"
+    ),
+    pytest.param(
+        _ORDERS,
         {**_MARKET, "strategy": "IOC", "pov_limit": "0.1", "engine_passiveness": "0.2"},
         id="ioc-with-algorithm-fields",
     ),
-    pytest.param({**_MARKET, "strategy": "Limit"}, id="limit-without-price"),
-    pytest.param({**_MARKET, "strategy": "Market", "limit_price": "1"}, id="market-with-price"),
-    pytest.param({**_MARKET, "strategy": "TWAP"}, id="twap-without-duration"),
+    pytest.param(_ORDERS, {**_MARKET, "strategy": "Limit"}, id="limit-without-price"),
     pytest.param(
+        _ORDERS, {**_MARKET, "strategy": "Market", "limit_price": "1"}, id="market-with-price"
+    ),
+    pytest.param(_ORDERS, {**_MARKET, "strategy": "TWAP"}, id="twap-without-duration"),
+    pytest.param(
+        _ORDERS,
         {**_MARKET, "strategy": "TWAP", "duration": 60, "schedule_discretion": "0.6"},
         id="discretion-above-0.5",
     ),
     pytest.param(
+        _ORDERS,
         {**_MARKET, "strategy": "VWAP", "duration": 60, "is_reverse_limit_price": True},
         id="reverse-without-limit",
     ),
     pytest.param(
+        _ORDERS,
         {**_MARKET, "strategy": "TWAP", "duration": 60, "start_datetime": "2026-01-02T00:00:00"},
         id="naive-start",
     ),
     pytest.param(
+        _ORDERS,
         {**_MARKET, "strategy": "TWAP", "duration": 60, "updated_leverage": 2.5},
         id="fractional-leverage",
     ),
     pytest.param(
+        _ORDERS,
         {**_MARKET, "strategy": "TWAP", "duration": 60, "strategy_params": {"dicy": "on"}},
         id="strategy-param-type",
+    ),
+    pytest.param(
+        _MULTI,
+        {"accounts": ["mock"], "duration": 60, "strategy": "Market", "child_orders": _LEGS},
+        id="multi-simple-strategy",
+    ),
+    pytest.param(
+        _MULTI,
+        {
+            "accounts": ["mock"],
+            "duration": 60,
+            "strategy": "TWAP",
+            "schedule_discretion": "0.75",
+            "strategy_params": {"max_clip_size": 0},
+            "child_orders": _LEGS,
+        },
+        id="multi-discretion-and-params",
     ),
 ]
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("body", REFUSED_BODIES)
-async def test_the_sandbox_refuses_what_the_sdk_refuses(body: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("endpoint", "body"), REFUSED_BODIES)
+async def test_the_sandbox_refuses_what_the_sdk_refuses(
+    endpoint: tuple[str, type], body: dict[str, Any]
+) -> None:
+    path, model = endpoint
     with pytest.raises(RequestValidationError) as sdk:
         # As JSON reads it (2.5 is a Decimal there), so the messages match word for word.
-        PlaceOrderRequest(**decode_json(json.dumps(body)))
+        model(**decode_json(json.dumps(body)))
     sandbox = Sandbox()
     async with sandbox.client() as client:
         with pytest.raises(BadRequestError) as server:
-            await client.request("POST", "api/orders/", json=body)
+            await client.request("POST", path, json=body)
     assert server.value.field_errors == sdk.value.errors
     assert not sandbox.engine.orders
+    assert not sandbox.engine.multis
 
 
-#: Bodies the docs describe as valid (API-FACTS §3.1), which 1.2.9 refused or never sent.
+#: Bodies the docs describe as valid (API-FACTS §3.1, §3.6), which 1.2.9 refused or never sent.
 ACCEPTED_BODIES = [
-    pytest.param({**_MARKET, "strategy": "Market"}, id="market"),
-    pytest.param({**_MARKET, "strategy": "IOC"}, id="ioc"),
-    pytest.param({**_MARKET, "strategy": "Iceberg", "limit_price": "5000"}, id="iceberg"),
+    pytest.param(_ORDERS, {**_MARKET, "strategy": "Market"}, id="market"),
+    pytest.param(_ORDERS, {**_MARKET, "strategy": "IOC"}, id="ioc"),
+    pytest.param(_ORDERS, {**_MARKET, "strategy": "Iceberg", "limit_price": "5000"}, id="iceberg"),
     pytest.param(
+        _ORDERS,
         {
             **_MARKET,
             "strategy": "TWAP",
@@ -400,18 +435,35 @@ ACCEPTED_BODIES = [
         },
         id="twap-documented-fields",
     ),
+    pytest.param(
+        _MULTI,
+        {
+            "accounts": ["mock"],
+            "duration": 60,
+            "strategy": "VWAP",
+            "alpha_tilt": "-0.5",
+            "exposure_tolerance": "0.2",
+            "strategy_params": {"reduce_only": False},
+            "child_orders": [*_LEGS, {"pair": "SOL-USDT", "side": "sell", "quote_asset_qty": "10"}],
+        },
+        id="multi-vwap",
+    ),
 ]
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("body", ACCEPTED_BODIES)
-async def test_the_sandbox_accepts_what_the_sdk_accepts(body: dict[str, Any]) -> None:
-    expected = PlaceOrderRequest(**body)
+@pytest.mark.parametrize(("endpoint", "body"), ACCEPTED_BODIES)
+async def test_the_sandbox_accepts_what_the_sdk_accepts(
+    endpoint: tuple[str, type], body: dict[str, Any]
+) -> None:
+    path, model = endpoint
+    expected = model(**body)
     sandbox = Sandbox()
     async with sandbox.client() as client:
-        reply = await client.request("POST", "api/orders/", json=body)
-        placed = await client.place_order(expected)
+        reply = await client.request("POST", path, json=body)
     assert isinstance(reply, dict)
-    assert reply["strategy"] == placed.strategy == body["strategy"]
-    stored = sandbox.engine.orders[reply["id"]].request
+    placed = sandbox.engine.multis if model is PlaceMultiOrderRequest else sandbox.engine.orders
+    stored = placed[reply["id"]].request
     assert stored == attrs.evolve(expected, custom_order_id=stored.custom_order_id)
+    sandbox.advance(3600)  # and it runs to its end
+    assert all(o.is_terminal for o in sandbox.engine.orders.values())

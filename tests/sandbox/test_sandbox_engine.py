@@ -634,6 +634,24 @@ async def test_chained_legs_start_in_priority_order(anyio_backend: str) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_chain_whose_running_leg_is_paused_is_paused() -> None:
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        chain = await client.place_chained_order(
+            PlaceChainedOrderRequest(
+                orders_in_chain=[chain_leg("first", 1, 60), chain_leg("second", 2, 10)]
+            )
+        )
+        ids = {o.custom_order_id: o.id for o in chain.orders}
+        sandbox.advance(10)
+        assert sandbox.engine.chains[chain.id].status == "ACTIVE"
+        await client.pause_order(ids["first"])  # "second" still waits, SCHEDULED
+        assert sandbox.engine.chains[chain.id].status == "PAUSED"
+        await client.resume_order(ids["first"])
+        assert sandbox.engine.chains[chain.id].status == "ACTIVE"
+
+
+@pytest.mark.asyncio
 async def test_cancelling_a_running_leg_cancels_the_waiting_legs() -> None:
     sandbox = Sandbox()
     async with sandbox.client() as client:
@@ -767,8 +785,11 @@ async def test_multi_order_documented_fields_follow_its_legs() -> None:
         assert 0 < half.pct_filled < 100
 
         await client.pause_order(legs[0].id)
+        one_paused = await client.get_multi_order(multi.id)
+        assert one_paused.status == "ACTIVE"  # the other leg still runs
         await client.pause_order(legs[1].id)
         paused = await client.get_multi_order(multi.id)
+        assert paused.status == "PAUSED"
         assert (paused.is_active, paused.is_paused) == (False, True)
         assert paused.child_orders == []  # not asked for
         await client.resume_order(legs[0].id)
@@ -932,6 +953,58 @@ async def test_a_simple_order_has_no_duration_and_takes_none_by_amend() -> None:
         assert refused.field_errors == {
             "duration": ["not used by Limit orders (a simple order): leave it out"]
         }
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("side", "limit", "fills"),
+    [
+        ("buy", "1500", True),  # a buy above 1500: worse than the limit, so it trades
+        ("buy", "6000", False),  # every price is better than 6000: a reverse limit waits
+        ("sell", "6000", True),  # a sell below 6000: worse, it trades
+        ("sell", "1500", False),
+    ],
+)
+async def test_a_reverse_limit_trades_only_at_prices_worse_than_it(
+    side: str, limit: str, fills: bool
+) -> None:
+    # ETH starts at 3000 and moves at most 0.1% a second: far from either limit.
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        reverse = await client.place_order(
+            order_request(side=side, limit_price=limit, is_reverse_limit_price=True)
+        )
+        plain = await client.place_order(order_request(side=side, limit_price=limit))
+        sandbox.advance(60)
+        reverse_end = await client.get_order(reverse.id)
+        plain_end = await client.get_order(plain.id)
+    assert reverse_end.pct_filled == (100 if fills else 0)
+    assert plain_end.pct_filled == (0 if fills else 100)  # the ordinary limit: the opposite
+    prices = [f.price for f in sandbox.engine.orders[reverse.id].fills]
+    assert len(prices) == (MAX_SLICES if fills else 0)
+    assert all((p > Decimal(limit)) if side == "buy" else (p < Decimal(limit)) for p in prices)
+
+
+@pytest.mark.asyncio
+async def test_an_order_waits_for_its_start_datetime() -> None:
+    sandbox = Sandbox()
+    start = DEFAULT_START + 120 * SECOND
+    async with sandbox.client() as client:
+        placed = await client.place_order(order_request(start_datetime=start, duration=30))
+        assert placed.time_start == start
+        sandbox.advance(119)
+        waiting = await client.get_order(placed.id)
+        assert (waiting.status, waiting.executed_qty) == (OrderStatus.SCHEDULED, 0)
+        sandbox.advance(1)
+        assert (await client.get_order(placed.id)).status == OrderStatus.ACTIVE
+        sandbox.advance(30)
+        done = await client.get_order(placed.id)
+        assert (done.status, done.pct_filled) == (OrderStatus.COMPLETE, 100)
+        assert done.time_end == start + 30 * SECOND
+        assert all(f.time > start for f in sandbox.engine.orders[placed.id].fills)
+        # A start in the past is now.
+        late = await client.place_order(order_request(start_datetime=DEFAULT_START))
+        assert late.time_start == DEFAULT_START + 150 * SECOND
 
 
 @pytest.mark.asyncio
