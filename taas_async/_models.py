@@ -232,6 +232,7 @@ class OrderSummary:
     executed_price: Decimal | None = None
     executed_notional: Decimal | None = None
     pct_filled: Decimal | None = None
+    total_fee: Decimal | None = None
     raw: dict[str, Any] = _raw()
 
 

@@ -2,15 +2,17 @@
 
 Nothing here runs in the background. Every call first brings the engine up to
 the clock's "now" (:meth:`Engine.sync`), processing the events that fell due
-in time order: orders starting, TWAP slices filling, chains moving on to
-their next leg. So the same code serves a virtual clock (tests advance it by
-hand, fully deterministic) and a real-time clock at any speed (demos).
+in time order: orders starting, slices filling, resting orders looking at
+the price, chains moving on to their next leg. So the same code serves a
+virtual clock (tests advance it by hand, fully deterministic) and a
+real-time clock at any speed (demos). What each strategy trades at each
+step is :mod:`~taas_async.sandbox._strategies`'s business.
 
 Money is ``Decimal`` throughout. A fill of ``qty`` base at ``price`` moves
 exactly ``qty * price`` of quote: for spot pairs between the base and quote
 tokens, for derivative pairs (``ETH:PERP-USDT``) into a position whose cost
-is tracked exactly, so an account's value at the fill price never changes
-by a fill.
+is tracked exactly, so an account's value at the fill price changes by a
+fill only by its fee, paid in the quote token.
 """
 
 from __future__ import annotations
@@ -19,12 +21,7 @@ import datetime as dt
 import heapq
 import random
 from collections.abc import Iterable, Mapping
-from decimal import (
-    ROUND_DOWN,
-    ROUND_HALF_EVEN,
-    Decimal,
-    localcontext,
-)
+from decimal import ROUND_DOWN, Decimal, localcontext
 
 import attrs
 
@@ -37,13 +34,13 @@ from taas_async._requests import (
     PlaceOrderRequest,
     SetLeverageRequest,
 )
+from taas_async.sandbox import _strategies as strategies
 from taas_async.sandbox._clock import Clock
+from taas_async.sandbox._market import DEFAULT_FEE_BPS, FeeTable, Market
 from taas_async.sandbox._prices import Pair, PriceFeed
 from taas_async.sandbox._records import (
     CLOSE_DURATION,
     EXACT,
-    HUNDRED,
-    INSTANT,
     LOT,
     MAX_AMOUNT,
     MICROSECOND,
@@ -87,11 +84,20 @@ _AMENDABLE = frozenset(
 
 
 class Engine:
-    """The whole simulated venue. Every public method syncs to the clock first."""
+    """The whole simulated venue. Every public method syncs to the clock first.
 
-    def __init__(self, clock: Clock, *, seed: int = 0) -> None:
+    ``fee_bps`` maps exchange names to fee rates in basis points (``"*"``: any
+    other exchange); it replaces :data:`~taas_async.sandbox._market.DEFAULT_FEE_BPS`.
+    """
+
+    def __init__(
+        self, clock: Clock, *, seed: int = 0, fee_bps: Mapping[str, Decimal] | None = None
+    ) -> None:
         self.clock = clock
         self.prices = PriceFeed(seed, clock.now())
+        self.market = Market(self.prices, seed)
+        self.fees = FeeTable(DEFAULT_FEE_BPS if fee_bps is None else fee_bps)
+        self._price_version = self.prices.version
         self._rng = random.Random(seed)  # noqa: S311 (ids only need to be reproducible)
         self.accounts: dict[str, Account] = {}
         self.orders: dict[str, SimOrder] = {}
@@ -119,6 +125,9 @@ class Engine:
     def sync(self) -> dt.datetime:
         """Process every event due by the clock's now, in time order; return now."""
         now = max(self._now, self.clock.now())
+        if self.prices.version != self._price_version:
+            self._price_version = self.prices.version
+            self._wake_resting()
         with localcontext(EXACT):
             while self._events and self._events[0][0] <= now:
                 when, _, order_id, version = heapq.heappop(self._events)
@@ -138,64 +147,86 @@ class Engine:
     def _next_event(self, order: SimOrder) -> dt.datetime | None:
         if order.status is OrderStatus.SCHEDULED:
             return order.time_start  # None while a chain leg waits for its turn
-        if order.status is OrderStatus.ACTIVE:
-            assert order.last_step is not None  # noqa: S101 (set when it started)
-            # All slices due already (a duration amended down to the time run): now.
-            nxt = min(order.slices_due() + 1, order.n_slices)
-            due = order.boundary_us(nxt) - order.elapsed_us
-            return order.last_step + max(due, 0) * MICROSECOND
-        return None
+        if order.status is not OrderStatus.ACTIVE:
+            return None
+        assert order.last_step is not None  # noqa: S101 (set when it started)
+        kind = strategies.kind_of(order)
+        if kind is strategies.Kind.INSTANT:
+            return order.last_step
+        if kind is strategies.Kind.RESTING:
+            return order.wake_at or order.last_step
+        if kind is strategies.Kind.POV:
+            step = strategies.POV_STEP // MICROSECOND
+            if order.request.duration is not None:  # a deadline: no step past it
+                step = min(step, max(order.duration * 1_000_000 - order.elapsed_us, 0))
+            return order.last_step + step * MICROSECOND
+        # All slices due already (a duration amended down to the time run): now.
+        nxt = min(order.slices_due() + 1, order.n_slices)
+        due = order.boundary_us(nxt) - order.elapsed_us
+        return order.last_step + max(due, 0) * MICROSECOND
 
     def _step(self, order: SimOrder, when: dt.datetime) -> None:
+        since = when
         if order.status is OrderStatus.SCHEDULED:
             order.status = OrderStatus.ACTIVE
             order.last_step = when
             order.updated_at = when
+            order.arrival_price = self.market.mid(order.pair, when)
+            if order.strategy is Strategy.ICEBERG:
+                order.slice_factors = strategies.iceberg_factors(order)
             self._log(order, when, "info", f"order started ({order.strategy.value})")
         else:
             assert order.last_step is not None  # noqa: S101
+            since = order.last_step
             order.elapsed_us += (when - order.last_step) // MICROSECOND
             order.last_step = when
-        due = order.slices_due() if order.strategy not in INSTANT else 1
-        self._fill_to(order, when, due)
-        if due < order.n_slices:
-            self._schedule(order)
-        elif order.strategy in INSTANT and not order.fills:
-            order.failure_reason = "the limit price was not reached"  # IOC / Market: no rest
-            self._finish(order, when, OrderStatus.CANCELED)
-        else:
-            if order.pct_filled < HUNDRED and order.request.limit_price is not None:
-                # Time ran out with the limit holding slices back: say so.
-                order.failure_reason = "the limit price held back part of the order"
-            self._finish(order, when, OrderStatus.COMPLETE)
-
-    def _fill_to(self, order: SimOrder, when: dt.datetime, due: int) -> None:
-        """Fill whatever the schedule owes up to ``due`` of its slices."""
-        price = self.prices.price(order.pair, when)
-        limit = order.request.limit_price
-        if limit is not None:
-            worse = price > limit if order.side is Side.BUY else price < limit
-            # A reverse limit trades only at prices worse than it; a limit, never.
-            if worse is not bool(order.request.is_reverse_limit_price):
-                return  # the limit holds this slice back; the next one catches up
-        unit, total = order.target
-        # total * due / n, not total * (due / n): 3 * (10 / 30) is 0.999..., one lot short.
-        last, owed_total = due >= order.n_slices, total * due / order.n_slices
-        if unit == "base":
-            want = total if last else owed_total.quantize(LOT, ROUND_DOWN)
-            qty = want - order.executed_qty
-        else:
-            owed = owed_total - order.executed_notional
-            qty = (owed / price).quantize(LOT, ROUND_HALF_EVEN if last else ROUND_DOWN)
-        if qty <= 0:
+        due = order.slices_due()
+        outcome = strategies.step(order, self.market, since, when, due)
+        if outcome.trade is not None:
+            self._fill(order, when, outcome.trade)
+        if outcome.end is not None:
+            if outcome.reason:
+                order.failure_reason = outcome.reason
+            self._finish(order, when, outcome.end)
             return
+        if order.shown and strategies.kind_of(order) is strategies.Kind.RESTING:
+            order.wake_at = when + self._quiet_time(order, when)
+        self._schedule(order)
+
+    def _quiet_time(self, order: SimOrder, when: dt.datetime) -> dt.timedelta:
+        """How long a resting order's price cannot reach its limit (a second at least).
+
+        Prices move at most ``max_step_bps`` a second (until a price is set by
+        hand, which wakes every resting order), so a mid a fraction ``x`` away
+        from the limit needs at least ``x * (1 - b) / b`` seconds to reach it.
+        """
+        limit = order.request.limit_price
+        assert limit is not None  # noqa: S101 (resting orders have one)
+        mid = self.market.mid(order.pair, when)
+        away = abs(limit - mid) / max(limit, mid)
+        bound = self.prices.max_step_bps(order.pair) / 10_000
+        seconds = int(away * (1 - bound) / bound) - 1
+        return dt.timedelta(seconds=max(seconds, 1))
+
+    def _wake_resting(self) -> None:
+        """A price was set by hand: every resting order looks at it now."""
+        for order in self.orders.values():
+            if order.status is OrderStatus.ACTIVE and order.shown:
+                order.wake_at = self._now
+                self._schedule(order)
+
+    def _fill(self, order: SimOrder, when: dt.datetime, trade: strategies.Trade) -> None:
+        """Record a fill and move the account: notional exactly qty x price, plus the fee."""
+        qty, price = trade.qty, trade.price
         notional = qty * price
-        fill = Fill(self.new_id(), when, qty, price, notional, order.account.name)
+        fee = self.fees.fee(order.account.exchange, notional)
+        fill = Fill(self.new_id(), when, qty, price, notional, order.account.name, fee)
         order.fills.append(fill)
         order.executed_qty += qty
         order.executed_notional += notional
+        order.total_fee += fee
         order.updated_at = when
-        order.account.apply_fill(order.pair, order.side, qty, notional)
+        order.account.apply_fill(order.pair, order.side, qty, notional, fee)
         self._log(order, when, "info", f"filled {qty} {order.pair.base} at {price}")
 
     def _finish(self, order: SimOrder, when: dt.datetime, status: OrderStatus) -> None:
@@ -392,9 +423,16 @@ class Engine:
         order.status = OrderStatus.ACTIVE
         order.last_step = self._now
         order.updated_at = self._now
+        self._replace_resting(order)  # from the market as it is now: no catching up
         self._log(order, self._now, "info", "order resumed")
         self._schedule(order)
         return f"order {order.id} resumed"
+
+    def _replace_resting(self, order: SimOrder) -> None:
+        """Show a resting order's current slice again now, as if just placed."""
+        if order.last_step is not None and strategies.kind_of(order) is strategies.Kind.RESTING:
+            order.shown = False
+            order.wake_at = self._now
 
     def _step_elapsed(self, order: SimOrder) -> None:
         if order.status is OrderStatus.ACTIVE and order.last_step is not None:
@@ -428,6 +466,7 @@ class Engine:
         self._step_elapsed(order)
         order.request = amended
         order.updated_at = self._now
+        self._replace_resting(order)  # a new price or size: placed anew
         self._log(order, self._now, "info", f"order amended: {', '.join(sorted(request.changes))}")
         self._schedule(order)
         return order

@@ -5,6 +5,11 @@ Each token has a USD price that takes one random step per simulated second
 pair's price is its base's USD price over its quote's. The walk of a token
 depends only on the seed and the token's name, never on who asked when, so
 two runs with the same seed and the same clock see the same prices.
+
+A perpetual (``BASE:PERP-QUOTE``, any variant) trades at its spot price
+times ``1 + basis``: the basis is the base token's own seeded walk, drawn
+between -5 and +30 bps and moving by at most 0.1 bp a minute, always within
+-10 to +50 bps.
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ _INITIAL_USD = {
 }
 _MAX_STEP_BPS = 10  # per step: up to ±0.1%
 _SIGNIFICANT = 6
+#: The basis walks in tenths of a basis point (exact integers): its start, its
+#: bounds, and one step of at most one tenth per minute.
+_BASIS_START = (-50, 300)
+_BASIS_BOUNDS = (-100, 500)
+_BASIS_STEP = dt.timedelta(minutes=1)
+_TENTH_BPS = Decimal(100_000)
 
 
 def _round(value: Decimal) -> Decimal:
@@ -72,6 +83,13 @@ class _Walk:
     usd: Decimal
 
 
+@attrs.define
+class _Basis:
+    rng: random.Random
+    step: int  # minutes since the feed's start
+    tenths: int  # the basis, in tenths of a basis point
+
+
 class PriceFeed:
     """Prices per token and pair at any simulated time (moving forward)."""
 
@@ -80,6 +98,10 @@ class PriceFeed:
         self._start = start
         self._step = step or dt.timedelta(seconds=1)
         self._walks: dict[str, _Walk] = {}
+        self._bases: dict[str, _Basis] = {}
+        #: Bumped by every :meth:`set_price`: a price may have jumped, so whoever
+        #: relies on prices moving at most :meth:`max_step_bps` a second looks again.
+        self.version = 0
 
     def _steps_at(self, at: dt.datetime) -> int:
         return max(0, (at - self._start) // self._step)
@@ -92,6 +114,7 @@ class PriceFeed:
             raise ValueError(f"a price must be > 0, got {usd}")
         walk = self._walk(token.upper(), at)
         walk.usd = _round(usd)
+        self.version += 1
 
     def _walk(self, token: str, at: dt.datetime) -> _Walk:
         walk = self._walks.get(token)
@@ -114,7 +137,41 @@ class PriceFeed:
             return Decimal(1)
         return self._walk(token, at).usd
 
-    def price(self, pair: Pair, at: dt.datetime) -> Decimal:
-        """A pair's price (quote per base) at ``at``."""
+    def spot(self, pair: Pair, at: dt.datetime) -> Decimal:
+        """The spot price of a pair's tokens (quote per base), whatever its variant."""
         base, quote = self.usd(pair.base, at), self.usd(pair.quote, at)
         return base if quote == 1 else _round(base / quote)
+
+    def price(self, pair: Pair, at: dt.datetime) -> Decimal:
+        """A pair's price (quote per base) at ``at``: a perpetual's includes its basis."""
+        spot = self.spot(pair, at)
+        if not pair.is_derivative:
+            return spot
+        return _round(spot * (_TENTH_BPS + self._basis(pair.base, at)) / _TENTH_BPS)
+
+    def basis_bps(self, token: str, at: dt.datetime) -> Decimal:
+        """The basis of ``token``'s perpetuals over its spot price, in basis points."""
+        return Decimal(self._basis(token.upper(), at)) / 10
+
+    def _basis(self, token: str, at: dt.datetime) -> int:
+        basis = self._bases.get(token)
+        if basis is None:
+            seed = f"{self._seed}:{token}:basis"  # str seeds hash the same in every process
+            rng = random.Random(seed)  # noqa: S311 (a simulation, not a secret)
+            basis = self._bases[token] = _Basis(rng=rng, step=0, tenths=rng.randint(*_BASIS_START))
+        target = max(0, (at - self._start) // _BASIS_STEP)
+        low, high = _BASIS_BOUNDS
+        while basis.step < target:
+            basis.tenths = min(high, max(low, basis.tenths + basis.rng.randint(-1, 1)))
+            basis.step += 1
+        return basis.tenths
+
+    def max_step_bps(self, pair: Pair) -> Decimal:
+        """A bound on how far ``pair``'s price moves in one second, in basis points.
+
+        Each walking token moves at most 10 bps a step plus half a tick of
+        rounding; the pair's own rounding and a perpetual's basis add less than
+        one more. Holds between calls of :meth:`set_price` (see :attr:`version`).
+        """
+        walking = sum(token not in STABLECOINS for token in (pair.base, pair.quote))
+        return Decimal(11) * walking + 1

@@ -31,11 +31,8 @@ __all__ = [
 
 #: The smallest quantity an order fills in (an exchange's lot size).
 LOT = Decimal("1e-8")
-#: At most this many TWAP slices per order (fewer for short orders: one a second).
+#: At most this many slices per scheduled order (fewer for short orders: one a second).
 MAX_SLICES = 30
-#: Orders given no duration (POV orders, and the simple ones, which take
-#: none) run over this many seconds; Market and IOC fill at once anyway.
-POV_DEFAULT_DURATION = 600
 #: What close_balances gives its flattening orders.
 CLOSE_DURATION = 300
 DEFAULT_ENGINE_PASSIVENESS = Decimal("0.02")
@@ -58,7 +55,6 @@ _AMOUNTS = (
     "max_otc",
     "updated_leverage",
 )
-INSTANT = frozenset({Strategy.MARKET, Strategy.IOC})
 MICROSECOND = dt.timedelta(microseconds=1)
 HUNDRED = Decimal(100)
 WAITING = "waiting for the previous orders of its chain"
@@ -128,8 +124,14 @@ class Account:
     positions: dict[str, Position] = attrs.field(factory=dict)
     leverage: dict[str, Decimal] = attrs.field(factory=dict)
 
-    def apply_fill(self, pair: Pair, side: Side, qty: Decimal, notional: Decimal) -> None:
-        """Move ``qty`` base against ``notional`` quote (signed by ``side``)."""
+    def apply_fill(
+        self, pair: Pair, side: Side, qty: Decimal, notional: Decimal, fee: Decimal = Decimal(0)
+    ) -> None:
+        """Move ``qty`` base against ``notional`` quote (signed by ``side``); pay ``fee`` quote.
+
+        Spot: the fee comes on top of what a buy pays, off what a sell receives.
+        Derivatives: it leaves the quote token; the position's cost is the notional.
+        """
         sign = 1 if side is Side.BUY else -1
         if pair.is_derivative:
             position = self.positions.setdefault(pair.symbol, Position())
@@ -141,6 +143,8 @@ class Account:
         else:
             self._add(pair.base, sign * qty)
             self._add(pair.quote, -sign * notional)
+        if fee:
+            self._add(pair.quote, -fee)
 
     def _add(self, token: str, amount: Decimal) -> None:
         self.tokens[token] = self.tokens.get(token, Decimal(0)) + amount
@@ -159,6 +163,7 @@ class Fill:
     price: Decimal
     notional: Decimal  # exactly qty * price
     account: str
+    fee: Decimal = Decimal(0)  # in the quote token: notional * the venue's rate
 
 
 @attrs.frozen
@@ -190,7 +195,16 @@ class SimOrder:
     last_step: dt.datetime | None = None
     executed_qty: Decimal = Decimal(0)
     executed_notional: Decimal = Decimal(0)
+    total_fee: Decimal = Decimal(0)
     fills: list[Fill] = attrs.field(factory=list)
+    arrival_price: Decimal | None = None  # the mid when it started
+    # Resting orders (Limit, Iceberg): slice sizes (thousandths of an equal
+    # share; none for a Limit: one slice), slices filled, whether the current
+    # one is shown in the book, and when the engine looks at it next.
+    slice_factors: tuple[int, ...] = ()
+    slices_done: int = 0
+    shown: bool = False
+    wake_at: dt.datetime | None = None
     failure_reason: str = ""
     parent_order: str | None = None
     chain: SimChain | None = None
@@ -209,8 +223,8 @@ class SimOrder:
 
     @property
     def duration(self) -> int:
-        """Seconds of execution (``POV_DEFAULT_DURATION`` for orders given none)."""
-        return self.request.duration or POV_DEFAULT_DURATION
+        """Seconds of execution of a scheduled order (0 for orders given none)."""
+        return self.request.duration or 0
 
     @property
     def target(self) -> tuple[Literal["base", "quote"], Decimal]:
@@ -244,7 +258,7 @@ class SimOrder:
     @property
     def n_slices(self) -> int:
         """How many slices the schedule has: one a second, at most ``MAX_SLICES``."""
-        return 1 if self.strategy in INSTANT else min(MAX_SLICES, self.duration)
+        return max(1, min(MAX_SLICES, self.duration))
 
     def boundary_us(self, k: int) -> int:
         """Active time (µs) at which slice ``k`` (1-based) is due."""
@@ -252,7 +266,12 @@ class SimOrder:
 
     def slices_due(self) -> int:
         """Slices due by now, given the active time so far."""
-        return min(self.n_slices, self.elapsed_us * self.n_slices // (self.duration * 1_000_000))
+        span = self.duration * 1_000_000
+        return (
+            self.n_slices
+            if not span
+            else min(self.n_slices, self.elapsed_us * self.n_slices // span)
+        )
 
 
 def target_of(req: PlaceOrderRequest) -> tuple[Literal["base", "quote"], Decimal]:

@@ -90,6 +90,7 @@ def _fill(fill: Fill) -> dict[str, Any]:
         "qty": fill.qty,
         "price": fill.price,
         "notional": fill.notional,
+        "fee": fill.fee,
         "account": fill.account,
     }
 
@@ -115,11 +116,16 @@ def order(o: SimOrder) -> dict[str, Any]:
         "limit_price": _price(req.limit_price),
         "stop_price": _UNSET,
         "time_start": timestamp(o.time_start),
+        # Planned from the duration; none for orders without one (POV, Limit...) until they end.
         "time_end": timestamp(
             o.time_end
-            or (o.time_start + dt.timedelta(seconds=o.duration) if o.time_start else None)
+            or (
+                o.time_start + dt.timedelta(seconds=o.duration)
+                if o.time_start and o.duration
+                else None
+            )
         ),
-        "duration": None if req.strategy.is_simple else o.duration,  # simple: none
+        "duration": req.duration,  # none for simple orders, nor a POV order given none
         "accounts": [o.account.id if n == o.account.name else n for n in req.accounts],
         "account_names": list(req.accounts),
         "user": _USER,
@@ -131,8 +137,8 @@ def order(o: SimOrder) -> dict[str, Any]:
         "pct_filled": o.pct_filled,
         "active": o.status.value == "ACTIVE",
         "status": o.status.value,
-        "engine_passiveness": _dec20(req.engine_passiveness or DEFAULT_ENGINE_PASSIVENESS),
-        "schedule_discretion": _dec20(req.schedule_discretion or DEFAULT_SCHEDULE_DISCRETION),
+        "engine_passiveness": _dec20(_or(req.engine_passiveness, DEFAULT_ENGINE_PASSIVENESS)),
+        "schedule_discretion": _dec20(_or(req.schedule_discretion, DEFAULT_SCHEDULE_DISCRETION)),
         "alpha_tilt": _dec20(req.alpha_tilt),
         "pov_target": _dec20(req.pov_target),
         "pov_limit": _dec20(req.pov_limit),
@@ -147,8 +153,13 @@ def order(o: SimOrder) -> dict[str, Any]:
         "batch_order_strategy": None,
         "exchanges": [o.account.exchange],
         "average_executed_price": o.executed_price,
-        "total_fee": 0,  # the simulator charges no fees
+        "total_fee": o.total_fee,  # the sum of the fills' fees, in the quote token
     }
+
+
+def _or(value: Decimal | None, default: Decimal) -> Decimal:
+    """``value`` unless it is unset: an explicit 0 is 0, not the default."""
+    return default if value is None else value
 
 
 def order_summary(o: SimOrder) -> dict[str, Any]:
@@ -162,6 +173,7 @@ def order_summary(o: SimOrder) -> dict[str, Any]:
         "executed_price": o.executed_price,
         "executed_notional": o.executed_notional,
         "pct_filled": o.pct_filled,
+        "total_fee": o.total_fee,
     }
 
 
@@ -186,8 +198,8 @@ def multi_order(m: SimMulti, *, children: bool = False) -> dict[str, Any]:
         "child_order_ids": [c.id for c in legs],
         "strategy": req.strategy.value,
         "strategy_params": req.strategy_params or {},
-        "engine_passiveness": _dec20(req.engine_passiveness or DEFAULT_ENGINE_PASSIVENESS),
-        "schedule_discretion": _dec20(req.schedule_discretion or DEFAULT_SCHEDULE_DISCRETION),
+        "engine_passiveness": _dec20(_or(req.engine_passiveness, DEFAULT_ENGINE_PASSIVENESS)),
+        "schedule_discretion": _dec20(_or(req.schedule_discretion, DEFAULT_SCHEDULE_DISCRETION)),
         "alpha_tilt": _dec20(req.alpha_tilt),
         "pov_limit": None,
         "limit_price_spread": None,

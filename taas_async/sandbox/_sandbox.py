@@ -58,6 +58,9 @@ class Sandbox:
         url: the base URL in-process clients use (no socket is opened).
         max_exchanges: how many of the latest exchanges :attr:`exchanges`
             keeps (a long-running server must not grow without bound).
+        fee_bps: fee rates in basis points per exchange name, ``"*"`` for any
+            other; replaces the default table (``{}``: no fees). See
+            ``docs/sandbox.md``.
 
     """
 
@@ -72,6 +75,7 @@ class Sandbox:
         base_path: str = "",
         url: str = "http://taas-sandbox",
         max_exchanges: int = 10_000,
+        fee_bps: Mapping[str, DecimalInput] | None = None,
     ) -> None:
         if clock is not None and speed is not None:
             raise ValueError("pass either clock or speed, not both")
@@ -83,7 +87,8 @@ class Sandbox:
         self.base_path = base_path
         self.url = url.rstrip("/") + base_path
         self.clock: Clock = clock or (RealTimeClock(speed) if speed is not None else VirtualClock())
-        self.engine = Engine(self.clock, seed=seed)
+        fees = None if fee_bps is None else {k: to_decimal(v) for k, v in fee_bps.items()}
+        self.engine = Engine(self.clock, seed=seed, fee_bps=fees)
         self.faults = Faults()
         #: The latest ``max_exchanges`` requests received and the replies given, oldest first.
         self.exchanges: list[Exchange] = []

@@ -194,12 +194,13 @@ async def test_async_client_over_tcp_twap_fills_and_moves_balances(server: str) 
             assert done.pct_filled == Decimal(100)
             assert done.active is False
             fills = done.raw["placements"]
-            assert len(fills) == 30  # one slice every 2 simulated seconds
+            assert 0 < len(fills) <= 30  # at most one slice every 2 simulated seconds
             assert sum(Decimal(str(f["qty"])) for f in fills) == Decimal(2)
 
             after = holdings(await client.get_balances(account_names=["mock"]), "mock")
             assert after["ETH"] - before["ETH"] == Decimal(2)
-            assert before["USDT"] - after["USDT"] == done.executed_notional
+            assert done.total_fee == done.executed_notional * 2 / 10_000  # Mock: 2 bps
+            assert before["USDT"] - after["USDT"] == done.executed_notional + done.total_fee
             assert after["BTC"] == before["BTC"]
             assert type(after["USDT"]) is Decimal
 
