@@ -8,8 +8,9 @@ trades and at what price, and when it looks again. Four kinds of order:
   a ``duration``) fill along a curve in ``min(30, duration)`` slices, one at
   the end of each interval of active time (:func:`cumulative_weights`),
   bent by ``alpha_tilt``, ahead of it by up to ``schedule_discretion`` while
-  the price beats the arrival price, behind it when ``engine_passiveness``
-  is above one half, and at most ``pov_limit`` of the market's volume.
+  the price beats the arrival price (never so far that the last slice has
+  nothing left), behind it when ``engine_passiveness`` is above one half,
+  and at most ``pov_limit`` of the market's volume.
 - **POV** orders (an algorithm given ``pov_target``) trade ``pov_target``
   (capped by ``pov_limit``) of the market's volume every ``POV_STEP``, until
   filled, or until their ``duration`` if one is given.
@@ -293,7 +294,13 @@ def _instant(order: SimOrder, market: Market, when: dt.datetime) -> Outcome:
 def _resting(order: SimOrder, market: Market, when: dt.datetime) -> Outcome:
     limit = order.request.limit_price
     assert limit is not None  # noqa: S101 (Limit and Iceberg need one)
+    slices = len(order.slice_factors or (1000,))
     owed = _slice_end(order, order.slices_done) - order.executed
+    while _qty_for(order, owed, limit, last=True) <= 0:  # done (a quantity amended down)
+        order.slices_done += 1
+        if order.slices_done >= slices:
+            return Outcome(None, OrderStatus.COMPLETE)
+        owed = _slice_end(order, order.slices_done) - order.executed
     if not order.shown:  # a slice just placed: take what the book offers up to the limit
         order.shown = True
         trade, short = _take(order, market, when, owed, limit)
@@ -308,7 +315,7 @@ def _resting(order: SimOrder, market: Market, when: dt.datetime) -> Outcome:
         order.slices_done += 1
         order.shown = False
         order.wake_at = when + ICEBERG_REFRESH
-        if order.slices_done >= len(order.slice_factors or (1000,)):
+        if order.slices_done >= slices:
             return Outcome(trade, OrderStatus.COMPLETE)
     return Outcome(trade)
 
