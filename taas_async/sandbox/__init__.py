@@ -10,8 +10,8 @@ Three ways in:
 
 Behind the API runs a simulated engine: a clock (virtual in tests, real time
 x ``speed`` in demos), seeded random-walk prices, orders that go SCHEDULED ->
-ACTIVE -> COMPLETE filling in TWAP slices, multi and chained orders, and
-balances that move with every fill. See ``docs/sandbox.md``.
+ACTIVE -> COMPLETE filling as their strategy does, with fees, multi and
+chained orders, and balances that move with every fill. See ``docs/sandbox.md``.
 """
 
 from taas_async.sandbox._app import Exchange, FaultRule, Faults, SandboxApp
