@@ -147,23 +147,9 @@ class Engine:
     def _next_event(self, order: SimOrder) -> dt.datetime | None:
         if order.status is OrderStatus.SCHEDULED:
             return order.time_start  # None while a chain leg waits for its turn
-        if order.status is not OrderStatus.ACTIVE:
-            return None
-        assert order.last_step is not None  # noqa: S101 (set when it started)
-        kind = strategies.kind_of(order)
-        if kind is strategies.Kind.INSTANT:
-            return order.last_step
-        if kind is strategies.Kind.RESTING:
-            return order.wake_at or order.last_step
-        if kind is strategies.Kind.POV:
-            step = strategies.POV_STEP // MICROSECOND
-            if order.request.duration is not None:  # a deadline: no step past it
-                step = min(step, max(order.duration * 1_000_000 - order.elapsed_us, 0))
-            return order.last_step + step * MICROSECOND
-        # All slices due already (a duration amended down to the time run): now.
-        nxt = min(order.slices_due() + 1, order.n_slices)
-        due = order.boundary_us(nxt) - order.elapsed_us
-        return order.last_step + max(due, 0) * MICROSECOND
+        if order.status is OrderStatus.ACTIVE:
+            return strategies.next_step(order)
+        return None
 
     def _step(self, order: SimOrder, when: dt.datetime) -> None:
         since = when
@@ -190,23 +176,8 @@ class Engine:
             self._finish(order, when, outcome.end)
             return
         if order.shown and strategies.kind_of(order) is strategies.Kind.RESTING:
-            order.wake_at = when + self._quiet_time(order, when)
+            order.wake_at = when + strategies.quiet_time(order, self.market, when)
         self._schedule(order)
-
-    def _quiet_time(self, order: SimOrder, when: dt.datetime) -> dt.timedelta:
-        """How long a resting order's price cannot reach its limit (a second at least).
-
-        Prices move at most ``max_step_bps`` a second (until a price is set by
-        hand, which wakes every resting order), so a mid a fraction ``x`` away
-        from the limit needs at least ``x * (1 - b) / b`` seconds to reach it.
-        """
-        limit = order.request.limit_price
-        assert limit is not None  # noqa: S101 (resting orders have one)
-        mid = self.market.mid(order.pair, when)
-        away = abs(limit - mid) / max(limit, mid)
-        bound = self.prices.max_step_bps(order.pair) / 10_000
-        seconds = int(away * (1 - bound) / bound) - 1
-        return dt.timedelta(seconds=max(seconds, 1))
 
     def _wake_resting(self) -> None:
         """A price was set by hand: every resting order looks at it now."""
@@ -423,16 +394,10 @@ class Engine:
         order.status = OrderStatus.ACTIVE
         order.last_step = self._now
         order.updated_at = self._now
-        self._replace_resting(order)  # from the market as it is now: no catching up
+        strategies.place_again(order, self._now)  # from the market as it is: no catching up
         self._log(order, self._now, "info", "order resumed")
         self._schedule(order)
         return f"order {order.id} resumed"
-
-    def _replace_resting(self, order: SimOrder) -> None:
-        """Show a resting order's current slice again now, as if just placed."""
-        if order.last_step is not None and strategies.kind_of(order) is strategies.Kind.RESTING:
-            order.shown = False
-            order.wake_at = self._now
 
     def _step_elapsed(self, order: SimOrder) -> None:
         if order.status is OrderStatus.ACTIVE and order.last_step is not None:
@@ -466,7 +431,7 @@ class Engine:
         self._step_elapsed(order)
         order.request = amended
         order.updated_at = self._now
-        self._replace_resting(order)  # a new price or size: placed anew
+        strategies.place_again(order, self._now)  # a new price or size: placed anew
         self._log(order, self._now, "info", f"order amended: {', '.join(sorted(request.changes))}")
         self._schedule(order)
         return order

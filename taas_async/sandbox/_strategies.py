@@ -51,6 +51,9 @@ __all__ = [
     "iceberg_factors",
     "kind_of",
     "lag_rate",
+    "next_step",
+    "place_again",
+    "quiet_time",
     "scheduled_amount",
     "step",
 ]
@@ -63,6 +66,7 @@ ICEBERG_JITTER = 50
 POV_STEP = dt.timedelta(seconds=5)
 #: A shown iceberg slice that filled is followed by the next one this much later.
 ICEBERG_REFRESH = dt.timedelta(seconds=1)
+_MICROSECOND = dt.timedelta(microseconds=1)
 _HALF = Decimal("0.5")
 _ONE = Decimal(1)
 
@@ -261,6 +265,51 @@ def _take(
     if limit is not None and _worse(side, price, limit):
         price = limit  # the tick's rounding, never past the limit
     return Trade(qty, price), short
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def next_step(order: SimOrder) -> dt.datetime:
+    """When an ACTIVE order steps next (a time already past: at once)."""
+    assert order.last_step is not None  # noqa: S101 (set when it started)
+    kind = kind_of(order)
+    if kind is Kind.INSTANT:
+        return order.last_step
+    if kind is Kind.RESTING:
+        return order.wake_at or order.last_step
+    if kind is Kind.POV:
+        step = POV_STEP // _MICROSECOND
+        if order.request.duration is not None:  # a deadline: no step past it
+            step = min(step, max(order.duration * 1_000_000 - order.elapsed_us, 0))
+        return order.last_step + step * _MICROSECOND
+    # All slices due already (a duration amended down to the time run): now.
+    nxt = min(order.slices_due() + 1, order.n_slices)
+    due = order.boundary_us(nxt) - order.elapsed_us
+    return order.last_step + max(due, 0) * _MICROSECOND
+
+
+def quiet_time(order: SimOrder, market: Market, when: dt.datetime) -> dt.timedelta:
+    """How long a resting order's limit is out of the mid's reach (a second at least).
+
+    Prices move at most ``b = max_step_bps`` a second (until a price is set
+    by hand, which wakes every resting order), so a mid a fraction ``x``
+    away from the limit needs at least ``x * (1 - b) / b`` seconds to reach it.
+    """
+    limit = order.request.limit_price
+    assert limit is not None  # noqa: S101 (resting orders have one)
+    mid = market.mid(order.pair, when)
+    away = abs(limit - mid) / max(limit, mid)
+    bound = market.prices.max_step_bps(order.pair) / 10_000
+    seconds = int(away * (1 - bound) / bound) - 1
+    return dt.timedelta(seconds=max(seconds, 1))
+
+
+def place_again(order: SimOrder, now: dt.datetime) -> None:
+    """Show a started resting order's current slice again at ``now``, as if just placed."""
+    if order.last_step is not None and kind_of(order) is Kind.RESTING:
+        order.shown = False
+        order.wake_at = now
 
 
 # --------------------------------------------------------------------------- steps
