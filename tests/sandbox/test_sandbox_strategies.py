@@ -310,6 +310,25 @@ def test_pov_limit_caps_the_participation() -> None:
     assert len(a.fills) == 6
 
 
+def test_pov_limit_caps_each_slice_of_a_scheduled_order() -> None:
+    """A TWAP owing 1 ETH a second on a market trading ~6.7: 5% of it holds slices back."""
+    sandbox = Sandbox()
+    sandbox.set_price("ETH", 3000)
+    order = place(sandbox, strategy="TWAP", duration=20, pov_limit="0.05")
+    for _ in range(20):
+        sandbox.set_price("ETH", 3030)  # worse than on arrival: no going ahead
+        sandbox.advance(1)
+        now = sandbox.now()
+        cap = (Decimal("0.05") * sandbox.engine.market.volume(ETH, now - SECOND, now)).quantize(
+            LOT, ROUND_DOWN
+        )
+        assert order.fills[-1].time == now
+        assert order.fills[-1].qty == cap  # always behind: every slice fills its cap
+    assert order.status is OrderStatus.COMPLETE
+    assert 0 < order.executed_qty < 20
+    assert order.failure_reason == "the participation limit (pov_limit) held back part of the order"
+
+
 def test_pov_completes_when_filled_and_a_duration_is_its_deadline() -> None:
     sandbox = Sandbox()
     small = place(sandbox, strategy="IS", pov_target="0.1", base_asset_qty="5")
