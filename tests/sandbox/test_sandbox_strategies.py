@@ -618,6 +618,20 @@ def test_a_resumed_order_does_not_catch_up() -> None:
     assert (order.status, order.time_end) == (OrderStatus.COMPLETE, DEFAULT_START + 50 * SECOND)
 
 
+def test_a_resumed_pov_order_does_not_trade_the_volume_it_missed() -> None:
+    sandbox = Sandbox()
+    order = place(sandbox, strategy="TWAP", pov_target="0.1", base_asset_qty="1000")
+    sandbox.advance(5)
+    sandbox.engine.pause_order(order.id)
+    sandbox.advance(60)
+    sandbox.engine.resume_order(order.id)
+    resumed = sandbox.now()
+    sandbox.advance(5)
+    assert len(order.fills) == 2
+    volume = sandbox.engine.market.volume(ETH, resumed, resumed + 5 * SECOND)
+    assert order.fills[-1].qty == (Decimal("0.1") * volume).quantize(LOT, ROUND_DOWN)
+
+
 # --------------------------------------------------------------------------- fees
 
 
