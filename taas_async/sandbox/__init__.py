@@ -15,8 +15,15 @@ balances that move with every fill. See ``docs/sandbox.md``.
 """
 
 from taas_async.sandbox._app import Exchange, FaultRule, Faults, SandboxApp
-from taas_async.sandbox._clock import DEFAULT_START, Clock, RealTimeClock, VirtualClock
+from taas_async.sandbox._clock import (
+    DEFAULT_START,
+    AutojumpClock,
+    Clock,
+    RealTimeClock,
+    VirtualClock,
+)
 from taas_async.sandbox._engine import Engine
+from taas_async.sandbox._inprocess import InProcessTransport
 from taas_async.sandbox._prices import STABLECOINS, Pair, PriceFeed
 from taas_async.sandbox._records import (
     LOT,
@@ -30,7 +37,7 @@ from taas_async.sandbox._records import (
     SimMulti,
     SimOrder,
 )
-from taas_async.sandbox._sandbox import DEFAULT_ACCOUNTS, DEFAULT_TOKEN, Sandbox
+from taas_async.sandbox._sandbox import DEFAULT_ACCOUNTS, DEFAULT_TOKEN, AccountSpec, Sandbox
 
 __all__ = [
     "DEFAULT_ACCOUNTS",
@@ -40,12 +47,15 @@ __all__ = [
     "MAX_SLICES",
     "STABLECOINS",
     "Account",
+    "AccountSpec",
+    "AutojumpClock",
     "Clock",
     "Engine",
     "Exchange",
     "FaultRule",
     "Faults",
     "Fill",
+    "InProcessTransport",
     "Message",
     "Pair",
     "Position",

@@ -10,10 +10,11 @@ Fault knobs (:class:`Faults`) fail chosen requests or slow every one down.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from decimal import localcontext
+from decimal import Decimal, localcontext
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
@@ -38,6 +39,7 @@ from taas_async._requests import (
     SetLeverageRequest,
 )
 from taas_async.sandbox import _render as render
+from taas_async.sandbox._clock import AutojumpClock
 from taas_async.sandbox._engine import Engine
 from taas_async.sandbox._records import EXACT, SandboxError
 
@@ -110,7 +112,7 @@ class Faults:
     Example::
 
         sandbox.faults.fail_next(2, status=503, headers={"Retry-After": "1"})
-        sandbox.faults.latency = 0.05  # seconds of real time before each reply
+        sandbox.faults.latency = 0.05  # seconds before each reply (virtual on an autojump clock)
     """
 
     latency: float = 0.0
@@ -224,6 +226,9 @@ class SandboxApp:
         self.sandbox = sandbox
         self.engine = sandbox.engine
         self._routes = _Routes()
+        # order id -> (the state it was rendered in, its JSON): polling an order
+        # that has not changed (most polls of a long order) costs no rendering.
+        self._rendered: dict[str, tuple[tuple[Any, ...], bytes]] = {}
         for row in ENDPOINTS.values():
             handler = getattr(self, row.name, None)
             if handler is None:  # a row added without its sandbox handler
@@ -255,11 +260,8 @@ class SandboxApp:
             + raw_path.decode("latin-1")
             + (f"?{query.decode('latin-1')}" if query else "")
         )
-        status, reply, content_type, extra = await self.respond(
-            scope["method"], scope["path"], query, headers, body
-        )
-        self.sandbox.record(
-            Exchange(scope["method"], url, headers, body, status, reply, self.engine.clock.now())
+        status, reply, content_type, extra = await self.serve(
+            scope["method"], scope["path"], url, headers, body
         )
         response_headers = [
             (b"content-type", content_type.encode()),
@@ -268,6 +270,22 @@ class SandboxApp:
         ]
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": reply})
+
+    async def serve(
+        self, method: str, path: str, url: httpx.URL, headers: httpx.Headers, body: bytes
+    ) -> tuple[int, bytes, str, dict[str, str]]:
+        """Answer one request and record the exchange: the ASGI and in-process ways in.
+
+        Returns the status, the body, its content type and any extra headers.
+        ``path`` is the decoded path, ``url`` the request's URL as sent.
+        """
+        status, reply, content_type, extra = await self.respond(
+            method, path, url.query, headers, body
+        )
+        self.sandbox.record(
+            Exchange(method, url, headers, body, status, reply, self.engine.clock.now())
+        )
+        return status, reply, content_type, extra
 
     @staticmethod
     async def _lifespan(receive: Receive, send: Send) -> None:
@@ -285,14 +303,17 @@ class SandboxApp:
         """Status, body, content type and extra headers for one request."""
         faults = self.sandbox.faults
         if faults.latency > 0:
-            await anyio.sleep(faults.latency)
+            clock = self.engine.clock
+            # On an autojump clock the latency is virtual: no real time passes.
+            await (clock.sleep if isinstance(clock, AutojumpClock) else anyio.sleep)(faults.latency)
         rule = faults.take(method, path)
         if rule is not None and not rule.after:
             return _fault_reply(rule)
         status, payload = self._handle(method, path, query, headers, body)
         if rule is not None:  # it took effect; the caller only sees the failure
             return _fault_reply(rule)
-        return status, render.dumps(payload), "application/json", {}
+        reply = payload if isinstance(payload, bytes) else render.dumps(payload)
+        return status, reply, "application/json", {}
 
     def _handle(
         self, method: str, path: str, query: bytes, headers: httpx.Headers, body: bytes
@@ -423,8 +444,15 @@ class SandboxApp:
         }
 
     def get_order(self, _: _Request, order_id: str) -> _Reply:
-        """GET /api/order/{id}."""
-        return 200, render.order(self.engine.order(order_id))
+        """GET /api/order/{id} (the JSON kept while the order does not change)."""
+        order = self.engine.order(order_id)
+        state = render.order_state(order)
+        kept = self._rendered.get(order.id)
+        if kept is not None and _same(kept[0], state):
+            return 200, kept[1]
+        reply = render.dumps(render.order(order))
+        self._rendered[order.id] = (state, reply)
+        return 200, reply
 
     def cancel_order(self, _: _Request, order_id: str) -> _Reply:
         """DELETE /api/order/{id}."""
@@ -521,6 +549,23 @@ class SandboxApp:
             "message": f"leverage {req.leverage} set on {req.pair} for {len(accounts)} accounts",
             "success": True,
         }
+
+
+def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Whether two :func:`~taas_async.sandbox._render.order_state` tuples render alike."""
+    return len(a) == len(b) and all(map(_same_item, a, b))
+
+
+def _same_item(x: object, y: object) -> bool:
+    if x is y:
+        return True
+    if type(x) is not type(y):
+        return False
+    if isinstance(x, Decimal):  # 1.0 == 1.00, but they are written differently
+        return isinstance(y, Decimal) and x.as_tuple() == y.as_tuple()
+    if isinstance(x, (str, int, dt.datetime, enum.Enum)):
+        return x == y
+    return False  # anything else (the request): only the very same object
 
 
 def _fault_reply(rule: FaultRule) -> tuple[int, bytes, str, dict[str, str]]:

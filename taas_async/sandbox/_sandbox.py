@@ -5,19 +5,22 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
 
+import attrs
 import httpx
 
 from taas_async._client import AsyncClient
 from taas_async._numbers import DecimalInput, to_decimal
+from taas_async._options import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT, TimeoutTypes
+from taas_async._retry import Backoff
 from taas_async.sandbox._app import Exchange, Faults, SandboxApp
-from taas_async.sandbox._clock import Clock, RealTimeClock, VirtualClock
+from taas_async.sandbox._clock import AutojumpClock, Clock, RealTimeClock, VirtualClock
 from taas_async.sandbox._engine import Engine
+from taas_async.sandbox._inprocess import InProcessTransport
 from taas_async.sandbox._prices import Pair
 from taas_async.sandbox._records import Account
 
-__all__ = ["DEFAULT_ACCOUNTS", "DEFAULT_TOKEN", "Sandbox"]
+__all__ = ["DEFAULT_ACCOUNTS", "DEFAULT_TOKEN", "AccountSpec", "Sandbox"]
 
 #: The token a sandbox accepts unless given another. Not a secret: it guards nothing real.
 DEFAULT_TOKEN = "taas-sandbox-token"  # noqa: S105
@@ -29,13 +32,68 @@ DEFAULT_ACCOUNTS: Mapping[str, tuple[str, Mapping[str, DecimalInput]]] = {
 }
 
 
+@attrs.frozen
+class AccountSpec:
+    """An account a sandbox opens: its exchange, what it holds, optionally its id.
+
+    Example::
+
+        Sandbox(accounts={"desk": AccountSpec("Binance", {"USDT": 50_000, "BTC": 1})})
+
+    The tuple ``("Binance", {"USDT": 50_000})`` means the same.
+    """
+
+    exchange: str = "Mock"
+    holdings: Mapping[str, DecimalInput] = attrs.field(factory=dict)
+    account_id: str | None = None
+
+
+#: What ``Sandbox(accounts=...)`` takes per account name.
+AccountInput = AccountSpec | tuple[str, Mapping[str, DecimalInput]]
+
+
+def _account_spec(name: object, value: object) -> AccountSpec:
+    """One ``accounts=`` entry as an :class:`AccountSpec`; a ``TypeError`` says what is wrong."""
+    shape = "AccountSpec(exchange, {token: amount}) or a tuple (exchange, {token: amount})"
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"accounts: each key is an account name (a non-empty str), got {name!r}")
+    if isinstance(value, AccountSpec):
+        spec = value
+    elif isinstance(value, tuple) and len(value) == 2:
+        spec = AccountSpec(exchange=value[0], holdings=value[1])
+    else:
+        raise TypeError(f"accounts[{name!r}] must be {shape}, got {value!r}")
+    exchange: object = spec.exchange
+    holdings: object = spec.holdings
+    where = f"accounts[{name!r}]"
+    if not isinstance(exchange, str) or not exchange:
+        raise TypeError(f"{where}: the exchange must be a non-empty str, got {exchange!r}")
+    if not isinstance(holdings, Mapping):
+        raise TypeError(
+            f"{where}: the holdings must be a mapping {{token: amount}}, got {holdings!r}"
+        )
+    for token, amount in holdings.items():
+        if not isinstance(token, str) or not token:
+            raise TypeError(f"{where}: a token must be a non-empty str, got {token!r}")
+        try:
+            to_decimal(amount)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{where}[{token!r}]: {exc}") from None
+    return spec
+
+
 class Sandbox:
     """An in-memory TaaS venue: the API, a simulated execution engine, fault knobs.
 
     Time is virtual unless ``speed`` is given: nothing happens until
     :meth:`advance` moves the clock, so tests are deterministic. With
-    ``speed=60`` a simulated minute passes every real second (demos, the
-    server). The same ``seed`` gives the same order ids and prices.
+    ``autojump=True`` the virtual clock also jumps ahead by itself whenever
+    every task is waiting on it: the in-process client's own waits (backoff,
+    ``Retry-After``, the rate limit, ``watch_order``'s polling) and the fault
+    latency run on it, so ``wait_for_order`` on a one-hour TWAP returns in
+    well under a second. With ``speed=60`` a simulated minute passes every
+    real second (demos, the server). The same ``seed`` gives the same order
+    ids and prices.
 
     Example::
 
@@ -67,14 +125,17 @@ class Sandbox:
         token: str = DEFAULT_TOKEN,
         seed: int = 0,
         speed: float | None = None,
+        autojump: bool = False,
         clock: Clock | None = None,
-        accounts: Mapping[str, tuple[str, Mapping[str, DecimalInput]]] | None = None,
+        accounts: Mapping[str, AccountInput] | None = None,
         base_path: str = "",
         url: str = "http://taas-sandbox",
         max_exchanges: int = 10_000,
     ) -> None:
-        if clock is not None and speed is not None:
-            raise ValueError("pass either clock or speed, not both")
+        if sum((clock is not None, speed is not None, autojump is True)) > 1:
+            raise ValueError("pass at most one of clock, speed and autojump=True")
+        if not isinstance(autojump, bool):
+            raise TypeError(f"autojump must be True or False, got {autojump!r}")
         if base_path and (not base_path.startswith("/") or base_path.endswith("/")):
             raise ValueError(f"base_path must look like '/taas', got {base_path!r}")
         if max_exchanges < 0:
@@ -82,16 +143,32 @@ class Sandbox:
         self.token = token
         self.base_path = base_path
         self.url = url.rstrip("/") + base_path
-        self.clock: Clock = clock or (RealTimeClock(speed) if speed is not None else VirtualClock())
+        if clock is None:
+            clock = (
+                RealTimeClock(speed)
+                if speed is not None
+                else AutojumpClock()
+                if autojump
+                else VirtualClock()
+            )
+        self.clock: Clock = clock
         self.engine = Engine(self.clock, seed=seed)
         self.faults = Faults()
         #: The latest ``max_exchanges`` requests received and the replies given, oldest first.
         self.exchanges: list[Exchange] = []
         self.max_exchanges = max_exchanges
-        for name, (exchange, tokens) in (
-            DEFAULT_ACCOUNTS if accounts is None else accounts
-        ).items():
-            self.add_account(name, tokens, exchange=exchange)
+        if accounts is not None and not isinstance(accounts, Mapping):
+            raise TypeError(
+                f"accounts must be a mapping of account name -> AccountSpec, got {accounts!r}"
+            )
+        specs = {
+            name: _account_spec(name, value)
+            for name, value in (DEFAULT_ACCOUNTS if accounts is None else accounts).items()
+        }
+        for name, spec in specs.items():
+            self.add_account(
+                name, spec.holdings, exchange=spec.exchange, account_id=spec.account_id
+            )
         self.app = SandboxApp(self)
 
     def record(self, exchange: Exchange) -> None:
@@ -144,16 +221,49 @@ class Sandbox:
     # ------------------------------------------------------------------ ways in
 
     def transport(self) -> httpx.AsyncBaseTransport:
-        """An httpx transport that calls the sandbox in process (no socket)."""
-        return httpx.ASGITransport(app=self.app)
+        """An httpx transport that calls the sandbox in process (no socket).
 
-    def client(self, **kwargs: Any) -> AsyncClient:
+        On an :class:`~taas_async.sandbox.AutojumpClock` the request's read
+        timeout runs on the sandbox's clock too: a fault latency longer than
+        it ends in ``httpx.ReadTimeout``, as it would over a network.
+        """
+        return InProcessTransport(self.app, self.clock)
+
+    def client(
+        self,
+        *,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        backoff: Backoff | None = None,
+        max_concurrency: int | None = None,
+        rate_limit: float | None = None,
+        rate_limit_burst: int = 1,
+        extra_headers: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+    ) -> AsyncClient:
         """An :class:`~taas_async.AsyncClient` wired to this sandbox in process.
 
-        Keyword arguments go to ``AsyncClient`` (``timeout=``, ``extra_headers=``, ...;
-        ``transport=`` to wrap :meth:`transport`). Its ``http://`` URL never
-        reaches a network: the client is allowed it.
+        The keyword arguments are ``AsyncClient``'s, with the same defaults;
+        ``transport=`` replaces :meth:`transport` (wrap it to watch or alter
+        requests). Its ``http://`` URL never reaches a network: the client is
+        allowed it. On an autojump clock, the client's own waits (backoff,
+        ``Retry-After``, the rate limit, polling) run on the sandbox's clock.
         """
-        kwargs.setdefault("allow_insecure_http", True)
-        kwargs.setdefault("transport", self.transport())
-        return AsyncClient(self.url, self.token, **kwargs)
+        client = AsyncClient(
+            self.url,
+            self.token,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            max_concurrency=max_concurrency,
+            rate_limit=rate_limit,
+            rate_limit_burst=rate_limit_burst,
+            extra_headers=extra_headers,
+            transport=transport or self.transport(),
+            max_response_size=max_response_size,
+            allow_insecure_http=True,
+        )
+        if isinstance(self.clock, AutojumpClock):
+            client._timer = self.clock
+        return client
