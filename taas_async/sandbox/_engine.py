@@ -239,9 +239,14 @@ class Engine:
         exchange: str = "Mock",
         account_id: str | None = None,
     ) -> Account:
-        """Open an account holding ``tokens`` (symbol -> amount)."""
+        """Open an account holding ``tokens`` (symbol -> amount), each one the feed prices."""
         if name in self.accounts:
             raise ValueError(f"account {name!r} exists already")
+        unknown = [t for t in tokens or {} if not self.prices.is_known(t)]
+        if unknown:
+            raise ValueError(
+                f"the sandbox has no price for {', '.join(unknown)}: set_price gives a token one"
+            )
         account = Account(
             name=name,
             id=account_id or self.new_id(),
@@ -280,6 +285,7 @@ class Engine:
             raise bad_field("account_ids", f"unknown account ids: {', '.join(unknown)}")
         if request.leverage >= MAX_AMOUNT:
             raise bad_field("leverage", f"must be below {MAX_AMOUNT:E} in the sandbox")
+        self._check_pairs({"pair": request.pair})
         pair = Pair.parse(request.pair).symbol
         accounts = [by_id[i] for i in request.account_ids]
         for account in accounts:
@@ -290,7 +296,15 @@ class Engine:
 
     def place_order(self, request: PlaceOrderRequest, *, order_id: str | None = None) -> SimOrder:
         """Accept an order: SCHEDULED now, ACTIVE on the next sync."""
-        return self._place(request, self.sync(), order_id=order_id)
+        now = self.sync()
+        self._check_pairs({"pair": request.pair})
+        return self._place(request, now, order_id=order_id)
+
+    def _check_pairs(self, pairs: Mapping[str, str]) -> None:
+        """400 naming each field (field -> pair) whose pair the sandbox has no price for."""
+        problems = self.prices.pair_problems(pairs)
+        if problems:
+            raise SandboxError(400, problems)
 
     def _place(
         self,
@@ -499,6 +513,9 @@ class Engine:
         for index, child in enumerate(request.child_orders):
             if child.account is not None:
                 self._account_named(child.account, f"child_orders[{index}].account")
+        self._check_pairs(
+            {f"child_orders[{i}].pair": c.pair for i, c in enumerate(request.child_orders)}
+        )
         legs = [child_request(request, child, accounts) for child in request.child_orders]
         problems = {  # the legs' duration is the multi order's
             key if key == "duration" else f"child_orders[{index}].{key}": reasons
@@ -539,10 +556,12 @@ class Engine:
         for index, entry in enumerate(request.orders_in_chain):
             for name in entry.order_request.accounts:
                 self._account_named(name, f"orders_in_chain[{index}].order_request.accounts")
-        check_limits(
+        legs = [
             (f"orders_in_chain[{i}].order_request.", e.order_request)
             for i, e in enumerate(request.orders_in_chain)
-        )
+        ]
+        self._check_pairs({f"{prefix}pair": leg.pair for prefix, leg in legs})
+        check_limits(legs)
         chain = SimChain(id=self.new_id(), created_at=now)
         for entry in sorted(request.orders_in_chain, key=lambda e: e.priority):
             leg = self._place(
