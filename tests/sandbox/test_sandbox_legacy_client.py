@@ -485,15 +485,6 @@ def test_set_leverage_sticks_and_shows_on_positions(ref: Client, sandbox: Sandbo
 # --------------------------------------------------------------------------- list parameters
 
 
-def test_the_base_path_is_dropped_by_1_2_9() -> None:
-    # 1.2.9's urljoin(url, "/api/...") replaces a /taas prefix: the sandbox says 404.
-    sandbox = Sandbox(base_path="/taas")
-    with serve(sandbox) as url:
-        assert url.endswith("/taas")
-        assert Client(url, auth_token=sandbox.token).get_balances() == {"detail": "Not found."}
-        assert [x.path for x in sandbox.exchanges] == ["/api/balances/"]
-
-
 #: (path, list parameter, three values that between them select everything)
 LISTS = [
     ("/api/orders/", "statuses", ("CANCELED", "ACTIVE", "COMPLETE")),
@@ -602,3 +593,31 @@ def test_a_repeated_parameter_of_a_multi_order_is_refused(ref: Client, sandbox: 
         reply = client.get(base + "?include_child_orders=true&include_child_orders=true")
     assert reply.status_code == 400
     assert reply.json() == {"include_child_orders": ["given 2 times: a single value is expected"]}
+
+
+# ------------------------------------------------------------------ what 1.2.9 cannot do here
+
+
+def test_a_simple_order_from_1_2_9_carries_a_duration_and_is_refused(
+    ref: Client, sandbox: Sandbox
+) -> None:
+    """1.2.9 needs a duration or pov_target on every order; a simple order refuses it.
+
+    The TaaS docs say the server ignores these fields on a simple order
+    (API-FACTS §3.1); the sandbox refuses them as the SDK does, a known
+    difference that docs/sandbox.md lists.
+    """
+    with pytest.raises(ValueError, match="duration or pov_target must be provided"):
+        ref.place_order(twap(strategy="Market", duration=None))  # 1.2.9 itself refuses
+    reply = ref.place_order(twap(strategy="Market"))
+    assert reply == {"duration": ["not used by Market orders (a simple order): leave it out"]}
+    assert sandbox.engine.orders == {}
+
+
+def test_the_base_path_is_dropped_by_1_2_9() -> None:
+    # 1.2.9's urljoin(url, "/api/...") replaces a /taas prefix: the sandbox says 404.
+    sandbox = Sandbox(base_path="/taas")
+    with serve(sandbox) as url:
+        assert url.endswith("/taas")
+        assert Client(url, auth_token=sandbox.token).get_balances() == {"detail": "Not found."}
+        assert [x.path for x in sandbox.exchanges] == ["/api/balances/"]
