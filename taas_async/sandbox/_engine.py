@@ -56,6 +56,7 @@ from taas_async.sandbox._records import (
     SimMulti,
     SimOrder,
     bad_field,
+    chain_stop_reason,
     check_limits,
     child_request,
     limit_problems,
@@ -206,25 +207,28 @@ class Engine:
         word = "complete" if status is OrderStatus.COMPLETE else "canceled"
         self._log(order, when, "info", f"order {word}: {order.pct_filled}% filled")
         if order.chain is not None:
-            self._advance_chain(order.chain, when, broken=status is OrderStatus.CANCELED)
+            self._advance_chain(order.chain, order, when)
 
-    def _advance_chain(self, chain: SimChain, when: dt.datetime, *, broken: bool) -> None:
-        pending = [leg for leg in chain.legs if leg.time_start is None and not leg.is_terminal]
-        if broken:  # a canceled leg stops the chain: later legs never run
-            for leg in pending:
-                if leg.is_terminal:  # canceled already, by the recursion through _finish
-                    continue
-                leg.failure_reason = "an earlier order of the chain was canceled"
-                self._finish(leg, when, OrderStatus.CANCELED)
+    def _advance_chain(self, chain: SimChain, leg: SimOrder, when: dt.datetime) -> None:
+        """``leg`` ended: stop the chain unless it filled completely, else go on."""
+        if chain.failure_reason:
+            return  # stopped already (this is a waiting leg it canceled)
+        if not leg.fully_filled:  # the chain stops: the legs still waiting never run
+            chain.failure_reason = chain_stop_reason(chain, leg)
+            waiting = chain.waiting()
+            self._log(
+                leg, when, "error", f"{chain.failure_reason}; {len(waiting)} later orders canceled"
+            )
+            for later in waiting:
+                later.failure_reason = chain.failure_reason
+                self._finish(later, when, OrderStatus.CANCELED)
             return
-        if any(leg.time_start is not None and not leg.is_terminal for leg in chain.legs):
-            return  # the current priority group is still running
-        if pending:
-            first = min(leg.priority or 0 for leg in pending)
-            for leg in pending:
-                if leg.priority == first:
-                    leg.time_start = self._start_of(leg.request, when)
-                    self._schedule(leg)
+        self._start_batch(chain, when)
+
+    def _start_batch(self, chain: SimChain, when: dt.datetime) -> None:
+        for leg in chain.next_batch():
+            leg.time_start = self._start_of(leg.request, when)
+            self._schedule(leg)
 
     def _log(self, order: SimOrder, when: dt.datetime, level: str, text: str) -> None:
         self.messages.setdefault(order.id, []).append(Message(order.id, when, level, text))
@@ -551,7 +555,11 @@ class Engine:
         return f"multi order {multi.id} canceled ({len(live)} child orders)"
 
     def place_chained_order(self, request: PlaceChainedOrderRequest) -> SimChain:
-        """Legs run by priority (1 first); a group starts when the one before has ended."""
+        """Legs run in batches by priority (1 first); a batch starts once the one before filled.
+
+        A leg that ends without filling completely stops the chain: the legs
+        still waiting are canceled, their ``failure_reason`` naming that leg.
+        """
         now = self.sync()
         for index, entry in enumerate(request.orders_in_chain):
             for name in entry.order_request.accounts:
@@ -573,7 +581,7 @@ class Engine:
             )
             chain.legs.append(leg)
         self.chains[chain.id] = chain
-        self._advance_chain(chain, now, broken=False)  # the first priority group starts
+        self._start_batch(chain, now)  # the first batch starts
         for leg in chain.legs:
             if leg.time_start is None:
                 self._log(leg, now, "info", WAITING)

@@ -1,4 +1,4 @@
-"""Rules of the TaaS docs the sandbox follows: priced pairs.
+"""Rules of the TaaS docs the sandbox follows: chains, priced pairs.
 
 Each test cites the API-FACTS section the rule comes from. Everything runs in
 process through the real SDK client on the sandbox's virtual clock:
@@ -7,15 +7,19 @@ process through the real SDK client on the sandbox's virtual clock:
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from taas_async import (
+    AsyncClient,
     BadRequestError,
     ChildOrder,
+    Order,
     OrderInChain,
     OrderStatus,
     PlaceChainedOrderRequest,
@@ -27,6 +31,7 @@ from taas_async import (
 from taas_async.sandbox import DEFAULT_START, PriceFeed, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
+SECOND = dt.timedelta(seconds=1)
 
 
 def order_request(**changes: Any) -> PlaceOrderRequest:
@@ -51,10 +56,212 @@ def leg(name: str, priority: int, **changes: Any) -> OrderInChain:
     )
 
 
+async def place_chain(client: AsyncClient, *legs: OrderInChain) -> tuple[str, dict[str, str]]:
+    """Place a chain; its id and its legs' ids by name (``custom_order_id``)."""
+    chain = await client.place_chained_order(PlaceChainedOrderRequest(orders_in_chain=list(legs)))
+    assert chain.id is not None
+    return chain.id, {o.custom_order_id or "": o.id for o in chain.orders}
+
+
 async def bad_request(awaitable: Any) -> BadRequestError:
     with pytest.raises(BadRequestError) as info:
         await awaitable
     return info.value
+
+
+def stop_reason(chain_id: str, stopper: Order, unit: str = "ETH") -> str:
+    """The failure_reason of the legs a chain canceled: it names the leg that stopped it."""
+    return (
+        f"chain {chain_id} stopped: order {stopper.id} (priority 1) ended {stopper.status!s}"
+        f" with {stopper.pct_filled}% filled ({stopper.executed_qty} of 1 {unit})"
+    )
+
+
+# --------------------------------------------------------------------------- chains
+
+
+@pytest.mark.asyncio
+async def test_a_leg_its_limit_held_back_stops_the_chain() -> None:
+    """A leg that ends COMPLETE but partly filled stops the chain (API-FACTS §3.7)."""
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        chain_id, ids = await place_chain(
+            client,
+            leg("held", 1, limit_price="3300"),  # above the price: it fills, until...
+            leg("next", 2, side="sell"),
+        )
+        sandbox.advance(30)
+        sandbox.set_price("ETH", 4000)  # ... the price passes the limit: the rest is held back
+        sandbox.advance(30)
+        held = await client.get_order(ids["held"])
+        assert held.status == OrderStatus.COMPLETE
+        assert held.pct_filled is not None
+        assert 0 < held.pct_filled < 100
+        assert held.failure_reason == "the limit price held back part of the order"
+
+        sandbox.advance(120)  # long after the next leg would have ended
+        later = await client.get_order(ids["next"])
+        assert later.status == OrderStatus.CANCELED
+        assert later.failure_reason == stop_reason(chain_id, held)
+        assert later.time_start is None  # it never started
+        assert later.time_end == DEFAULT_START + 60 * SECOND  # canceled as the leg ended
+        assert later.placements == []
+        chain = sandbox.engine.chains[chain_id]
+        assert (chain.status, chain.failure_reason) == ("CANCELED", stop_reason(chain_id, held))
+        # The stopping leg's log says so (the error of the chain).
+        (last,) = (await client.get_order_messages([ids["held"]]))[-1:]
+        assert (last.level, last.message) == (
+            "error",
+            f"{stop_reason(chain_id, held)}; 1 later orders canceled",
+        )
+
+
+@pytest.mark.asyncio
+async def test_one_partly_filled_leg_stops_the_chain_though_its_batch_mate_fills() -> None:
+    """Batch n+1 starts only once *every* order of batch n fully filled (API-FACTS §3.7)."""
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        chain_id, ids = await place_chain(
+            client,
+            leg("full", 1, duration=60),
+            leg("held", 1, duration=30, limit_price="3300"),
+            leg("next", 2, side="sell"),
+            leg("last", 3, side="sell"),
+        )
+        sandbox.advance(10)
+        sandbox.set_price("ETH", 4000)
+        sandbox.advance(20)  # t = 30: "held" ends partly filled; "full" runs on
+        held = await client.get_order(ids["held"])
+        assert held.status == OrderStatus.COMPLETE
+        assert held.pct_filled is not None
+        assert held.pct_filled < 100
+        assert sandbox.engine.chains[chain_id].status == "CANCELED"  # stopped already
+        for name in ("next", "last"):
+            later = await client.get_order(ids[name])
+            assert (later.status, later.time_end) == (
+                OrderStatus.CANCELED,
+                DEFAULT_START + 30 * SECOND,
+            )
+            assert later.failure_reason == stop_reason(chain_id, held)
+
+        sandbox.advance(30)
+        full = await client.get_order(ids["full"])  # its own batch: it runs to the end
+        assert (full.status, full.pct_filled) == (OrderStatus.COMPLETE, 100)
+        for name in ("next", "last"):
+            assert (await client.get_order(ids[name])).placements == []
+
+
+@pytest.mark.asyncio
+async def test_an_ioc_leg_that_does_not_fill_stops_the_chain() -> None:
+    """An IOC leg canceled unfilled: the later legs never start (API-FACTS §3.7)."""
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        chain_id, ids = await place_chain(
+            client,
+            leg("ioc", 1, strategy="IOC", limit_price="1000"),  # far under the price
+            leg("next", 2),
+        )
+        sandbox.advance(60)
+        ioc = await client.get_order(ids["ioc"])
+        assert ioc.status == OrderStatus.CANCELED
+        assert ioc.failure_reason == "the limit price was not reached"
+        later = await client.get_order(ids["next"])
+        assert later.status == OrderStatus.CANCELED
+        assert later.failure_reason == (
+            f"chain {chain_id} stopped: order {ioc.id} (priority 1) ended CANCELED"
+            " with 0.00% filled (0 of 1 ETH)"
+        )
+        assert later.placements == []
+
+
+@pytest.mark.asyncio
+async def test_the_next_batch_starts_once_every_leg_of_the_batch_filled() -> None:
+    """Legs sized in base or in quote count as filled at 100% (API-FACTS §3.7)."""
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        chain_id, ids = await place_chain(
+            client,
+            leg("base", 1, duration=20),
+            leg("quote", 1, duration=40, base_asset_qty=None, quote_asset_qty="1000.5"),
+            leg("next", 2, side="sell", duration=10),
+        )
+        sandbox.advance(39)
+        assert (await client.get_order(ids["next"])).time_start is None
+        sandbox.advance(1)
+        quote = await client.get_order(ids["quote"])
+        assert (quote.status, quote.pct_filled) == (OrderStatus.COMPLETE, 100)
+        nxt = await client.get_order(ids["next"])
+        assert nxt.status == OrderStatus.ACTIVE
+        assert nxt.time_start == quote.time_end == DEFAULT_START + 40 * SECOND
+        sandbox.advance(10)
+        assert sandbox.engine.chains[chain_id].status == "COMPLETE"
+        assert sandbox.engine.chains[chain_id].failure_reason == ""
+
+
+def docs_blocks(marker: str) -> list[str]:
+    """The python blocks of docs/sandbox.md that contain ``marker``."""
+    text = (ROOT / "docs" / "sandbox.md").read_text()
+    return [b for b in re.findall(r"```python\n(.*?)\n```", text, flags=re.S) if marker in b]
+
+
+def run_docs_example(block: str) -> None:
+    """Run a docs example as the README's is run: its body inside ``async def main()``."""
+    imports = [line for line in block.splitlines() if line.startswith(("from ", "import "))]
+    body = [line for line in block.splitlines() if not line.startswith(("from ", "import "))]
+    source = "\n".join([*imports, "async def main():", *("    " + line for line in body)])
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "docs/sandbox.md", "exec"), namespace)
+    anyio.run(namespace["main"])
+
+
+@pytest.mark.asyncio
+async def test_reading_a_chain_back_as_the_docs_show() -> None:
+    """The docs' way to read a chain (its legs, its status) agrees with the engine (§3.7)."""
+    (helpers,) = docs_blocks("def chain_status")
+    namespace: dict[str, Any] = {}
+    exec(compile(helpers, "docs/sandbox.md", "exec"), namespace)
+    chain_legs, chain_status = namespace["chain_legs"], namespace["chain_status"]
+
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        chain_id, ids = await place_chain(
+            client,
+            leg("first", 1, start_datetime=DEFAULT_START + 10 * SECOND),
+            leg("second", 2, side="sell"),
+            leg("third", 3),
+        )
+        other, _ = await place_chain(client, leg("x", 1), leg("y", 2))
+
+        async def check(expected: str) -> list[Order]:
+            legs = await chain_legs(client, chain_id)
+            assert chain_status(legs) == sandbox.engine.chains[chain_id].status == expected
+            return legs
+
+        legs = await check("SUBMITTED")
+        assert [o.id for o in legs] == [ids["first"], ids["second"], ids["third"]]
+        assert {o.parent_order_id for o in legs} == {chain_id} != {other}
+        sandbox.advance(30)  # the first leg started at 10 s
+        await check("ACTIVE")
+        await client.pause_order(ids["first"])
+        await check("PAUSED")
+        await client.resume_order(ids["first"])
+        sandbox.advance(40)  # the first leg filled; the second starts
+        legs = await check("ACTIVE")
+        assert [str(o.status) for o in legs] == ["COMPLETE", "ACTIVE", "SCHEDULED"]
+        await client.cancel_order(ids["second"])
+        legs = await check("CANCELED")
+        assert legs[2].status == OrderStatus.CANCELED  # the third never ran
+
+        _, ids = await place_chain(client, leg("a", 1, duration=5), leg("b", 2, duration=5))
+        sandbox.advance(10)
+        assert chain_status([await client.get_order(i) for i in ids.values()]) == "COMPLETE"
+
+
+def test_the_docs_chain_example_runs() -> None:
+    """The docs' chained-order example runs as written, with its helpers (API-FACTS §3.7)."""
+    (helpers,) = docs_blocks("def chain_status")
+    (example,) = docs_blocks("chain_status(legs) ==")
+    run_docs_example(helpers + "\n" + example)
 
 
 # --------------------------------------------------------------------------- pairs
