@@ -3,8 +3,9 @@
 Nothing here runs in the background. Every call first brings the engine up to
 the clock's "now" (:meth:`Engine.sync`), processing the events that fell due
 in time order: orders starting, TWAP slices filling, chains moving on to
-their next leg. So the same code serves a virtual clock (tests advance it by
-hand, fully deterministic) and a real-time clock at any speed (demos).
+their next batch, orders paused for 24 hours canceled. So the same code
+serves a virtual clock (tests advance it by hand, fully deterministic) and a
+real-time clock at any speed (demos).
 
 Money is ``Decimal`` throughout. A fill of ``qty`` base at ``price`` moves
 exactly ``qty * price`` of quote: for spot pairs between the base and quote
@@ -47,6 +48,8 @@ from taas_async.sandbox._records import (
     LOT,
     MAX_AMOUNT,
     MICROSECOND,
+    PAUSE_EXPIRED,
+    PAUSE_LIMIT,
     WAITING,
     Account,
     Fill,
@@ -126,7 +129,10 @@ class Engine:
                 order = self.orders[order_id]
                 if order.version == version and not order.is_terminal:
                     self._now = when
-                    self._step(order, when)
+                    if order.status is OrderStatus.PAUSED:
+                        self._expire_pause(order, when)
+                    else:
+                        self._step(order, when)
         self._now = now
         return now
 
@@ -145,7 +151,15 @@ class Engine:
             nxt = min(order.slices_due() + 1, order.n_slices)
             due = order.boundary_us(nxt) - order.elapsed_us
             return order.last_step + max(due, 0) * MICROSECOND
+        if order.status is OrderStatus.PAUSED and order.paused_at is not None:
+            return order.paused_at + PAUSE_LIMIT
         return None
+
+    def _expire_pause(self, order: SimOrder, when: dt.datetime) -> None:
+        """Cancel an order paused for 24 hours, at that moment."""
+        order.failure_reason = PAUSE_EXPIRED
+        self._log(order, when, "warning", f"order {PAUSE_EXPIRED}")
+        self._finish(order, when, OrderStatus.CANCELED)
 
     def _step(self, order: SimOrder, when: dt.datetime) -> None:
         if order.status is OrderStatus.SCHEDULED:
@@ -387,16 +401,18 @@ class Engine:
         return f"order {order.id} canceled"
 
     def pause_order(self, order_id: str) -> str:
-        """Pause an ACTIVE order: no fills until it is resumed."""
+        """Pause an ACTIVE order: no fills until it is resumed; canceled after 24 hours."""
         order = self.order(order_id)
+        if order.strategy is Strategy.TARGET_TIME:
+            raise SandboxError(400, {"error": "Target Time orders cannot be paused"})
         if order.status is not OrderStatus.ACTIVE:
             raise SandboxError(
                 400, {"error": f"order {order.id} is {order.status.value}, not ACTIVE"}
             )
         self._step_elapsed(order)
         order.status = OrderStatus.PAUSED
-        order.updated_at = self._now
-        order.version += 1
+        order.updated_at = order.paused_at = self._now
+        self._schedule(order)  # its step is dropped; the 24-hour limit is due instead
         self._log(order, self._now, "info", "order paused")
         return f"order {order.id} paused"
 
@@ -410,6 +426,7 @@ class Engine:
         order.status = OrderStatus.ACTIVE
         order.last_step = self._now
         order.updated_at = self._now
+        order.paused_at = None
         self._log(order, self._now, "info", "order resumed")
         self._schedule(order)
         return f"order {order.id} resumed"

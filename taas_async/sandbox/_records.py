@@ -62,6 +62,9 @@ INSTANT = frozenset({Strategy.MARKET, Strategy.IOC})
 MICROSECOND = dt.timedelta(microseconds=1)
 HUNDRED = Decimal(100)
 WAITING = "waiting for the previous orders of its chain"
+#: An order left paused this long is canceled automatically (the TaaS rule).
+PAUSE_LIMIT = dt.timedelta(hours=24)
+PAUSE_EXPIRED = "paused for more than 24 hours: canceled automatically"
 
 
 class SandboxError(Exception):
@@ -195,6 +198,7 @@ class SimOrder:
     parent_order: str | None = None
     chain: SimChain | None = None
     priority: int | None = None
+    paused_at: dt.datetime | None = None  # when the current pause began
     version: int = 0  # bumped on every change that invalidates its scheduled event
 
     @property

@@ -1,4 +1,4 @@
-"""Rules of the TaaS docs the sandbox follows: chains, priced pairs.
+"""Rules of the TaaS docs the sandbox follows: chains, the 24-hour pause, priced pairs.
 
 Each test cites the API-FACTS section the rule comes from. Everything runs in
 process through the real SDK client on the sandbox's virtual clock:
@@ -16,6 +16,7 @@ import anyio
 import pytest
 
 from taas_async import (
+    AmendOrderRequest,
     AsyncClient,
     BadRequestError,
     ChildOrder,
@@ -32,6 +33,9 @@ from taas_async.sandbox import DEFAULT_START, PriceFeed, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 SECOND = dt.timedelta(seconds=1)
+DAY = dt.timedelta(hours=24)
+MICROSECOND = dt.timedelta(microseconds=1)
+PAUSE_EXPIRED = "paused for more than 24 hours: canceled automatically"
 
 
 def order_request(**changes: Any) -> PlaceOrderRequest:
@@ -262,6 +266,124 @@ def test_the_docs_chain_example_runs() -> None:
     (helpers,) = docs_blocks("def chain_status")
     (example,) = docs_blocks("chain_status(legs) ==")
     run_docs_example(helpers + "\n" + example)
+
+
+# --------------------------------------------------------------------------- pause
+
+
+@pytest.mark.asyncio
+async def test_an_order_paused_for_24_hours_is_canceled_then() -> None:
+    """Paused for more than 24 hours: canceled automatically, at pause + 24 h (API-FACTS §3.5)."""
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        placed = await client.place_order(order_request())
+        sandbox.advance(10)
+        await client.pause_order(placed.id)
+        paused_at = DEFAULT_START + 10 * SECOND
+        filled = (await client.get_order(placed.id)).executed_qty
+
+        sandbox.advance(DAY - MICROSECOND)
+        assert (await client.get_order(placed.id)).status == OrderStatus.PAUSED
+        sandbox.advance(MICROSECOND)
+        order = await client.get_order(placed.id)
+        assert order.status == OrderStatus.CANCELED
+        assert order.failure_reason == PAUSE_EXPIRED
+        assert order.time_end == paused_at + DAY
+        assert order.executed_qty == filled
+        messages = await client.get_order_messages([placed.id])
+        assert [(m.level, m.message, m.created_at) for m in messages[-2:]] == [
+            ("warning", f"order {PAUSE_EXPIRED}", paused_at + DAY),
+            ("info", f"order canceled: {order.pct_filled}% filled", paused_at + DAY),
+        ]
+        resumed = await bad_request(client.resume_order(placed.id))
+        assert resumed.body == {"error": f"order {placed.id} is CANCELED, not PAUSED"}
+
+
+@pytest.mark.asyncio
+async def test_pause_expiries_happen_in_time_order_within_one_step() -> None:
+    """One long step cancels each paused order at its own deadline, in time (API-FACTS §3.5)."""
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        early = await client.place_order(order_request(duration=600))
+        late = await client.place_order(order_request(duration=600))
+        chain_id, ids = await place_chain(client, leg("paused", 1), leg("waiting", 2))
+        sandbox.advance(10)
+        await client.pause_order(early.id)
+        await client.pause_order(ids["paused"])
+        sandbox.advance(20)
+        await client.pause_order(late.id)
+
+        sandbox.advance(3 * DAY)  # every deadline falls inside this one step
+        ends = {
+            name: (o.status, o.time_end)
+            for name, o in [
+                ("early", await client.get_order(early.id)),
+                ("late", await client.get_order(late.id)),
+                ("paused", await client.get_order(ids["paused"])),
+                ("waiting", await client.get_order(ids["waiting"])),
+            ]
+        }
+    ten, thirty = DEFAULT_START + 10 * SECOND + DAY, DEFAULT_START + 30 * SECOND + DAY
+    assert ends == {
+        "early": (OrderStatus.CANCELED, ten),
+        "late": (OrderStatus.CANCELED, thirty),
+        "paused": (OrderStatus.CANCELED, ten),
+        "waiting": (OrderStatus.CANCELED, ten),  # the chain stopped with its paused leg
+    }
+    assert sandbox.engine.chains[chain_id].status == "CANCELED"
+
+
+@pytest.mark.asyncio
+async def test_a_resume_ends_the_24_hours_and_a_new_pause_starts_them_again() -> None:
+    """The 24 hours run from the latest pause, not the first (API-FACTS §3.5)."""
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        placed = await client.place_order(order_request(duration=600))
+        sandbox.advance(10)
+        await client.pause_order(placed.id)
+        sandbox.advance(23 * 3600)
+        await client.resume_order(placed.id)
+        sandbox.advance(10)
+        await client.pause_order(placed.id)
+        second_pause = DEFAULT_START + (10 + 23 * 3600 + 10) * SECOND
+        sandbox.advance(23 * 3600)  # 46 h after the first pause: still paused
+        assert (await client.get_order(placed.id)).status == OrderStatus.PAUSED
+        sandbox.advance(3600)
+        order = await client.get_order(placed.id)
+    assert (order.status, order.time_end) == (OrderStatus.CANCELED, second_pause + DAY)
+
+
+@pytest.mark.asyncio
+async def test_amending_a_paused_order_keeps_its_deadline() -> None:
+    """An amend while paused does not restart the 24 hours (API-FACTS §3.5)."""
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        placed = await client.place_order(order_request(duration=600))
+        sandbox.advance(10)
+        await client.pause_order(placed.id)
+        sandbox.advance(12 * 3600)
+        await client.amend_order(AmendOrderRequest(order_id=placed.id, changes={"duration": 1200}))
+        sandbox.advance(12 * 3600)
+        order = await client.get_order(placed.id)
+    assert order.duration == 1200
+    assert (order.status, order.time_end) == (
+        OrderStatus.CANCELED,
+        DEFAULT_START + 10 * SECOND + DAY,
+    )
+
+
+@pytest.mark.asyncio
+async def test_target_time_orders_cannot_be_paused() -> None:
+    """Target Time orders cannot be paused: a 400 saying so (API-FACTS §3.5)."""
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        placed = await client.place_order(order_request(strategy="Target Time"))
+        sandbox.advance(10)
+        refused = await bad_request(client.pause_order(placed.id))
+        assert refused.body == {"error": "Target Time orders cannot be paused"}
+        assert (await client.get_order(placed.id)).status == OrderStatus.ACTIVE
+        sandbox.advance(50)
+        assert (await client.get_order(placed.id)).status == OrderStatus.COMPLETE
 
 
 # --------------------------------------------------------------------------- pairs
