@@ -2,8 +2,9 @@
 
 It answers every endpoint of the TaaS API on the server's paths, checks the
 ``Token`` header (401), validates bodies and queries with the same field
-rules the SDK documents (400 with ``{field: [messages]}``), pages the orders
-list, answers 404/405 for what does not exist, and records every exchange.
+rules the SDK documents (400 with ``{field: [messages]}``), reads list
+parameters comma-joined or repeated, pages the orders list, answers 404/405
+for what does not exist, and records every exchange.
 Fault knobs (:class:`Faults`) fail chosen requests or slow every one down.
 """
 
@@ -15,7 +16,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from decimal import Decimal, localcontext
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, get_args, get_origin
 from urllib.parse import parse_qsl
 
 import anyio
@@ -51,6 +52,20 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 _Reply = tuple[int, Any]
 _T = TypeVar("_T")
 _F = TypeVar("_F", GetOrdersRequest, GetMultiOrdersRequest)
+
+
+def _is_list(kind: Any) -> bool:
+    return get_origin(kind) is list or any(get_origin(arg) is list for arg in get_args(kind))
+
+
+#: The query parameters that are lists, read off the SDK's query models, so a
+#: new list filter is one here too: statuses, account_names, custom_order_ids, ...
+_LIST_PARAMS = frozenset(
+    field.name
+    for model in (GetOrdersRequest, GetMultiOrdersRequest, BalancesQuery)
+    for field in attrs.fields(model)
+    if _is_list(field.type)
+)
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -333,7 +348,7 @@ class SandboxApp:
             if len(body) > MAX_BODY:
                 raise SandboxError(413, {"detail": "Request body too large."})
             handler, args = self._routes.find(method, route)
-            request = _Request(dict(parse_qsl(query.decode("latin-1"))), headers, body)
+            request = _Request(_parse_query(query), headers, body)
             return handler(request, *args)
         except SandboxError as exc:
             return exc.status, exc.body
@@ -566,6 +581,28 @@ def _same_item(x: object, y: object) -> bool:
     if isinstance(x, (str, int, dt.datetime, enum.Enum)):
         return x == y
     return False  # anything else (the request): only the very same object
+
+
+def _parse_query(raw: bytes) -> dict[str, str]:
+    """A query string as name -> value, a list parameter's values joined by commas.
+
+    A list comes comma-joined (``statuses=ACTIVE,CANCELED``, as the TaaS docs
+    write it), repeated (``statuses=ACTIVE&statuses=CANCELED``, what
+    ``requests`` makes of a list, as ``taas_api`` 1.2.9 sends it) or both; each
+    value counts. Any other parameter given twice is a 400 naming it, never a
+    silent pick of one of its values.
+    """
+    values: dict[str, list[str]] = {}
+    for name, value in parse_qsl(raw.decode("latin-1")):
+        values.setdefault(name, []).append(value)
+    repeated = {
+        name: [f"given {len(given)} times: a single value is expected"]
+        for name, given in values.items()
+        if len(given) > 1 and name not in _LIST_PARAMS
+    }
+    if repeated:
+        raise SandboxError(400, repeated)
+    return {name: ",".join(given) for name, given in values.items()}
 
 
 def _fault_reply(rule: FaultRule) -> tuple[int, bytes, str, dict[str, str]]:

@@ -674,9 +674,13 @@ async def test_cancelling_a_running_leg_cancels_the_waiting_legs() -> None:
         now = {name: await client.get_order(i) for name, i in ids.items()}
         assert now["running"].status == OrderStatus.CANCELED
         assert now["running"].failure_reason == "canceled by user"
+        running = now["running"]
         for name in ("later", "last"):
             assert now[name].status == OrderStatus.CANCELED
-            assert now[name].failure_reason == "an earlier order of the chain was canceled"
+            assert now[name].failure_reason == (  # it names the leg that stopped the chain
+                f"chain {chain.id} stopped: order {running.id} (priority 1) ended CANCELED"
+                f" with {running.pct_filled}% filled ({running.executed_qty} of 1 ETH)"
+            )
             assert now[name].time_end == canceled_at
             assert now[name].placements == []
             assert now[name].executed_qty == 0
