@@ -222,7 +222,6 @@ class SandboxApp:
 
     def __init__(self, sandbox: Venue) -> None:
         self.sandbox = sandbox
-        self.engine = sandbox.engine
         self._routes = _Routes()
         for row in ENDPOINTS.values():
             handler = getattr(self, row.name, None)
@@ -230,6 +229,11 @@ class SandboxApp:
                 raise TypeError(f"the sandbox has no handler for the endpoint {row.name!r}")
             pattern = re.sub(r"\{\w+\}", _ID, row.path.rstrip("/"))
             self._routes.add(row.method, pattern, handler)
+
+    @property
+    def engine(self) -> Engine:
+        """The venue's engine (read on each use: a reset gives the sandbox a new one)."""
+        return self.sandbox.engine
 
     # ------------------------------------------------------------------ ASGI
 
@@ -239,15 +243,8 @@ class SandboxApp:
             return
         if scope["type"] != "http":
             raise RuntimeError(f"the TaaS sandbox speaks HTTP only, not {scope['type']}")
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body") or len(body) > MAX_BODY:
-                break
-        headers = httpx.Headers(
-            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        )
+        body = await read_body(receive)
+        headers = request_headers(scope)
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope.get("query_string", b"")
         url = httpx.URL(
@@ -261,13 +258,7 @@ class SandboxApp:
         self.sandbox.record(
             Exchange(scope["method"], url, headers, body, status, reply, self.engine.clock.now())
         )
-        response_headers = [
-            (b"content-type", content_type.encode()),
-            (b"content-length", str(len(reply)).encode()),
-            *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": reply})
+        await send_reply(send, status, reply, content_type, extra)
 
     @staticmethod
     async def _lifespan(receive: Receive, send: Send) -> None:
@@ -521,6 +512,35 @@ class SandboxApp:
             "message": f"leverage {req.leverage} set on {req.pair} for {len(accounts)} accounts",
             "success": True,
         }
+
+
+async def read_body(receive: Receive) -> bytes:
+    """A request's body; reading stops past ``MAX_BODY`` (the handler then answers 413)."""
+    body = b""
+    while True:
+        message = await receive()
+        chunk: bytes = message.get("body", b"")
+        body += chunk
+        if not message.get("more_body") or len(body) > MAX_BODY:
+            return body
+
+
+def request_headers(scope: Scope) -> httpx.Headers:
+    """The headers of an ASGI HTTP scope."""
+    return httpx.Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
+
+
+async def send_reply(
+    send: Send, status: int, reply: bytes, content_type: str, extra: Mapping[str, str]
+) -> None:
+    """Send a whole reply: status, content type and length, the extra headers, the body."""
+    response_headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(reply)).encode()),
+        *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+    await send({"type": "http.response.body", "body": reply})
 
 
 def _fault_reply(rule: FaultRule) -> tuple[int, bytes, str, dict[str, str]]:
