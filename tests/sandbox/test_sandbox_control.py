@@ -502,6 +502,8 @@ async def test_faults_latency_and_clear(sandbox: Sandbox, http: httpx.AsyncClien
         ({"fail_next": {"content_type": "text/html\n"}}, "fail_next.content_type"),
         ({"fail_next": {"method": "FETCH"}}, "fail_next.method"),
         ({"fail_next": {"path": ""}}, "fail_next.path"),
+        ({"fail_next": {"path": "x" * 1001}}, "fail_next.path"),
+        ({"fail_next": {"headers": {f"X-{i}": "1" for i in range(51)}}}, "fail_next.headers"),
         ({"fail_next": {"after": "yes"}}, "fail_next.after"),
         ({"fail_next": {"statuss": 500}}, "fail_next.statuss"),
         ({"latency": -1}, "latency"),
@@ -622,6 +624,51 @@ async def test_exchanges_lists_the_latest_without_secrets(
 
 
 @pytest.mark.asyncio
+async def test_state_carries_the_newest_orders_only(
+    sandbox: Sandbox, http: httpx.AsyncClient
+) -> None:
+    ids = [(await place(http, custom_order_id=f"c{i}"))["id"] for i in range(101)]
+    state = await http.get("/_sandbox/state")
+    assert state.headers["cache-control"] == "no-store"  # always the venue as it is now
+    assert state.json()["order_count"] == 101
+    assert [o["id"] for o in state.json()["orders"]] == ids[:0:-1]  # 100, newest first
+
+
+@pytest.mark.asyncio
+async def test_exchanges_show_a_body_that_is_not_json_as_text(http: httpx.AsyncClient) -> None:
+    refused = await http.post("/api/orders/", data={"pair": "ETH-USDT"})
+    assert refused.status_code == 415
+    (exchange,) = (await http.get("/_sandbox/exchanges")).json()
+    assert exchange["request"] == "pair=ETH-USDT"
+
+
+@pytest.mark.asyncio
+async def test_a_control_body_over_a_mebibyte_is_refused(
+    sandbox: Sandbox, http: httpx.AsyncClient
+) -> None:
+    big = b'{"seconds": 1, "pad": "' + b"x" * (1 << 20) + b'"}'
+    reply = await http.post(
+        "/_sandbox/advance", content=big, headers={"content-type": "application/json"}
+    )
+    assert (reply.status_code, reply.json()) == (413, {"detail": "Request body too large."})
+    assert sandbox.now() == DEFAULT_START
+
+
+@pytest.mark.asyncio
+async def test_state_names_a_clock_of_its_own() -> None:
+    class Frozen:
+        def now(self) -> dt.datetime:
+            return DEFAULT_START
+
+    sandbox = Sandbox(token=TOKEN, clock=Frozen())
+    async with httpx.AsyncClient(
+        transport=sandbox.transport(), base_url=BASE, headers=AUTH
+    ) as http:
+        state = (await http.get("/_sandbox/state")).json()
+    assert state["clock"] == {"mode": "Frozen", "speed": None}
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("limit", ["0", "-1", "abc", "10001", "1.5"])
 async def test_exchanges_refuses_a_bad_limit(http: httpx.AsyncClient, limit: str) -> None:
     reply = await http.get("/_sandbox/exchanges", params={"limit": limit})
@@ -686,7 +733,9 @@ async def test_the_dashboard_page_is_static_and_locked_down(
     assert f'<script nonce="{nonce}">' in page.text
     assert page.text.count("<script") == 1  # the page's own, and nothing of the venue's
     assert "alert(1)" not in page.text
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "no-referrer"  # the URL carries the token
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["cache-control"] == "no-store"
     other = await http.get("/_sandbox/")
     assert other.headers["content-security-policy"] != policy  # a nonce per reply
 
@@ -712,6 +761,15 @@ def test_control_plane_over_a_real_server() -> None:
         assert http.get(server.url + "/api/orders/").json()["count"] == 0
     with pytest.raises(RuntimeError, match="not running"):
         server.url  # noqa: B018
+
+
+def test_a_server_starts_once() -> None:
+    with SandboxServer(Sandbox()) as server:
+        with pytest.raises(RuntimeError, match="running already"):
+            server.start()
+        assert repr(server) == f"<SandboxServer {server.root}>"
+    assert repr(server) == "<SandboxServer stopped>"
+    server.stop()  # stopping a stopped server does nothing
 
 
 @pytest.fixture
