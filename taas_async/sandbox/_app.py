@@ -239,7 +239,6 @@ class SandboxApp:
 
     def __init__(self, sandbox: Venue) -> None:
         self.sandbox = sandbox
-        self.engine = sandbox.engine
         self._routes = _Routes()
         # order id -> (the state it was rendered in, its JSON): polling an order
         # that has not changed (most polls of a long order) costs no rendering.
@@ -251,6 +250,11 @@ class SandboxApp:
             pattern = re.sub(r"\{\w+\}", _ID, row.path.rstrip("/"))
             self._routes.add(row.method, pattern, handler)
 
+    @property
+    def engine(self) -> Engine:
+        """The venue's engine (read on each use: a reset gives the sandbox a new one)."""
+        return self.sandbox.engine
+
     # ------------------------------------------------------------------ ASGI
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -259,15 +263,8 @@ class SandboxApp:
             return
         if scope["type"] != "http":
             raise RuntimeError(f"the TaaS sandbox speaks HTTP only, not {scope['type']}")
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body") or len(body) > MAX_BODY:
-                break
-        headers = httpx.Headers(
-            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        )
+        body = await read_body(receive)
+        headers = request_headers(scope)
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope.get("query_string", b"")
         url = httpx.URL(
@@ -278,13 +275,7 @@ class SandboxApp:
         status, reply, content_type, extra = await self.serve(
             scope["method"], scope["path"], url, headers, body
         )
-        response_headers = [
-            (b"content-type", content_type.encode()),
-            (b"content-length", str(len(reply)).encode()),
-            *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": reply})
+        await send_reply(send, status, reply, content_type, extra)
 
     async def serve(
         self, method: str, path: str, url: httpx.URL, headers: httpx.Headers, body: bytes
@@ -603,6 +594,35 @@ def _parse_query(raw: bytes) -> dict[str, str]:
     if repeated:
         raise SandboxError(400, repeated)
     return {name: ",".join(given) for name, given in values.items()}
+
+
+async def read_body(receive: Receive) -> bytes:
+    """A request's body; reading stops past ``MAX_BODY`` (the handler then answers 413)."""
+    body = b""
+    while True:
+        message = await receive()
+        chunk: bytes = message.get("body", b"")
+        body += chunk
+        if not message.get("more_body") or len(body) > MAX_BODY:
+            return body
+
+
+def request_headers(scope: Scope) -> httpx.Headers:
+    """The headers of an ASGI HTTP scope."""
+    return httpx.Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
+
+
+async def send_reply(
+    send: Send, status: int, reply: bytes, content_type: str, extra: Mapping[str, str]
+) -> None:
+    """Send a whole reply: status, content type and length, the extra headers, the body."""
+    response_headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(reply)).encode()),
+        *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+    await send({"type": "http.response.body", "body": reply})
 
 
 def _fault_reply(rule: FaultRule) -> tuple[int, bytes, str, dict[str, str]]:

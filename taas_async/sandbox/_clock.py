@@ -7,6 +7,7 @@ import contextvars
 import datetime as dt
 import heapq
 import itertools
+import math
 import time
 from collections.abc import Iterator
 from typing import Protocol
@@ -46,6 +47,7 @@ class VirtualClock:
 
     def __init__(self, start: dt.datetime = DEFAULT_START) -> None:
         self._now = _aware(start)
+        self._start = self._now
 
     def now(self) -> dt.datetime:
         """The current virtual time."""
@@ -63,12 +65,20 @@ class VirtualClock:
             raise ValueError(f"time only moves forward, got {seconds!r}")
         self._now += step
 
+    def reset(self) -> None:
+        """Go back to the time the clock started at (a sandbox's reset)."""
+        self._now = self._start
+
     def __repr__(self) -> str:
         return f"<VirtualClock {self._now.isoformat()}>"
 
 
 class RealTimeClock:
-    """Wall-clock time sped up ``speed`` times (``speed=60``: a minute per second)."""
+    """Wall-clock time sped up ``speed`` times (``speed=60``: a minute per second).
+
+    :meth:`advance` jumps it forward on top of that: it goes on running from
+    the later time (a demo need not wait for the end of a long order).
+    """
 
     def __init__(self, speed: float = 1.0, start: dt.datetime | None = None) -> None:
         if not speed > 0 or speed == float("inf"):
@@ -76,10 +86,26 @@ class RealTimeClock:
         self.speed = speed
         self._start = _aware(start) if start is not None else dt.datetime.now(dt.timezone.utc)
         self._t0 = time.monotonic()
+        self._offset = dt.timedelta(0)  # the sum of every advance()
 
     def now(self) -> dt.datetime:
-        """Start time plus the real time elapsed since, times ``speed``."""
-        return self._start + dt.timedelta(seconds=(time.monotonic() - self._t0) * self.speed)
+        """Start time plus the real time elapsed since, times ``speed``, plus every advance."""
+        elapsed = dt.timedelta(seconds=(time.monotonic() - self._t0) * self.speed)
+        return self._start + elapsed + self._offset
+
+    def advance(self, seconds: float | dt.timedelta) -> None:
+        """Jump time forward (never backward); it keeps running from there.
+
+        Raises:
+            ValueError: a negative or non-finite step.
+
+        """
+        if isinstance(seconds, float) and not math.isfinite(seconds):
+            raise ValueError(f"time moves by a finite step, got {seconds!r}")
+        step = seconds if isinstance(seconds, dt.timedelta) else dt.timedelta(seconds=seconds)
+        if step < dt.timedelta(0):
+            raise ValueError(f"time only moves forward, got {seconds!r}")
+        self._offset += step
 
     def __repr__(self) -> str:
         return f"<RealTimeClock speed={self.speed}>"

@@ -263,7 +263,8 @@ class Engine:
         unknown = [t for t in tokens or {} if not self.prices.is_known(t)]
         if unknown:
             raise ValueError(
-                f"the sandbox has no price for {', '.join(unknown)}: set_price gives a token one"
+                f"the sandbox has no price for {', '.join(unknown)}:"
+                " set_token_price gives a token one"
             )
         account = Account(
             name=name,

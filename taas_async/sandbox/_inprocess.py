@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import httpx
 
-from taas_async.sandbox._app import SandboxApp
 from taas_async.sandbox._clock import AutojumpClock, Clock
 
 __all__ = ["InProcessTransport"]
 
 
+class _Serves(Protocol):
+    async def serve(
+        self, method: str, path: str, url: httpx.URL, headers: httpx.Headers, body: bytes
+    ) -> tuple[int, bytes, str, dict[str, str]]: ...
+
+
 class InProcessTransport(httpx.AsyncBaseTransport):
     """An httpx transport to a sandbox in the same process: no socket, no ASGI round.
 
-    The request goes to :meth:`SandboxApp.serve <taas_async.sandbox.SandboxApp.serve>`
-    as it is (its URL and headers are not parsed again), which answers and
-    records it exactly as the ASGI app does for a server.
+    The request goes to the app's ``serve`` as it is (its URL and headers
+    are not parsed again), which answers it (and records an API exchange)
+    exactly as the ASGI app does for a server: the API and the control plane.
 
     On an :class:`~taas_async.sandbox.AutojumpClock` a request in flight
     holds the clock still (time jumps only when everything waits), and its
@@ -23,7 +30,7 @@ class InProcessTransport(httpx.AsyncBaseTransport):
     timeout ends in ``httpx.ReadTimeout``, as it would over a network.
     """
 
-    def __init__(self, app: SandboxApp, clock: Clock) -> None:
+    def __init__(self, app: _Serves, clock: Clock) -> None:
         self._app = app
         self._clock = clock
 

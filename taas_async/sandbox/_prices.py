@@ -108,7 +108,7 @@ class PriceFeed:
                 problems[field] = [
                     f"unknown pair {text!r}: the sandbox has no price for {' or '.join(unknown)}"
                     f" (it knows {', '.join(self.known_tokens())};"
-                    " set_price gives a token a price)"
+                    " Sandbox.set_price or set_token_price gives a token a price)"
                 ]
         return problems
 
@@ -134,7 +134,7 @@ class PriceFeed:
             initial = self._initial.get(token)
             if initial is None:
                 raise ValueError(
-                    f"the sandbox has no price for {token!r}: set_price gives it one"
+                    f"the sandbox has no price for {token!r}: Sandbox.set_token_price gives it one"
                     f" (known: {', '.join(self.known_tokens())})"
                 )
             # crc32, not hash(): str hashes change from one process to the next.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import attrs
 import httpx
@@ -15,10 +15,11 @@ from taas_async._options import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT, Time
 from taas_async._retry import Backoff
 from taas_async.sandbox._app import Exchange, Faults, SandboxApp
 from taas_async.sandbox._clock import AutojumpClock, Clock, RealTimeClock, VirtualClock
+from taas_async.sandbox._control import ControlPlane, parse_pair
 from taas_async.sandbox._engine import Engine
 from taas_async.sandbox._inprocess import InProcessTransport
 from taas_async.sandbox._prices import Pair
-from taas_async.sandbox._records import Account
+from taas_async.sandbox._records import EXACT, MAX_AMOUNT, Account
 
 __all__ = ["DEFAULT_ACCOUNTS", "DEFAULT_TOKEN", "AccountSpec", "Sandbox"]
 
@@ -95,6 +96,10 @@ class Sandbox:
     real second (demos, the server). The same ``seed`` gives the same order
     ids and prices.
 
+    :attr:`app` serves the API and, under ``/_sandbox/``, a control plane
+    (move the clock, set a price, set faults, reset, read the exchanges)
+    and a dashboard.
+
     Example::
 
         sandbox = Sandbox()
@@ -152,7 +157,7 @@ class Sandbox:
                 else VirtualClock()
             )
         self.clock: Clock = clock
-        self.engine = Engine(self.clock, seed=seed)
+        self._seed = seed
         self.faults = Faults()
         #: The latest ``max_exchanges`` requests received and the replies given, oldest first.
         self.exchanges: list[Exchange] = []
@@ -161,15 +166,39 @@ class Sandbox:
             raise TypeError(
                 f"accounts must be a mapping of account name -> AccountSpec, got {accounts!r}"
             )
-        specs = {
-            name: _account_spec(name, value)
+        # As given, checked, for reset(): copies, so later changes to them do not count.
+        self._accounts = {
+            name: attrs.evolve(spec, holdings=dict(spec.holdings))
             for name, value in (DEFAULT_ACCOUNTS if accounts is None else accounts).items()
+            for spec in [_account_spec(name, value)]
         }
-        for name, spec in specs.items():
-            self.add_account(
-                name, spec.holdings, exchange=spec.exchange, account_id=spec.account_id
-            )
-        self.app = SandboxApp(self)
+        self.engine = self._new_engine()
+        #: The ASGI app: the API, and the control plane and dashboard under ``/_sandbox/``.
+        self.app = ControlPlane(self, SandboxApp(self))
+
+    def _new_engine(self) -> Engine:
+        """An engine as at construction: the seed, and the accounts first given, in order."""
+        engine = Engine(self.clock, seed=self._seed)
+        for name, spec in self._accounts.items():
+            holdings = {symbol: to_decimal(amount) for symbol, amount in spec.holdings.items()}
+            engine.add_account(name, holdings, exchange=spec.exchange, account_id=spec.account_id)
+        return engine
+
+    def reset(self) -> None:
+        """Go back to the state at construction.
+
+        The accounts and holdings first given (with the same ids), no orders,
+        no exchanges, no faults; prices start their walks again from the same
+        seed. A virtual clock goes back to where it started; a real-time clock
+        (or a clock given as ``clock=``) keeps running, and the prices start
+        again from now. :attr:`engine` is a new :class:`Engine` afterwards.
+        Accounts added with :meth:`add_account` after construction are gone.
+        """
+        if isinstance(self.clock, VirtualClock):
+            self.clock.reset()
+        self.engine = self._new_engine()
+        self.faults.clear()
+        self.exchanges.clear()
 
     def record(self, exchange: Exchange) -> None:
         """Keep ``exchange`` in :attr:`exchanges`, dropping the oldest beyond ``max_exchanges``."""
@@ -187,14 +216,18 @@ class Sandbox:
         return self.engine.sync()
 
     def advance(self, seconds: float | dt.timedelta) -> None:
-        """Move a virtual clock forward and process every fill that falls due.
+        """Move the clock forward and process every fill that falls due.
+
+        A virtual clock moves by exactly ``seconds``; a real-time clock jumps
+        ahead by ``seconds`` and goes on running from there.
 
         Raises:
-            TypeError: the sandbox runs on a real-time clock.
+            ValueError: a negative or non-finite step.
+            TypeError: a clock given as ``clock=`` that is neither of the two.
 
         """
-        if not isinstance(self.clock, VirtualClock):
-            raise TypeError("advance() needs a virtual clock; this sandbox runs on real time")
+        if not isinstance(self.clock, (VirtualClock, RealTimeClock)):
+            raise TypeError(f"advance() cannot move a {type(self.clock).__name__}")
         self.clock.advance(seconds)
         self.engine.sync()
 
@@ -202,7 +235,32 @@ class Sandbox:
         """The current price of a pair (quote per base)."""
         return self.engine.prices.price(Pair.parse(pair), self.now())
 
-    def set_price(self, token: str, usd: DecimalInput) -> None:
+    def set_price(self, pair: str, price: DecimalInput) -> Decimal:
+        """Set a pair's price now (quote per base); returns the price now in effect.
+
+        It sets the base token's USD price to ``price`` times the quote's, so
+        the pair trades at ``price`` to the feed's tick (six significant
+        digits); the random walk goes on from there. A perpetual
+        (``ETH:PERP-USDT``) moves its base token the same way and follows the
+        engine's rule for perpetuals from there; the price returned says where
+        it landed.
+
+        Raises:
+            ValueError: not a pair, a stablecoin base, or a price that is not
+                a positive number below 1E+30.
+
+        """
+        parsed = parse_pair(pair)
+        value = to_decimal(price)
+        if not 0 < value < MAX_AMOUNT:
+            raise ValueError(f"a price must be > 0 and below {MAX_AMOUNT:E}, got {value}")
+        now = self.now()
+        with localcontext(EXACT):
+            usd = value * self.engine.prices.usd(parsed.quote, now)
+        self.engine.prices.set_price(parsed.base, usd, now)
+        return self.price(parsed.symbol)
+
+    def set_token_price(self, token: str, usd: DecimalInput) -> None:
         """Pin a token's USD price now; its random walk goes on from there."""
         self.engine.prices.set_price(token, to_decimal(usd), self.now())
 

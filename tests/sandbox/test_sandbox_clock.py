@@ -272,7 +272,7 @@ async def test_without_autojump_the_clock_moves_only_by_hand(anyio_backend: str)
 
 def test_an_unchanged_order_is_answered_from_its_kept_json() -> None:
     sandbox = Sandbox()
-    app = sandbox.app
+    app = sandbox.app.api
 
     def fresh(order_id: str) -> bytes:
         return render.dumps(render.order(sandbox.engine.orders[order_id]))

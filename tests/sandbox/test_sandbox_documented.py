@@ -95,7 +95,7 @@ async def test_a_leg_its_limit_held_back_stops_the_chain() -> None:
             leg("next", 2, side="sell"),
         )
         sandbox.advance(30)
-        sandbox.set_price("ETH", 4000)  # ... the price passes the limit: the rest is held back
+        sandbox.set_token_price("ETH", 4000)  # ... the price passes the limit: the rest held back
         sandbox.advance(30)
         held = await client.get_order(ids["held"])
         assert held.status == OrderStatus.COMPLETE
@@ -133,7 +133,7 @@ async def test_one_partly_filled_leg_stops_the_chain_though_its_batch_mate_fills
             leg("last", 3, side="sell"),
         )
         sandbox.advance(10)
-        sandbox.set_price("ETH", 4000)
+        sandbox.set_token_price("ETH", 4000)
         sandbox.advance(20)  # t = 30: "held" ends partly filled; "full" runs on
         held = await client.get_order(ids["held"])
         assert held.status == OrderStatus.COMPLETE
@@ -393,7 +393,8 @@ def unknown(pair: str, tokens: str) -> str:
     feed = PriceFeed(0, DEFAULT_START)
     return (
         f"unknown pair {pair!r}: the sandbox has no price for {tokens}"
-        f" (it knows {', '.join(feed.known_tokens())}; set_price gives a token a price)"
+        f" (it knows {', '.join(feed.known_tokens())};"
+        " Sandbox.set_price or set_token_price gives a token a price)"
     )
 
 
@@ -479,7 +480,7 @@ async def test_set_price_makes_a_token_known() -> None:
     with pytest.raises(ValueError, match="no price for 'ZZZQ'"):
         sandbox.price("ZZZQ-USDT")
 
-    sandbox.set_price("zzzq", 2)
+    sandbox.set_token_price("zzzq", 2)
     assert sandbox.price("ZZZQ-USDT") == 2
     sandbox.add_account("holder", {"USDT": 100, "ZZZQ": 5})
     async with sandbox.client() as client:
