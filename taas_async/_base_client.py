@@ -53,6 +53,7 @@ from taas_async._options import (
 )
 from taas_async._policy import Action, decide, retry_after_of, status_of
 from taas_async._retry import Backoff, _Limits, check_limits
+from taas_async._timer import LOOP_TIMER, Timer
 from taas_async._transports import (
     DEFAULT_LIMITS,
     H11PoolTransport,
@@ -111,6 +112,9 @@ class BaseClient:
         if backoff is not None and not isinstance(backoff, Backoff):
             raise ConfigurationError(f"backoff must be a Backoff, got {type(backoff).__name__}")
         self._limits = _Limits(*check_limits(max_concurrency, rate_limit, rate_limit_burst))
+        # What backoff, Retry-After, the rate limit and polling wait on (the
+        # sandbox's in-process client swaps in the sandbox's clock).
+        self._timer: Timer = LOOP_TIMER
         self._base_url = _wire.base_url(url)
         if not check_flag("allow_insecure_http", allow_insecure_http):
             _refuse_plain_http(self._base_url)
@@ -383,7 +387,7 @@ class BaseClient:
             },
         )
         if delay > 0:
-            await anyio.sleep(delay)
+            await self._timer.sleep(delay)
 
     # ------------------------------------------------------------------ one attempt
 
@@ -391,7 +395,7 @@ class BaseClient:
         """One attempt: its structured result, or the typed error it ended in (returned)."""
         try:
             if self._limits.active:
-                async with self._limits.slot():
+                async with self._limits.slot(self._timer):
                     response = await self._exchange_once(request, call, attempt)
             else:
                 response = await self._exchange_once(request, call, attempt)

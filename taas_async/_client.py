@@ -290,7 +290,14 @@ class AsyncClient(BaseClient):
             async for order in client.watch_order(order.id, poll_interval=0.5):
                 print(order.status, order.executed_qty, order.pct_filled)
         """
-        return _tracking.watch_order(self.get_order, self.backoff, order_id, poll_interval, timeout)
+        return _tracking.watch_order(
+            self.get_order,
+            self.backoff,
+            self._timer,
+            order_id,
+            poll_interval=poll_interval,
+            timeout=timeout,
+        )
 
     async def wait_for_order(
         self, order_id: OrderId, *, timeout: float | None = None, poll_interval: float = 1.0

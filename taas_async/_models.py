@@ -45,8 +45,8 @@ class Order:
     (the server's ``""``); ``raw`` keeps what was sent. ``strategy`` is a
     :class:`Strategy` when it is a known name, else the server's string
     (often a strategy UUID). ``parent_order`` (in an order's own reply) and
-    ``parent_order_id`` (in the orders list) both name a multi order the
-    order is a leg of.
+    ``parent_order_id`` (in the orders list) both name the multi or chained
+    order the order is a leg of.
     """
 
     id: str

@@ -17,6 +17,7 @@ import anyio
 import attrs
 
 from taas_async._exceptions import ConfigurationError
+from taas_async._timer import Timer
 
 __all__ = ["Backoff"]
 
@@ -106,18 +107,18 @@ class _TokenBucket:
             self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
         self._updated = now
 
-    async def take(self) -> None:
+    async def take(self, timer: Timer) -> None:
         if self._lock is None:  # created on first use, inside the event loop that uses it
             self._lock = anyio.Lock()
         async with self._lock:
-            now = anyio.current_time()
+            now = timer.current_time()
             self._refill(now)
             if self._tokens < 1.0:
                 # Sleep until the token is due and count from then, not from
                 # the (always a little later) wake-up: else every token costs
                 # the loop's lateness too, and the rate falls short of the limit.
                 due = now + (1.0 - self._tokens) / self._rate
-                await anyio.sleep_until(due)
+                await timer.sleep_until(due)
                 self._tokens, self._updated = 1.0, due
             self._tokens -= 1.0
 
@@ -132,18 +133,18 @@ class _Limits:
         self.active = max_concurrency is not None or rate is not None
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self, timer: Timer) -> AsyncIterator[None]:
         """Hold a place among the requests in flight, then take a rate token."""
         if self.max_concurrency is None:
             if self._bucket is not None:
-                await self._bucket.take()
+                await self._bucket.take(timer)
             yield
             return
         if self._semaphore is None:
             self._semaphore = anyio.Semaphore(self.max_concurrency)
         async with self._semaphore:
             if self._bucket is not None:
-                await self._bucket.take()
+                await self._bucket.take(timer)
             yield
 
 

@@ -40,6 +40,7 @@ from taas_async._options import (
 )
 from taas_async._policy import retry_after_of, transient
 from taas_async._retry import Backoff
+from taas_async._timer import Timer
 
 __all__ = ["DEFAULT_FAN_OUT"]
 
@@ -248,13 +249,15 @@ def _progress(order: m.Order) -> tuple[Any, ...]:
 async def watch_order(
     get_order: Callable[[Any], Awaitable[m.Order]],
     backoff: Backoff,
+    timer: Timer,
     order_id: Any,
+    *,
     poll_interval: float,
     timeout: float | None,
 ) -> AsyncGenerator[m.Order, None]:
-    """``AsyncClient.watch_order``, polling the client's ``get_order``."""
+    """``AsyncClient.watch_order``, polling the client's ``get_order`` on the client's timer."""
     poll = positive("poll_interval", poll_interval)
-    deadline = None if timeout is None else anyio.current_time() + positive("timeout", timeout)
+    deadline = None if timeout is None else timer.current_time() + positive("timeout", timeout)
     key = str(order_id)
     last: m.Order | None = None
     seen: tuple[Any, ...] | None = None
@@ -263,8 +266,8 @@ async def watch_order(
     wait = 0.0
     while True:
         try:
-            with anyio.fail_after(None if deadline is None else deadline - anyio.current_time()):
-                await anyio.sleep(wait)
+            with timer.fail_after(None if deadline is None else deadline - timer.current_time()):
+                await timer.sleep(wait)
                 order = await get_order(order_id)
         except TimeoutError:
             raise WaitTimeoutError(

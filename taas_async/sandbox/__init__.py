@@ -6,7 +6,12 @@ Three ways in:
   transport, no socket);
 - as a server: ``python -m taas_async.sandbox --port 8000 --speed 60``
   (needs the ``sandbox`` extra: ``pip install 'taas-async[sandbox]'``);
-- in pytest: the ``taas_sandbox`` fixture (installed with the package).
+- in pytest: the ``taas_sandbox`` fixture (installed with the package), or
+  ``taas_sandbox_server`` for a real server on 127.0.0.1 (:class:`SandboxServer`).
+
+Served, it has a control plane under ``/_sandbox/`` (move the clock, set a
+price, inject faults, reset, read the exchanges) and a dashboard at
+``/_sandbox/?token=...``.
 
 Behind the API runs a simulated engine: a clock (virtual in tests, real time
 x ``speed`` in demos), seeded random-walk prices, orders that go SCHEDULED ->
@@ -15,8 +20,16 @@ chained orders, and balances that move with every fill. See ``docs/sandbox.md``.
 """
 
 from taas_async.sandbox._app import Exchange, FaultRule, Faults, SandboxApp
-from taas_async.sandbox._clock import DEFAULT_START, Clock, RealTimeClock, VirtualClock
+from taas_async.sandbox._clock import (
+    DEFAULT_START,
+    AutojumpClock,
+    Clock,
+    RealTimeClock,
+    VirtualClock,
+)
+from taas_async.sandbox._control import CONTROL_PREFIX, ControlPlane
 from taas_async.sandbox._engine import Engine
+from taas_async.sandbox._inprocess import InProcessTransport
 from taas_async.sandbox._prices import STABLECOINS, Pair, PriceFeed
 from taas_async.sandbox._records import (
     LOT,
@@ -30,9 +43,11 @@ from taas_async.sandbox._records import (
     SimMulti,
     SimOrder,
 )
-from taas_async.sandbox._sandbox import DEFAULT_ACCOUNTS, DEFAULT_TOKEN, Sandbox
+from taas_async.sandbox._sandbox import DEFAULT_ACCOUNTS, DEFAULT_TOKEN, AccountSpec, Sandbox
+from taas_async.sandbox._server import SandboxServer
 
 __all__ = [
+    "CONTROL_PREFIX",
     "DEFAULT_ACCOUNTS",
     "DEFAULT_START",
     "DEFAULT_TOKEN",
@@ -40,12 +55,16 @@ __all__ = [
     "MAX_SLICES",
     "STABLECOINS",
     "Account",
+    "AccountSpec",
+    "AutojumpClock",
     "Clock",
+    "ControlPlane",
     "Engine",
     "Exchange",
     "FaultRule",
     "Faults",
     "Fill",
+    "InProcessTransport",
     "Message",
     "Pair",
     "Position",
@@ -54,6 +73,7 @@ __all__ = [
     "Sandbox",
     "SandboxApp",
     "SandboxError",
+    "SandboxServer",
     "SimChain",
     "SimMulti",
     "SimOrder",

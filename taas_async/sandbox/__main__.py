@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+from urllib.parse import quote
 
+from taas_async.sandbox._control import CONTROL_PREFIX
 from taas_async.sandbox._sandbox import DEFAULT_TOKEN, Sandbox
 
 
@@ -26,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, bind the socket, print the URL and token, serve until interrupted."""
+    """Parse arguments, bind the socket, print the URLs and token, serve until interrupted."""
     args = _parser().parse_args(argv)
     try:
         import uvicorn  # noqa: PLC0415 (an optional extra)
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"TaaS sandbox on http://{shown}:{port}{args.base_path}", flush=True)
     print(f"token: {args.token}  speed: {args.speed}x  seed: {args.seed}", flush=True)
     print(f"accounts: {', '.join(sandbox.engine.accounts)}", flush=True)
+    root = f"http://{shown}:{port}{CONTROL_PREFIX}"
+    print(f"dashboard: {root}/?token={quote(args.token, safe='')}", flush=True)
     config = uvicorn.Config(sandbox.app, log_level="warning", lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
     return 0

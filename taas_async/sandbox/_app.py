@@ -2,19 +2,21 @@
 
 It answers every endpoint of the TaaS API on the server's paths, checks the
 ``Token`` header (401), validates bodies and queries with the same field
-rules the SDK documents (400 with ``{field: [messages]}``), pages the orders
-list, answers 404/405 for what does not exist, and records every exchange.
+rules the SDK documents (400 with ``{field: [messages]}``), reads list
+parameters comma-joined or repeated, pages the orders list, answers 404/405
+for what does not exist, and records every exchange.
 Fault knobs (:class:`Faults`) fail chosen requests or slow every one down.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from decimal import localcontext
-from typing import Any, Protocol, TypeVar
+from decimal import Decimal, localcontext
+from typing import Any, Protocol, TypeVar, get_args, get_origin
 from urllib.parse import parse_qsl
 
 import anyio
@@ -38,6 +40,7 @@ from taas_async._requests import (
     SetLeverageRequest,
 )
 from taas_async.sandbox import _render as render
+from taas_async.sandbox._clock import AutojumpClock
 from taas_async.sandbox._engine import Engine
 from taas_async.sandbox._records import EXACT, SandboxError
 
@@ -49,6 +52,20 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 _Reply = tuple[int, Any]
 _T = TypeVar("_T")
 _F = TypeVar("_F", GetOrdersRequest, GetMultiOrdersRequest)
+
+
+def _is_list(kind: Any) -> bool:
+    return get_origin(kind) is list or any(get_origin(arg) is list for arg in get_args(kind))
+
+
+#: The query parameters that are lists, read off the SDK's query models, so a
+#: new list filter is one here too: statuses, account_names, custom_order_ids, ...
+_LIST_PARAMS = frozenset(
+    field.name
+    for model in (GetOrdersRequest, GetMultiOrdersRequest, BalancesQuery)
+    for field in attrs.fields(model)
+    if _is_list(field.type)
+)
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -110,7 +127,7 @@ class Faults:
     Example::
 
         sandbox.faults.fail_next(2, status=503, headers={"Retry-After": "1"})
-        sandbox.faults.latency = 0.05  # seconds of real time before each reply
+        sandbox.faults.latency = 0.05  # seconds before each reply (virtual on an autojump clock)
     """
 
     latency: float = 0.0
@@ -222,14 +239,21 @@ class SandboxApp:
 
     def __init__(self, sandbox: Venue) -> None:
         self.sandbox = sandbox
-        self.engine = sandbox.engine
         self._routes = _Routes()
+        # order id -> (the state it was rendered in, its JSON): polling an order
+        # that has not changed (most polls of a long order) costs no rendering.
+        self._rendered: dict[str, tuple[tuple[Any, ...], bytes]] = {}
         for row in ENDPOINTS.values():
             handler = getattr(self, row.name, None)
             if handler is None:  # a row added without its sandbox handler
                 raise TypeError(f"the sandbox has no handler for the endpoint {row.name!r}")
             pattern = re.sub(r"\{\w+\}", _ID, row.path.rstrip("/"))
             self._routes.add(row.method, pattern, handler)
+
+    @property
+    def engine(self) -> Engine:
+        """The venue's engine (read on each use: a reset gives the sandbox a new one)."""
+        return self.sandbox.engine
 
     # ------------------------------------------------------------------ ASGI
 
@@ -239,15 +263,8 @@ class SandboxApp:
             return
         if scope["type"] != "http":
             raise RuntimeError(f"the TaaS sandbox speaks HTTP only, not {scope['type']}")
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body") or len(body) > MAX_BODY:
-                break
-        headers = httpx.Headers(
-            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        )
+        body = await read_body(receive)
+        headers = request_headers(scope)
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope.get("query_string", b"")
         url = httpx.URL(
@@ -255,19 +272,26 @@ class SandboxApp:
             + raw_path.decode("latin-1")
             + (f"?{query.decode('latin-1')}" if query else "")
         )
+        status, reply, content_type, extra = await self.serve(
+            scope["method"], scope["path"], url, headers, body
+        )
+        await send_reply(send, status, reply, content_type, extra)
+
+    async def serve(
+        self, method: str, path: str, url: httpx.URL, headers: httpx.Headers, body: bytes
+    ) -> tuple[int, bytes, str, dict[str, str]]:
+        """Answer one request and record the exchange: the ASGI and in-process ways in.
+
+        Returns the status, the body, its content type and any extra headers.
+        ``path`` is the decoded path, ``url`` the request's URL as sent.
+        """
         status, reply, content_type, extra = await self.respond(
-            scope["method"], scope["path"], query, headers, body
+            method, path, url.query, headers, body
         )
         self.sandbox.record(
-            Exchange(scope["method"], url, headers, body, status, reply, self.engine.clock.now())
+            Exchange(method, url, headers, body, status, reply, self.engine.clock.now())
         )
-        response_headers = [
-            (b"content-type", content_type.encode()),
-            (b"content-length", str(len(reply)).encode()),
-            *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": reply})
+        return status, reply, content_type, extra
 
     @staticmethod
     async def _lifespan(receive: Receive, send: Send) -> None:
@@ -285,14 +309,17 @@ class SandboxApp:
         """Status, body, content type and extra headers for one request."""
         faults = self.sandbox.faults
         if faults.latency > 0:
-            await anyio.sleep(faults.latency)
+            clock = self.engine.clock
+            # On an autojump clock the latency is virtual: no real time passes.
+            await (clock.sleep if isinstance(clock, AutojumpClock) else anyio.sleep)(faults.latency)
         rule = faults.take(method, path)
         if rule is not None and not rule.after:
             return _fault_reply(rule)
         status, payload = self._handle(method, path, query, headers, body)
         if rule is not None:  # it took effect; the caller only sees the failure
             return _fault_reply(rule)
-        return status, render.dumps(payload), "application/json", {}
+        reply = payload if isinstance(payload, bytes) else render.dumps(payload)
+        return status, reply, "application/json", {}
 
     def _handle(
         self, method: str, path: str, query: bytes, headers: httpx.Headers, body: bytes
@@ -312,7 +339,7 @@ class SandboxApp:
             if len(body) > MAX_BODY:
                 raise SandboxError(413, {"detail": "Request body too large."})
             handler, args = self._routes.find(method, route)
-            request = _Request(dict(parse_qsl(query.decode("latin-1"))), headers, body)
+            request = _Request(_parse_query(query), headers, body)
             return handler(request, *args)
         except SandboxError as exc:
             return exc.status, exc.body
@@ -423,8 +450,15 @@ class SandboxApp:
         }
 
     def get_order(self, _: _Request, order_id: str) -> _Reply:
-        """GET /api/order/{id}."""
-        return 200, render.order(self.engine.order(order_id))
+        """GET /api/order/{id} (the JSON kept while the order does not change)."""
+        order = self.engine.order(order_id)
+        state = render.order_state(order)
+        kept = self._rendered.get(order.id)
+        if kept is not None and _same(kept[0], state):
+            return 200, kept[1]
+        reply = render.dumps(render.order(order))
+        self._rendered[order.id] = (state, reply)
+        return 200, reply
 
     def cancel_order(self, _: _Request, order_id: str) -> _Reply:
         """DELETE /api/order/{id}."""
@@ -521,6 +555,74 @@ class SandboxApp:
             "message": f"leverage {req.leverage} set on {req.pair} for {len(accounts)} accounts",
             "success": True,
         }
+
+
+def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Whether two :func:`~taas_async.sandbox._render.order_state` tuples render alike."""
+    return len(a) == len(b) and all(map(_same_item, a, b))
+
+
+def _same_item(x: object, y: object) -> bool:
+    if x is y:
+        return True
+    if type(x) is not type(y):
+        return False
+    if isinstance(x, Decimal):  # 1.0 == 1.00, but they are written differently
+        return isinstance(y, Decimal) and x.as_tuple() == y.as_tuple()
+    if isinstance(x, (str, int, dt.datetime, enum.Enum)):
+        return x == y
+    return False  # anything else (the request): only the very same object
+
+
+def _parse_query(raw: bytes) -> dict[str, str]:
+    """A query string as name -> value, a list parameter's values joined by commas.
+
+    A list comes comma-joined (``statuses=ACTIVE,CANCELED``, as the TaaS docs
+    write it), repeated (``statuses=ACTIVE&statuses=CANCELED``, what
+    ``requests`` makes of a list, as ``taas_api`` 1.2.9 sends it) or both; each
+    value counts. Any other parameter given twice is a 400 naming it, never a
+    silent pick of one of its values.
+    """
+    values: dict[str, list[str]] = {}
+    for name, value in parse_qsl(raw.decode("latin-1")):
+        values.setdefault(name, []).append(value)
+    repeated = {
+        name: [f"given {len(given)} times: a single value is expected"]
+        for name, given in values.items()
+        if len(given) > 1 and name not in _LIST_PARAMS
+    }
+    if repeated:
+        raise SandboxError(400, repeated)
+    return {name: ",".join(given) for name, given in values.items()}
+
+
+async def read_body(receive: Receive) -> bytes:
+    """A request's body; reading stops past ``MAX_BODY`` (the handler then answers 413)."""
+    body = b""
+    while True:
+        message = await receive()
+        chunk: bytes = message.get("body", b"")
+        body += chunk
+        if not message.get("more_body") or len(body) > MAX_BODY:
+            return body
+
+
+def request_headers(scope: Scope) -> httpx.Headers:
+    """The headers of an ASGI HTTP scope."""
+    return httpx.Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
+
+
+async def send_reply(
+    send: Send, status: int, reply: bytes, content_type: str, extra: Mapping[str, str]
+) -> None:
+    """Send a whole reply: status, content type and length, the extra headers, the body."""
+    response_headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(reply)).encode()),
+        *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+    await send({"type": "http.response.body", "body": reply})
 
 
 def _fault_reply(rule: FaultRule) -> tuple[int, bytes, str, dict[str, str]]:

@@ -1,12 +1,22 @@
-"""Clocks for the simulator: virtual (advanced by hand) or real time x speed."""
+"""Clocks for the simulator: virtual (by hand, or jumping when all waits), or real time x speed."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
+import heapq
+import itertools
+import math
 import time
+from collections.abc import Iterator
 from typing import Protocol
 
-__all__ = ["DEFAULT_START", "Clock", "RealTimeClock", "VirtualClock"]
+import anyio
+import anyio.lowlevel
+import attrs
+
+__all__ = ["DEFAULT_START", "AutojumpClock", "Clock", "RealTimeClock", "VirtualClock"]
 
 #: Where a virtual clock starts unless told otherwise: runs are reproducible.
 DEFAULT_START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -37,6 +47,7 @@ class VirtualClock:
 
     def __init__(self, start: dt.datetime = DEFAULT_START) -> None:
         self._now = _aware(start)
+        self._start = self._now
 
     def now(self) -> dt.datetime:
         """The current virtual time."""
@@ -54,12 +65,20 @@ class VirtualClock:
             raise ValueError(f"time only moves forward, got {seconds!r}")
         self._now += step
 
+    def reset(self) -> None:
+        """Go back to the time the clock started at (a sandbox's reset)."""
+        self._now = self._start
+
     def __repr__(self) -> str:
         return f"<VirtualClock {self._now.isoformat()}>"
 
 
 class RealTimeClock:
-    """Wall-clock time sped up ``speed`` times (``speed=60``: a minute per second)."""
+    """Wall-clock time sped up ``speed`` times (``speed=60``: a minute per second).
+
+    :meth:`advance` jumps it forward on top of that: it goes on running from
+    the later time (a demo need not wait for the end of a long order).
+    """
 
     def __init__(self, speed: float = 1.0, start: dt.datetime | None = None) -> None:
         if not speed > 0 or speed == float("inf"):
@@ -67,10 +86,210 @@ class RealTimeClock:
         self.speed = speed
         self._start = _aware(start) if start is not None else dt.datetime.now(dt.timezone.utc)
         self._t0 = time.monotonic()
+        self._offset = dt.timedelta(0)  # the sum of every advance()
 
     def now(self) -> dt.datetime:
-        """Start time plus the real time elapsed since, times ``speed``."""
-        return self._start + dt.timedelta(seconds=(time.monotonic() - self._t0) * self.speed)
+        """Start time plus the real time elapsed since, times ``speed``, plus every advance."""
+        elapsed = dt.timedelta(seconds=(time.monotonic() - self._t0) * self.speed)
+        return self._start + elapsed + self._offset
+
+    def advance(self, seconds: float | dt.timedelta) -> None:
+        """Jump time forward (never backward); it keeps running from there.
+
+        Raises:
+            ValueError: a negative or non-finite step.
+
+        """
+        if isinstance(seconds, float) and not math.isfinite(seconds):
+            raise ValueError(f"time moves by a finite step, got {seconds!r}")
+        step = seconds if isinstance(seconds, dt.timedelta) else dt.timedelta(seconds=seconds)
+        if step < dt.timedelta(0):
+            raise ValueError(f"time only moves forward, got {seconds!r}")
+        self._offset += step
 
     def __repr__(self) -> str:
         return f"<RealTimeClock speed={self.speed}>"
+
+
+class _Expired(BaseException):
+    """A wait crossed the deadline of a :meth:`AutojumpClock.fail_after` scope.
+
+    A ``BaseException``, like the cancellation anyio's own ``fail_after``
+    delivers: code between the wait and the scope (``except Exception``, a
+    request timeout's ``except TimeoutError``) must not take it for its own.
+    """
+
+    def __init__(self, scope: object) -> None:
+        super().__init__("virtual deadline reached")
+        self.scope = scope
+
+
+@attrs.define(eq=False)
+class _Waiter:
+    deadline: float
+    seq: int
+    done: bool = False
+    gone: bool = False
+
+    def __lt__(self, other: _Waiter) -> bool:
+        return (self.deadline, self.seq) < (other.deadline, other.seq)
+
+
+#: Deadlines of the enclosing ``fail_after`` scopes: (deadline, scope), innermost last.
+_DEADLINES: contextvars.ContextVar[tuple[tuple[float, object], ...]] = contextvars.ContextVar(
+    "taas_sandbox_deadlines", default=()
+)
+#: How many times in a row a waiting task yields to the event loop, seeing nothing
+#: else happen on this clock, before it concludes that every task is waiting.
+_IDLE_ROUNDS = 3
+
+
+class AutojumpClock(VirtualClock):
+    """A virtual clock that jumps ahead whenever everything is waiting on it.
+
+    Like trio's ``MockClock(autojump_threshold=0)``: a task that sleeps on
+    this clock (the SDK's backoff, ``Retry-After``, rate limit and polling,
+    through the sandbox's in-process client; the sandbox's fault latency)
+    registers its deadline and yields to the event loop. When a few turns of
+    the loop pass with no request in flight, no new wait and nothing else
+    touching the clock, time jumps to the earliest deadline and its sleepers
+    wake. Order fills fall due on the way, so a one-hour TWAP waited on with
+    ``wait_for_order`` completes in about a second of real time or less.
+
+    Unlike trio's, it cannot see tasks that run without touching the
+    sandbox: a task busy with other work (its own sleeps, other I/O) does
+    not hold the clock still. Everything that goes through the in-process
+    client does.
+
+    :meth:`advance` still moves it by hand. Works on asyncio, uvloop and trio.
+    """
+
+    def __init__(self, start: dt.datetime = DEFAULT_START) -> None:
+        super().__init__(start)
+        self._origin = self._now
+        self._waiters: list[_Waiter] = []
+        self._seq = itertools.count()
+        self._activity = 0  # bumped by every event that may lead to more work
+        self._busy = 0  # requests in flight through the in-process transport
+        self._held: dict[int, int] = {}  # task id -> how many of them that task holds
+
+    # ------------------------------------------------------------------ reading
+
+    def current_time(self) -> float:
+        """Virtual seconds since the clock's start (the SDK's monotonic time)."""
+        return (self._now - self._origin).total_seconds()
+
+    def advance(self, seconds: float | dt.timedelta) -> None:
+        """Move time forward by hand; sleepers whose deadline passed wake up."""
+        super().advance(seconds)
+        self._activity += 1
+
+    @property
+    def waiting(self) -> int:
+        """How many waits on this clock are pending."""
+        return sum(1 for w in self._waiters if not (w.done or w.gone))
+
+    # ------------------------------------------------------------------ activity
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Mark a request in flight: time does not jump until it is answered."""
+        task = anyio.get_current_task().id
+        self._busy += 1
+        self._held[task] = self._held.get(task, 0) + 1
+        self._activity += 1
+        try:
+            yield
+        finally:
+            self._held[task] -= 1
+            if not self._held[task]:
+                del self._held[task]
+            self._busy -= 1
+            self._activity += 1
+
+    # ------------------------------------------------------------------ waiting
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of virtual time."""
+        await self.sleep_until(self.current_time() + max(0.0, seconds))
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Wait until virtual time reaches ``deadline``, jumping there if all else waits.
+
+        Raises:
+            TimeoutError: through the enclosing :meth:`fail_after` scope, when
+                its deadline comes first.
+
+        """
+        expired: object = None
+        for limit, scope in _DEADLINES.get():
+            if limit < deadline:
+                deadline, expired = limit, scope
+        waiter = _Waiter(deadline, next(self._seq))
+        if deadline > self.current_time():
+            heapq.heappush(self._waiters, waiter)
+            self._activity += 1
+            # A request that sleeps (the fault latency) waits on the clock like
+            # any other task: its own in-flight mark must not hold time still.
+            held = self._held.get(anyio.get_current_task().id, 0)
+            self._busy -= held
+            try:
+                await self._wait(waiter)
+            finally:
+                waiter.gone = True
+                self._busy += held
+        else:
+            await anyio.lowlevel.checkpoint()
+        if expired is not None:
+            raise _Expired(expired)
+
+    async def _wait(self, waiter: _Waiter) -> None:
+        while True:
+            seen = self._activity
+            for _ in range(_IDLE_ROUNDS):
+                await anyio.lowlevel.checkpoint()
+                if self._due(waiter):
+                    return
+            if self._activity == seen and not self._busy:
+                self._jump()
+
+    def _due(self, waiter: _Waiter) -> bool:
+        """Woken by a jump, or passed by :meth:`advance`."""
+        return waiter.done or self.current_time() >= waiter.deadline
+
+    def _jump(self) -> None:
+        """Move to the earliest live deadline and wake everyone due by it."""
+        waiters = self._waiters
+        while waiters and waiters[0].gone:
+            heapq.heappop(waiters)
+        if not waiters:
+            return
+        target = waiters[0].deadline
+        if target > self.current_time():
+            self._now = max(self._now, self._origin + dt.timedelta(seconds=target))
+        while waiters and waiters[0].deadline <= target:
+            heapq.heappop(waiters).done = True
+        self._activity += 1
+
+    @contextlib.contextmanager
+    def fail_after(self, seconds: float | None) -> Iterator[object]:
+        """A scope whose virtual waits end in ``TimeoutError`` after ``seconds``.
+
+        Only waits on this clock count: virtual time passes nowhere else.
+        """
+        if seconds is None:
+            yield None
+            return
+        scope = object()
+        token = _DEADLINES.set((*_DEADLINES.get(), (self.current_time() + seconds, scope)))
+        try:
+            yield scope
+        except _Expired as exc:
+            if exc.scope is not scope:
+                raise
+            raise TimeoutError(f"{seconds} s of virtual time passed") from None
+        finally:
+            _DEADLINES.reset(token)
+
+    def __repr__(self) -> str:
+        return f"<AutojumpClock {self._now.isoformat()}>"

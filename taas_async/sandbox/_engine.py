@@ -3,10 +3,11 @@
 Nothing here runs in the background. Every call first brings the engine up to
 the clock's "now" (:meth:`Engine.sync`), processing the events that fell due
 in time order: orders starting, slices filling, resting orders looking at
-the price, chains moving on to their next leg. So the same code serves a
-virtual clock (tests advance it by hand, fully deterministic) and a
-real-time clock at any speed (demos). What each strategy trades at each
-step is :mod:`~taas_async.sandbox._strategies`'s business.
+the price, chains moving on to their next batch, orders paused for 24 hours
+canceled. So the same code serves a virtual clock (tests advance it by hand,
+fully deterministic) and a real-time clock at any speed (demos). What each
+strategy trades at each step is :mod:`~taas_async.sandbox._strategies`'s
+business.
 
 Money is ``Decimal`` throughout. A fill of ``qty`` base at ``price`` moves
 exactly ``qty * price`` of quote: for spot pairs between the base and quote
@@ -44,6 +45,8 @@ from taas_async.sandbox._records import (
     LOT,
     MAX_AMOUNT,
     MICROSECOND,
+    PAUSE_EXPIRED,
+    PAUSE_LIMIT,
     WAITING,
     Account,
     Fill,
@@ -53,6 +56,7 @@ from taas_async.sandbox._records import (
     SimMulti,
     SimOrder,
     bad_field,
+    chain_stop_reason,
     check_limits,
     child_request,
     limit_problems,
@@ -134,7 +138,10 @@ class Engine:
                 order = self.orders[order_id]
                 if order.version == version and not order.is_terminal:
                     self._now = when
-                    self._step(order, when)
+                    if order.status is OrderStatus.PAUSED:
+                        self._expire_pause(order, when)
+                    else:
+                        self._step(order, when)
         self._now = now
         return now
 
@@ -149,7 +156,15 @@ class Engine:
             return order.time_start  # None while a chain leg waits for its turn
         if order.status is OrderStatus.ACTIVE:
             return strategies.next_step(order)
+        if order.status is OrderStatus.PAUSED and order.paused_at is not None:
+            return order.paused_at + PAUSE_LIMIT
         return None
+
+    def _expire_pause(self, order: SimOrder, when: dt.datetime) -> None:
+        """Cancel an order paused for 24 hours, at that moment."""
+        order.failure_reason = PAUSE_EXPIRED
+        self._log(order, when, "warning", f"order {PAUSE_EXPIRED}")
+        self._finish(order, when, OrderStatus.CANCELED)
 
     def _step(self, order: SimOrder, when: dt.datetime) -> None:
         since = when
@@ -208,25 +223,28 @@ class Engine:
         word = "complete" if status is OrderStatus.COMPLETE else "canceled"
         self._log(order, when, "info", f"order {word}: {order.pct_filled}% filled")
         if order.chain is not None:
-            self._advance_chain(order.chain, when, broken=status is OrderStatus.CANCELED)
+            self._advance_chain(order.chain, order, when)
 
-    def _advance_chain(self, chain: SimChain, when: dt.datetime, *, broken: bool) -> None:
-        pending = [leg for leg in chain.legs if leg.time_start is None and not leg.is_terminal]
-        if broken:  # a canceled leg stops the chain: later legs never run
-            for leg in pending:
-                if leg.is_terminal:  # canceled already, by the recursion through _finish
-                    continue
-                leg.failure_reason = "an earlier order of the chain was canceled"
-                self._finish(leg, when, OrderStatus.CANCELED)
+    def _advance_chain(self, chain: SimChain, leg: SimOrder, when: dt.datetime) -> None:
+        """``leg`` ended: stop the chain unless it filled completely, else go on."""
+        if chain.failure_reason:
+            return  # stopped already (this is a waiting leg it canceled)
+        if not leg.fully_filled:  # the chain stops: the legs still waiting never run
+            chain.failure_reason = chain_stop_reason(chain, leg)
+            waiting = chain.waiting()
+            self._log(
+                leg, when, "error", f"{chain.failure_reason}; {len(waiting)} later orders canceled"
+            )
+            for later in waiting:
+                later.failure_reason = chain.failure_reason
+                self._finish(later, when, OrderStatus.CANCELED)
             return
-        if any(leg.time_start is not None and not leg.is_terminal for leg in chain.legs):
-            return  # the current priority group is still running
-        if pending:
-            first = min(leg.priority or 0 for leg in pending)
-            for leg in pending:
-                if leg.priority == first:
-                    leg.time_start = self._start_of(leg.request, when)
-                    self._schedule(leg)
+        self._start_batch(chain, when)
+
+    def _start_batch(self, chain: SimChain, when: dt.datetime) -> None:
+        for leg in chain.next_batch():
+            leg.time_start = self._start_of(leg.request, when)
+            self._schedule(leg)
 
     def _log(self, order: SimOrder, when: dt.datetime, level: str, text: str) -> None:
         self.messages.setdefault(order.id, []).append(Message(order.id, when, level, text))
@@ -241,9 +259,15 @@ class Engine:
         exchange: str = "Mock",
         account_id: str | None = None,
     ) -> Account:
-        """Open an account holding ``tokens`` (symbol -> amount)."""
+        """Open an account holding ``tokens`` (symbol -> amount), each one the feed prices."""
         if name in self.accounts:
             raise ValueError(f"account {name!r} exists already")
+        unknown = [t for t in tokens or {} if not self.prices.is_known(t)]
+        if unknown:
+            raise ValueError(
+                f"the sandbox has no price for {', '.join(unknown)}:"
+                " set_token_price gives a token one"
+            )
         account = Account(
             name=name,
             id=account_id or self.new_id(),
@@ -282,6 +306,7 @@ class Engine:
             raise bad_field("account_ids", f"unknown account ids: {', '.join(unknown)}")
         if request.leverage >= MAX_AMOUNT:
             raise bad_field("leverage", f"must be below {MAX_AMOUNT:E} in the sandbox")
+        self._check_pairs({"pair": request.pair})
         pair = Pair.parse(request.pair).symbol
         accounts = [by_id[i] for i in request.account_ids]
         for account in accounts:
@@ -292,7 +317,15 @@ class Engine:
 
     def place_order(self, request: PlaceOrderRequest, *, order_id: str | None = None) -> SimOrder:
         """Accept an order: SCHEDULED now, ACTIVE on the next sync."""
-        return self._place(request, self.sync(), order_id=order_id)
+        now = self.sync()
+        self._check_pairs({"pair": request.pair})
+        return self._place(request, now, order_id=order_id)
+
+    def _check_pairs(self, pairs: Mapping[str, str]) -> None:
+        """400 naming each field (field -> pair) whose pair the sandbox has no price for."""
+        problems = self.prices.pair_problems(pairs)
+        if problems:
+            raise SandboxError(400, problems)
 
     def _place(
         self,
@@ -371,16 +404,18 @@ class Engine:
         return f"order {order.id} canceled"
 
     def pause_order(self, order_id: str) -> str:
-        """Pause an ACTIVE order: no fills until it is resumed."""
+        """Pause an ACTIVE order: no fills until it is resumed; canceled after 24 hours."""
         order = self.order(order_id)
+        if order.strategy is Strategy.TARGET_TIME:
+            raise SandboxError(400, {"error": "Target Time orders cannot be paused"})
         if order.status is not OrderStatus.ACTIVE:
             raise SandboxError(
                 400, {"error": f"order {order.id} is {order.status.value}, not ACTIVE"}
             )
         self._step_elapsed(order)
         order.status = OrderStatus.PAUSED
-        order.updated_at = self._now
-        order.version += 1
+        order.updated_at = order.paused_at = self._now
+        self._schedule(order)  # its step is dropped; the 24-hour limit is due instead
         self._log(order, self._now, "info", "order paused")
         return f"order {order.id} paused"
 
@@ -394,6 +429,7 @@ class Engine:
         order.status = OrderStatus.ACTIVE
         order.last_step = self._now
         order.updated_at = self._now
+        order.paused_at = None
         strategies.place_again(order, self._now)  # from the market as it is: no catching up
         self._log(order, self._now, "info", "order resumed")
         self._schedule(order)
@@ -503,6 +539,9 @@ class Engine:
         for index, child in enumerate(request.child_orders):
             if child.account is not None:
                 self._account_named(child.account, f"child_orders[{index}].account")
+        self._check_pairs(
+            {f"child_orders[{i}].pair": c.pair for i, c in enumerate(request.child_orders)}
+        )
         legs = [child_request(request, child, accounts) for child in request.child_orders]
         problems = {  # the legs' duration is the multi order's
             key if key == "duration" else f"child_orders[{index}].{key}": reasons
@@ -538,15 +577,21 @@ class Engine:
         return f"multi order {multi.id} canceled ({len(live)} child orders)"
 
     def place_chained_order(self, request: PlaceChainedOrderRequest) -> SimChain:
-        """Legs run by priority (1 first); a group starts when the one before has ended."""
+        """Legs run in batches by priority (1 first); a batch starts once the one before filled.
+
+        A leg that ends without filling completely stops the chain: the legs
+        still waiting are canceled, their ``failure_reason`` naming that leg.
+        """
         now = self.sync()
         for index, entry in enumerate(request.orders_in_chain):
             for name in entry.order_request.accounts:
                 self._account_named(name, f"orders_in_chain[{index}].order_request.accounts")
-        check_limits(
+        legs = [
             (f"orders_in_chain[{i}].order_request.", e.order_request)
             for i, e in enumerate(request.orders_in_chain)
-        )
+        ]
+        self._check_pairs({f"{prefix}pair": leg.pair for prefix, leg in legs})
+        check_limits(legs)
         chain = SimChain(id=self.new_id(), created_at=now)
         for entry in sorted(request.orders_in_chain, key=lambda e: e.priority):
             leg = self._place(
@@ -558,7 +603,7 @@ class Engine:
             )
             chain.legs.append(leg)
         self.chains[chain.id] = chain
-        self._advance_chain(chain, now, broken=False)  # the first priority group starts
+        self._start_batch(chain, now)  # the first batch starts
         for leg in chain.legs:
             if leg.time_start is None:
                 self._log(leg, now, "info", WAITING)

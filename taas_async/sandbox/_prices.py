@@ -10,6 +10,10 @@ A perpetual (``BASE:PERP-QUOTE``, any variant) trades at its spot price
 times ``1 + basis``: the basis is the base token's own seeded walk, drawn
 between -5 and +30 bps and moving by at most 0.1 bp a minute, always within
 -10 to +50 bps.
+
+The feed knows the stablecoins, the tokens of ``_INITIAL_USD`` and any
+token given a price with :meth:`PriceFeed.set_price`; it prices nothing else
+(an invented price would let an order on a misspelt pair fill).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import zlib
+from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import attrs
@@ -24,6 +29,8 @@ import attrs
 __all__ = ["STABLECOINS", "Pair", "PriceFeed"]
 
 STABLECOINS = frozenset({"USD", "USDT", "USDC", "BUSD", "DAI", "FDUSD", "TUSD"})
+#: The tokens the feed knows from the start, at their USD price at the clock's start.
+#: Add a line here to know one more in every sandbox; ``set_price`` adds one to a feed.
 _INITIAL_USD = {
     "BTC": Decimal(60000),
     "ETH": Decimal(3000),
@@ -102,16 +109,44 @@ class PriceFeed:
         #: Bumped by every :meth:`set_price`: a price may have jumped, so whoever
         #: relies on prices moving at most :meth:`max_step_bps` a second looks again.
         self.version = 0
+        self._initial = dict(_INITIAL_USD)
+
+    def is_known(self, token: str) -> bool:
+        """Whether the feed prices ``token``: a stablecoin, or one with a starting price."""
+        token = token.upper()
+        return token in STABLECOINS or token in self._initial
+
+    def known_tokens(self) -> list[str]:
+        """Every token the feed prices, stablecoins last, each group sorted."""
+        return [*sorted(self._initial), *sorted(STABLECOINS)]
+
+    def pair_problems(self, pairs: Mapping[str, str]) -> dict[str, list[str]]:
+        """``{field: [reason]}`` for each pair (field -> pair text) with a token not priced."""
+        problems = {}
+        for field, text in pairs.items():
+            pair = Pair.parse(text)
+            unknown = [t for t in dict.fromkeys((pair.base, pair.quote)) if not self.is_known(t)]
+            if unknown:
+                problems[field] = [
+                    f"unknown pair {text!r}: the sandbox has no price for {' or '.join(unknown)}"
+                    f" (it knows {', '.join(self.known_tokens())};"
+                    " Sandbox.set_price or set_token_price gives a token a price)"
+                ]
+        return problems
 
     def _steps_at(self, at: dt.datetime) -> int:
         return max(0, (at - self._start) // self._step)
 
     def set_price(self, token: str, usd: Decimal, at: dt.datetime) -> None:
-        """Pin ``token`` at ``usd`` from ``at`` on (the walk goes on from there)."""
+        """Pin ``token`` at ``usd`` from ``at`` on (the walk goes on from there).
+
+        A token the feed did not know becomes known, starting at ``usd``.
+        """
         if token.upper() in STABLECOINS:
             raise ValueError(f"{token} is a stablecoin: its price is 1")
         if not usd > 0:
             raise ValueError(f"a price must be > 0, got {usd}")
+        self._initial.setdefault(token.upper(), _round(usd))
         walk = self._walk(token.upper(), at)
         walk.usd = _round(usd)
         self.version += 1
@@ -119,9 +154,14 @@ class PriceFeed:
     def _walk(self, token: str, at: dt.datetime) -> _Walk:
         walk = self._walks.get(token)
         if walk is None:
+            initial = self._initial.get(token)
+            if initial is None:
+                raise ValueError(
+                    f"the sandbox has no price for {token!r}: Sandbox.set_token_price gives it one"
+                    f" (known: {', '.join(self.known_tokens())})"
+                )
             # crc32, not hash(): str hashes change from one process to the next.
             rng = random.Random(self._seed * 1_000_003 + zlib.crc32(token.encode()))  # noqa: S311 (a simulation, not a secret)
-            initial = _INITIAL_USD.get(token, Decimal(1 + zlib.crc32(token.encode()) % 500))
             walk = self._walks[token] = _Walk(rng=rng, step=0, usd=initial)
         target = self._steps_at(at)
         while walk.step < target:  # prices only move forward in time

@@ -58,6 +58,9 @@ _AMOUNTS = (
 MICROSECOND = dt.timedelta(microseconds=1)
 HUNDRED = Decimal(100)
 WAITING = "waiting for the previous orders of its chain"
+#: An order left paused this long is canceled automatically (the TaaS rule).
+PAUSE_LIMIT = dt.timedelta(hours=24)
+PAUSE_EXPIRED = "paused for more than 24 hours: canceled automatically"
 
 
 class SandboxError(Exception):
@@ -209,6 +212,7 @@ class SimOrder:
     parent_order: str | None = None
     chain: SimChain | None = None
     priority: int | None = None
+    paused_at: dt.datetime | None = None  # when the current pause began
     version: int = 0  # bumped on every change that invalidates its scheduled event
 
     @property
@@ -254,6 +258,11 @@ class SimOrder:
     def is_terminal(self) -> bool:
         """COMPLETE or CANCELED: nothing more happens to it."""
         return self.status.is_terminal
+
+    @property
+    def fully_filled(self) -> bool:
+        """COMPLETE with ``pct_filled`` at 100 (as shown): what a chain waits for."""
+        return self.status is OrderStatus.COMPLETE and self.pct_filled >= HUNDRED
 
     @property
     def n_slices(self) -> int:
@@ -307,16 +316,48 @@ class SimMulti:
 
 @attrs.define(eq=False)
 class SimChain:
-    """A chained order: legs run by priority, each group after the previous one ends."""
+    """A chained order: batches of legs by priority, each once the one before filled.
+
+    A leg that ends without filling completely stops the chain:
+    ``failure_reason`` says which, and the legs still waiting are canceled.
+    """
 
     id: str
     created_at: dt.datetime
     legs: list[SimOrder] = attrs.field(factory=list)
+    failure_reason: str = ""
 
     @property
     def status(self) -> str:
-        """Derived from the legs, as for multi orders."""
+        """CANCELED once stopped; COMPLETE when every leg filled; else as for multi orders."""
+        if self.failure_reason:
+            return "CANCELED"
         return _group_status(self.legs, canceled=False)
+
+    def waiting(self) -> list[SimOrder]:
+        """The legs whose batch has not begun."""
+        return [leg for leg in self.legs if leg.time_start is None and not leg.is_terminal]
+
+    def next_batch(self) -> list[SimOrder]:
+        """The legs to start now: the next batch, once no leg of the current one is live."""
+        if self.failure_reason or any(
+            leg.time_start is not None and not leg.is_terminal for leg in self.legs
+        ):
+            return []
+        waiting = self.waiting()
+        first = min((leg.priority or 0 for leg in waiting), default=None)
+        return [leg for leg in waiting if leg.priority == first]
+
+
+def chain_stop_reason(chain: SimChain, leg: SimOrder) -> str:
+    """Why ``chain`` stopped: ``leg`` ended without filling completely."""
+    unit, total = leg.target
+    token = leg.pair.base if unit == "base" else leg.pair.quote
+    return (
+        f"chain {chain.id} stopped: order {leg.id} (priority {leg.priority}) ended"
+        f" {leg.status.value} with {leg.pct_filled}% filled"
+        f" ({leg.executed} of {total} {token})"
+    )
 
 
 def _group_status(orders: Sequence[SimOrder], *, canceled: bool) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import secrets
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -36,6 +38,7 @@ __all__ = [
     "message",
     "multi_order",
     "order",
+    "order_state",
     "order_summary",
     "timestamp",
 ]
@@ -45,21 +48,36 @@ _UNSET = "-1.00000000000000000000"
 _USER = "1"
 
 
+#: How a decimal stands in the C encoder's output until it is put back as a number:
+#: a JSON string holding NUL (always escaped as ``\u0000``), a per-call nonce and an index.
+_STAND_IN = re.compile(r'"\\u0000([0-9a-f]{16}):([0-9]+)"')
+
+
 def dumps(value: Any) -> bytes:
-    """JSON with every ``Decimal`` written as an exact number."""
-    return _encode(value).encode()
+    """JSON with every ``Decimal`` written as an exact number.
 
+    The C encoder writes everything else; each decimal goes through it as a
+    stand-in string and is swapped back for its digits. The nonce keeps a
+    client's own text (a note holding a NUL and digits) from ever passing for one.
+    """
+    numbers: list[str] = []
+    nonce = secrets.token_hex(8)
 
-def _encode(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{_encode(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_encode(v) for v in value) + "]"
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"{value} is not a JSON number")
-        return format(value, "f")
-    return json.dumps(value)
+    def stand_in(obj: object) -> str:
+        if not isinstance(obj, Decimal):
+            raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+        if not obj.is_finite():
+            raise ValueError(f"{obj} is not a JSON number")
+        numbers.append(format(obj, "f"))
+        return f"\x00{nonce}:{len(numbers) - 1}"
+
+    text = json.dumps(value, default=stand_in, separators=(",", ":"))
+    if numbers:
+        text = _STAND_IN.sub(
+            lambda m: numbers[int(m[2])] if m[1] == nonce else m[0],
+            text,
+        )
+    return text.encode()
 
 
 def timestamp(value: dt.datetime | None) -> str | None:
@@ -160,6 +178,29 @@ def order(o: SimOrder) -> dict[str, Any]:
 def _or(value: Decimal | None, default: Decimal) -> Decimal:
     """``value`` unless it is unset: an explicit 0 is 0, not the default."""
     return default if value is None else value
+
+
+def order_state(o: SimOrder) -> tuple[Any, ...]:
+    """Everything :func:`order` reads that can change: equal states render the same JSON.
+
+    The request by identity (an amendment replaces it; the tuple holds it, so
+    its id is never reused), the fills by count (they are only ever appended),
+    the rest by value and, for decimals, by digits.
+    """
+    return (
+        o.request,
+        o.status,
+        o.updated_at,
+        len(o.fills),
+        o.executed_qty,
+        o.executed_notional,
+        o.total_fee,
+        o.time_start,
+        o.time_end,
+        o.failure_reason,
+        o.parent_order,
+        o.sell_token_amount,
+    )
 
 
 def order_summary(o: SimOrder) -> dict[str, Any]:

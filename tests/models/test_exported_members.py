@@ -63,7 +63,16 @@ def test_version_comes_from_metadata() -> None:
     assert taas_async.__version__ == version("taas-async")
 
 
-SANDBOX_MODULES = ("_app", "_clock", "_engine", "_prices", "_records", "_sandbox")
+SANDBOX_MODULES = (
+    "_app",
+    "_clock",
+    "_control",
+    "_engine",
+    "_prices",
+    "_records",
+    "_sandbox",
+    "_server",
+)
 
 
 def test_sandbox_all_is_sorted_complete_and_documented() -> None:

@@ -309,7 +309,7 @@ async def run_perp_round_trip(sandbox: Sandbox) -> None:
         assert prev_size == 3
 
         # Close at a pinned price: the profit is realized into USDT, the position goes.
-        sandbox.set_price("ETH", 3300)
+        sandbox.set_token_price("ETH", 3300)
         taker = sandbox.engine.market.taker_price(
             Pair.parse(PERP), Side.SELL, Decimal(3), sandbox.now()
         )
@@ -720,9 +720,13 @@ async def test_cancelling_a_running_leg_cancels_the_waiting_legs() -> None:
         now = {name: await client.get_order(i) for name, i in ids.items()}
         assert now["running"].status == OrderStatus.CANCELED
         assert now["running"].failure_reason == "canceled by user"
+        running = now["running"]
         for name in ("later", "last"):
             assert now[name].status == OrderStatus.CANCELED
-            assert now[name].failure_reason == "an earlier order of the chain was canceled"
+            assert now[name].failure_reason == (  # it names the leg that stopped the chain
+                f"chain {chain.id} stopped: order {running.id} (priority 1) ended CANCELED"
+                f" with {running.pct_filled}% filled ({running.executed_qty} of 1 ETH)"
+            )
             assert now[name].time_end == canceled_at
             assert now[name].placements == []
             assert now[name].executed_qty == 0
@@ -972,7 +976,7 @@ async def test_market_and_ioc_fill_at_once_or_not_at_all() -> None:
 
         # A tiny quote-sized market order: its one fill rounds to whole lots, below
         # 100.00% of the target; it filled, so it completes (it is not "missed").
-        sandbox.set_price("BTC", 60_000)
+        sandbox.set_token_price("BTC", 60_000)
         tiny = await client.place_order(
             order_request(
                 strategy="Market", pair="BTC-USDT", base_asset_qty=None, quote_asset_qty="0.5"
@@ -1086,7 +1090,7 @@ async def test_limit_never_reached_rests_without_fills() -> None:
 async def test_limit_holds_slices_back_then_catches_up() -> None:
     sandbox = Sandbox()
     async with sandbox.client() as client:
-        sandbox.set_price("ETH", 3500)
+        sandbox.set_token_price("ETH", 3500)
         placed = await client.place_order(
             order_request(duration=30, base_asset_qty="3", limit_price="3200")
         )
@@ -1094,7 +1098,7 @@ async def test_limit_holds_slices_back_then_catches_up() -> None:
         held = await client.get_order(placed.id)
         assert held.status == OrderStatus.ACTIVE
         assert held.placements == []
-        sandbox.set_price("ETH", 3000)
+        sandbox.set_token_price("ETH", 3000)
         sandbox.advance(1)  # slice 11 falls due and owes the ten before it too
         caught = await client.get_order(placed.id)
         [fill] = caught.placements
@@ -1114,7 +1118,7 @@ async def test_quote_asset_qty_fills_to_the_quote_target(side: str) -> None:
     sandbox = Sandbox()
     target = Decimal(10_000)
     async with sandbox.client() as client:
-        sandbox.set_price("ETH", 2500)
+        sandbox.set_token_price("ETH", 2500)
         placed = await client.place_order(
             order_request(side=side, duration=30, base_asset_qty=None, quote_asset_qty=target)
         )
@@ -1135,7 +1139,7 @@ async def test_quote_asset_qty_fills_to_the_quote_target(side: str) -> None:
 async def test_sell_token_amount_estimates() -> None:
     sandbox = Sandbox()
     async with sandbox.client() as client:
-        sandbox.set_price("ETH", 2500)
+        sandbox.set_token_price("ETH", 2500)
         buy = await client.place_order(order_request(base_asset_qty="2"))
         sell = await client.place_order(order_request(side="sell", base_asset_qty="2"))
         spend = await client.place_order(

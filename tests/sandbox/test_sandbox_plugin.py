@@ -4,14 +4,31 @@
 pytest on it in a subprocess. The plugin arrives the way it does for users:
 through the ``pytest11`` entry point of the installed package, with nothing
 in the user's conftest. Their suite runs with ``--strict-markers`` (the
-marker must be registered) and ``filterwarnings = error``.
+marker must be registered) and ``filterwarnings = error``. The package is
+the one these tests belong to: the subprocess has this checkout first on
+its path, as the test run itself has.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
+import taas_async
+
 pytest_plugins = ["pytester"]
+
+CHECKOUT = Path(taas_async.__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's suite imports this checkout's taas_async (and so its plugin)."""
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(CHECKOUT), path])))
+
 
 USER_TESTS = """
 import asyncio
@@ -130,3 +147,117 @@ def test_marker_is_registered(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["@pytest.mark.taas_sandbox(**kwargs): keyword arguments for the taas_sandbox fixture*"]
     )
+
+
+SERVER_TESTS = """
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from taas_async.sandbox import Sandbox, SandboxServer
+
+
+def test_a_sync_client_and_the_control_plane(taas_sandbox_server):
+    server = taas_sandbox_server
+    assert isinstance(server, SandboxServer)
+    assert isinstance(server.sandbox, Sandbox)
+    assert server.url.startswith("http://127.0.0.1:")
+    auth = {"Authorization": f"Token {server.token}"}
+    with httpx.Client(headers=auth, timeout=10) as http:
+        placed = http.post(server.url + "/api/orders/", json={
+            "accounts": ["mock"], "pair": "ETH-USDT", "side": "buy", "duration": 60,
+            "base_asset_qty": "1", "strategy": "TWAP",
+        })
+        assert placed.status_code == 201
+        order_id = placed.json()["id"]
+        moved = http.post(server.control_url + "/advance", json={"seconds": 30})
+        assert moved.json()["now"] == "2026-01-01T00:00:30.000000Z"
+        half = http.get(f"{server.url}/api/order/{order_id}").json()
+        assert Decimal("0.5") <= Decimal(str(half["executed_qty"])) < 1  # or a bit ahead
+        http.post(server.control_url + "/faults", json={"fail_next": {"status": 503}})
+        assert http.get(server.url + "/api/balances/").status_code == 503
+        assert http.get(server.url + "/api/balances/").status_code == 200
+        log = http.get(server.control_url + "/exchanges").json()
+        assert [e["status"] for e in log] == [201, 200, 503, 200]
+    # The same sandbox, seen from the test: nothing else runs now.
+    assert len(server.sandbox.exchanges) == 4
+
+
+@pytest.mark.taas_sandbox(token="t0k", base_path="/taas", accounts={"a": ("OKX", {"USDT": 5})})
+def test_the_marker_configures_the_served_sandbox(taas_sandbox_server):
+    server = taas_sandbox_server
+    assert server.url.endswith("/taas")
+    balances = httpx.get(server.url + "/api/balances/", headers={"Authorization": "Token t0k"})
+    assert list(balances.json()) == ["a"]
+    state = httpx.get(server.dashboard_url.replace("/?", "/state?"))
+    assert state.json()["balances"]["a"]["tokens"] == {"USDT": "5"}
+
+
+def test_each_test_gets_its_own_server(taas_sandbox_server, taas_sandbox):
+    assert taas_sandbox_server.sandbox is not taas_sandbox
+    assert taas_sandbox_server.sandbox.exchanges == []
+"""
+
+
+def test_user_suite_uses_the_server_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makeini(USER_INI)
+    pytester.makepyfile(test_server=SERVER_TESTS)
+    result = pytester.runpytest_subprocess("-q", timeout=60)
+    result.assert_outcomes(passed=3)
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_server_fixture_stops_the_server_at_teardown(pytester: pytest.Pytester) -> None:
+    pytester.makeini(USER_INI)
+    pytester.makepyfile(
+        test_stop="""
+        import threading
+
+        import httpx
+        import pytest
+
+        seen = []
+
+        def test_one(taas_sandbox_server):
+            seen.append(taas_sandbox_server.url)
+            assert httpx.get(seen[0] + "/api/balances/").status_code == 401
+
+        def test_two():
+            assert not [t for t in threading.enumerate() if t.name.startswith("taas-sandbox")]
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(seen[0] + "/api/balances/")
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", timeout=60)
+    result.assert_outcomes(passed=2)
+
+
+def test_server_fixture_without_uvicorn_names_the_extra(pytester: pytest.Pytester) -> None:
+    pytester.makeini(USER_INI)
+    pytester.makeconftest(
+        """
+        import sys
+
+        sys.modules["uvicorn"] = None  # as if it were not installed: import fails
+        """
+    )
+    pytester.makepyfile(
+        test_missing="""
+        def test_needs_a_server(taas_sandbox_server):
+            raise AssertionError("never reached")
+
+        def test_in_process_still_works(taas_sandbox):
+            assert taas_sandbox.engine.accounts
+        """
+    )
+    result = pytester.runpytest_subprocess("-q", timeout=60)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.re_match_lines(
+        [
+            r"^taas_sandbox_server: serving the sandbox over TCP needs uvicorn: "
+            r"pip install 'taas-async\[sandbox\]'$"
+        ]
+    )
+    result.stdout.no_fnmatch_line("*During handling*")
+    result.stdout.no_fnmatch_line("*never reached*")

@@ -2,12 +2,13 @@
 
 ``python -m taas_async.sandbox`` runs in a subprocess (one per server
 fixture, shared by the module). The real :class:`~taas_async.AsyncClient`
-(default httpx transport) and the reference client ``taas_api`` 1.2.9 talk
-to it. Every wait is bounded; nothing leaves 127.0.0.1.
+(default httpx transport) talks to it; the reference client ``taas_api``
+1.2.9 has its own file (``test_sandbox_legacy_client.py``). Every wait is
+bounded; nothing leaves 127.0.0.1.
 
 Tests share a server, so each one trades where no other test looks: the
 TWAP test alone trades ETH on ``mock``; cancels trade SOL on ``mock``;
-multi, chained and 1.2.9 orders trade BTC on ``test``.
+multi and chained orders trade BTC on ``test``.
 """
 
 from __future__ import annotations
@@ -26,9 +27,6 @@ from decimal import Decimal
 
 import anyio
 import pytest
-from taas_api import Client
-from taas_api import PlaceOrderRequest as RefPlaceOrderRequest
-from taas_api.data import GetOrderRequest
 
 from taas_async import (
     AsyncClient,
@@ -303,73 +301,6 @@ async def test_async_client_keeps_the_base_path(prefixed_server: str) -> None:
             with pytest.raises(NotFoundError) as caught:
                 await client.get_order(order.id)
     assert caught.value.body == {"detail": "Not found."}
-
-
-# --------------------------------------------------------------------------- taas_api 1.2.9
-
-
-def test_reference_client_place_get_cancel_balances(server: str) -> None:
-    client = Client(server, auth_token=TOKEN)
-    request = RefPlaceOrderRequest(
-        accounts=["test"],
-        pair="BTC-USDT",
-        side="sell",
-        strategy="TWAP",
-        duration=86_400,
-        base_asset_qty=0.01,  # a float: 1.2.9 sends JSON numbers
-    )
-    placed = client.place_order(request)
-    assert isinstance(placed, dict)
-    order_id = placed["id"]
-    assert placed["status"] == "SCHEDULED"
-    assert placed["base_asset_qty"] == "0.01000000000000000000"  # exact, not float noise
-
-    got = client.get_order(order_id)
-    assert got["id"] == order_id
-    assert got["status"] == "ACTIVE"
-    assert got["account_names"] == ["test"]
-
-    assert client.cancel_order(order_id) == {
-        "message": f"order {order_id} canceled",
-        "success": True,
-        "order_id": order_id,
-    }
-    assert client.get_order(order_id)["status"] == "CANCELED"
-
-    balances = client.get_balances()
-    assert sorted(balances) == ["mock", "test"]
-    assert balances["mock"]["exchange"] == "Mock"
-    assert balances["test"]["exchange"] == "OKX"
-    assert [a["symbol"] for a in balances["mock"]["assets"]] == ["USDT", "BTC", "ETH", "SOL"]
-    assert [a["symbol"] for a in balances["test"]["assets"]] == ["USDT", "BTC"]
-    assert sorted(client.get_balances(account_names=["test"])) == ["test"]
-    assert client.get_balances(exchange_names=["Binance"]) == {}
-
-
-def test_reference_client_pair_leniency_is_caught_by_the_sandbox(server: str) -> None:
-    client = Client(server, auth_token=TOKEN)
-    request = RefPlaceOrderRequest(
-        accounts=["mock"],
-        pair="!!ETH-USDT!!",
-        side="buy",
-        strategy="TWAP",
-        duration=60,
-        base_asset_qty=1,
-    )
-    assert request.validate() == (True, None)  # 1.2.9's re.search lets it through
-    count = client.get_all_orders(GetOrderRequest())["count"]
-
-    reply = client.place_order(request)  # 1.2.9 returns the 400 body; it does not raise
-
-    assert list(reply) == ["pair"]
-    assert "'!!ETH-USDT!!'" in reply["pair"][0]
-    assert client.get_all_orders(GetOrderRequest())["count"] == count  # nothing placed
-
-
-def test_reference_client_drops_the_base_path(prefixed_server: str) -> None:
-    # 1.2.9's urljoin(url, "/api/...") replaces the /taas prefix: the sandbox says 404.
-    client = Client(prefixed_server, auth_token=TOKEN)
-    assert client.get_balances() == {"detail": "Not found."}
 
 
 # --------------------------------------------------------------------------- the command line

@@ -75,7 +75,7 @@ def run_against_the_price(
     assert order.arrival_price is not None
     seen = []
     for _ in range(seconds):
-        sandbox.set_price("ETH", order.arrival_price * away)
+        sandbox.set_token_price("ETH", order.arrival_price * away)
         sandbox.advance(1)
         seen.append(order.executed_qty)
     return seen
@@ -106,7 +106,7 @@ def target_time(k: int, n: int) -> Decimal:
 def test_scheduled_curve_per_strategy(strategy: str, curve: Any) -> None:
     """20 slices over 20 s; with the price never better than on arrival, exactly the curve."""
     sandbox = Sandbox()
-    sandbox.set_price("ETH", 3000)
+    sandbox.set_token_price("ETH", 3000)
     order = place(sandbox, strategy=strategy, duration=20)
     seen = run_against_the_price(sandbox, order, 20, away=WORSE)
     assert seen == [(20 * curve(k, 20)).quantize(LOT, ROUND_DOWN) for k in range(1, 21)]
@@ -167,7 +167,7 @@ def test_vwap_of_the_same_order_differs_by_time_of_day() -> None:
     def run(hour: int) -> list[Decimal]:
         sandbox = Sandbox()
         sandbox.advance(hour * 3600)
-        sandbox.set_price("ETH", 3000)
+        sandbox.set_token_price("ETH", 3000)
         order = place(sandbox, strategy="VWAP", duration=7200)
         return run_against_the_price(sandbox, order, 3600, away=WORSE)[239::240]
 
@@ -183,7 +183,7 @@ def test_vwap_of_the_same_order_differs_by_time_of_day() -> None:
 def test_alpha_tilt_bends_the_schedule(tilt: str, curve: Any) -> None:
     """f + a f (1 - f): a TWAP tilted by +1 runs the IS curve, by -1 the Target Time one."""
     sandbox = Sandbox()
-    sandbox.set_price("ETH", 3000)
+    sandbox.set_token_price("ETH", 3000)
     order = place(sandbox, strategy="TWAP", duration=20, alpha_tilt=tilt)
     seen = run_against_the_price(sandbox, order, 20, away=WORSE)
     assert seen == [(20 * curve(k, 20)).quantize(LOT, ROUND_DOWN) for k in range(1, 21)]
@@ -191,7 +191,7 @@ def test_alpha_tilt_bends_the_schedule(tilt: str, curve: Any) -> None:
 
 def test_alpha_tilt_half_way() -> None:
     sandbox = Sandbox()
-    sandbox.set_price("ETH", 3000)
+    sandbox.set_token_price("ETH", 3000)
     order = place(sandbox, strategy="TWAP", duration=20, alpha_tilt="0.5")
     seen = run_against_the_price(sandbox, order, 10, away=WORSE)
     assert seen[4] == 20 * (Decimal("0.25") + Decimal("0.5") * Decimal("0.25") * Decimal("0.75"))
@@ -201,13 +201,13 @@ def test_alpha_tilt_half_way() -> None:
 def test_schedule_discretion_goes_ahead_on_a_good_price(discretion: str) -> None:
     """A price better than on arrival: schedule plus discretion, short of the last slice."""
     sandbox = Sandbox()
-    sandbox.set_price("ETH", 3000)
+    sandbox.set_token_price("ETH", 3000)
     order = place(sandbox, strategy="TWAP", duration=20, schedule_discretion=discretion)
     seen = run_against_the_price(sandbox, order, 20, away=BETTER)
     ahead = [min(Decimal(k) + 20 * Decimal(discretion), Decimal(19)) for k in range(1, 20)]
     assert seen == [*ahead, 20]
     behind = Sandbox()
-    behind.set_price("ETH", 3000)
+    behind.set_token_price("ETH", 3000)
     other = place(behind, strategy="TWAP", duration=20, schedule_discretion=discretion)
     assert run_against_the_price(behind, other, 20, away=WORSE) == list(range(1, 21))
 
@@ -239,7 +239,7 @@ def test_a_passive_order_lags_its_schedule_and_finishes_at_its_end() -> None:
     runs = {}
     for passiveness in ("0.5", "0.75", "1"):
         sandbox = Sandbox()
-        sandbox.set_price("ETH", 3000)
+        sandbox.set_token_price("ETH", 3000)
         order = place(sandbox, strategy="TWAP", duration=20, engine_passiveness=passiveness)
         runs[passiveness] = run_against_the_price(sandbox, order, 20, away=WORSE)
         assert order.status is OrderStatus.COMPLETE
@@ -313,10 +313,10 @@ def test_pov_limit_caps_the_participation() -> None:
 def test_pov_limit_caps_each_slice_of_a_scheduled_order() -> None:
     """A TWAP owing 1 ETH a second on a market trading ~6.7: 5% of it holds slices back."""
     sandbox = Sandbox()
-    sandbox.set_price("ETH", 3000)
+    sandbox.set_token_price("ETH", 3000)
     order = place(sandbox, strategy="TWAP", duration=20, pov_limit="0.05")
     for _ in range(20):
-        sandbox.set_price("ETH", 3030)  # worse than on arrival: no going ahead
+        sandbox.set_token_price("ETH", 3030)  # worse than on arrival: no going ahead
         sandbox.advance(1)
         now = sandbox.now()
         cap = (Decimal("0.05") * sandbox.engine.market.volume(ETH, now - SECOND, now)).quantize(
@@ -372,7 +372,7 @@ def test_market_fills_at_once_with_slippage_growing_with_size(side: Side) -> Non
     prices = {}
     for qty in ("1", "100", "1000"):
         sandbox = Sandbox()
-        sandbox.set_price("ETH", 3000)
+        sandbox.set_token_price("ETH", 3000)
         order = place(sandbox, strategy="Market", side=side.value, base_asset_qty=qty)
         [fill] = order.fills
         assert order.status is OrderStatus.COMPLETE
@@ -390,7 +390,7 @@ def test_market_fills_at_once_with_slippage_growing_with_size(side: Side) -> Non
 def test_ioc_fills_the_liquidity_at_its_limit_and_cancels_the_rest() -> None:
     """The book holds 25,000 USD a bp beyond the touch: 3 bps of room find 2 bps, 50,000 USD."""
     sandbox = Sandbox()
-    sandbox.set_price("ETH", 3000)
+    sandbox.set_token_price("ETH", 3000)
     limit = Decimal("3000.90")  # mid + 3 bps
     order = place(sandbox, strategy="IOC", base_asset_qty="100", limit_price=limit)
     [fill] = order.fills
@@ -406,7 +406,7 @@ def test_ioc_fills_the_liquidity_at_its_limit_and_cancels_the_rest() -> None:
 
 def test_ioc_within_the_book_completes_and_without_a_limit_takes_it_all() -> None:
     sandbox = Sandbox()
-    sandbox.set_price("ETH", 3000)
+    sandbox.set_token_price("ETH", 3000)
     roomy = place(sandbox, strategy="IOC", side="sell", base_asset_qty="10", limit_price="2990")
     anything = place(sandbox, strategy="IOC", base_asset_qty="5000")
     assert (roomy.status, roomy.executed_qty) == (OrderStatus.COMPLETE, 10)
@@ -422,7 +422,7 @@ def test_limit_rests_until_the_price_reaches_it_and_fills_there(
     side: str, limit: int, through: int
 ) -> None:
     sandbox = Sandbox()
-    sandbox.set_price("ETH", 3000)
+    sandbox.set_token_price("ETH", 3000)
     order = place(sandbox, strategy="Limit", side=side, limit_price=limit)
     sandbox.advance(5)
     assert (order.status, order.fills) == (OrderStatus.ACTIVE, [])
@@ -435,7 +435,7 @@ def test_limit_rests_until_the_price_reaches_it_and_fills_there(
 
 def test_a_marketable_limit_fills_at_once_at_the_limit_or_better() -> None:
     sandbox = Sandbox()
-    sandbox.set_price("ETH", 3000)
+    sandbox.set_token_price("ETH", 3000)
     order = place(sandbox, strategy="Limit", limit_price="3100")
     [fill] = order.fills
     assert fill.price == taker_price(Decimal(3000), Side.BUY, Decimal(20), Decimal(3000))
@@ -478,7 +478,7 @@ def test_a_limit_without_duration_is_still_active_after_ten_days() -> None:
 
 def test_amending_a_limit_price_places_it_anew() -> None:
     sandbox = Sandbox()
-    sandbox.set_price("ETH", 3000)
+    sandbox.set_token_price("ETH", 3000)
     order = place(sandbox, strategy="Limit", limit_price="2000")
     sandbox.advance(10)
     sandbox.engine.amend_order(
@@ -493,10 +493,10 @@ def test_amending_a_limit_price_places_it_anew() -> None:
 
 def test_a_paused_limit_does_not_fill_and_resumes_from_the_market_as_it_is() -> None:
     sandbox = Sandbox()
-    sandbox.set_price("ETH", 3000)
+    sandbox.set_token_price("ETH", 3000)
     order = place(sandbox, strategy="Limit", limit_price="2950")
     sandbox.engine.pause_order(order.id)
-    sandbox.set_price("ETH", 2900)
+    sandbox.set_token_price("ETH", 2900)
     sandbox.advance(60)
     assert (order.status, order.fills) == (OrderStatus.PAUSED, [])
     sandbox.engine.resume_order(order.id)
@@ -513,7 +513,7 @@ def test_a_paused_limit_does_not_fill_and_resumes_from_the_market_as_it_is() -> 
 
 def test_iceberg_shows_one_slice_at_a_time_each_within_five_percent() -> None:
     sandbox = Sandbox()
-    sandbox.set_price("ETH", 3000)
+    sandbox.set_token_price("ETH", 3000)
     order = place(sandbox, strategy="Iceberg", base_asset_qty="10", limit_price="2900")
     factors = order.slice_factors
     assert len(factors) == 10
@@ -523,15 +523,15 @@ def test_iceberg_shows_one_slice_at_a_time_each_within_five_percent() -> None:
     sandbox.advance(30)  # 30 steps of at most 0.1% cannot reach 2900
     assert order.fills == []  # resting at 2900
 
-    sandbox.set_price("ETH", 2890)
+    sandbox.set_token_price("ETH", 2890)
     sandbox.advance(0)  # the visible slice fills at its limit
-    sandbox.set_price("ETH", 3000)  # and the market leaves before the next one shows
+    sandbox.set_token_price("ETH", 3000)  # and the market leaves before the next one shows
     sandbox.advance(30)
     [first] = order.fills
     assert (first.price, first.time) == (2900, DEFAULT_START + 30 * SECOND)
     assert first.qty == Decimal(factors[0]) / 1000
 
-    sandbox.set_price("ETH", 2890)
+    sandbox.set_token_price("ETH", 2890)
     sandbox.advance(20)
     assert order.status is OrderStatus.COMPLETE
     sizes = [f.qty for f in order.fills]
@@ -577,7 +577,7 @@ def test_amending_an_iceberg_resizes_its_slices(new_total: str) -> None:
 
 def test_multi_order_and_chain_legs_fill_by_their_strategy() -> None:
     sandbox = Sandbox()
-    sandbox.set_price("ETH", 3000)
+    sandbox.set_token_price("ETH", 3000)
     multi = sandbox.engine.place_multi_order(
         PlaceMultiOrderRequest(
             accounts=["mock"],
@@ -606,7 +606,7 @@ def test_multi_order_and_chain_legs_fill_by_their_strategy() -> None:
 
 def test_a_resumed_order_does_not_catch_up() -> None:
     sandbox = Sandbox()
-    sandbox.set_price("ETH", 3000)
+    sandbox.set_token_price("ETH", 3000)
     order = place(sandbox, strategy="TWAP", duration=20)
     assert run_against_the_price(sandbox, order, 5, away=WORSE)[-1] == 5
     sandbox.engine.pause_order(order.id)
@@ -743,7 +743,7 @@ def test_a_perp_trades_at_spot_times_one_plus_its_basis() -> None:
     assert Sandbox(seed=3).engine.prices.basis_bps("ETH", DEFAULT_START) == Sandbox(
         seed=3
     ).engine.prices.basis_bps("ETH", DEFAULT_START)
-    sandbox.set_price("ETH", 2000)
+    sandbox.set_token_price("ETH", 2000)
     basis = prices.basis_bps("ETH", sandbox.now())
     assert sandbox.price(PERP.symbol) == round6(2000 * (1 + basis / BPS))
     assert sandbox.price(PERP.symbol) != sandbox.price("ETH-USDT")

@@ -121,11 +121,12 @@ async def tour() -> None:
 
 
 async def sandbox_api() -> None:
-    from taas_async.sandbox import Exchange, FaultRule, Sandbox, VirtualClock
+    from taas_async.sandbox import Exchange, FaultRule, Sandbox, SandboxServer, VirtualClock
 
     sandbox = Sandbox(seed=1, clock=VirtualClock(), base_path="/taas")
     sandbox.add_account("bot", {"USDT": Decimal("1000"), "ETH": 2}, exchange="OKX")
-    sandbox.set_price("ETH", "2500.5")
+    sandbox.set_token_price("ETH", "2500.5")
+    pair_price: Decimal = sandbox.set_price("ETH-USDT", Decimal("2500.5"))
     price: Decimal = sandbox.price("ETH-USDT")
     rule: FaultRule = sandbox.faults.fail_next(2, status=503, headers={"Retry-After": "1"})
     sandbox.faults.latency = 0.01
@@ -133,7 +134,12 @@ async def sandbox_api() -> None:
         order: Order = await client.get_order("x")
     sandbox.advance(60)
     seen: list[Exchange] = sandbox.exchanges
-    del price, rule, order, seen
+    sandbox.reset()
+    with SandboxServer(sandbox) as server:
+        urls: list[str] = [server.url, server.root, server.control_url, server.dashboard_url]
+        headers: dict[str, str] = server.headers
+        served: Sandbox = server.sandbox
+    del pair_price, price, rule, order, seen, urls, headers, served
 
 
 async def fan_out_api(client: AsyncClient, requests: list[PlaceOrderRequest]) -> None:

@@ -1,0 +1,65 @@
+"""The in-process way in: an httpx transport that hands requests straight to the app."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import httpx
+
+from taas_async.sandbox._clock import AutojumpClock, Clock
+
+__all__ = ["InProcessTransport"]
+
+
+class _Serves(Protocol):
+    async def serve(
+        self, method: str, path: str, url: httpx.URL, headers: httpx.Headers, body: bytes
+    ) -> tuple[int, bytes, str, dict[str, str]]: ...
+
+
+class InProcessTransport(httpx.AsyncBaseTransport):
+    """An httpx transport to a sandbox in the same process: no socket, no ASGI round.
+
+    The request goes to the app's ``serve`` as it is (its URL and headers
+    are not parsed again), which answers it (and records an API exchange)
+    exactly as the ASGI app does for a server: the API and the control plane.
+
+    On an :class:`~taas_async.sandbox.AutojumpClock` a request in flight
+    holds the clock still (time jumps only when everything waits), and its
+    read timeout runs on the sandbox's clock: a fault latency longer than the
+    timeout ends in ``httpx.ReadTimeout``, as it would over a network.
+    """
+
+    def __init__(self, app: _Serves, clock: Clock) -> None:
+        self._app = app
+        self._clock = clock
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``request``; on an autojump clock, within its read timeout."""
+        clock = self._clock
+        if not isinstance(clock, AutojumpClock):
+            return await self._answer(request)
+        read = request.extensions.get("timeout", {}).get("read")
+        with clock.busy():
+            try:
+                with clock.fail_after(read):
+                    return await self._answer(request)
+            except TimeoutError:
+                raise httpx.ReadTimeout(
+                    f"no reply within {read} s of the sandbox's time", request=request
+                ) from None
+
+    async def _answer(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        status, reply, content_type, extra = await self._app.serve(
+            request.method, request.url.path, request.url, request.headers, body
+        )
+        headers = [
+            ("content-type", content_type),
+            ("content-length", str(len(reply))),
+            *extra.items(),
+        ]
+        return httpx.Response(status, headers=headers, content=reply, request=request)
+
+    def __repr__(self) -> str:
+        return f"<InProcessTransport clock={self._clock!r}>"

@@ -1,0 +1,375 @@
+"""The sandbox's clock that jumps: ``Sandbox(autojump=True)`` and the SDK's waits on it.
+
+Every SDK wait (backoff, ``Retry-After``, the rate limit, ``watch_order``'s
+polling) and the sandbox's fault latency run on the sandbox's clock through
+its in-process client; time jumps to the next deadline whenever everything
+waits. Nothing here sleeps in real time: a test that did would take hours.
+How fast it is in wall time is measured by ``benchmarks/autojump.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import itertools
+import time
+from decimal import Decimal
+
+import anyio
+import pytest
+
+from taas_async import (
+    APITimeoutError,
+    AsyncClient,
+    Backoff,
+    OrderStatus,
+    PlaceOrderRequest,
+    WaitTimeoutError,
+)
+from taas_async.sandbox import AccountSpec, AutojumpClock, Sandbox, VirtualClock
+from taas_async.sandbox import _render as render
+
+pytestmark = pytest.mark.anyio
+
+HOUR = 3600
+#: A gross bound on real time: a test that polled on real time would need an hour.
+REAL_SECONDS = 30
+
+
+def twap(seconds: int, qty: int = 1, account: str = "mock") -> PlaceOrderRequest:
+    return PlaceOrderRequest(
+        accounts=[account],
+        pair="ETH-USDT",
+        side="buy",
+        duration=seconds,
+        base_asset_qty=qty,
+        strategy="TWAP",
+    )
+
+
+def elapsed(sandbox: Sandbox, since: dt.datetime) -> float:
+    return (sandbox.now() - since).total_seconds()
+
+
+# --------------------------------------------------------------------------- waiting on orders
+
+
+async def test_wait_for_order_on_a_one_hour_twap(anyio_backend: str) -> None:
+    sandbox = Sandbox(autojump=True)
+    start = sandbox.now()
+    began = time.monotonic()
+    async with sandbox.client() as client:
+        placed = await client.place_order(twap(HOUR))
+        done = await client.wait_for_order(placed.id)  # polls every (virtual) second
+    assert time.monotonic() - began < REAL_SECONDS
+    assert done.status is OrderStatus.COMPLETE
+    assert done.executed_qty == 1
+    assert HOUR <= elapsed(sandbox, start) <= HOUR + 2  # it ended within a poll of its end
+    polls = [e for e in sandbox.exchanges if e.method == "GET"]
+    assert HOUR <= len(polls) <= HOUR + 2  # one GET a virtual second, as asked
+
+
+async def test_many_orders_waited_on_at_once_end_at_their_own_times(anyio_backend: str) -> None:
+    sandbox = Sandbox(autojump=True)
+    start = sandbox.now()
+    seen: dict[str, float] = {}
+    async with sandbox.client() as client:
+        orders = [await client.place_order(twap(60 * (i + 1))) for i in range(20)]
+
+        async def wait(order_id: str) -> None:
+            done = await client.wait_for_order(order_id, poll_interval=5)
+            assert done.status is OrderStatus.COMPLETE
+            seen[order_id] = elapsed(sandbox, start)
+
+        async with anyio.create_task_group() as group:
+            for order in orders:
+                group.start_soon(wait, order.id)
+    for i, order in enumerate(orders):
+        assert 60 * (i + 1) <= seen[order.id] <= 60 * (i + 1) + 5
+    assert elapsed(sandbox, start) <= 20 * 60 + 5
+
+
+async def test_a_wait_times_out_on_the_sandbox_clock(anyio_backend: str) -> None:
+    sandbox = Sandbox(autojump=True)
+    async with sandbox.client() as client:
+        placed = await client.place_order(twap(HOUR))
+        start = sandbox.now()
+        with pytest.raises(WaitTimeoutError) as caught:
+            await client.wait_for_order(placed.id, timeout=90, poll_interval=10)
+    assert elapsed(sandbox, start) == 90  # the deadline cut the last 10 s poll wait short
+    assert caught.value.last is not None
+    assert caught.value.last.status is OrderStatus.ACTIVE
+
+
+# --------------------------------------------------------------------------- the client's own waits
+
+
+async def test_retry_after_passes_on_the_sandbox_clock(anyio_backend: str) -> None:
+    sandbox = Sandbox(autojump=True)
+    sandbox.faults.fail_next(1, status=429, headers={"Retry-After": "30"}, method="GET")
+    start = sandbox.now()
+    async with sandbox.client() as client:
+        balances = await client.get_balances()
+    assert "mock" in balances
+    assert 30 <= elapsed(sandbox, start) < 31
+    assert [e.status for e in sandbox.exchanges] == [429, 200]
+
+
+async def test_backoff_between_retries_passes_on_the_sandbox_clock(anyio_backend: str) -> None:
+    sandbox = Sandbox(autojump=True)
+    sandbox.faults.fail_next(2, status=503, method="GET")
+    start = sandbox.now()
+    backoff = Backoff(initial=10, maximum=100, jitter=False)
+    async with sandbox.client(backoff=backoff) as client:
+        await client.get_balances()
+    assert elapsed(sandbox, start) == backoff.delay(1) + backoff.delay(2)
+    arrivals = [e.at for e in sandbox.exchanges]
+    assert [(b - a).total_seconds() for a, b in itertools.pairwise(arrivals)] == [
+        backoff.delay(1),
+        backoff.delay(2),
+    ]
+
+
+async def test_the_rate_limit_spaces_requests_on_the_sandbox_clock(anyio_backend: str) -> None:
+    sandbox = Sandbox(autojump=True)
+    start = sandbox.now()
+    async with sandbox.client(rate_limit=0.5) as client:  # one request every 2 s
+        for _ in range(5):
+            await client.get_balances()
+    arrivals = [(e.at - start).total_seconds() for e in sandbox.exchanges]
+    assert arrivals == [0, 2, 4, 6, 8]
+
+
+async def test_fault_latency_is_virtual(anyio_backend: str) -> None:
+    sandbox = Sandbox(autojump=True)
+    sandbox.faults.latency = 45
+    start = sandbox.now()
+    began = time.monotonic()
+    async with sandbox.client(timeout=60) as client:
+        await client.get_balances()
+        await client.get_balances()
+    assert elapsed(sandbox, start) == 90
+    assert time.monotonic() - began < REAL_SECONDS
+
+
+async def test_latency_beyond_the_read_timeout_times_out_on_the_sandbox_clock(
+    anyio_backend: str,
+) -> None:
+    sandbox = Sandbox(autojump=True)
+    sandbox.faults.latency = 300
+    start = sandbox.now()
+    async with sandbox.client(timeout=20, max_retries=0) as client:
+        with pytest.raises(APITimeoutError):
+            await client.get_balances()
+    assert elapsed(sandbox, start) == 20
+
+
+async def test_advance_by_hand_still_works_and_wakes_sleepers(anyio_backend: str) -> None:
+    sandbox = Sandbox(autojump=True)
+    clock = sandbox.clock
+    assert isinstance(clock, AutojumpClock)
+    woke: list[float] = []
+
+    async def sleeper() -> None:
+        await clock.sleep(1000)
+        woke.append(clock.current_time())
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(sleeper)
+        while not clock.waiting:  # let it start and register its deadline
+            await anyio.lowlevel.checkpoint()
+        sandbox.advance(1500)  # past its deadline: it wakes at once, time stays put
+    assert woke == [1500]
+
+
+# --------------------------------------------------------------------------- the clock itself
+
+
+async def test_time_does_not_jump_while_a_request_is_in_flight(anyio_backend: str) -> None:
+    clock = AutojumpClock()
+    woke: list[float] = []
+
+    async def sleeper() -> None:
+        await clock.sleep(10)
+        woke.append(clock.current_time())
+
+    async with anyio.create_task_group() as group:
+        with clock.busy():
+            group.start_soon(sleeper)
+            for _ in range(50):
+                await anyio.lowlevel.checkpoint()
+            assert woke == []
+            assert clock.current_time() == 0
+    assert woke == [10]
+
+
+async def test_fail_after_ends_a_wait_at_its_own_deadline(anyio_backend: str) -> None:
+    clock = AutojumpClock()
+    with pytest.raises(TimeoutError), clock.fail_after(30):
+        await clock.sleep(100)
+    assert clock.current_time() == 30
+    with clock.fail_after(30):  # a wait within the deadline is untouched
+        await clock.sleep(10)
+    assert clock.current_time() == 40
+
+
+async def test_an_inner_scope_does_not_take_an_outer_deadline(anyio_backend: str) -> None:
+    clock = AutojumpClock()
+    inner_timed_out = False
+
+    async def nested() -> None:
+        nonlocal inner_timed_out
+        with clock.fail_after(5):
+            try:
+                with clock.fail_after(50):
+                    await clock.sleep(100)
+            except TimeoutError:
+                inner_timed_out = True  # would be wrong: the outer deadline came first
+                raise
+
+    with pytest.raises(TimeoutError):
+        await nested()
+    assert not inner_timed_out
+    assert clock.current_time() == 5
+
+
+async def test_sleepers_wake_in_deadline_order(anyio_backend: str) -> None:
+    clock = AutojumpClock()
+    order: list[tuple[int, float]] = []
+
+    async def sleeper(n: int, seconds: float) -> None:
+        await clock.sleep(seconds)
+        order.append((n, clock.current_time()))
+
+    async with anyio.create_task_group() as group:
+        for n, seconds in enumerate([30, 10, 20, 10]):
+            group.start_soon(sleeper, n, seconds)
+    assert sorted(order, key=lambda x: x[1]) == order
+    assert sorted(order) == [(0, 30), (1, 10), (2, 20), (3, 10)]
+
+
+def test_autojump_excludes_the_other_clocks() -> None:
+    with pytest.raises(ValueError, match="at most one of clock, speed and autojump"):
+        Sandbox(autojump=True, speed=60)
+    with pytest.raises(ValueError, match="at most one"):
+        Sandbox(autojump=True, clock=VirtualClock())
+    with pytest.raises(TypeError, match="autojump must be True or False"):
+        Sandbox(autojump="yes")  # type: ignore[arg-type]
+
+
+async def test_without_autojump_the_clock_moves_only_by_hand(anyio_backend: str) -> None:
+    sandbox = Sandbox()
+    start = sandbox.now()
+    async with sandbox.client() as client:
+        placed = await client.place_order(twap(HOUR))
+        with pytest.raises(WaitTimeoutError):  # real time: 0.2 s pass, the sandbox's none
+            await client.wait_for_order(placed.id, timeout=0.2, poll_interval=0.05)
+    assert sandbox.now() == start
+
+
+# --------------------------------------------------------------------------- the in-process reply
+
+
+def test_an_unchanged_order_is_answered_from_its_kept_json() -> None:
+    sandbox = Sandbox()
+    app = sandbox.app.api
+
+    def fresh(order_id: str) -> bytes:
+        return render.dumps(render.order(sandbox.engine.orders[order_id]))
+
+    def served(order_id: str) -> bytes:
+        status, body = app.get_order(None, order_id)  # type: ignore[arg-type]
+        assert status == 200
+        assert isinstance(body, bytes)
+        return body
+
+    order = sandbox.engine.place_order(twap(600, qty=3))
+    steps = [
+        lambda: None,
+        lambda: sandbox.advance(1),
+        lambda: sandbox.advance(100),
+        lambda: sandbox.engine.amend_order(_amend(order.id, base_asset_qty=Decimal(4))),
+        # Two amendments in the same instant: the second must not be served the first's JSON.
+        lambda: sandbox.engine.amend_order(_amend(order.id, base_asset_qty=Decimal("4.0"))),
+        lambda: sandbox.engine.amend_order(_amend(order.id, base_asset_qty=Decimal(5))),
+        lambda: sandbox.engine.pause_order(order.id),
+        lambda: sandbox.engine.resume_order(order.id),
+        lambda: sandbox.advance(60),
+        lambda: sandbox.engine.cancel_order(order.id),
+        lambda: sandbox.advance(600),
+    ]
+    for step in steps:
+        step()
+        assert served(order.id) == fresh(order.id)
+        assert served(order.id) == fresh(order.id)  # and again, from what was kept
+
+
+def _amend(order_id: str, **changes: object) -> object:
+    from taas_async import AmendOrderRequest
+
+    return AmendOrderRequest(order_id=order_id, changes=changes)
+
+
+# --------------------------------------------------------------------------- ergonomics
+
+
+def test_sandbox_client_takes_async_clients_keyword_arguments() -> None:
+    ours = inspect.signature(Sandbox.client).parameters
+    theirs = inspect.signature(AsyncClient.__init__).parameters
+    # Everything but what the sandbox itself decides (where, who, and how it is reached).
+    wired = {"self", "url", "auth_token", "http_client", "limits", "allow_insecure_http"}
+    assert set(ours) - {"self"} == set(theirs) - wired
+    for name, param in ours.items():
+        if name != "self":
+            assert param.kind is inspect.Parameter.KEYWORD_ONLY
+            assert param.default == theirs[name].default, name
+            assert param.annotation == theirs[name].annotation, name
+
+
+async def test_sandbox_client_passes_its_options_on(anyio_backend: str) -> None:
+    sandbox = Sandbox(autojump=True)
+    async with sandbox.client(max_retries=0, extra_headers={"X-Desk": "7"}) as client:
+        assert client.max_retries == 0
+        await client.get_balances()
+    assert sandbox.exchanges[-1].headers["x-desk"] == "7"
+
+
+def test_accounts_take_an_account_spec_or_a_tuple() -> None:
+    sandbox = Sandbox(
+        accounts={
+            "desk": AccountSpec("Binance", {"USDT": 50_000, "BTC": "1.5"}, account_id="acc-1"),
+            "old": ("OKX", {"USDT": 10}),
+        }
+    )
+    desk = sandbox.engine.accounts["desk"]
+    assert (desk.exchange, desk.id, desk.tokens) == (
+        "Binance",
+        "acc-1",
+        {"USDT": Decimal(50_000), "BTC": Decimal("1.5")},
+    )
+    assert sandbox.engine.accounts["old"].tokens == {"USDT": Decimal(10)}
+
+
+@pytest.mark.parametrize(
+    ("accounts", "message"),
+    [
+        (
+            {"desk": "Binance"},
+            r"accounts\['desk'\] must be AccountSpec\(exchange, \{token: amount\}\)",
+        ),
+        ({"desk": ("Binance",)}, r"accounts\['desk'\] must be AccountSpec"),
+        ({"desk": ("Binance", {"USDT": 1}, "x")}, r"accounts\['desk'\] must be AccountSpec"),
+        ({"desk": (7, {"USDT": 1})}, r"accounts\['desk'\]: the exchange must be a non-empty str"),
+        (
+            {"desk": ("Binance", [("USDT", 1)])},
+            r"\]: the holdings must be a mapping",
+        ),
+        ({"desk": ("Binance", {"USDT": "lots"})}, r"accounts\['desk'\]\['USDT'\]"),
+        ({"desk": ("Binance", {"USDT": float("nan")})}, r"accounts\['desk'\]\['USDT'\]"),
+        ({"": ("Binance", {})}, r"each key is an account name"),
+        (["desk"], r"accounts must be a mapping"),
+    ],
+)
+def test_a_wrong_accounts_shape_says_what_is_expected(accounts: object, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        Sandbox(accounts=accounts)  # type: ignore[arg-type]
