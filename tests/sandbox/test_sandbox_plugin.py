@@ -12,6 +12,7 @@ its path, as the test run itself has.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,32 @@ def test_server_fixture_without_uvicorn_names_the_extra(pytester: pytest.Pyteste
     )
     result.stdout.no_fnmatch_line("*During handling*")
     result.stdout.no_fnmatch_line("*never reached*")
+
+
+def readme_test_file() -> str:
+    """The README's ``test_my_bot.py``, as a user copies it."""
+    readme = (CHECKOUT / "README.md").read_text()
+    (block,) = [
+        b
+        for b in re.findall(r"```python\n(.*?)\n```", readme, flags=re.S)
+        if b.startswith("# test_my_bot.py")
+    ]
+    return block
+
+
+def test_the_readme_test_file_runs_as_written_in_a_fresh_project(
+    pytester: pytest.Pytester,
+) -> None:
+    # No ini, no conftest: what a new project has. Strict markers: each one it uses exists.
+    pytester.makepyfile(test_my_bot=readme_test_file())
+    result = pytester.runpytest_subprocess("-q", "--strict-markers", timeout=60)
+    result.assert_outcomes(passed=1)
+
+
+def test_the_readme_test_file_says_why_it_needs_its_marker(pytester: pytest.Pytester) -> None:
+    # Without the marker pytest does not run the coroutine: the README states the need.
+    source = readme_test_file().replace("@pytest.mark.asyncio\n", "")
+    pytester.makepyfile(test_my_bot=source)
+    result = pytester.runpytest_subprocess("-q", "-p", "no:asyncio", timeout=60)
+    assert result.ret != pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*async def functions are not natively supported*"])
