@@ -4,6 +4,9 @@ It places a TWAP order, a multi order (a perp hedge against spot) and a
 chained order, follows their fills to completion, and prints the balances
 before and after. The sandbox runs on real time sped up ``--speed`` times
 (default 60: a simulated minute per second), so the tour takes a few seconds.
+Then a second sandbox, on a virtual clock, runs four algorithms and a Market
+order side by side over six hours: how fast each fills, at what price
+against the price on arrival, and the fees.
 
     python examples/tour.py [--speed 60] [--seed 0]
 """
@@ -149,12 +152,66 @@ async def tour(speed: float, seed: int) -> None:
                 print(f"  {symbol:<15} {sign + show(delta):>22}")
 
 
+STRATEGIES = ("TWAP", "VWAP", "IS", "Target Time", "Market")
+SIDE_BY_SIDE_QTY = "50"
+SIX_HOURS = 6 * 3600
+
+
+async def side_by_side(seed: int) -> None:
+    """The same buy by each strategy, on a virtual clock: progress, price, fees."""
+    print(
+        f"\n4. Strategies side by side: buy {SIDE_BY_SIDE_QTY} ETH each,"
+        " over 6 hours from 00:00 UTC (a second sandbox, on a virtual clock)"
+    )
+    sandbox = Sandbox(seed=seed)
+    async with sandbox.client() as client:
+        arrival = sandbox.price("ETH-USDT")
+        placed: dict[str, Order] = {}
+        for strategy in STRATEGIES:
+            placed[strategy] = await client.place_order(
+                PlaceOrderRequest(
+                    accounts=[ACCOUNT],
+                    pair="ETH-USDT",
+                    side="buy",
+                    base_asset_qty=SIDE_BY_SIDE_QTY,
+                    duration=None if strategy == "Market" else SIX_HOURS,
+                    strategy=strategy,
+                )
+            )
+        filled: dict[str, list[Decimal]] = {s: [] for s in STRATEGIES}
+        for _ in range(4):
+            sandbox.advance(SIX_HOURS // 4)
+            for strategy, order in placed.items():
+                now = await client.get_order(order.id)
+                filled[strategy].append(now.pct_filled or Decimal(0))
+        print(f"  arrival price {show(arrival, '0.01')} USDT")
+        print(
+            f"  {'strategy':<12} {'filled at 1.5 h':>15} {'3 h':>7} {'4.5 h':>7} {'6 h':>7}"
+            f" {'avg price':>10} {'vs arrival':>11} {'fees USDT':>10}"
+        )
+        for strategy, order in placed.items():
+            final = await client.get_order(order.id)
+            price = final.executed_price or arrival
+            bps = (price - arrival) / arrival * 10_000  # a buy: above arrival costs
+            marks = [f"{show(p, '0.1')}%" for p in filled[strategy]]
+            print(
+                f"  {strategy:<12} {marks[0]:>15} {marks[1]:>7} {marks[2]:>7} {marks[3]:>7}"
+                f" {show(price, '0.01'):>10} {show(bps, '0.1') + ' bp':>11}"
+                f" {show(final.total_fee, '0.01'):>10}"
+            )
+
+
+async def main_tour(speed: float, seed: int) -> None:
+    await tour(speed, seed)
+    await side_by_side(seed)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed", type=float, default=60.0, help="simulated s per real s")
     parser.add_argument("--seed", type=int, default=0, help="seed of prices and ids")
     args = parser.parse_args(argv)
-    anyio.run(tour, args.speed, args.seed)
+    anyio.run(main_tour, args.speed, args.seed)
     return 0
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from taas_async import PlaceOrderRequest, Strategy
+
 DROP = object()  # marks a key to remove from the base kwargs
 
 
@@ -75,3 +77,31 @@ def amend(**changes: Any) -> dict[str, Any]:
 
 def leverage(**changes: Any) -> dict[str, Any]:
     return _with(LEVERAGE, **changes)
+
+
+#: The sandbox tests' usual order: a 60 s TWAP buy of 1 ETH on "mock".
+SANDBOX_ORDER = {
+    "accounts": ["mock"],
+    "pair": "ETH-USDT",
+    "side": "buy",
+    "duration": 60,
+    "base_asset_qty": "1",
+    "strategy": "TWAP",
+}
+
+
+def sandbox_order(**changes: Any) -> dict[str, Any]:
+    """:data:`SANDBOX_ORDER`'s fields with ``changes``; ``None`` drops a field.
+
+    A simple strategy (Market, Limit, IOC, Iceberg) drops the ``duration``:
+    it takes none.
+    """
+    fields = {**SANDBOX_ORDER, **changes}
+    if Strategy(fields["strategy"]).is_simple:
+        fields.pop("duration", None)
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def sandbox_order_request(**changes: Any) -> PlaceOrderRequest:
+    """:func:`sandbox_order` as a :class:`~taas_async.PlaceOrderRequest`."""
+    return PlaceOrderRequest(**sandbox_order(**changes))

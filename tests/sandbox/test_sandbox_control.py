@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from request_kwargs import sandbox_order
 
 from taas_async.sandbox import (
     DEFAULT_START,
@@ -52,16 +53,7 @@ ENDPOINTS = [
 
 def order_body(**changes: Any) -> dict[str, Any]:
     """A 60 s TWAP buy of 1 ETH on "mock", as JSON; keyword arguments replace fields."""
-    body: dict[str, Any] = {
-        "accounts": ["mock"],
-        "pair": "ETH-USDT",
-        "side": "buy",
-        "duration": 60,
-        "base_asset_qty": "1",
-        "strategy": "TWAP",
-    }
-    body.update(changes)
-    return body
+    return sandbox_order(**changes)
 
 
 def at(text: str) -> dt.datetime:

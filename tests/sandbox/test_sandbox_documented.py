@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
+from request_kwargs import sandbox_order_request
 
 from taas_async import (
     AmendOrderRequest,
@@ -27,7 +28,6 @@ from taas_async import (
     PlaceMultiOrderRequest,
     PlaceOrderRequest,
     SetLeverageRequest,
-    Strategy,
 )
 from taas_async.sandbox import DEFAULT_START, PriceFeed, Sandbox
 
@@ -39,19 +39,8 @@ PAUSE_EXPIRED = "paused for more than 24 hours: canceled automatically"
 
 
 def order_request(**changes: Any) -> PlaceOrderRequest:
-    """A TWAP buy of 1 ETH-USDT on "mock" over 60 s; keyword arguments replace fields."""
-    fields: dict[str, Any] = {
-        "accounts": ["mock"],
-        "pair": "ETH-USDT",
-        "side": "buy",
-        "duration": 60,
-        "base_asset_qty": "1",
-        "strategy": "TWAP",
-    }
-    fields.update(changes)
-    if Strategy(fields["strategy"]).is_simple:  # a simple order has no duration
-        fields.pop("duration")
-    return PlaceOrderRequest(**{k: v for k, v in fields.items() if v is not None})
+    """A 60 s TWAP buy of 1 ETH-USDT on "mock"; keyword arguments replace fields."""
+    return sandbox_order_request(**changes)
 
 
 def leg(name: str, priority: int, **changes: Any) -> OrderInChain:

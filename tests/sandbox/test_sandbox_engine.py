@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from request_kwargs import sandbox_order_request
 
 from taas_async import (
     AmendOrderRequest,
@@ -39,7 +40,6 @@ from taas_async import (
     PlaceOrderRequest,
     SetLeverageRequest,
     Side,
-    Strategy,
     TaaSError,
 )
 from taas_async.sandbox import DEFAULT_START, LOT, MAX_SLICES, Pair, Sandbox
@@ -52,19 +52,8 @@ PERP = "ETH:PERP-USDT"
 
 
 def order_request(**changes: Any) -> PlaceOrderRequest:
-    """A TWAP buy of ETH-USDT on "mock"; keyword arguments replace fields."""
-    fields: dict[str, Any] = {
-        "accounts": ["mock"],
-        "pair": "ETH-USDT",
-        "side": "buy",
-        "duration": 60,
-        "base_asset_qty": "1",
-        "strategy": "TWAP",
-    }
-    fields.update(changes)
-    if Strategy(fields["strategy"]).is_simple:  # a simple order has no duration
-        fields.pop("duration")
-    return PlaceOrderRequest(**{k: v for k, v in fields.items() if v is not None})
+    """A 60 s TWAP buy of 1 ETH-USDT on "mock"; keyword arguments replace fields."""
+    return sandbox_order_request(**changes)
 
 
 def slice_price(sandbox: Sandbox, pair: str, side: str) -> Decimal:
