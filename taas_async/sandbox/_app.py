@@ -435,13 +435,7 @@ class SandboxApp:
         """GET /api/orders/: filters, then one page, newest first."""
         q = request.query
         filters = self._filters(GetOrdersRequest, q, "account_names")
-        orders = self.engine.list_orders(
-            statuses=filters.statuses,
-            account_names=filters.account_names,
-            before=filters.before,
-            after=filters.after,
-            custom_order_ids=filters.custom_order_ids,
-        )
+        orders = self.engine.list_orders(filters)
         chunk, count, num_pages = self._page(orders, q, "page")
         return 200, {
             "orders": [render.order(o) for o in chunk],
@@ -505,12 +499,7 @@ class SandboxApp:
         """GET /api/multi_orders/: filters, then one page (``page_number``), newest first."""
         q = request.query
         filters = self._filters(GetMultiOrdersRequest, q)
-        multis = self.engine.list_multi_orders(
-            statuses=filters.statuses,
-            before=filters.before,
-            after=filters.after,
-            custom_order_ids=filters.custom_order_ids,
-        )
+        multis = self.engine.list_multi_orders(filters)
         children = self._bool(q, "include_child_orders")
         chunk, count, pages = self._page(multis, q, "page_number")
         return 200, {

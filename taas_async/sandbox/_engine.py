@@ -22,14 +22,14 @@ import datetime as dt
 import heapq
 import random
 from collections.abc import Iterable, Mapping
-from decimal import ROUND_DOWN, Decimal, localcontext
+from decimal import Decimal, localcontext
 
-import attrs
-
-from taas_async._enums import OrderStatus, PosSide, Side, Strategy
+from taas_async._enums import OrderStatus, Side, Strategy
 from taas_async._requests import (
     AmendOrderRequest,
     CloseBalancesRequest,
+    GetMultiOrdersRequest,
+    GetOrdersRequest,
     PlaceChainedOrderRequest,
     PlaceMultiOrderRequest,
     PlaceOrderRequest,
@@ -40,9 +40,7 @@ from taas_async.sandbox._clock import Clock
 from taas_async.sandbox._market import DEFAULT_FEE_BPS, FeeTable, Market
 from taas_async.sandbox._prices import Pair, PriceFeed
 from taas_async.sandbox._records import (
-    CLOSE_DURATION,
     EXACT,
-    LOT,
     MAX_AMOUNT,
     MICROSECOND,
     PAUSE_EXPIRED,
@@ -55,36 +53,22 @@ from taas_async.sandbox._records import (
     SimChain,
     SimMulti,
     SimOrder,
+    accounts_matching,
+    amended_request,
     bad_field,
     chain_stop_reason,
     check_limits,
     child_request,
+    close_request,
     limit_problems,
+    listed,
     not_found,
     open_exposures,
-    target_of,
 )
 
 __all__ = ["Engine"]
 
 # --------------------------------------------------------------------------- the engine
-
-_AMENDABLE = frozenset(
-    {
-        "duration",
-        "base_asset_qty",
-        "quote_asset_qty",
-        "sell_token_amount",
-        "limit_price",
-        "engine_passiveness",
-        "schedule_discretion",
-        "alpha_tilt",
-        "pov_limit",
-        "pov_target",
-        "strategy_params",
-        "notes",
-    }
-)
 
 
 class Engine:
@@ -288,14 +272,7 @@ class Engine:
     ) -> list[Account]:
         """Accounts matching the filters (every account when both are None)."""
         self.sync()
-        exchanges = {e.lower() for e in exchange_names} if exchange_names else None
-        names = set(account_names) if account_names else None
-        return [
-            a
-            for a in self.accounts.values()
-            if (names is None or a.name in names)
-            and (exchanges is None or a.exchange.lower() in exchanges)
-        ]
+        return accounts_matching(self.accounts.values(), exchange_names, account_names)
 
     def set_leverage(self, request: SetLeverageRequest) -> list[Account]:
         """Set ``leverage`` on ``pair`` for each account id; it sticks."""
@@ -443,27 +420,7 @@ class Engine:
     def amend_order(self, request: AmendOrderRequest) -> SimOrder:
         """Change a live order's parameters; the schedule follows the new ones."""
         order = self.order(request.order_id)
-        if order.is_terminal:
-            raise SandboxError(
-                400, {"error": f"order {order.id} is {order.status.value}: it cannot be amended"}
-            )
-        problems = {
-            f"changes.{k}": ["cannot be amended"] for k in request.changes if k not in _AMENDABLE
-        }
-        if problems:
-            raise SandboxError(400, problems)
-        amended = attrs.evolve(order.request, **request.changes)  # the request's own rules
-        check_limits([("changes.", amended)])
-        old_unit, _ = order.target
-        unit, total = target_of(amended)
-        if unit != old_unit:
-            raise bad_field("changes", "the quantity must stay in the same unit (base or quote)")
-        if total < order.executed:
-            raise bad_field(
-                "changes", f"the quantity cannot go below what has filled ({order.executed})"
-            )
-        if amended.duration is not None and amended.duration * 1_000_000 < order.elapsed_us:
-            raise bad_field("changes.duration", "cannot be shorter than the time already executed")
+        amended = amended_request(order, request.changes)
         self._step_elapsed(order)
         order.request = amended
         order.updated_at = self._now
@@ -472,50 +429,34 @@ class Engine:
         self._schedule(order)
         return order
 
-    def list_orders(
-        self,
-        *,
-        statuses: Iterable[str] | None = None,
-        account_names: Iterable[str] | None = None,
-        before: dt.datetime | None = None,
-        after: dt.datetime | None = None,
-        custom_order_ids: Iterable[str] | None = None,
-    ) -> list[SimOrder]:
-        """Orders matching every filter given, newest first."""
+    def list_orders(self, filters: GetOrdersRequest) -> list[SimOrder]:
+        """Orders passing every filter given, newest first."""
         self.sync()
-        wanted = set(statuses) if statuses else None
-        names = set(account_names) if account_names else None
-        customs = set(custom_order_ids) if custom_order_ids else None
         found = [
             o
             for o in self.orders.values()
-            if (wanted is None or o.status.value in wanted)
-            and (names is None or names.intersection(o.request.accounts))
-            and (before is None or o.created_at < before)
-            and (after is None or o.created_at > after)
-            and (customs is None or o.request.custom_order_id in customs)
+            if listed(
+                filters,
+                status=o.status.value,
+                created_at=o.created_at,
+                custom_order_id=o.request.custom_order_id,
+                accounts=o.request.accounts,
+            )
         ]
         return sorted(found, key=lambda o: o.seq, reverse=True)
 
-    def list_multi_orders(
-        self,
-        *,
-        statuses: Iterable[str] | None = None,
-        before: dt.datetime | None = None,
-        after: dt.datetime | None = None,
-        custom_order_ids: Iterable[str] | None = None,
-    ) -> list[SimMulti]:
-        """Multi orders matching every filter given, newest first."""
+    def list_multi_orders(self, filters: GetMultiOrdersRequest) -> list[SimMulti]:
+        """Multi orders passing every filter given, newest first."""
         self.sync()
-        wanted = set(statuses) if statuses else None
-        customs = set(custom_order_ids) if custom_order_ids else None
         found = [
             m
             for m in self.multis.values()
-            if (wanted is None or m.status in wanted)
-            and (before is None or m.created_at < before)
-            and (after is None or m.created_at > after)
-            and (customs is None or m.request.custom_order_id in customs)
+            if listed(
+                filters,
+                status=m.status,
+                created_at=m.created_at,
+                custom_order_id=m.request.custom_order_id,
+            )
         ]
         return found[::-1]  # placed in order, so newest first even within one instant
 
@@ -622,28 +563,10 @@ class Engine:
             raise bad_field("max_notional", f"must be below {MAX_AMOUNT:E} in the sandbox")
         names = request.account_names or list(self.accounts)
         accounts = [self._account_named(n, "account_names") for n in names]
-        strategy = request.preferred_strategy or Strategy.TWAP
         opened = []
         for account in accounts:
             for pair, size in open_exposures(account):
-                price = self.prices.price(pair, now)
-                cap = (request.max_notional / price).quantize(LOT, ROUND_DOWN)
-                qty = min(abs(size), cap)
-                if qty <= 0:
-                    continue
-                close = PlaceOrderRequest(
-                    accounts=[account.name],
-                    pair=pair.symbol,
-                    side=Side.SELL if size > 0 else Side.BUY,
-                    base_asset_qty=qty,
-                    # A simple order takes no duration; a resting one rests at the price.
-                    duration=None if strategy.is_simple else CLOSE_DURATION,
-                    limit_price=price if strategy in (Strategy.LIMIT, Strategy.ICEBERG) else None,
-                    strategy=strategy,
-                    pos_side=(PosSide.LONG if size > 0 else PosSide.SHORT)
-                    if pair.is_derivative
-                    else None,
-                    notes="close_balances",
-                )
-                opened.append(self._place(close, now))
+                close = close_request(account, pair, size, self.prices.price(pair, now), request)
+                if close is not None:
+                    opened.append(self._place(close, now))
         return opened

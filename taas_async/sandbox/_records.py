@@ -8,14 +8,29 @@ moves them through time. Also the sandbox's own limits and its error type.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import (
+    ROUND_DOWN,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+)
 from typing import Any, Literal
 
 import attrs
 
-from taas_async._enums import OrderStatus, Side, Strategy
-from taas_async._requests import ChildOrder, PlaceMultiOrderRequest, PlaceOrderRequest
+from taas_async._enums import OrderStatus, PosSide, Side, Strategy
+from taas_async._requests import (
+    ChildOrder,
+    CloseBalancesRequest,
+    GetMultiOrdersRequest,
+    GetOrdersRequest,
+    PlaceMultiOrderRequest,
+    PlaceOrderRequest,
+)
 from taas_async.sandbox._prices import STABLECOINS, Pair
 
 __all__ = [
@@ -407,3 +422,109 @@ def open_exposures(account: Account) -> list[tuple[Pair, Decimal]]:
     ]
     positions = [(Pair.parse(symbol), p.size) for symbol, p in account.positions.items() if p.size]
     return tokens + positions
+
+
+def listed(
+    filters: GetOrdersRequest | GetMultiOrdersRequest,
+    *,
+    status: str,
+    created_at: dt.datetime,
+    custom_order_id: str | None,
+    accounts: Sequence[str] = (),
+) -> bool:
+    """Whether an order (or multi order) passes every filter of a list request."""
+    names = getattr(filters, "account_names", None)  # the multi-orders list has none
+    return (
+        (not filters.statuses or status in filters.statuses)
+        and (filters.before is None or created_at < filters.before)
+        and (filters.after is None or created_at > filters.after)
+        and (not filters.custom_order_ids or custom_order_id in filters.custom_order_ids)
+        and (not names or not set(names).isdisjoint(accounts))
+    )
+
+
+def accounts_matching(
+    accounts: Iterable[Account],
+    exchange_names: Iterable[str] | None,
+    account_names: Iterable[str] | None,
+) -> list[Account]:
+    """The accounts a balances query asks for (every one when both filters are None)."""
+    exchanges = {e.lower() for e in exchange_names} if exchange_names else None
+    names = set(account_names) if account_names else None
+    return [
+        a
+        for a in accounts
+        if (names is None or a.name in names)
+        and (exchanges is None or a.exchange.lower() in exchanges)
+    ]
+
+
+def close_request(
+    account: Account, pair: Pair, size: Decimal, price: Decimal, request: CloseBalancesRequest
+) -> PlaceOrderRequest | None:
+    """The order that flattens ``size`` of ``pair`` (at most ``max_notional`` of it), or None."""
+    cap = (request.max_notional / price).quantize(LOT, ROUND_DOWN)
+    qty = min(abs(size), cap)
+    if qty <= 0:
+        return None
+    strategy = request.preferred_strategy or Strategy.TWAP
+    return PlaceOrderRequest(
+        accounts=[account.name],
+        pair=pair.symbol,
+        side=Side.SELL if size > 0 else Side.BUY,
+        base_asset_qty=qty,
+        # A simple order takes no duration; a resting one rests at the price.
+        duration=None if strategy.is_simple else CLOSE_DURATION,
+        limit_price=price if strategy in (Strategy.LIMIT, Strategy.ICEBERG) else None,
+        strategy=strategy,
+        pos_side=(PosSide.LONG if size > 0 else PosSide.SHORT) if pair.is_derivative else None,
+        notes="close_balances",
+    )
+
+
+#: What ``POST /api/amend_order/`` may change.
+_AMENDABLE = frozenset(
+    {
+        "duration",
+        "base_asset_qty",
+        "quote_asset_qty",
+        "sell_token_amount",
+        "limit_price",
+        "engine_passiveness",
+        "schedule_discretion",
+        "alpha_tilt",
+        "pov_limit",
+        "pov_target",
+        "strategy_params",
+        "notes",
+    }
+)
+
+
+def amended_request(order: SimOrder, changes: Mapping[str, Any]) -> PlaceOrderRequest:
+    """``order``'s request with ``changes``, or the 400 saying why it cannot be amended so.
+
+    The request model's own rules apply, then the venue's: a live order only,
+    the fields an amendment may change, the quantity in the same unit and not
+    below what has filled, the duration not below the time already run.
+    """
+    if order.is_terminal:
+        raise SandboxError(
+            400, {"error": f"order {order.id} is {order.status.value}: it cannot be amended"}
+        )
+    problems = {f"changes.{k}": ["cannot be amended"] for k in changes if k not in _AMENDABLE}
+    if problems:
+        raise SandboxError(400, problems)
+    amended = attrs.evolve(order.request, **changes)  # the request's own rules
+    check_limits([("changes.", amended)])
+    old_unit, _ = order.target
+    unit, total = target_of(amended)
+    if unit != old_unit:
+        raise bad_field("changes", "the quantity must stay in the same unit (base or quote)")
+    if total < order.executed:
+        raise bad_field(
+            "changes", f"the quantity cannot go below what has filled ({order.executed})"
+        )
+    if amended.duration is not None and amended.duration * 1_000_000 < order.elapsed_us:
+        raise bad_field("changes.duration", "cannot be shorter than the time already executed")
+    return amended
