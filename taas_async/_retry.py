@@ -104,7 +104,9 @@ class _TokenBucket:
 
     def _refill(self, now: float) -> None:
         if self._updated is not None:
-            self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+            # A clock that went back (a sandbox reset) refills nothing, never a debt.
+            gained = max(0.0, now - self._updated) * self._rate
+            self._tokens = min(self._burst, self._tokens + gained)
         self._updated = now
 
     async def take(self, timer: Timer) -> None:

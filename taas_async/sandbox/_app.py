@@ -277,6 +277,10 @@ class SandboxApp:
         )
         await send_reply(send, status, reply, content_type, extra)
 
+    def forget_replies(self) -> None:
+        """Drop the kept order JSON (a reset: the orders it was kept for are gone)."""
+        self._rendered.clear()
+
     async def serve(
         self, method: str, path: str, url: httpx.URL, headers: httpx.Headers, body: bytes
     ) -> tuple[int, bytes, str, dict[str, str]]:

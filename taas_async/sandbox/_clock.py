@@ -172,6 +172,7 @@ class AutojumpClock(VirtualClock):
         self._activity = 0  # bumped by every event that may lead to more work
         self._busy = 0  # requests in flight through the in-process transport
         self._held: dict[int, int] = {}  # task id -> how many of them that task holds
+        self._dead = 0  # waits cancelled while still in the heap
 
     # ------------------------------------------------------------------ reading
 
@@ -182,6 +183,18 @@ class AutojumpClock(VirtualClock):
     def advance(self, seconds: float | dt.timedelta) -> None:
         """Move time forward by hand; sleepers whose deadline passed wake up."""
         super().advance(seconds)
+        self._activity += 1
+
+    def reset(self) -> None:
+        """Back to the start (a sandbox's reset), the waits' scale going on unbroken.
+
+        :meth:`current_time` never goes backwards (the SDK's deadlines and
+        its rate limit count on it): a wait pending across the reset ends
+        after as much of the new time as it had left of the old.
+        """
+        ran = self._now - self._origin
+        super().reset()
+        self._origin = self._now - ran
         self._activity += 1
 
     @property
@@ -238,6 +251,8 @@ class AutojumpClock(VirtualClock):
             finally:
                 waiter.gone = True
                 self._busy += held
+                if not waiter.done:  # cancelled: still in the heap
+                    self._forget_dead()
         else:
             await anyio.lowlevel.checkpoint()
         if expired is not None:
@@ -257,11 +272,20 @@ class AutojumpClock(VirtualClock):
         """Woken by a jump, or passed by :meth:`advance`."""
         return waiter.done or self.current_time() >= waiter.deadline
 
+    def _forget_dead(self) -> None:
+        """Drop cancelled waits once they are most of the heap (timeouts that never fired)."""
+        self._dead += 1
+        if self._dead > len(self._waiters) // 2:
+            self._waiters = [w for w in self._waiters if not w.gone]
+            heapq.heapify(self._waiters)
+            self._dead = 0
+
     def _jump(self) -> None:
         """Move to the earliest live deadline and wake everyone due by it."""
         waiters = self._waiters
         while waiters and waiters[0].gone:
             heapq.heappop(waiters)
+            self._dead = max(0, self._dead - 1)
         if not waiters:
             return
         target = waiters[0].deadline

@@ -25,9 +25,9 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
@@ -51,7 +51,7 @@ from taas_async.sandbox._app import (
 from taas_async.sandbox._clock import RealTimeClock, VirtualClock
 from taas_async.sandbox._dashboard import dashboard_page, refused_page
 from taas_async.sandbox._prices import STABLECOINS, Pair
-from taas_async.sandbox._records import MAX_AMOUNT, SandboxError, bad_field
+from taas_async.sandbox._records import EXACT, MAX_AMOUNT, SandboxError, bad_field
 
 if TYPE_CHECKING:
     from taas_async.sandbox._records import Account, SimOrder
@@ -73,7 +73,6 @@ _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?")
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "content-type"})
-_TOKEN_PARAM = re.compile(r"(^|&)(token=)[^&]*")
 _JSON_HEADERS = {"cache-control": "no-store"}
 
 _Reply = tuple[int, bytes, str, dict[str, str]]
@@ -161,6 +160,12 @@ class ControlPlane:
         self, method: str, path: str, query: bytes, headers: httpx.Headers, body: bytes
     ) -> _Reply:
         """Status, body, content type and extra headers for one control request."""
+        with localcontext(EXACT):  # the venue's arithmetic, whatever the caller's context
+            return self._respond(method, path, query, headers, body)
+
+    def _respond(
+        self, method: str, path: str, query: bytes, headers: httpx.Headers, body: bytes
+    ) -> _Reply:
         params = dict(parse_qsl(query.decode("latin-1")))
         rest = path[len(CONTROL_PREFIX) :]
         name = rest[1:].removesuffix("/") if rest.startswith("/") else rest
@@ -294,7 +299,7 @@ class ControlPlane:
         if clear:
             faults.clear()
         if latency is not None:
-            faults.latency = float(latency)  # seconds of real time, for anyio.sleep
+            faults.latency = float(latency)  # seconds (virtual on an autojump clock)
         if rule is not None:
             faults.fail_next(**rule)
         return 200, _faults(faults)
@@ -318,19 +323,34 @@ class ControlPlane:
             return {"mode": "real-time", "speed": clock.speed}
         return {"mode": type(clock).__name__, "speed": None}
 
-    @staticmethod
-    def _exchange(exchange: Exchange) -> dict[str, Any]:
+    def _exchange(self, exchange: Exchange) -> dict[str, Any]:
         """One exchange, never its headers (the Authorization header is a secret)."""
-        query = exchange.url.query.decode("latin-1")
         return {
             "at": render.timestamp(exchange.at),
             "method": exchange.method,
             "path": exchange.path,
-            "query": _TOKEN_PARAM.sub(r"\1\2[redacted]", query),
+            "query": _redacted(exchange.url.query, self.sandbox.token),
             "status": exchange.status,
             "request": _body(exchange.content),
             "reply": _body(exchange.reply),
         }
+
+
+def _redacted(query: bytes, token: str) -> str:
+    """A query with every ``token`` parameter, and any value holding the token, masked.
+
+    Read as the server decodes it, so ``tok%65n=...`` is masked too.
+    """
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    if not any(k.lower() == "token" or (token and token in v) for k, v in pairs):
+        return query.decode("latin-1")
+    return urlencode(
+        [
+            (k, "[redacted]" if k.lower() == "token" or (token and token in v) else v)
+            for k, v in pairs
+        ],
+        safe=",:[]",
+    )
 
 
 class _Page:

@@ -204,6 +204,7 @@ class Sandbox:
         self.engine = self._new_engine()
         self.faults.clear()
         self.exchanges.clear()
+        self.app.api.forget_replies()
 
     def record(self, exchange: Exchange) -> None:
         """Keep ``exchange`` in :attr:`exchanges`, dropping the oldest beyond ``max_exchanges``."""

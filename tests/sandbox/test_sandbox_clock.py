@@ -33,7 +33,7 @@ pytestmark = pytest.mark.anyio
 
 HOUR = 3600
 #: A gross bound on real time: a test that polled on real time would need an hour.
-REAL_SECONDS = 30
+REAL_SECONDS = 5
 
 
 def twap(seconds: int, qty: int = 1, account: str = "mock") -> PlaceOrderRequest:
@@ -183,6 +183,55 @@ async def test_advance_by_hand_still_works_and_wakes_sleepers(anyio_backend: str
 
 
 # --------------------------------------------------------------------------- the clock itself
+
+
+async def test_a_reset_replays_from_the_start_without_jumping_ahead(anyio_backend: str) -> None:
+    sandbox = Sandbox(autojump=True)
+    start = sandbox.now()
+    async with sandbox.client(rate_limit=10) as client:
+        await client.get_balances()
+        sandbox.advance(HOUR)
+        await client.get_balances()
+        sandbox.reset()
+        assert sandbox.now() == start
+        placed = await client.place_order(twap(60))  # the rate limit owes nothing
+        assert sandbox.now() - start <= dt.timedelta(seconds=0.1)
+        done = await client.wait_for_order(placed.id)
+    assert done.time_end is not None
+    assert done.time_end - start <= dt.timedelta(seconds=61)
+
+
+async def test_a_wait_pending_across_a_reset_ends_on_the_new_time(anyio_backend: str) -> None:
+    sandbox = Sandbox(autojump=True)
+    clock = sandbox.clock
+    assert isinstance(clock, AutojumpClock)
+    start = sandbox.now()
+    sandbox.advance(HOUR)
+    woke: list[dt.datetime] = []
+
+    async def sleeper() -> None:
+        await clock.sleep(10)
+        woke.append(sandbox.now())
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(sleeper)
+        while not clock.waiting:
+            await anyio.lowlevel.checkpoint()
+        before = clock.current_time()
+        sandbox.reset()
+        assert clock.current_time() == before  # the SDK's scale never goes back
+    assert woke == [start + dt.timedelta(seconds=10)]
+
+
+async def test_cancelled_waits_do_not_pile_up(anyio_backend: str) -> None:
+    clock = AutojumpClock()
+    for _ in range(100):
+        with anyio.move_on_after(0):  # cancelled at once: a timeout that never fires
+            await clock.sleep(1_000_000)
+    assert clock.waiting == 0
+    assert len(clock._waiters) <= 2
+    await clock.sleep(5)
+    assert clock.current_time() == 5
 
 
 async def test_time_does_not_jump_while_a_request_is_in_flight(anyio_backend: str) -> None:

@@ -10,6 +10,7 @@ by ``/_sandbox/advance``.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 import queue
 import subprocess
@@ -616,6 +617,32 @@ async def test_exchanges_lists_the_latest_without_secrets(
 
     last = await http.get("/_sandbox/exchanges", params={"limit": 1})
     assert [e["path"] for e in last.json()] == [f"/api/order/{order['id']}"]
+
+
+@pytest.mark.asyncio
+async def test_exchanges_mask_the_token_however_the_query_spells_it(
+    http: httpx.AsyncClient,
+) -> None:
+    # The server reads tok%65n as token; any parameter holding the token is masked too.
+    await http.get(f"/api/balances/?tok%65n={TOKEN}&desk=a{TOKEN}b&account_names=mock")
+    reply = await http.get("/_sandbox/exchanges")
+    assert TOKEN not in reply.text
+    assert reply.json()[-1]["query"] == "token=[redacted]&desk=[redacted]&account_names=mock"
+
+
+@pytest.mark.asyncio
+async def test_state_keeps_exact_arithmetic_whatever_the_callers_context(
+    sandbox: Sandbox, http: httpx.AsyncClient
+) -> None:
+    sandbox.set_price("BTC-USDT", "9e23")  # a price near the sandbox's limit of 1e30
+    order = await place(http, pair="BTC-USDT", base_asset_qty="0.3")
+    sandbox.advance(30)
+    with decimal.localcontext() as ctx:
+        ctx.prec = 6  # the caller's own context must not reach the venue's arithmetic
+        reply = await http.get("/_sandbox/state")
+    assert reply.status_code == 200, reply.text
+    (row,) = [o for o in reply.json()["orders"] if o["id"] == order["id"]]
+    assert Decimal(row["executed_qty"]) * sandbox.price("BTC-USDT") > 0
 
 
 @pytest.mark.asyncio
