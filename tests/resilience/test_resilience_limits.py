@@ -1,11 +1,17 @@
 """Resilience under load: cancellation, ``max_concurrency``, ``rate_limit``.
 
-Every test talks to a real HTTP/1.1 server on 127.0.0.1 (``tests/faultserver.py``,
-its own thread and event loop) on asyncio and on trio. Limits are measured on the
-server side (``peak_in_flight``, ``arrivals``), which the client cannot flatter:
-the server counts a request from the moment it is fully received until its reply
-is fully written (or its connection closes), so its count is never more than the
-number of requests the client really has in flight.
+On asyncio, trio and uvloop. The cancellation and concurrency tests talk to a
+real HTTP/1.1 server on 127.0.0.1 (``tests/faultserver.py``, its own thread and
+event loop). Concurrency is measured on the server side (``peak_in_flight``),
+which the client cannot flatter: the server counts a request from the moment it
+is fully received until its reply is fully written (or its connection closes),
+so its count is never more than the number of requests the client really has
+in flight.
+
+Rates are never measured in wall-clock time (a loaded machine would fail them):
+the rate-limit tests run on the sandbox's virtual clock, which records when
+each request arrived, exactly; where a real server is needed, the client waits
+for its tokens on a :class:`StepTimer` and only counts are asserted.
 
 The connection pool is the client's default transport (``H11PoolTransport``);
 its private counters are read to prove nothing leaked:
@@ -19,6 +25,8 @@ its private counters are read to prove nothing leaked:
 from __future__ import annotations
 
 import collections
+import contextlib
+import datetime as dt
 import gc
 import random
 import time
@@ -28,6 +36,7 @@ from functools import partial
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 from faultserver import Fault, FaultServer
@@ -43,7 +52,7 @@ from taas_async import (
     TaaSError,
 )
 from taas_async._transports import H11PoolTransport
-from taas_async.sandbox import Sandbox
+from taas_async.sandbox import AutojumpClock, Sandbox
 
 pytestmark = pytest.mark.anyio
 
@@ -158,29 +167,106 @@ def order(index: int, prefix: str = "lim") -> PlaceOrderRequest:
     )
 
 
-def windows(arrivals: list[float], width: float) -> tuple[int, int]:
-    """Most and fewest arrivals in a window of ``width`` s starting at any arrival.
+#: A gross bound on real time, to fail a hang rather than wait for ever (nothing is timed).
+REAL_SECONDS = 30
+#: How late :class:`LateClock` wakes its sleepers, in microseconds of virtual time.
+LATE_US = 1_000
 
-    Only windows that end before the last arrival count for the fewest.
+
+class LateClock(AutojumpClock):
+    """An autojump clock that wakes every sleeper 1 ms (virtual) after its deadline.
+
+    A real event loop is always a little late; this one is late by exactly
+    ``LATE_US``, so what a bucket does with that lateness shows exactly.
     """
-    arrivals = sorted(arrivals)
-    most, fewest = 0, len(arrivals)
-    end = 0
-    for start, t in enumerate(arrivals):
-        while end < len(arrivals) and arrivals[end] < t + width:
-            end += 1
-        most = max(most, end - start)
-        if t + width <= arrivals[-1]:
-            fewest = min(fewest, end - start)
-    return most, fewest
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Wait until ``LATE_US`` after ``deadline`` (a deadline already past: at once)."""
+        if deadline > self.current_time():
+            deadline += LATE_US / 1e6
+        await super().sleep_until(deadline)
 
 
-def check_span(arrivals: list[float], rate: float, burst: int = 1) -> float:
-    """First to last arrival matches the rate: within 10% (+ 0.1 s of scheduling slack)."""
-    span = max(arrivals) - min(arrivals)
-    expected = (len(arrivals) - burst) / rate
-    assert 0.9 * expected <= span <= 1.1 * expected + 0.1, (len(arrivals), span, expected)
-    return span
+class StepTimer:
+    """A client's timer where time stands still until the client waits, then steps there.
+
+    For a client on a real server: its rate limit hands out tokens at once
+    in real time, and each token past the burst is one recorded wait
+    (:attr:`deadlines`), whatever the machine's speed. Only one task may be
+    waiting at a time (the bucket's lock holder; no backoff).
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.start = self.now = start
+        self.deadlines: list[float] = []
+
+    def current_time(self) -> float:
+        """The time of the last wait's deadline (or the start)."""
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Step ``seconds`` ahead."""
+        await self.sleep_until(self.now + max(0.0, seconds))
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Record ``deadline`` and step to it at once."""
+        self.deadlines.append(deadline)
+        self.now = max(self.now, deadline)
+        await anyio.lowlevel.checkpoint()
+
+    def fail_after(self, seconds: float | None) -> contextlib.AbstractContextManager[object]:
+        """Not for these tests (only ``watch_order`` uses it)."""
+        raise NotImplementedError("StepTimer.fail_after")
+
+
+class Flaky(httpx.AsyncBaseTransport):
+    """The sandbox in process, answering a seeded ``share`` of the requests with a 503.
+
+    The 503 is the sandbox's own fault (planned just before the request goes
+    in), so the failed attempt is recorded in ``sandbox.exchanges`` like any other.
+    """
+
+    def __init__(self, sandbox: Sandbox, share: float, seed: int) -> None:
+        self._sandbox = sandbox
+        self._inner = sandbox.transport()
+        self._share = share
+        self._rng = random.Random(seed)
+        self.failed = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Plan a 503 for this request (or not), then hand it to the sandbox."""
+        if self._rng.random() < self._share:
+            self._sandbox.faults.fail_next(1, status=503)
+            self.failed += 1
+        return await self._inner.handle_async_request(request)
+
+
+async def hammer(sandbox: Sandbox, rate: float, seconds: float) -> None:
+    """20 tasks call ``get_balances`` back to back for ``seconds`` of the sandbox's time.
+
+    On a client with ``rate_limit=rate``. They stop after 1,000 requests in all:
+    a limiter that does not limit would keep the virtual clock still for ever.
+    """
+    clock = sandbox.clock
+    assert isinstance(clock, AutojumpClock)
+    async with sandbox.client(rate_limit=rate) as client:
+
+        async def calls() -> None:
+            while len(sandbox.exchanges) < 1000:
+                await client.get_balances()
+
+        with anyio.fail_after(REAL_SECONDS):
+            async with anyio.create_task_group() as group:
+                for _ in range(20):
+                    group.start_soon(calls)
+                await clock.sleep(seconds)
+                group.cancel_scope.cancel()
+
+
+def arrival_us(sandbox: Sandbox) -> list[int]:
+    """When each request reached the sandbox, in virtual microseconds from the first."""
+    times = [exchange.at for exchange in sandbox.exchanges]
+    return [(t - times[0]) // dt.timedelta(microseconds=1) for t in times]
 
 
 # ---------------------------------------------------------------------- A. cancellation
@@ -256,9 +342,9 @@ async def test_cancelling_anywhere_leaks_nothing(server: FaultServer, config: st
     unclosed socket collected); a cancelled pool waiter that keeps its place; a
     concurrency slot lost to a cancellation (the survivors hang: fail_after) or
     released twice (the next 100 exceed 8 in flight); a token bucket left with
-    more than its burst by cancelled waiters (the next 100 arrive too fast); a
-    cancellation turned into an error. (Token debt left by cancelled waiters:
-    ``test_cancelled_token_waiters_leave_no_debt``.)
+    more than its burst by cancelled waiters (fewer than 90 of the next 100 wait
+    for a token); a cancellation turned into an error. (Token debt left by
+    cancelled waiters: ``test_cancelled_token_waiters_leave_no_debt``.)
     """
     options = CANCEL_CONFIGS[config]
     client = AsyncClient(
@@ -302,15 +388,18 @@ async def test_cancelling_anywhere_leaks_nothing(server: FaultServer, config: st
         assert unclosed_resources() == []
         storm_state = await settle(pool, server)
 
-        # The next 100 requests all succeed, within the limits.
-        await anyio.sleep(0.05)  # a token bucket refills to its burst
+        # The next 100 requests all succeed, within the limits. The client now waits
+        # on a StepTimer starting a (virtual) second after the storm: whatever the
+        # machine's speed, a sound bucket is full again, and every wait is recorded.
         server.reset_stats()
+        timer = StepTimer(start=anyio.current_time() + 1.0)
+        client._timer = timer
         started = time.monotonic()
         with anyio.fail_after(20):
             results = await gather(
                 [partial(client.request, "GET", f"api/after/{i}") for i in range(100)]
             )
-        elapsed = time.monotonic() - started
+        elapsed = time.monotonic() - started  # printed, not asserted
         assert results == [OK] * 100
         assert server.count("GET", "/api/after/") == 100
         if "max_concurrency" in options:
@@ -319,10 +408,13 @@ async def test_cancelling_anywhere_leaks_nothing(server: FaultServer, config: st
             assert server.peak_in_flight <= MAX_CONNECTIONS
         if "rate_limit" in options:
             rate, burst = options["rate_limit"], options["rate_limit_burst"]
-            check_span(server.arrivals, rate, burst)
-            # A bucket still owing the cancelled waiters' reservations would make the
-            # first of these wait for seconds.
-            assert elapsed <= 1.1 * (100 - burst) / rate + 0.5, elapsed
+            # The burst goes at once, then one token every 1/rate s. A bucket left with
+            # more than its burst would let more go at once (fewer waits); one still
+            # owing the cancelled waiters' reservations would make the first wait late.
+            expected = [timer.start + i / rate for i in range(1, 101 - burst)]
+            assert timer.deadlines == pytest.approx(expected, abs=1e-9)
+        else:
+            assert timer.deadlines == []  # no limiter, no backoff: nothing waited
         after_state = await settle(pool, server)
     print(
         f"\n{config}: cancelled={cancelled} (after sending: {len(cancelled_after_sending)}) "
@@ -370,29 +462,31 @@ async def test_cancelling_while_connecting_leaks_no_socket(server: FaultServer) 
     print(f"\nconnect cancellation: {300 - done} of 300 cancelled, pool {state}")
 
 
-async def test_cancelled_token_waiters_leave_no_debt(server: FaultServer) -> None:
-    """200 callers cancelled while queued for rate tokens: the next call goes at once.
+async def test_cancelled_token_waiters_leave_no_debt() -> None:
+    """200 callers cancelled while queued for rate tokens: the next call gets the next token.
 
-    ``rate_limit=50``: the 200 would need 4 s of tokens. Catches: a bucket that
-    hands each waiter a future slot and does not take it back on cancellation
-    (the next call would wait ~4 s behind the cancelled ones), or a lock or
-    queue entry left behind by a cancelled waiter (the next call hangs).
+    ``rate_limit=50`` on the sandbox's virtual clock: the 200 would need 4 s of
+    tokens; they are cancelled at 0.21 s. Catches: a bucket that hands each
+    waiter a future slot and does not take it back on cancellation (the next
+    call would wait ~4 s behind the cancelled ones), or a lock or queue entry
+    left behind by a cancelled waiter (the next call hangs: the real-time guard).
     """
-    rate = 50.0
-    async with AsyncClient(server.url, TOKEN, rate_limit=rate) as client:
-        with anyio.move_on_after(0.2):
+    sandbox = Sandbox(autojump=True)
+    clock = sandbox.clock
+    assert isinstance(clock, AutojumpClock)
+    async with sandbox.client(rate_limit=50) as client:
+        with anyio.fail_after(REAL_SECONDS):
             async with anyio.create_task_group() as group:
-                for index in range(200):
-                    group.start_soon(client.request, "GET", f"api/queued/{index}")
-        sent = server.count("GET", "/api/queued/")
-        assert sent < 50  # most were still waiting for a token when cancelled
-        started = time.monotonic()
-        with anyio.fail_after(5):
-            assert await client.request("GET", "api/next") == OK
-        waited = time.monotonic() - started
-    print(f"\ncancelled token waiters: {200 - sent} cancelled, next call after {waited:.3f} s")
-    # One token interval (20 ms) plus the request itself; generous for a loaded machine.
-    assert waited < 0.5, waited
+                for _ in range(200):
+                    group.start_soon(client.get_balances)
+                await clock.sleep(0.21)  # between two tokens: a waiter is mid-sleep
+                group.cancel_scope.cancel()
+            sent = len(sandbox.exchanges)
+            await client.get_balances()
+    arrivals = arrival_us(sandbox)
+    print(f"\ncancelled token waiters: {200 - sent} cancelled, next call at {arrivals[-1]} us")
+    assert arrivals == [i * 20_000 for i in range(sent + 1)]  # one token every 20 ms, as before
+    assert sent == 11  # 0 to 0.2 s; the rest were still waiting for a token when cancelled
 
 
 # ---------------------------------------------------------------------- B. max_concurrency
@@ -514,110 +608,125 @@ async def test_backoff_does_not_hold_a_slot(server: FaultServer) -> None:
 
 
 # ---------------------------------------------------------------------- C. rate_limit
+#
+# Counted on virtual time, exactly: the sandbox's in-process client waits for its
+# tokens on the sandbox's AutojumpClock, and every request is recorded with its
+# virtual arrival time. A rate per wall-clock second would measure the machine.
 
 
-async def test_rate_limit_holds_over_five_seconds(server: FaultServer) -> None:
-    """``rate_limit=40`` shared by 20 tasks hammering for 5 s: 200 requests within 10%.
+async def test_rate_limit_holds_over_five_seconds() -> None:
+    """``rate_limit=40`` shared by 20 tasks hammering for 5 s: one request every 25 ms.
 
-    Catches: a bucket per task (20x the rate), one that saves up more than its
-    burst (a burst at the start: any 1 s window over 45), a wrong refill rate
-    (the 5 s count off by more than 10%), a stalled bucket (a 1 s window under 35).
+    Catches: a bucket per task (20 requests at once, 20x the rate), one that
+    saves up more than its burst (several at the start), a wrong refill rate
+    (the spacing is off), a stalled bucket (a gap).
     """
-    rate = 40.0
-    calls = 0
-    async with AsyncClient(server.url, TOKEN, rate_limit=rate) as client:
-
-        async def hammer() -> None:
-            nonlocal calls
-            while True:
-                assert await client.request("GET", "api/rate") == OK
-                calls += 1
-
-        with anyio.move_on_after(5.4):
-            async with anyio.create_task_group() as group:
-                for _ in range(20):
-                    group.start_soon(hammer)
-    arrivals = sorted(server.arrivals)
-    start = arrivals[0]
-    in_five = sum(1 for t in arrivals if t < start + 5.0)
-    most, fewest = windows(arrivals, 1.0)
-    print(
-        f"\nrate_limit=40: {in_five} requests in the first 5 s ({in_five / 5:.1f}/s), "
-        f"1 s windows {fewest}..{most}, {calls} calls done"
-    )
-    assert 0.9 * 5 * rate <= in_five <= 1.1 * 5 * rate, in_five
-    assert most <= 1.1 * rate + 1, most
-    assert fewest >= 0.9 * rate - 1, fewest
+    sandbox = Sandbox(autojump=True)
+    await hammer(sandbox, rate=40.0, seconds=5.41)  # between two tokens: no tie to break
+    arrivals = arrival_us(sandbox)
+    in_five = sum(1 for t in arrivals if t < 5_000_000)
+    print(f"\nrate_limit=40: {in_five} requests in the first 5 virtual seconds")
+    assert in_five == 200
+    assert arrivals == [i * 25_000 for i in range(217)]  # 0 to 5.4 s
 
 
 async def test_rate_limit_holds_at_a_high_rate() -> None:
-    """``rate_limit=250`` (burst 1) for 2 s: 500 requests within 10%.
+    """``rate_limit=250`` (burst 1) for 2 s on a loop that wakes 1 ms late: 500 requests.
 
-    Catches: a bucket that loses the time it oversleeps. The event loop wakes a
+    Catches: a bucket that loses the time it oversleeps. An event loop wakes a
     sleeper a little late (~1 ms); a bucket that refills from the wake-up time
     and caps at its burst of 1 loses that time on every token, so the achieved
-    rate falls further below the limit the higher the limit (-14% at 200/s).
+    rate falls further below the limit the higher the limit (here a token
+    every 5 ms instead of 4: 200/s). The clock below is that loop, made exact.
     """
-    rate, seconds = 250.0, 2.0
-    with FaultServer(delay=0.005) as server:
-        async with AsyncClient(server.url, TOKEN, rate_limit=rate) as client:
-
-            async def hammer() -> None:
-                while True:
-                    assert await client.request("GET", "api/fast") == OK
-
-            with anyio.move_on_after(seconds + 0.3):
-                async with anyio.create_task_group() as group:
-                    for _ in range(20):
-                        group.start_soon(hammer)
-        arrivals = sorted(server.arrivals)
-        assert server.errors == []
-    counted = sum(1 for t in arrivals if t < arrivals[0] + seconds)
-    print(f"\nrate_limit=250: {counted} requests in the first 2 s ({counted / seconds:.1f}/s)")
-    assert 0.9 * seconds * rate <= counted <= 1.1 * seconds * rate, counted
+    sandbox = Sandbox(clock=LateClock())
+    await hammer(sandbox, rate=250.0, seconds=2.2025)  # ends at 2.2035 s: between two tokens
+    arrivals = arrival_us(sandbox)
+    counted = sum(1 for t in arrivals if t < 2_000_000)
+    print(f"\nrate_limit=250, waking 1 ms late: {counted} requests in the first 2 virtual s")
+    # The first token is there at once; each next one is due 4 ms after the one
+    # before and arrives 1 ms after it is due, the lateness not carried over.
+    assert counted == 500
+    assert arrivals == [0] + [i * 4_000 + LATE_US for i in range(1, 551)]  # to 2.201 s
 
 
-async def test_rate_limit_counts_every_retry(server: FaultServer) -> None:
+async def test_rate_limit_counts_every_retry() -> None:
     """Half the attempts get a 503 and are retried at once: every attempt takes a token.
 
-    Catches: retries that skip the bucket (they would arrive faster than 50/s).
+    Catches: retries that skip the bucket (a retry would arrive in the same
+    instant as the attempt it repeats, not 20 ms later).
     """
     rate = 50.0
-    server.set_random(0.5, [Fault("status", status=503)], seed=3)
+    sandbox = Sandbox(autojump=True)
+    flaky = Flaky(sandbox, share=0.5, seed=3)
+    async with sandbox.client(
+        rate_limit=rate, max_retries=10, backoff=Backoff.none(), transport=flaky
+    ) as client:
+        with anyio.fail_after(REAL_SECONDS):
+            results = await gather([client.get_balances for _ in range(20)])
+    assert all("mock" in balances for balances in results)
+    statuses = collections.Counter(exchange.status for exchange in sandbox.exchanges)
+    print(f"\nretries under rate_limit=50: attempts {dict(statuses)}")
+    assert statuses[200] == 20
+    assert statuses[503] == flaky.failed > 10  # retries happened
+    assert arrival_us(sandbox) == [i * 20_000 for i in range(20 + flaky.failed)]
+
+
+async def test_rate_limit_counts_every_retry_over_a_real_connection(
+    server: FaultServer,
+) -> None:
+    """Through a real server, 503s and dropped connections: one token per attempt sent.
+
+    Counts only, no timing: the client waits on a :class:`StepTimer`, so each
+    token past the first is one wait, and the server counts the attempts it got.
+    Catches: a retry after a connection error (or a 503) that skips the bucket
+    (more attempts than tokens), or a token taken twice per attempt (fewer).
+    """
+    rate = 50.0
+    server.set_random(
+        0.5,
+        [Fault("status", status=503), Fault("reset_before_reply"), Fault("close_before_reply")],
+        seed=3,
+    )
+    timer = StepTimer()
     async with AsyncClient(
         server.url, TOKEN, rate_limit=rate, max_retries=10, backoff=Backoff.none()
     ) as client:
-        results = await gather([partial(client.request, "GET", f"api/r/{i}") for i in range(20)])
+        client._timer = timer
+        with anyio.fail_after(REAL_SECONDS):
+            results = await gather(
+                [partial(client.request, "GET", f"api/r/{i}") for i in range(20)]
+            )
     assert results == [OK] * 20
-    arrivals = server.arrivals
-    assert len(arrivals) > 30  # retries happened
-    span = check_span(arrivals, rate)
-    print(f"\nretries under rate_limit=50: {len(arrivals)} attempts in {span:.3f} s")
+    attempts = len(server.requests)
+    faults = collections.Counter(server.faults_applied)
+    print(f"\nretries over a real connection: {attempts} attempts, faults {dict(faults)}")
+    assert set(faults) == {"status", "reset_before_reply", "close_before_reply"}
+    assert attempts == 20 + faults.total()
+    # Tokens after the first came one wait each, due 20 ms apart.
+    assert timer.deadlines == pytest.approx([i / rate for i in range(1, attempts)], abs=1e-9)
 
 
 async def test_rate_limit_shared_by_two_place_orders() -> None:
     """Two ``place_orders`` at once on a client with ``rate_limit=50``: 50/s together.
 
-    Catches: a limiter per call (two buckets: 100/s).
+    Catches: a limiter per call (two buckets: two orders in each 20 ms, 100/s).
     """
     rate = 50.0
-    sandbox = Sandbox()
-    with FaultServer(app=sandbox.app, delay=0.005) as server:
-        async with AsyncClient(server.url, sandbox.token, rate_limit=rate) as client:
-            batches: dict[str, list[Any]] = {}
+    sandbox = Sandbox(autojump=True)
+    async with sandbox.client(rate_limit=rate) as client:
+        batches: dict[str, list[Any]] = {}
 
-            async def place(name: str) -> None:
-                batches[name] = await client.place_orders([order(i, name) for i in range(30)])
+        async def place(name: str) -> None:
+            batches[name] = await client.place_orders([order(i, name) for i in range(30)])
 
+        with anyio.fail_after(REAL_SECONDS):
             async with anyio.create_task_group() as group:
                 group.start_soon(place, "a")
                 group.start_soon(place, "b")
-        assert all(isinstance(result, Order) for batch in batches.values() for result in batch)
-        arrivals = server.arrivals
-        assert len(arrivals) == 60
-        span = check_span(arrivals, rate)
-        assert server.errors == []
-    print(f"\ntwo place_orders under rate_limit=50: 60 orders in {span:.3f} s")
+    assert all(isinstance(result, Order) for batch in batches.values() for result in batch)
+    assert [exchange.method for exchange in sandbox.exchanges] == ["POST"] * 60
+    assert arrival_us(sandbox) == [i * 20_000 for i in range(60)]
 
 
 # ---------------------------------------------------------------------- D. validation
