@@ -121,7 +121,14 @@ async def tour() -> None:
 
 
 async def sandbox_api() -> None:
-    from taas_async.sandbox import Exchange, FaultRule, Sandbox, SandboxServer, VirtualClock
+    from taas_async.sandbox import (
+        AccountSpec,
+        Exchange,
+        FaultRule,
+        Sandbox,
+        SandboxServer,
+        VirtualClock,
+    )
 
     sandbox = Sandbox(seed=1, clock=VirtualClock(), base_path="/taas")
     sandbox.add_account("bot", {"USDT": Decimal("1000"), "ETH": 2}, exchange="OKX")
@@ -132,6 +139,11 @@ async def sandbox_api() -> None:
     sandbox.faults.latency = 0.01
     async with sandbox.client(timeout=5) as client:
         order: Order = await client.get_order("x")
+    # A misspelt option is a type error (warn_unused_ignores fails this line if it is not).
+    sandbox.client(max_retires=1)  # type: ignore[call-arg]
+    jumping = Sandbox(autojump=True, accounts={"desk": AccountSpec("OKX", {"USDT": "1"})})
+    async with jumping.client(max_retries=0, rate_limit=5.0) as client:
+        await client.wait_for_order("x", timeout=60)
     sandbox.advance(60)
     seen: list[Exchange] = sandbox.exchanges
     sandbox.reset()
