@@ -135,9 +135,10 @@ class _Waiter:
         return (self.deadline, self.seq) < (other.deadline, other.seq)
 
 
-#: Deadlines of the enclosing ``fail_after`` scopes: (deadline, scope), innermost last.
-_DEADLINES: contextvars.ContextVar[tuple[tuple[float, object], ...]] = contextvars.ContextVar(
-    "taas_sandbox_deadlines", default=()
+#: Deadlines of the enclosing ``fail_after`` scopes: (clock, deadline, scope), innermost
+#: last. Each clock heeds its own only: two sandboxes' times are different scales.
+_DEADLINES: contextvars.ContextVar[tuple[tuple[object, float, object], ...]] = (
+    contextvars.ContextVar("taas_sandbox_deadlines", default=())
 )
 #: How many times in a row a waiting task yields to the event loop, seeing nothing
 #: else happen on this clock, before it concludes that every task is waiting.
@@ -235,8 +236,8 @@ class AutojumpClock(VirtualClock):
 
         """
         expired: object = None
-        for limit, scope in _DEADLINES.get():
-            if limit < deadline:
+        for clock, limit, scope in _DEADLINES.get():
+            if clock is self and limit < deadline:
                 deadline, expired = limit, scope
         waiter = _Waiter(deadline, next(self._seq))
         if deadline > self.current_time():
@@ -305,7 +306,7 @@ class AutojumpClock(VirtualClock):
             yield None
             return
         scope = object()
-        token = _DEADLINES.set((*_DEADLINES.get(), (self.current_time() + seconds, scope)))
+        token = _DEADLINES.set((*_DEADLINES.get(), (self, self.current_time() + seconds, scope)))
         try:
             yield scope
         except _Expired as exc:

@@ -282,6 +282,15 @@ async def test_an_inner_scope_does_not_take_an_outer_deadline(anyio_backend: str
     assert clock.current_time() == 5
 
 
+async def test_a_deadline_binds_only_its_own_clocks_waits(anyio_backend: str) -> None:
+    ours, other = AutojumpClock(), AutojumpClock()
+    other.advance(1000)  # another sandbox's time, on another scale
+    with ours.fail_after(30):
+        await other.sleep(100)  # not ours: our deadline does not cut it short
+    assert other.current_time() == 1100
+    assert ours.current_time() == 0
+
+
 async def test_sleepers_wake_in_deadline_order(anyio_backend: str) -> None:
     clock = AutojumpClock()
     order: list[tuple[int, float]] = []
