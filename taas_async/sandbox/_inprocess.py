@@ -55,11 +55,14 @@ class InProcessTransport(httpx.AsyncBaseTransport):
             request.method, request.url.path, request.url, request.headers, body
         )
         headers = [
-            ("content-type", content_type),
-            ("content-length", str(len(reply))),
-            *extra.items(),
+            (b"content-type", content_type.encode()),
+            (b"content-length", str(len(reply)).encode()),
+            *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
         ]
-        return httpx.Response(status, headers=headers, content=reply, request=request)
+        # A stream, not content=: the body is whole already, nothing to encode.
+        return httpx.Response(
+            status, headers=headers, stream=httpx.ByteStream(reply), request=request
+        )
 
     def __repr__(self) -> str:
         return f"<InProcessTransport clock={self._clock!r}>"
