@@ -605,15 +605,22 @@ def request_headers(scope: Scope) -> httpx.Headers:
     return httpx.Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
 
 
-async def send_reply(
-    send: Send, status: int, reply: bytes, content_type: str, extra: Mapping[str, str]
-) -> None:
-    """Send a whole reply: status, content type and length, the extra headers, the body."""
-    response_headers = [
+def reply_headers(
+    reply: bytes, content_type: str, extra: Mapping[str, str]
+) -> list[tuple[bytes, bytes]]:
+    """A reply's headers: its content type and length, then the extra ones."""
+    return [
         (b"content-type", content_type.encode()),
         (b"content-length", str(len(reply)).encode()),
         *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
     ]
+
+
+async def send_reply(
+    send: Send, status: int, reply: bytes, content_type: str, extra: Mapping[str, str]
+) -> None:
+    """Send a whole reply: status, content type and length, the extra headers, the body."""
+    response_headers = reply_headers(reply, content_type, extra)
     await send({"type": "http.response.start", "status": status, "headers": response_headers})
     await send({"type": "http.response.body", "body": reply})
 

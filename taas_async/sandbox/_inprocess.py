@@ -6,6 +6,7 @@ from typing import Protocol
 
 import httpx
 
+from taas_async.sandbox._app import reply_headers
 from taas_async.sandbox._clock import AutojumpClock, Clock
 
 __all__ = ["InProcessTransport"]
@@ -54,14 +55,12 @@ class InProcessTransport(httpx.AsyncBaseTransport):
         status, reply, content_type, extra = await self._app.serve(
             request.method, request.url.path, request.url, request.headers, body
         )
-        headers = [
-            (b"content-type", content_type.encode()),
-            (b"content-length", str(len(reply)).encode()),
-            *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
-        ]
         # A stream, not content=: the body is whole already, nothing to encode.
         return httpx.Response(
-            status, headers=headers, stream=httpx.ByteStream(reply), request=request
+            status,
+            headers=reply_headers(reply, content_type, extra),
+            stream=httpx.ByteStream(reply),
+            request=request,
         )
 
     def __repr__(self) -> str:

@@ -60,7 +60,8 @@ async def test_wait_for_order_on_a_one_hour_twap(anyio_backend: str) -> None:
     began = time.monotonic()
     async with sandbox.client() as client:
         placed = await client.place_order(twap(HOUR))
-        done = await client.wait_for_order(placed.id)  # polls every (virtual) second
+        with anyio.fail_after(REAL_SECONDS):  # a clock that stood still would hang here
+            done = await client.wait_for_order(placed.id)  # polls every (virtual) second
     assert time.monotonic() - began < REAL_SECONDS
     assert done.status is OrderStatus.COMPLETE
     assert done.executed_qty == 1
@@ -81,9 +82,10 @@ async def test_many_orders_waited_on_at_once_end_at_their_own_times(anyio_backen
             assert done.status is OrderStatus.COMPLETE
             seen[order_id] = elapsed(sandbox, start)
 
-        async with anyio.create_task_group() as group:
-            for order in orders:
-                group.start_soon(wait, order.id)
+        with anyio.fail_after(REAL_SECONDS):
+            async with anyio.create_task_group() as group:
+                for order in orders:
+                    group.start_soon(wait, order.id)
     for i, order in enumerate(orders):
         assert 60 * (i + 1) <= seen[order.id] <= 60 * (i + 1) + 5
     assert elapsed(sandbox, start) <= 20 * 60 + 5
@@ -94,7 +96,7 @@ async def test_a_wait_times_out_on_the_sandbox_clock(anyio_backend: str) -> None
     async with sandbox.client() as client:
         placed = await client.place_order(twap(HOUR))
         start = sandbox.now()
-        with pytest.raises(WaitTimeoutError) as caught:
+        with pytest.raises(WaitTimeoutError) as caught, anyio.fail_after(REAL_SECONDS):
             await client.wait_for_order(placed.id, timeout=90, poll_interval=10)
     assert elapsed(sandbox, start) == 90  # the deadline cut the last 10 s poll wait short
     assert caught.value.last is not None
@@ -358,8 +360,9 @@ def test_an_unchanged_order_is_answered_from_its_kept_json() -> None:
     ]
     for step in steps:
         step()
-        assert served(order.id) == fresh(order.id)
-        assert served(order.id) == fresh(order.id)  # and again, from what was kept
+        first = served(order.id)
+        assert first == fresh(order.id)
+        assert served(order.id) is first  # asked again unchanged: the very JSON kept
 
 
 def _amend(order_id: str, **changes: object) -> object:
