@@ -20,6 +20,7 @@ import ssl
 import time
 import typing
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -42,6 +43,7 @@ from taas_async._transports._common import (
     ssl_context,
     timeouts_of,
 )
+from taas_async._transports._websocket import WsprotoSocket
 
 __all__ = ["H11PoolTransport"]
 
@@ -411,6 +413,22 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
         if self._closed:
             raise RuntimeError("this H11PoolTransport is closed")
         raise httpx.PoolTimeout(f"no connection free within {pool_timeout} s (pool timeout)")
+
+    async def connect_websocket(
+        self, url: httpx.URL, headers: Sequence[tuple[str, str]], timeout: float | None
+    ) -> WsprotoSocket:
+        """A WebSocket to ``url`` (``ws``/``wss``) on a connection of its own, outside the pool.
+
+        Connected as the pool's connections are (the same TLS settings): a
+        connect failure is ``httpx.ConnectError`` or ``httpx.ConnectTimeout``,
+        a reply other than the upgrade :class:`WebSocketRefusedError`.
+        """
+        scheme = {b"ws": b"http", b"wss": b"https"}.get(url.raw_scheme)
+        if scheme is None:
+            raise httpx.UnsupportedProtocol(f"not a WebSocket URL: {url.scheme}://...")
+        _, host, port = origin_of(url.copy_with(scheme=scheme.decode("ascii")))
+        io = await self._connect((scheme, host, port), timeout)
+        return await WsprotoSocket.handshake(io, url, headers, timeout)
 
     async def _open(self, origin: Origin, timeouts: dict[str, float | None]) -> _Connection:
         """Open a connection in a slot already reserved; the slot is freed on failure."""
