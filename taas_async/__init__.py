@@ -4,7 +4,14 @@ Everything public is importable from here; the ``_``-modules are private.
 """
 
 from taas_async._client import AsyncClient
-from taas_async._enums import MultiOrderStatus, OrderStatus, PosSide, Side, Strategy
+from taas_async._enums import (
+    MultiOrderStatus,
+    OrderStatus,
+    OrderUpdateType,
+    PosSide,
+    Side,
+    Strategy,
+)
 from taas_async._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -22,6 +29,7 @@ from taas_async._exceptions import (
     RequestValidationError,
     ResponseDecodeError,
     ResponseTooLargeError,
+    StreamUnavailableError,
     TaaSError,
     UnprocessableEntityError,
     WaitTimeoutError,
@@ -38,6 +46,7 @@ from taas_async._models import (
     OrderMessage,
     OrdersPage,
     OrderSummary,
+    OrderUpdate,
 )
 from taas_async._numbers import DecimalInput
 from taas_async._options import (
@@ -59,6 +68,7 @@ from taas_async._requests import (
     StrategyParams,
 )
 from taas_async._retry import Backoff
+from taas_async._stream import OrderStream
 from taas_async._tracking import DEFAULT_FAN_OUT
 from taas_async._transports import DEFAULT_LIMITS, AiohttpTransport, H11PoolTransport
 from taas_async._version import __version__
@@ -101,7 +111,10 @@ __all__ = [
     "OrderMessage",
     "OrderOutcomeUnknownError",
     "OrderStatus",
+    "OrderStream",
     "OrderSummary",
+    "OrderUpdate",
+    "OrderUpdateType",
     "OrdersPage",
     "PermissionDeniedError",
     "PlaceChainedOrderRequest",
@@ -116,6 +129,7 @@ __all__ = [
     "Side",
     "Strategy",
     "StrategyParams",
+    "StreamUnavailableError",
     "TaaSError",
     "TimeoutTypes",
     "UnprocessableEntityError",

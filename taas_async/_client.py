@@ -9,7 +9,7 @@ orders or over time (fan-out, paging, watching) are in ``_tracking``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -19,10 +19,10 @@ from taas_async import _codec, _tracking, _wire
 from taas_async import _endpoints as e
 from taas_async import _models as m
 from taas_async import _requests as r
-from taas_async._base_client import BaseClient
 from taas_async._endpoints import Call
 from taas_async._enums import Strategy
 from taas_async._exceptions import ClientClosedError, RequestValidationError
+from taas_async._following import OrderFollowing
 from taas_async._options import USE_CLIENT_DEFAULT, CallRetries, CallTimeout, is_instance
 
 __all__ = ["AsyncClient"]
@@ -31,7 +31,7 @@ _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 OrderId = str | uuid.UUID
 
 
-class AsyncClient(BaseClient):
+class AsyncClient(OrderFollowing):
     """Asynchronous TaaS client: one connection pool, typed requests and replies.
 
     Example::
@@ -266,51 +266,6 @@ class AsyncClient(BaseClient):
         return await _tracking.cancel_orders(
             self.cancel_order, order_ids, max_concurrency, timeout, max_retries
         )
-
-    def watch_order(
-        self, order_id: OrderId, *, poll_interval: float = 1.0, timeout: float | None = None
-    ) -> AsyncGenerator[m.Order, None]:
-        """Yield a snapshot of an order now, then whenever its status or fills change.
-
-        Polls ``get_order`` every ``poll_interval`` seconds and stops after
-        yielding the order COMPLETE or CANCELED. ``timeout`` bounds the whole
-        watch (None: as long as the order runs); when it runs out,
-        :class:`WaitTimeoutError` is raised with the last snapshot and the
-        last error.
-
-        A poll that fails for a reason that may pass (no reply, a timeout, a
-        5xx, a 429), after its own retries, does not end the watch: it polls
-        again after the client's backoff (at least ``poll_interval``, and any
-        ``Retry-After``), logging a warning each time, for as long as
-        ``timeout`` allows. Any other error (401, 403, 404, a reply that
-        cannot be read) ends it at once.
-
-        Example::
-
-            async for order in client.watch_order(order.id, poll_interval=0.5):
-                print(order.status, order.executed_qty, order.pct_filled)
-        """
-        return _tracking.watch_order(
-            self.get_order,
-            self.backoff,
-            self._timer,
-            order_id,
-            poll_interval=poll_interval,
-            timeout=timeout,
-        )
-
-    async def wait_for_order(
-        self, order_id: OrderId, *, timeout: float | None = None, poll_interval: float = 1.0
-    ) -> m.Order:
-        """Poll an order until it is COMPLETE or CANCELED and return that final snapshot.
-
-        Raises:
-            WaitTimeoutError: ``timeout`` seconds passed first (the order is
-                still live; ``.last`` is the latest snapshot).
-
-        """
-        watch = self.watch_order(order_id, poll_interval=poll_interval, timeout=timeout)
-        return await _tracking.wait_for_order(watch)
 
     async def get_order_messages(
         self,

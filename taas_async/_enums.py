@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from typing import TypeVar
 
-__all__ = ["MultiOrderStatus", "OrderStatus", "PosSide", "Side", "Strategy"]
+__all__ = ["MultiOrderStatus", "OrderStatus", "OrderUpdateType", "PosSide", "Side", "Strategy"]
 
 
 class _StrEnum(str, enum.Enum):
@@ -99,6 +99,29 @@ class MultiOrderStatus(_StrEnum):
     def for_filter(cls, value: str) -> MultiOrderStatus | str:
         """A status as the multi-orders list filters by it; ``COMPLETED`` is COMPLETE."""
         return _for_filter(cls, value)
+
+
+class OrderUpdateType(_StrEnum):
+    """What an order stream update is about (``OrderUpdate.update_type``). Open: unknown as ``str``.
+
+    The ``ORDER_*`` types are about the order named (a multi order's parent
+    too); the ``CHILD_ORDER_*`` ones about a multi order's child. ``RESYNC``
+    is the SDK's own: the stream reconnected after a gap, and the update
+    carries the order as the REST API gave it then (see ``OrderStream``).
+    """
+
+    ORDER_CREATED = "order_created"
+    ORDER_ACTIVATED = "order_activated"
+    ORDER_FILL_RECEIVED = "order_fill_received"
+    ORDER_PAUSED = "order_paused"
+    ORDER_CANCELED = "order_canceled"
+    ORDER_COMPLETED = "order_completed"
+    CHILD_ORDER_CREATED = "child_order_created"
+    CHILD_ORDER_ACTIVATED = "child_order_activated"
+    CHILD_ORDER_FILL_RECEIVED = "child_order_fill_received"
+    CHILD_ORDER_CANCELED = "child_order_canceled"
+    CHILD_ORDER_COMPLETED = "child_order_completed"
+    RESYNC = "resync"
 
 
 def _for_filter(cls: type[_S], value: str) -> _S | str:

@@ -10,7 +10,7 @@ The tree::
     │   └── APITimeoutError
     ├── APIStatusError                            HTTP error reply (>= 400, or a 3xx redirect)
     │   ├── BadRequestError                 400
-    │   ├── AuthenticationError             401
+    │   ├── AuthenticationError             401 (and the order stream's close code 4001)
     │   ├── PermissionDeniedError           403
     │   ├── NotFoundError                   404
     │   ├── ConflictError                   409
@@ -20,6 +20,7 @@ The tree::
     ├── ResponseDecodeError                       2xx that is not the JSON we expect
     │   └── ResponseTooLargeError                 a reply past max_response_size
     ├── OrderOutcomeUnknownError                  order POST that may or may not have landed
+    ├── StreamUnavailableError                    no order stream: the WebSocket upgrade refused
     └── WaitTimeoutError (also TimeoutError)      an order still running when a wait ran out
 
 Errors carry their context as attributes. None of them ever holds the auth
@@ -52,6 +53,7 @@ __all__ = [
     "RequestValidationError",
     "ResponseDecodeError",
     "ResponseTooLargeError",
+    "StreamUnavailableError",
     "TaaSError",
     "UnprocessableEntityError",
     "WaitTimeoutError",
@@ -279,13 +281,39 @@ class WaitTimeoutError(TaaSError, TimeoutError):
     """
 
     def __init__(
-        self, message: str, *, order_id: str, last: Any, last_error: TaaSError | None = None
+        self,
+        message: str,
+        *,
+        order_id: str,
+        last: Any,
+        last_error: TaaSError | None = None,
+        still_open: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.order_id = order_id
         self.last = last
         self.last_error = last_error
+        #: ``watch_orders``: every order still open, id -> its latest snapshot
+        #: (None when none came); for one order, that order.
+        self.still_open: dict[str, Any] = (
+            dict(still_open) if still_open is not None else {order_id: last}
+        )
+
+
+class StreamUnavailableError(TaaSError):
+    """The server has no order stream here: it refused the WebSocket upgrade.
+
+    ``status_code`` is the HTTP status it answered with (404: no such
+    endpoint), ``text`` the start of its reply. ``watch_orders`` polls instead.
+    """
+
+    def __init__(self, message: str, *, url: str, status_code: int, text: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+        self.status_code = status_code
+        self.text = text
 
 
 def _as_text(value: Any, depth: int = 0) -> str:

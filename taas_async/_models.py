@@ -15,7 +15,14 @@ from typing import Any
 
 import attrs
 
-from taas_async._enums import MultiOrderStatus, OrderStatus, PosSide, Side, Strategy
+from taas_async._enums import (
+    MultiOrderStatus,
+    OrderStatus,
+    OrderUpdateType,
+    PosSide,
+    Side,
+    Strategy,
+)
 
 __all__ = [
     "ActionResult",
@@ -28,6 +35,7 @@ __all__ = [
     "Order",
     "OrderMessage",
     "OrderSummary",
+    "OrderUpdate",
     "OrdersPage",
 ]
 
@@ -320,3 +328,27 @@ class MultiOrdersPage:
 
     def __getitem__(self, index: int) -> MultiOrder:
         return self.multi_orders[index]
+
+
+@attrs.frozen
+class OrderUpdate:
+    """One update from the live order stream (``client.order_stream()``).
+
+    ``order`` is the order as the update describes it (an :class:`Order`, or
+    a :class:`MultiOrder` for a multi order's parent), None when the message
+    carried none. ``update_type`` is an :class:`OrderUpdateType` when known,
+    else the server's string; ``RESYNC`` marks a snapshot fetched over REST
+    after the stream reconnected. ``received_at`` is when the SDK read the
+    message (UTC); ``raw`` the decoded message (for a resync, the order's JSON).
+    """
+
+    order_id: str
+    update_type: OrderUpdateType | str
+    order: Order | MultiOrder | None
+    received_at: dt.datetime
+    raw: dict[str, Any] = _raw()
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the update shows its order ended (COMPLETE or CANCELED)."""
+        return self.order is not None and self.order.is_terminal

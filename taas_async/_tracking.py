@@ -12,10 +12,9 @@ as to any call, and a subclass or a test double of those methods is honoured.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import anyio
@@ -24,23 +23,17 @@ import attrs
 from taas_async import _models as m
 from taas_async import _requests as r
 from taas_async import _wire
-from taas_async._base_client import BaseClient, short
+from taas_async._base_client import BaseClient
 from taas_async._endpoints import ENDPOINTS
 from taas_async._exceptions import (
     RequestValidationError,
     ResponseDecodeError,
-    TaaSError,
-    WaitTimeoutError,
 )
 from taas_async._options import (
     CallRetries,
     CallTimeout,
     is_instance,
-    positive_seconds,
 )
-from taas_async._policy import retry_after_of, transient
-from taas_async._retry import Backoff
-from taas_async._timer import Timer
 
 __all__ = ["DEFAULT_FAN_OUT"]
 
@@ -221,91 +214,3 @@ async def iter_pages(
         elif len(ids) < page_size:
             return
         page_number += 1
-
-
-# --------------------------------------------------------------------------- watching
-
-
-def positive(name: str, value: object) -> float:
-    """A positive, finite number of seconds, or RequestValidationError naming ``name``."""
-    if not positive_seconds(value):
-        raise RequestValidationError(
-            {name: [f"must be a positive, finite number of seconds, got {value!r}"]}
-        )
-    return float(value)  # type: ignore[arg-type]
-
-
-def _progress(order: m.Order) -> tuple[Any, ...]:
-    """What ``watch_order`` compares: status and every execution figure."""
-    return (
-        order.status,
-        order.executed_qty,
-        order.executed_notional,
-        order.pct_filled,
-        len(order.placements),
-    )
-
-
-async def watch_order(
-    get_order: Callable[[Any], Awaitable[m.Order]],
-    backoff: Backoff,
-    timer: Timer,
-    order_id: Any,
-    *,
-    poll_interval: float,
-    timeout: float | None,
-) -> AsyncGenerator[m.Order, None]:
-    """``AsyncClient.watch_order``, polling the client's ``get_order`` on the client's timer."""
-    poll = positive("poll_interval", poll_interval)
-    deadline = None if timeout is None else timer.current_time() + positive("timeout", timeout)
-    key = str(order_id)
-    last: m.Order | None = None
-    seen: tuple[Any, ...] | None = None
-    last_error: TaaSError | None = None
-    failures = 0  # polls in a row that failed
-    wait = 0.0
-    while True:
-        try:
-            with timer.fail_after(None if deadline is None else deadline - timer.current_time()):
-                await timer.sleep(wait)
-                order = await get_order(order_id)
-        except TimeoutError:
-            raise WaitTimeoutError(
-                f"order {key} is still {getattr(last, 'status', 'unknown')} after {timeout} s"
-                + (f" (last error: {last_error})" if last_error else ""),
-                order_id=key,
-                last=last,
-                last_error=last_error,
-            ) from None
-        except TaaSError as exc:
-            if not transient(exc):
-                raise
-            failures += 1
-            last_error = exc
-            wait = max(poll, backoff.delay(failures), retry_after_of(exc) or 0.0)
-            logger.warning(
-                "watching order %s: GET failed (%s); polling again in %.2f s",
-                key,
-                short(exc),
-                wait,
-                extra={"taas_order_id": key, "taas_retry_in": wait},
-            )
-            continue
-        failures = 0
-        wait = poll
-        last = order
-        state = _progress(order)
-        if state != seen:
-            seen = state
-            yield order
-        if order.is_terminal:
-            return
-
-
-async def wait_for_order(watch: AsyncGenerator[m.Order, None]) -> m.Order:
-    """``AsyncClient.wait_for_order``: the last snapshot of the client's ``watch_order``."""
-    async with contextlib.aclosing(watch) as snapshots:  # closed now, not by the GC
-        async for order in snapshots:
-            if order.is_terminal:
-                return order
-    raise AssertionError("unreachable: watch_order ends on a terminal order")

@@ -1335,7 +1335,8 @@ def test_table_covers_every_endpoint() -> None:
     covered = {c.id.split("-")[0] for c in CASES}
     assert covered == endpoints
     # iter_orders and iter_multi_orders are covered by test_paging.py, the fan-out and tracking
-    # helpers by test_fan_out.py; nothing public is left out.
+    # helpers by test_fan_out.py, the order stream and watch_orders by tests/stream/;
+    # nothing public is left out.
     public = {
         name
         for name in dir(AsyncClient)
@@ -1349,6 +1350,8 @@ def test_table_covers_every_endpoint() -> None:
         "cancel_orders",
         "watch_order",
         "wait_for_order",
+        "watch_orders",
+        "order_stream",
     }
 
 

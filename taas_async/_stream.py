@@ -1,0 +1,463 @@
+"""The live order stream: the TaaS WebSocket (``/ws/orders/``), typed and reconnecting.
+
+``OrderStream`` connects, authenticates (a message after connecting: the
+token never goes in a URL, where proxies and access logs keep it),
+subscribes, and yields :class:`~taas_async.OrderUpdate` objects. It does
+its work while the caller waits for the next update: keep-alives go out on
+the client's timer (the sandbox's clock under autojump), a connection that
+went quiet or dropped is replaced with the client's backoff, and after a
+gap every order it has seen that was still open is fetched over REST and
+yielded as a ``RESYNC`` update, so no terminal state is missed. Nothing
+runs in the background between two updates: a stream left unread for 30 s
+is dropped by the server and reconnected (and resynchronised) on the next read.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+
+from taas_async import _codec, _converter
+from taas_async import _models as m
+from taas_async._enums import OrderUpdateType
+from taas_async._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    ResponseDecodeError,
+    StreamUnavailableError,
+    TaaSError,
+)
+from taas_async._policy import transient
+from taas_async._transports import H11PoolTransport, transports_of
+from taas_async._transports._websocket import (
+    WebSocket,
+    WebSocketClosedError,
+    WebSocketOpener,
+    WebSocketRefusedError,
+)
+
+if TYPE_CHECKING:
+    from taas_async._client import AsyncClient
+
+__all__ = ["DEFAULT_KEEPALIVE", "OrderStream", "stream_url"]
+
+logger = logging.getLogger("taas_async")
+
+#: Seconds between keep-alives: the server drops a connection idle for 30 s
+#: and asks for one every 5 to 10 s.
+DEFAULT_KEEPALIVE = 8.0
+#: Keep-alive rounds with nothing heard (no message, no pong) before the
+#: connection counts as dead and is replaced.
+_QUIET_ROUNDS = 3
+#: The close code the server uses for a token that is invalid.
+_BAD_TOKEN = 4001
+_SUBSCRIBE = json.dumps({"command": "subscribe", "data_type": "user_orders"})
+_KEEP_ALIVE = json.dumps({"command": "keep_alive"})
+_UTC = dt.timezone.utc
+#: Keys only a multi order's JSON has.
+_MULTI_KEYS = ("child_order_ids", "calculated_status", "child_orders", "pairs")
+
+
+def stream_url(base_url: str) -> str:
+    """The order stream's URL beside the API's: ``https://host/p/`` -> ``wss://host/p/ws/orders/``."""
+    url = httpx.URL(base_url)
+    scheme = "wss" if url.scheme == "https" else "ws"
+    return str(url.copy_with(scheme=scheme)) + "ws/orders/"
+
+
+def _opener_of(client: AsyncClient) -> tuple[WebSocketOpener, WebSocketOpener | None]:
+    """The client's transport if it opens WebSockets, else a direct one (to close later)."""
+    for transport in transports_of(client._http):
+        if hasattr(transport, "connect_websocket"):
+            return transport, None  # type: ignore[return-value]
+    own = H11PoolTransport()
+    return own, own
+
+
+class OrderStream:
+    """Live updates of the user's orders, from the TaaS order stream.
+
+    Made by :meth:`AsyncClient.order_stream`; use it as an async context
+    manager, and iterate it::
+
+        async with client.order_stream() as stream:
+            async for update in stream:
+                print(update.update_type, update.order_id, update.order)
+
+    Entering connects: :class:`StreamUnavailableError` when the server has
+    no stream (it refused the upgrade), :class:`AuthenticationError` when it
+    refuses the token (close code 4001), :class:`APIConnectionError` when no
+    connection could be made within the client's retries.
+
+    Any other drop is repaired while you iterate: the stream reconnects with
+    the client's :class:`Backoff`, subscribes again, and yields a ``RESYNC``
+    update (the order as the REST API gives it now) for every order it has
+    seen, or was asked to :meth:`follow`, that was still open. An order's
+    updates come in the order the server sent them; after a resync the same
+    state may come twice, never none. A message that is not valid JSON of
+    the expected shape is raised from the iteration as
+    :class:`ResponseDecodeError` (the raw text kept) and the stream goes on.
+    """
+
+    def __init__(self, client: AsyncClient, *, keepalive: float = DEFAULT_KEEPALIVE) -> None:
+        self._client = client
+        self._timer = client._timer
+        self._url = httpx.URL(stream_url(client.base_url))
+        self._keepalive = keepalive
+        self._ws: WebSocket | None = None
+        self._ready: collections.deque[m.OrderUpdate | TaaSError] = collections.deque()
+        self._following: dict[str, type[m.Order] | type[m.MultiOrder]] = {}
+        self._last_update: dict[str, dt.datetime] = {}
+        self._next_keepalive = 0.0
+        self._heard_at = 0.0
+        self._closed = False
+        self._resync_due = False
+        self._opener, self._own = _opener_of(client)
+        #: How many times the stream reconnected after a drop.
+        self.reconnects = 0
+
+    @property
+    def url(self) -> str:
+        """The stream's URL (``wss://<server>/ws/orders/``)."""
+        return str(self._url)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> OrderStream:
+        await self._connect(retries=self._client.max_retries)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection (idempotent)."""
+        self._closed = True
+        ws, self._ws = self._ws, None
+        with anyio.CancelScope(shield=True):  # closed even when the caller was cancelled
+            if ws is not None:
+                await ws.aclose(1000)
+            if self._own is not None:
+                await self._own.aclose()  # type: ignore[attr-defined]
+
+    def follow(self, order_ids: Iterable[str]) -> None:
+        """Resynchronise these orders after a gap too, as if their updates had been seen."""
+        for order_id in order_ids:
+            self._following.setdefault(str(order_id), m.Order)
+
+    # ------------------------------------------------------------------ iteration
+
+    def __aiter__(self) -> OrderStream:
+        return self
+
+    async def __anext__(self) -> m.OrderUpdate:
+        while True:
+            if self._ready:
+                item = self._ready.popleft()
+                if isinstance(item, TaaSError):
+                    raise item
+                return item
+            if self._closed:
+                raise StopAsyncIteration
+            if self._ws is None:
+                await self._reconnect()
+                continue
+            if self._resync_due:  # a resync cut short (the caller's timeout) goes on now
+                await self._resync()
+                continue
+            ws = self._ws
+            try:
+                text = await self._receive(ws)
+            except WebSocketClosedError as exc:
+                self._ws = None
+                if exc.code == _BAD_TOKEN:
+                    self._closed = True
+                    raise self._bad_token(exc.reason) from None
+                if not self._closed:
+                    logger.warning(
+                        "order stream closed (%s %s); reconnecting",
+                        exc.code,
+                        exc.reason or "no reason given",
+                        extra={"taas_close_code": exc.code},
+                    )
+                continue
+            self._take(text)
+
+    async def _receive(self, ws: WebSocket) -> str:
+        """The next message; keep-alives go out on the timer while it is awaited."""
+        timer = self._timer
+        if timer.current_time() >= self._next_keepalive:
+            await self._keep_alive(ws)
+        text: str | None = None
+        async with anyio.create_task_group() as group:
+
+            async def beat() -> None:
+                while True:
+                    await timer.sleep_until(self._next_keepalive)
+                    await self._keep_alive(ws)
+
+            group.start_soon(beat)
+            try:
+                text = await ws.receive()
+            finally:
+                group.cancel_scope.cancel()
+        self._heard_at = timer.current_time()
+        assert text is not None  # noqa: S101 (receive returned)
+        return text
+
+    async def _keep_alive(self, ws: WebSocket) -> None:
+        """Send a keep-alive and a ping; close a connection that stayed quiet too long."""
+        now = self._timer.current_time()
+        self._next_keepalive = now + self._keepalive
+        if now - self._heard_at > _QUIET_ROUNDS * self._keepalive:
+            # Nothing (not even a pong) for three rounds: the connection is dead.
+            logger.warning("order stream silent for %.0f s; reconnecting", now - self._heard_at)
+            await ws.aclose(1001, "no reply to keep-alives")
+            return
+        heard = ws.heard
+        try:
+            await ws.send(_KEEP_ALIVE)
+            await ws.ping()
+        except WebSocketClosedError:
+            return  # the read in progress sees the close
+        if ws.heard != heard:
+            self._heard_at = now
+
+    # ------------------------------------------------------------------ connecting
+
+    async def _connect(self, *, retries: int) -> None:
+        """Connect, authenticate and subscribe, retrying a failed connection ``retries`` times."""
+        failures = 0
+        while True:
+            try:
+                self._ws = await self._open()
+                break
+            except APIConnectionError:
+                failures += 1
+                if failures > retries:
+                    raise
+                await self._timer.sleep(self._client.backoff.delay(failures))
+        now = self._timer.current_time()
+        self._heard_at = now
+        self._next_keepalive = now + self._keepalive
+
+    async def _open(self) -> WebSocket:
+        timeout = self._client._timeout.connect
+        try:
+            ws = await self._opener.connect_websocket(self._url, [], timeout)
+        except WebSocketRefusedError as exc:
+            text = exc.body.decode("utf-8", "replace")
+            if exc.status_code == 401:
+                raise AuthenticationError(
+                    "the order stream refused the token (HTTP 401)",
+                    status_code=401,
+                    method="GET",
+                    url=self.url,
+                    body=None,
+                    text=text,
+                ) from None
+            raise StreamUnavailableError(
+                f"no order stream at {self.url}: the server answered the upgrade with"
+                f" HTTP {exc.status_code}",
+                url=self.url,
+                status_code=exc.status_code,
+                text=text[:1000],
+            ) from None
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            raise APITimeoutError(
+                f"no order stream connection within {timeout} s",
+                method="GET",
+                url=self.url,
+                may_have_reached_server=False,
+            ) from exc
+        except (httpx.TransportError, WebSocketClosedError, OSError) as exc:
+            raise APIConnectionError(
+                f"cannot open the order stream at {self.url}: {exc}",
+                method="GET",
+                url=self.url,
+                may_have_reached_server=False,
+            ) from exc
+        try:
+            token = self._client._token.reveal()
+            await ws.send(json.dumps({"command": "authenticate", "token": token}))
+            await ws.send(_SUBSCRIBE)
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await ws.aclose()
+            if not isinstance(exc, WebSocketClosedError):
+                raise
+            if exc.code == _BAD_TOKEN:
+                raise self._bad_token(exc.reason) from None
+            raise APIConnectionError(
+                f"the order stream closed while subscribing: {exc}",
+                method="GET",
+                url=self.url,
+                may_have_reached_server=True,
+            ) from None
+        return ws
+
+    async def _reconnect(self) -> None:
+        """After a drop: back off, connect again (refusals end the stream), then resync."""
+        failures = 0
+        while True:
+            failures += 1
+            await self._timer.sleep(self._client.backoff.delay(failures))
+            try:
+                await self._connect(retries=0)
+                break
+            except APIConnectionError as exc:
+                logger.warning("order stream: reconnecting failed (%s); trying again", exc.message)
+            except (StreamUnavailableError, AuthenticationError):
+                self._closed = True
+                raise
+        self.reconnects += 1
+        self._resync_due = True
+        await self._resync()
+
+    def _bad_token(self, reason: str) -> AuthenticationError:
+        return AuthenticationError(
+            "the order stream refused the token (close code 4001"
+            + (f": {reason})" if reason else ")"),
+            status_code=_BAD_TOKEN,
+            method="GET",
+            url=self.url,
+            body=None,
+            text=reason,
+        )
+
+    # ------------------------------------------------------------------ resync
+
+    async def _resync(self) -> None:
+        """Every order seen open before the gap, as the REST API gives it now."""
+        from taas_async._watching import snapshots  # noqa: PLC0415 (it imports this module)
+
+        singles = [i for i, kind in self._following.items() if kind is m.Order]
+        multis = [i for i, kind in self._following.items() if kind is m.MultiOrder]
+        received_at = dt.datetime.now(_UTC)
+        try:
+            found: dict[str, m.Order | m.MultiOrder] = dict(
+                await snapshots(self._client, dict.fromkeys(singles))
+            )
+            for multi_id in multis:
+                found[multi_id] = await self._client.get_multi_order(multi_id)
+        except TaaSError as exc:
+            if not transient(exc):
+                raise
+            # The server is struggling: drop the connection and try it all again.
+            logger.warning("order stream: resync failed (%s); reconnecting", exc)
+            ws, self._ws = self._ws, None
+            if ws is not None:
+                await ws.aclose(1001)
+            return
+        self._resync_due = False
+        for order_id, order in found.items():
+            self._note(order_id, order, None)
+            self._ready.append(
+                m.OrderUpdate(
+                    order_id=order_id,
+                    update_type=OrderUpdateType.RESYNC,
+                    order=order,
+                    received_at=received_at,
+                    raw=order.raw,
+                )
+            )
+
+    # ------------------------------------------------------------------ messages
+
+    def _take(self, text: str) -> None:
+        """Queue the update a message holds (or the error it is)."""
+        received_at = dt.datetime.now(_UTC)
+        try:
+            update = self._parse(text, received_at)
+        except ResponseDecodeError as exc:
+            self._ready.append(exc)
+            return
+        if update is None:
+            return
+        if update.order is not None and not self._note(
+            update.order_id, update.order, update.update_type
+        ):
+            logger.debug("order stream: an update older than one seen, skipped: %s", text[:200])
+            return
+        self._ready.append(update)
+
+    def _note(
+        self, order_id: str, order: m.Order | m.MultiOrder, kind: OrderUpdateType | str | None
+    ) -> bool:
+        """Remember ``order``'s state; False when it is older than one already yielded."""
+        updated = order.updated_at
+        if updated is not None:
+            seen = self._last_update.get(order_id)
+            if seen is not None and updated < seen:
+                return False
+            self._last_update[order_id] = updated
+        if order.is_terminal:
+            self._following.pop(order_id, None)
+        elif kind is not OrderUpdateType.ORDER_CREATED or order_id not in self._following:
+            self._following[order_id] = type(order)
+        return True
+
+    def _parse(self, text: str, received_at: dt.datetime) -> m.OrderUpdate | None:
+        try:
+            message = _codec.decode_json(text)
+        except ValueError as exc:
+            raise self._bad_message(text, [f"not JSON: {exc}"]) from None
+        if not isinstance(message, dict):
+            raise self._bad_message(text, ["expected a JSON object @ $"])
+        kind = message.get("type")
+        if kind != "order_update":
+            level = logging.WARNING if kind == "error" else logging.DEBUG
+            logger.log(level, "order stream: %s message: %s", kind, text[:500])
+            return None
+        data = message.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("order_id"), (str, int)):
+            raise self._bad_message(text, ["expected data.order_id @ $.data"])
+        update_type = data.get("update_type")
+        if not isinstance(update_type, str):
+            raise self._bad_message(text, ["expected a string @ $.data.update_type"])
+        try:
+            kind_of: OrderUpdateType | str = OrderUpdateType(update_type)
+        except ValueError:
+            kind_of = update_type
+        body = data.get("order")
+        order: m.Order | m.MultiOrder | None = None
+        if body is not None:
+            model = m.MultiOrder if isinstance(body, dict) and _is_multi(body) else m.Order
+            try:
+                order = _converter.structure(body, model)
+            except _converter.ShapeError as exc:
+                errors = [f"{e} (in $.data.order)" for e in exc.errors]
+                raise self._bad_message(text, errors) from None
+        return m.OrderUpdate(
+            order_id=str(data["order_id"]),
+            update_type=kind_of,
+            order=order,
+            received_at=received_at,
+            raw=message,
+        )
+
+    def _bad_message(self, text: str, errors: list[str]) -> ResponseDecodeError:
+        return ResponseDecodeError(
+            "an order stream message is not an update the SDK can read",
+            method="GET",
+            url=self.url,
+            status_code=101,
+            text=text,
+            errors=errors,
+        )
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open" if self._ws is not None else "reconnecting"
+        return f"<OrderStream {self.url} {state} following={len(self._following)}>"
+
+
+def _is_multi(body: dict[str, Any]) -> bool:
+    return any(key in body for key in _MULTI_KEYS)
