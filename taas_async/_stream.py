@@ -118,6 +118,7 @@ class OrderStream:
         self._last_update: dict[str, dt.datetime] = {}
         self._next_keepalive = 0.0
         self._heard_at = 0.0
+        self._heard_count = 0
         self._closed = False
         self._resync_due = False
         self._opener, self._own = _opener_of(client)
@@ -178,6 +179,8 @@ class OrderStream:
                 text = await self._receive(ws)
             except WebSocketClosedError as exc:
                 self._ws = None
+                with anyio.CancelScope(shield=True):
+                    await ws.aclose()  # what is left of it: the socket
                 if exc.code == _BAD_TOKEN:
                     self._closed = True
                     raise self._bad_token(exc.reason) from None
@@ -196,7 +199,8 @@ class OrderStream:
         timer = self._timer
         if timer.current_time() >= self._next_keepalive:
             await self._keep_alive(ws)
-        text: str | None = None
+        text = ""
+        closed: WebSocketClosedError | None = None
         async with anyio.create_task_group() as group:
 
             async def beat() -> None:
@@ -207,29 +211,30 @@ class OrderStream:
             group.start_soon(beat)
             try:
                 text = await ws.receive()
-            finally:
-                group.cancel_scope.cancel()
-        self._heard_at = timer.current_time()
-        assert text is not None  # noqa: S101 (receive returned)
+            except WebSocketClosedError as exc:  # raised out here, not in a group
+                closed = exc
+            group.cancel_scope.cancel()
+        if closed is not None:
+            raise closed
         return text
 
     async def _keep_alive(self, ws: WebSocket) -> None:
         """Send a keep-alive and a ping; close a connection that stayed quiet too long."""
         now = self._timer.current_time()
         self._next_keepalive = now + self._keepalive
-        if now - self._heard_at > _QUIET_ROUNDS * self._keepalive:
-            # Nothing (not even a pong) for three rounds: the connection is dead.
+        if ws.heard != self._heard_count:  # a message or a pong since the last round
+            self._heard_count = ws.heard
+            self._heard_at = now
+        elif now - self._heard_at > _QUIET_ROUNDS * self._keepalive:
+            # Nothing, not even a pong, for three rounds: the connection is dead.
             logger.warning("order stream silent for %.0f s; reconnecting", now - self._heard_at)
-            await ws.aclose(1001, "no reply to keep-alives")
+            await ws.aclose(1001, "no reply to keep-alives")  # the read in progress ends
             return
-        heard = ws.heard
         try:
             await ws.send(_KEEP_ALIVE)
             await ws.ping()
         except WebSocketClosedError:
             return  # the read in progress sees the close
-        if ws.heard != heard:
-            self._heard_at = now
 
     # ------------------------------------------------------------------ connecting
 
@@ -247,6 +252,7 @@ class OrderStream:
                 await self._timer.sleep(self._client.backoff.delay(failures))
         now = self._timer.current_time()
         self._heard_at = now
+        self._heard_count = 0
         self._next_keepalive = now + self._keepalive
 
     async def _open(self) -> WebSocket:

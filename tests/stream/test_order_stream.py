@@ -1,0 +1,339 @@
+"""The order stream's client side against a scripted WebSocket server on 127.0.0.1.
+
+The server (tests/wsserver.py) plays the TaaS order stream as documented
+(API-FACTS §5): it checks what the client sends, sends updates, closes with
+4001, breaks the connection, goes silent. REST calls (a resync) go to respx.
+The client runs on the event loop's clock with keep-alives every 50 ms
+(over a real socket a virtual clock would run ahead of the bytes; the
+sandbox's tests cover the 8 s rounds on its jumping clock). Every test runs
+on asyncio, trio and uvloop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import pytest
+import respx
+from conftest import TOKEN, load_json
+from wsserver import Conn, WSServer
+
+from taas_async import (
+    AsyncClient,
+    AuthenticationError,
+    Backoff,
+    MultiOrder,
+    Order,
+    OrderUpdate,
+    OrderUpdateType,
+    ResponseDecodeError,
+    StreamUnavailableError,
+)
+
+pytestmark = pytest.mark.anyio
+
+ORDER = load_json("seed_order.json")
+ORDER_ID = ORDER["id"]
+#: Real seconds any one test may take (the virtual clock makes the rest free).
+LIMIT = 10
+
+
+def update(update_type: str, order: dict[str, Any] | None = None, **data: Any) -> str:
+    body: dict[str, Any] = {"order_id": ORDER_ID, "update_type": update_type, **data}
+    if order is not None:
+        body["order"] = order
+    return json.dumps({"type": "order_update", "data": body})
+
+
+def at(status: str, executed: str, when: str) -> dict[str, Any]:
+    return {**ORDER, "status": status, "executed_qty": executed, "updated_at": when}
+
+
+async def subscribed(conn: Conn) -> list[dict[str, Any]]:
+    """The client's first two messages: authenticate, then subscribe."""
+    return [json.loads(await conn.receive()), json.loads(await conn.receive())]
+
+
+def serve(handler: Any, **kwargs: Any) -> Iterator[WSServer]:
+    with WSServer(handler, **kwargs) as server:
+        yield server
+    assert not server.errors, server.errors
+
+
+#: Seconds between keep-alives in these tests.
+BEAT = 0.05
+
+
+async def client_for(server: WSServer) -> AsyncClient:
+    return AsyncClient(
+        server.url + "/prefix",
+        TOKEN,
+        allow_insecure_http=True,
+        backoff=Backoff(initial=0.01, maximum=0.02),
+    )
+
+
+@pytest.fixture
+def rest() -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_called=False, assert_all_mocked=True, using="httpx") as router:
+        yield router
+
+
+async def first(stream: AsyncIterator[OrderUpdate], n: int) -> list[OrderUpdate]:
+    got: list[OrderUpdate] = []
+    with anyio.fail_after(LIMIT):
+        async for item in stream:
+            got.append(item)
+            if len(got) == n:
+                break
+    return got
+
+
+async def test_it_authenticates_by_message_subscribes_and_types_every_update() -> None:
+    multi = load_json("docs_multi_order.json")
+
+    async def handler(conn: Conn, index: int) -> None:
+        hello = await subscribed(conn)
+        assert hello == [
+            {"command": "authenticate", "token": TOKEN},  # never in the URL
+            {"command": "subscribe", "data_type": "user_orders"},
+        ]
+        assert conn.path == "/prefix/ws/orders/"
+        await conn.send(update("order_created", at("SCHEDULED", "0", "2026-01-01T00:00:00Z")))
+        await conn.send(update("order_fill_received", at("ACTIVE", "0.5", "2026-01-01T00:01Z")))
+        await conn.send(update("order_completed"))  # no order in it
+        await conn.send(update("order_celebrated", at("COMPLETE", "1", "2026-01-01T00:02Z")))
+        await conn.send(update("order_created", multi, order_id=multi["id"]))
+        await conn.drain_forever()
+
+    for server in serve(handler):
+        async with (
+            await client_for(server) as client,
+            client.order_stream(keepalive=BEAT) as stream,
+        ):
+            assert stream.url == f"ws://127.0.0.1:{server.port}/prefix/ws/orders/"
+            got = await first(stream, 5)
+    kinds = [u.update_type for u in got]
+    assert kinds == [
+        OrderUpdateType.ORDER_CREATED,
+        OrderUpdateType.ORDER_FILL_RECEIVED,
+        OrderUpdateType.ORDER_COMPLETED,
+        "order_celebrated",  # an update type the SDK does not know stays a string
+        OrderUpdateType.ORDER_CREATED,
+    ]
+    fill = got[1]
+    assert isinstance(fill.order, Order)
+    assert fill.order.executed_qty == Decimal("0.5")
+    assert fill.order_id == ORDER_ID
+    assert fill.raw["data"]["update_type"] == "order_fill_received"
+    assert fill.received_at.tzinfo is not None
+    assert got[2].order is None
+    assert isinstance(got[4].order, MultiOrder)
+    assert got[4].order_id == multi["id"]
+    assert TOKEN not in repr(stream)
+
+
+async def test_a_bad_token_close_4001_is_an_authentication_error() -> None:
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        await conn.close(4001, "invalid token")
+
+    for server in serve(handler):
+        async with (
+            await client_for(server) as client,
+            client.order_stream(keepalive=BEAT) as stream,
+        ):
+            with anyio.fail_after(LIMIT), pytest.raises(AuthenticationError) as caught:
+                await stream.__anext__()
+    assert caught.value.status_code == 4001
+    assert "4001" in str(caught.value)
+    assert "invalid token" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+    assert len(server.connections) == 1  # a refused token is not retried
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(404, StreamUnavailableError), (401, AuthenticationError)]
+)
+async def test_a_refused_upgrade_says_so_on_entering(status: int, error: type[Exception]) -> None:
+    async def handler(conn: Conn, index: int) -> None:
+        raise AssertionError("refused connections run no handler")
+
+    for server in serve(handler, refuse=status):
+        async with await client_for(server) as client:
+            with anyio.fail_after(LIMIT), pytest.raises(error) as caught:
+                async with client.order_stream():
+                    pass
+    assert caught.value.status_code == status  # type: ignore[attr-defined]
+    assert "Not found" in caught.value.text  # type: ignore[attr-defined]
+
+
+async def test_after_a_drop_it_reconnects_resubscribes_and_resyncs_open_orders(
+    rest: respx.MockRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = "7f1c0b4e-0000-4000-8000-000000000001"
+    done = "7f1c0b4e-0000-4000-8000-000000000002"
+
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        if index == 0:
+            await conn.send(update("order_activated", at("ACTIVE", "0", "2026-01-01T00:00:01Z")))
+            await conn.send(
+                update(
+                    "order_completed", {**ORDER, "id": done, "status": "COMPLETE"}, order_id=done
+                )
+            )
+            conn.abort()  # no close frame: the connection just breaks
+            return
+        # The second connection: the client resynced over REST before reading this.
+        await conn.send(update("order_completed", at("COMPLETE", "5", "2026-01-01T00:05Z")))
+        await conn.drain_forever()
+
+    for server in serve(handler):
+        async with await client_for(server) as client:
+            rest.get(f"{server.url}/prefix/api/order/{ORDER_ID}").respond(
+                json=at("ACTIVE", "2.5", "2026-01-01T00:03Z")
+            )
+            rest.get(f"{server.url}/prefix/api/order/{other}").respond(
+                json={**ORDER, "id": other, "status": "COMPLETE", "executed_qty": "1"}
+            )
+            async with client.order_stream(keepalive=BEAT) as stream:
+                stream.follow([other])  # asked for, never seen on the stream
+                with caplog.at_level(logging.WARNING, logger="taas_async"):
+                    got = await first(stream, 5)
+                assert stream.reconnects == 1
+    assert [(u.update_type, u.order_id) for u in got[:2]] == [
+        (OrderUpdateType.ORDER_ACTIVATED, ORDER_ID),
+        (OrderUpdateType.ORDER_COMPLETED, done),
+    ]
+    # After the gap: the open orders as REST has them (the one that ended is not asked for).
+    resynced = {u.order_id: u for u in got[2:4]}
+    assert {u.update_type for u in got[2:4]} == {OrderUpdateType.RESYNC}
+    assert set(resynced) == {ORDER_ID, other}
+    assert resynced[ORDER_ID].order is not None
+    assert resynced[ORDER_ID].order.executed_qty == Decimal("2.5")
+    assert resynced[other].is_terminal
+    assert (got[4].update_type, got[4].order_id) == (OrderUpdateType.ORDER_COMPLETED, ORDER_ID)
+    assert {r.request.url.path for r in rest.calls} == {
+        f"/prefix/api/order/{ORDER_ID}",
+        f"/prefix/api/order/{other}",
+    }
+    second = server.connections[1].received
+    assert [json.loads(m)["command"] for m in second[:2]] == ["authenticate", "subscribe"]
+    assert "reconnecting" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+async def test_keep_alives_go_out_on_the_clients_clock_while_it_waits() -> None:
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        keep_alives = 0
+        while keep_alives < 5:
+            assert json.loads(await conn.receive()) == {"command": "keep_alive"}
+            keep_alives += 1
+        await conn.send(update("order_paused", at("PAUSED", "0", "2026-01-01T00:00Z")))
+        await conn.drain_forever()
+
+    for server in serve(handler):
+        async with (
+            await client_for(server) as client,
+            client.order_stream(keepalive=BEAT) as stream,
+        ):
+            start = client._timer.current_time()
+            [paused] = await first(stream, 1)
+            waited = client._timer.current_time() - start
+    assert paused.update_type == OrderUpdateType.ORDER_PAUSED
+    assert waited >= 5 * BEAT
+    # A ping with each (the server reads the last one after the keep-alive):
+    # the pongs are what prove a quiet peer alive.
+    assert server.connections[0].pings >= 4
+    assert len(server.connections) == 1
+
+
+async def test_a_silent_connection_is_replaced(rest: respx.MockRouter) -> None:
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        if index == 0:
+            conn.silent = True  # reads, but answers no ping and sends nothing: a dead peer
+            await conn.drain_forever()
+            return
+        await conn.send(update("order_canceled", at("CANCELED", "0", "2026-01-01T00:09Z")))
+        await conn.drain_forever()
+
+    for server in serve(handler):
+        async with (
+            await client_for(server) as client,
+            client.order_stream(keepalive=BEAT) as stream,
+        ):
+            [canceled] = await first(stream, 1)
+            assert stream.reconnects == 1
+    assert canceled.update_type == OrderUpdateType.ORDER_CANCELED
+    first_connection = server.connections[0]
+    # Keep-alives went out, and pings, none answered: then it was given up.
+    assert first_connection.received.count('{"command": "keep_alive"}') >= 2
+    assert first_connection.pings >= 2
+
+
+async def test_a_bad_message_is_raised_with_its_text_and_the_stream_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        await conn.send("{not json")
+        await conn.send(json.dumps({"type": "order_update", "data": {"update_type": "x"}}))
+        await conn.send(update("order_activated", {**ORDER, "executed_qty": "lots"}))
+        await conn.send(json.dumps({"type": "error", "message": "unknown command"}))
+        await conn.send(update("order_activated", at("ACTIVE", "0", "2026-01-01T00:00Z")))
+        await conn.drain_forever()
+
+    errors: list[ResponseDecodeError] = []
+    for server in serve(handler):
+        async with (
+            await client_for(server) as client,
+            client.order_stream(keepalive=BEAT) as stream,
+        ):
+            with anyio.fail_after(LIMIT), caplog.at_level(logging.DEBUG, logger="taas_async"):
+                while True:
+                    try:
+                        good = await stream.__anext__()
+                        break
+                    except ResponseDecodeError as exc:
+                        errors.append(exc)
+    assert [e.text for e in errors][:2] == [
+        "{not json",
+        '{"type": "order_update", "data": {"update_type": "x"}}',
+    ]
+    assert len(errors) == 3
+    assert "executed_qty" in " ".join(errors[2].errors)
+    assert good.update_type == OrderUpdateType.ORDER_ACTIVATED
+    assert "unknown command" in caplog.text  # an error message from the server is logged
+
+
+async def test_an_update_older_than_one_seen_is_skipped() -> None:
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        await conn.send(update("order_fill_received", at("ACTIVE", "2", "2026-01-01T00:02Z")))
+        await conn.send(update("order_fill_received", at("ACTIVE", "1", "2026-01-01T00:01Z")))
+        await conn.send(update("order_completed", at("COMPLETE", "5", "2026-01-01T00:05Z")))
+        await conn.drain_forever()
+
+    for server in serve(handler):
+        async with (
+            await client_for(server) as client,
+            client.order_stream(keepalive=BEAT) as stream,
+        ):
+            got = await first(stream, 2)
+    assert [u.order.executed_qty for u in got if u.order] == [Decimal(2), Decimal(5)]
+
+
+async def test_keepalive_must_be_positive() -> None:
+    from taas_async import RequestValidationError  # noqa: PLC0415
+
+    async with AsyncClient("https://taas.test", TOKEN) as client:
+        with pytest.raises(RequestValidationError, match="keepalive"):
+            client.order_stream(keepalive=0)
