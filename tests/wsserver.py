@@ -159,7 +159,7 @@ class WSServer:
                 await self.handler(conn, conn.index)
         except (ConnectionError, OSError):
             pass
-        except BaseException as exc:  # noqa: BLE001 (reported to the test)
+        except BaseException as exc:
             self.errors.append(exc)
         finally:
             conn.closed.set()

@@ -332,7 +332,7 @@ async def test_an_update_older_than_one_seen_is_skipped() -> None:
 
 
 async def test_keepalive_must_be_positive() -> None:
-    from taas_async import RequestValidationError  # noqa: PLC0415
+    from taas_async import RequestValidationError
 
     async with AsyncClient("https://taas.test", TOKEN) as client:
         with pytest.raises(RequestValidationError, match="keepalive"):
