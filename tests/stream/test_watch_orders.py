@@ -1,0 +1,258 @@
+"""``watch_orders``: many orders followed by batched polling, or on the stream when there is one.
+
+Polling is checked against respx (what each poll asks for, and how many
+requests); the stream against the scripted WebSocket server on loopback.
+The polls wait on a virtual clock (the sandbox's ``AutojumpClock``): an
+interval of a second passes in no real time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import respx
+from conftest import TOKEN, load_json
+from wsserver import Conn, WSServer
+
+from taas_async import (
+    AsyncClient,
+    Backoff,
+    NotFoundError,
+    Order,
+    OrderStatus,
+    RequestValidationError,
+    StreamUnavailableError,
+    WaitTimeoutError,
+)
+from taas_async.sandbox import AutojumpClock
+
+pytestmark = pytest.mark.anyio
+
+SEED = load_json("seed_order.json")
+LIMIT = 10  # real seconds any one test may take
+BASE = "https://taas.test/prefix"
+
+
+def order_json(n: int, status: str = "ACTIVE", executed: str = "0") -> dict[str, Any]:
+    return {
+        **SEED,
+        "id": f"00000000-0000-4000-8000-{n:012d}",
+        "custom_order_id": f"mine-{n}",
+        "status": status,
+        "executed_qty": executed,
+    }
+
+
+def placed(n: int) -> Order:
+    """What place_orders hands back: an order with its custom_order_id."""
+    return Order(id=order_json(n)["id"], custom_order_id=f"mine-{n}", status=OrderStatus.ACTIVE)
+
+
+class FakeServer:
+    """Orders by id; each list request or GET is recorded; an order ends after ``rounds`` polls."""
+
+    def __init__(self, ids: list[int], rounds: int = 2) -> None:
+        self.polls: dict[str, int] = {}
+        self.by_custom = {f"mine-{n}": n for n in ids}
+        self.by_id = {order_json(n)["id"]: n for n in ids}
+        self.rounds = rounds
+        self.lists: list[list[str]] = []
+        self.gets: list[str] = []
+
+    def state(self, n: int) -> dict[str, Any]:
+        key = str(n)
+        self.polls[key] = self.polls.get(key, 0) + 1
+        if self.polls[key] >= self.rounds:
+            return order_json(n, "COMPLETE", "5")
+        return order_json(n, "ACTIVE", str(self.polls[key]))
+
+    def list(self, request: httpx.Request) -> httpx.Response:
+        customs = request.url.params["custom_order_ids"].split(",")
+        self.lists.append(customs)
+        orders = [self.state(self.by_custom[c]) for c in customs if c in self.by_custom]
+        return httpx.Response(200, json={"orders": orders, "count": len(orders), "num_pages": 1})
+
+    def get(self, request: httpx.Request) -> httpx.Response:
+        order_id = request.url.path.rsplit("/", 1)[-1]
+        self.gets.append(order_id)
+        if order_id not in self.by_id:
+            return httpx.Response(404, json={"detail": "Not found."})
+        return httpx.Response(200, json=self.state(self.by_id[order_id]))
+
+
+@pytest.fixture
+def api() -> Iterator[respx.MockRouter]:
+    with respx.mock(
+        base_url=BASE + "/api/", assert_all_called=False, assert_all_mocked=True, using="httpx"
+    ) as router:
+        yield router
+
+
+def serve(api: respx.MockRouter, server: FakeServer) -> None:
+    api.get("orders/").mock(side_effect=server.list)
+    api.get(url__regex=r"/api/order/[^/]+$").mock(side_effect=server.get)
+
+
+async def virtual_client(url: str = BASE, **kwargs: Any) -> AsyncClient:
+    client = AsyncClient(url, TOKEN, backoff=Backoff(initial=1, maximum=2), **kwargs)
+    client._timer = AutojumpClock()  # the sandbox's jumping clock: polls take no real time
+    return client
+
+
+async def collect(client: AsyncClient, orders: Any, **kwargs: Any) -> list[Order]:
+    seen: list[Order] = []
+    with anyio.fail_after(LIMIT):
+        async for order in client.watch_orders(orders, **kwargs):
+            seen.append(order)
+    return seen
+
+
+async def test_250_orders_cost_three_list_requests_a_poll_and_no_get(
+    api: respx.MockRouter,
+) -> None:
+    server = FakeServer(list(range(250)), rounds=2)
+    serve(api, server)
+    async with await virtual_client() as client:
+        start = client._timer.current_time()
+        seen = await collect(client, [placed(n) for n in range(250)], stream=False)
+        took = client._timer.current_time() - start
+    # Two polls, a second apart: each asks for 100, 100 and 50 orders by custom_order_id.
+    assert [len(chunk) for chunk in server.lists] == [100, 100, 50] * 2
+    assert server.gets == []
+    assert took == pytest.approx(1.0)
+    # Every order: its snapshot now, then once more when it ended; then the watch ends.
+    assert len(seen) == 500
+    last = {o.id: o for o in seen}
+    assert len(last) == 250
+    assert all(o.status == OrderStatus.COMPLETE for o in last.values())
+
+
+async def test_ids_alone_cost_one_get_each_once_then_list_requests(
+    api: respx.MockRouter,
+) -> None:
+    server = FakeServer(list(range(5)), rounds=3)
+    serve(api, server)
+    ids = [order_json(n)["id"] for n in range(5)]
+    async with await virtual_client() as client:
+        seen = await collect(client, ids, stream=False)
+    assert sorted(server.gets) == sorted(ids)  # learning each custom_order_id
+    assert [len(chunk) for chunk in server.lists] == [5, 5]
+    assert [o.status for o in seen[-5:]] == [OrderStatus.COMPLETE] * 5
+    assert len(seen) == 15  # three different states each
+
+
+async def test_a_timeout_names_the_orders_still_open(api: respx.MockRouter) -> None:
+    server = FakeServer(list(range(12)), rounds=1000)
+    serve(api, server)
+    async with await virtual_client() as client:
+        with pytest.raises(WaitTimeoutError) as caught:
+            await collect(client, [placed(n) for n in range(12)], timeout=5, stream=False)
+    error = caught.value
+    assert len(error.still_open) == 12
+    assert error.still_open[placed(0).id or ""] is not None
+    assert "12 orders are still open after 5.0 s" in str(error)
+    assert "and 2 more" in str(error)  # ten named, not a wall of ids
+
+
+async def test_a_poll_that_fails_for_a_passing_reason_does_not_end_the_watch(
+    api: respx.MockRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = FakeServer([1, 2], rounds=2)
+    answers = iter([httpx.Response(503, json={"detail": "busy"})] * 3)
+    api.get("orders/").mock(side_effect=lambda request: next(answers, None) or server.list(request))
+    async with await virtual_client(max_retries=0) as client:
+        with caplog.at_level(logging.WARNING, logger="taas_async"):
+            seen = await collect(client, [placed(1), placed(2)], stream=False)
+    assert [o.status for o in seen[-2:]] == [OrderStatus.COMPLETE] * 2
+    assert caplog.text.count("a poll failed") == 3
+
+
+async def test_an_order_that_does_not_exist_ends_the_watch(api: respx.MockRouter) -> None:
+    serve(api, FakeServer([1]))
+    async with await virtual_client() as client:
+        with pytest.raises(NotFoundError):
+            await collect(client, ["00000000-0000-4000-8000-999999999999"], stream=False)
+
+
+async def test_bad_input_is_refused_before_anything_is_sent(api: respx.MockRouter) -> None:
+    async with await virtual_client() as client:
+        with pytest.raises(RequestValidationError) as caught:
+            await collect(client, [placed(1), "ok", ".."], stream=False)
+        assert "[2]" in str(caught.value)
+        with pytest.raises(RequestValidationError, match="stream"):
+            await collect(client, ["abc"], stream="yes")
+        with pytest.raises(RequestValidationError, match="poll_interval"):
+            await collect(client, ["abc"], poll_interval=0, stream=False)
+        assert await collect(client, [], stream=False) == []
+    assert not api.calls
+
+
+# --------------------------------------------------------------------------- on the stream
+
+
+def ws_update(n: int, update_type: str, status: str, executed: str) -> str:
+    order = order_json(n, status, executed)
+    return json.dumps(
+        {
+            "type": "order_update",
+            "data": {"order_id": order["id"], "update_type": update_type, "order": order},
+        }
+    )
+
+
+async def test_on_the_stream_one_connection_follows_them_all() -> None:
+    api_calls: list[str] = []
+
+    async def handler(conn: Conn, index: int) -> None:
+        await conn.receive()  # authenticate
+        await conn.receive()  # subscribe
+        # Wait until the client has asked for the state now (REST), then stream.
+        while not api_calls:
+            await anyio.sleep(0.001)
+        for n in range(3):
+            await conn.send(ws_update(n, "order_fill_received", "ACTIVE", "2"))
+        await conn.send(ws_update(99, "order_completed", "COMPLETE", "1"))  # not ours
+        for n in range(3):
+            await conn.send(ws_update(n, "order_completed", "COMPLETE", "5"))
+        await conn.drain_forever()
+
+    with WSServer(handler) as ws, respx.mock(using="httpx", assert_all_called=False) as api:
+
+        def listing(request: httpx.Request) -> httpx.Response:
+            api_calls.append(str(request.url))
+            orders = [order_json(n, "ACTIVE", "1") for n in range(3)]
+            return httpx.Response(200, json={"orders": orders, "count": 3, "num_pages": 1})
+
+        api.get(f"{ws.url}/api/orders/").mock(side_effect=listing)
+        async with AsyncClient(ws.url, TOKEN, allow_insecure_http=True) as client:
+            seen = await collect(client, [placed(n) for n in range(3)])
+    assert len(api_calls) == 1  # one list request: the state when the watch began
+    assert [(o.status, str(o.executed_qty)) for o in seen] == [
+        *[(OrderStatus.ACTIVE, "1")] * 3,
+        *[(OrderStatus.ACTIVE, "2")] * 3,
+        *[(OrderStatus.COMPLETE, "5")] * 3,
+    ]
+    assert len(ws.connections) == 1
+
+
+async def test_a_server_without_a_stream_is_polled(caplog: pytest.LogCaptureFixture) -> None:
+    async def handler(conn: Conn, index: int) -> None:
+        raise AssertionError("refused: no handler runs")
+
+    server = FakeServer([1, 2], rounds=2)
+    with WSServer(handler, refuse=404) as ws, respx.mock(using="httpx", assert_all_called=False) as api:
+        api.get(f"{ws.url}/api/orders/").mock(side_effect=server.list)
+        async with await virtual_client(ws.url, allow_insecure_http=True) as client:
+            with caplog.at_level(logging.INFO, logger="taas_async"):
+                seen = await collect(client, [placed(1), placed(2)])
+            with pytest.raises(StreamUnavailableError):
+                await collect(client, [placed(1)], stream=True)  # True: the stream or an error
+    assert [o.status for o in seen[-2:]] == [OrderStatus.COMPLETE] * 2
+    assert "no order stream" in caplog.text
+    assert len(server.lists) == 2
