@@ -8,7 +8,9 @@ interval of a second passes in no real time.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -208,13 +210,13 @@ def ws_update(n: int, update_type: str, status: str, executed: str) -> str:
 
 async def test_on_the_stream_one_connection_follows_them_all() -> None:
     api_calls: list[str] = []
+    asked = threading.Event()  # set from the test's thread, awaited in the server's
 
     async def handler(conn: Conn, index: int) -> None:
         await conn.receive()  # authenticate
         await conn.receive()  # subscribe
         # Wait until the client has asked for the state now (REST), then stream.
-        while not api_calls:
-            await anyio.sleep(0.001)
+        assert await asyncio.to_thread(asked.wait, LIMIT)
         for n in range(3):
             await conn.send(ws_update(n, "order_fill_received", "ACTIVE", "2"))
         await conn.send(ws_update(99, "order_completed", "COMPLETE", "1"))  # not ours
@@ -226,6 +228,7 @@ async def test_on_the_stream_one_connection_follows_them_all() -> None:
 
         def listing(request: httpx.Request) -> httpx.Response:
             api_calls.append(str(request.url))
+            asked.set()
             orders = [order_json(n, "ACTIVE", "1") for n in range(3)]
             return httpx.Response(200, json={"orders": orders, "count": 3, "num_pages": 1})
 
@@ -246,7 +249,10 @@ async def test_a_server_without_a_stream_is_polled(caplog: pytest.LogCaptureFixt
         raise AssertionError("refused: no handler runs")
 
     server = FakeServer([1, 2], rounds=2)
-    with WSServer(handler, refuse=404) as ws, respx.mock(using="httpx", assert_all_called=False) as api:
+    with (
+        WSServer(handler, refuse=404) as ws,
+        respx.mock(using="httpx", assert_all_called=False) as api,
+    ):
         api.get(f"{ws.url}/api/orders/").mock(side_effect=server.list)
         async with await virtual_client(ws.url, allow_insecure_http=True) as client:
             with caplog.at_level(logging.INFO, logger="taas_async"):
