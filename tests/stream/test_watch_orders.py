@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
