@@ -18,6 +18,7 @@ import collections
 import datetime as dt
 import json
 import logging
+import urllib.request
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,18 @@ def _opener_of(client: AsyncClient) -> tuple[WebSocketOpener, WebSocketOpener | 
             return transport, None  # type: ignore[return-value]
     own = H11PoolTransport()
     return own, own
+
+
+def _proxied(client: AsyncClient, url: httpx.URL) -> str | None:
+    """Why the stream would have to pass a proxy (it cannot yet), or None."""
+    if getattr(client._http, "_mounts", None):
+        return "the http_client given routes requests through mounts (proxies)"
+    proxies = urllib.request.getproxies()
+    scheme = "https" if url.scheme == "wss" else "http"
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if proxy and not urllib.request.proxy_bypass(url.host):
+        return f"the environment sets a proxy for {scheme}:// ({scheme.upper()}_PROXY or ALL_PROXY)"
+    return None
 
 
 class OrderStream:
@@ -256,6 +269,15 @@ class OrderStream:
         self._next_keepalive = now + self._keepalive
 
     async def _open(self) -> WebSocket:
+        proxied = _proxied(self._client, self._url)
+        if proxied is not None:
+            # Connecting around the proxy would bypass what the network asks for.
+            raise StreamUnavailableError(
+                f"the order stream does not go through proxies yet, and {proxied}",
+                url=self.url,
+                status_code=0,
+                text="",
+            )
         timeout = self._client._timeout.connect
         try:
             ws = await self._opener.connect_websocket(self._url, [], timeout)

@@ -337,3 +337,33 @@ async def test_keepalive_must_be_positive() -> None:
     async with AsyncClient("https://taas.test", TOKEN) as client:
         with pytest.raises(RequestValidationError, match="keepalive"):
             client.order_stream(keepalive=0)
+
+
+async def test_behind_a_proxy_the_stream_says_it_cannot_go_through_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Connecting around the proxy would bypass what the network asks for: it
+    # is refused as "no stream here", so watch_orders polls.
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with AsyncClient("https://taas.test", TOKEN) as client:
+        with pytest.raises(StreamUnavailableError, match="proxies"):
+            async with client.order_stream():
+                pass
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        await conn.send(update("order_activated", at("ACTIVE", "0", "2026-01-01T00:00Z")))
+        await conn.drain_forever()
+
+    for server in serve(handler):
+        async with AsyncClient(server.url, TOKEN, allow_insecure_http=True) as client:
+            with pytest.raises(StreamUnavailableError, match="proxies"):
+                async with client.order_stream():
+                    pass
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # a host the proxy is not for
+            async with client.order_stream() as stream:
+                [activated] = await first(stream, 1)
+    assert activated.update_type == OrderUpdateType.ORDER_ACTIVATED
