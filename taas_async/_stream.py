@@ -85,7 +85,8 @@ def _opener_of(client: AsyncClient) -> tuple[WebSocketOpener, WebSocketOpener | 
 
 def _proxied(client: AsyncClient, url: httpx.URL) -> str | None:
     """Why the stream would have to pass a proxy (it cannot yet), or None."""
-    if getattr(client._http, "_mounts", None):
+    mounts = getattr(client._http, "_mounts", {})
+    if not client._owns_http and any(t is not None for t in mounts.values()):
         return "the http_client given routes requests through mounts (proxies)"
     proxies = urllib.request.getproxies()
     scheme = "https" if url.scheme == "wss" else "http"
