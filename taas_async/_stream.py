@@ -37,7 +37,7 @@ from taas_async._exceptions import (
     TaaSError,
 )
 from taas_async._policy import transient
-from taas_async._transports import H11PoolTransport, transports_of
+from taas_async._transports import AiohttpTransport, H11PoolTransport, transports_of
 from taas_async._transports._websocket import (
     WebSocket,
     WebSocketClosedError,
@@ -63,6 +63,8 @@ _BAD_TOKEN = 4001
 _SUBSCRIBE = json.dumps({"command": "subscribe", "data_type": "user_orders"})
 _KEEP_ALIVE = json.dumps({"command": "keep_alive"})
 _UTC = dt.timezone.utc
+#: Transports that reach the network as a direct connection would.
+_NETWORK = (httpx.AsyncHTTPTransport, AiohttpTransport)
 #: Keys only a multi order's JSON has.
 _MULTI_KEYS = ("child_order_ids", "calculated_status", "child_orders", "pairs")
 
@@ -74,13 +76,21 @@ def stream_url(base_url: str) -> str:
     return str(url.copy_with(scheme=scheme)) + "ws/orders/"
 
 
-def _opener_of(client: AsyncClient) -> tuple[WebSocketOpener, WebSocketOpener | None]:
-    """The client's transport if it opens WebSockets, else a direct one (to close later)."""
-    for transport in transports_of(client._http):
+def _opener_of(client: AsyncClient) -> tuple[WebSocketOpener | None, WebSocketOpener | None]:
+    """(how to open the stream, a transport of our own to close later).
+
+    The client's transport when it opens WebSockets; a direct connection when
+    it is a network transport that cannot (httpx's own, aiohttp's); None for
+    any other (a test double, a wrapper): the stream must not go around it.
+    """
+    transports = transports_of(client._http)
+    for transport in transports:
         if hasattr(transport, "connect_websocket"):
-            return transport, None  # type: ignore[return-value]
-    own = H11PoolTransport()
-    return own, own
+            return transport, None
+    if all(t is None or type(t) in _NETWORK for t in transports):
+        own = H11PoolTransport()
+        return own, own
+    return None, None
 
 
 def _proxied(client: AsyncClient, url: httpx.URL) -> str | None:
@@ -275,6 +285,14 @@ class OrderStream:
             # Connecting around the proxy would bypass what the network asks for.
             raise StreamUnavailableError(
                 f"the order stream does not go through proxies yet, and {proxied}",
+                url=self.url,
+                status_code=0,
+                text="",
+            )
+        if self._opener is None:
+            names = ", ".join(type(t).__name__ for t in transports_of(self._client._http))
+            raise StreamUnavailableError(
+                f"the client's transport ({names}) cannot open a WebSocket",
                 url=self.url,
                 status_code=0,
                 text="",

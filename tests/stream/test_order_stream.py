@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 import respx
 from conftest import TOKEN, load_json
@@ -367,3 +368,17 @@ async def test_behind_a_proxy_the_stream_says_it_cannot_go_through_it(
             async with client.order_stream() as stream:
                 [activated] = await first(stream, 1)
     assert activated.update_type == OrderUpdateType.ORDER_ACTIVATED
+
+
+async def test_a_transport_that_cannot_open_websockets_is_not_gone_around() -> None:
+    # A test double or a wrapper sees every request: the stream does not
+    # connect behind its back; it says so, and watch_orders polls through it.
+    order = {**ORDER, "status": "COMPLETE"}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=order))
+    async with AsyncClient("https://taas.test", TOKEN, transport=transport) as client:
+        with pytest.raises(StreamUnavailableError, match="MockTransport"):
+            async with client.order_stream():
+                pass
+        with anyio.fail_after(LIMIT):
+            seen = [o async for o in client.watch_orders([ORDER_ID])]
+    assert [o.status for o in seen] == ["COMPLETE"]
