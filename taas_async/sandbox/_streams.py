@@ -12,9 +12,12 @@ serves both):
   after it, ``{"type": "order_update", "data": {...}}``, in the order the
   engine made them; ``unsubscribe`` stops them; ``keep_alive`` does nothing
   but count as activity;
-- a connection that sends nothing for 30 s of sandbox time is closed with
-  1001; a malformed or unknown command gets ``{"type": "error", "message":
-  ...}`` and the connection stays open.
+- a connection that sends nothing for 30 s is closed with 1001: 30 s of
+  sandbox time on a virtual clock (the in-process client's own timers run
+  on it too), 30 s of real time on a real-time clock (a client's keep-alive
+  timer runs on real time: at ``speed=60`` sandbox time would drop it after
+  half a real second); a malformed or unknown command gets ``{"type":
+  "error", "message": ...}`` and the connection stays open.
 
 Time: the session waits on the sandbox's clock for the earlier of the
 engine's next event and its idle deadline (an autojump clock jumps there),
@@ -30,6 +33,7 @@ import datetime as dt
 import hmac
 import json
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl
 
@@ -50,7 +54,7 @@ __all__ = ["IDLE_LIMIT", "STREAM_PATH", "Duplex", "StreamHub"]
 
 #: Where the stream lives, under the API's ``base_path``.
 STREAM_PATH = "/ws/orders/"
-#: A connection that sends nothing for this long (sandbox time) is closed.
+#: A connection that sends nothing for this long is closed (real time on a real-time clock).
 IDLE_LIMIT = dt.timedelta(seconds=30)
 #: Real seconds at most between two looks at a clock the session cannot wait on.
 POLL = 0.25
@@ -70,6 +74,7 @@ NOT_AUTHENTICATED = "not authenticated: give ?token= or send the authenticate co
 #: Close codes a server may send (RFC 6455 7.4: not 1004-1006 nor 1015; 3000-4999 are free).
 _SENDABLE = frozenset({*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)})
 _GONE = (-1, "")  # the client went away: nothing to close
+_real_now = time.monotonic  # a real-time clock's idle limit runs on this
 
 
 class Duplex(Protocol):
@@ -259,6 +264,7 @@ class _Session:
         self.feed: Feed | None = None
         self.cursor = 0
         self._heard_at = self._sandbox.now()  # the last message from the client
+        self._heard_real = _real_now()  # the same, in real time
         self._ending: tuple[int | None, str] | None = None  # how to end: (code or None, reason)
         self._woken = False
         self._scope: anyio.CancelScope | None = None
@@ -319,7 +325,7 @@ class _Session:
                 if text is None:
                     self.end(*_GONE)
                     return
-                self._heard_at = self._sandbox.now()
+                self._heard_at, self._heard_real = self._sandbox.now(), _real_now()
                 reply = self._command(text)
                 if reply is not None and not self._over():
                     await self._send(json.dumps({"type": "error", "message": reply}))
@@ -332,7 +338,7 @@ class _Session:
             while not self._over():
                 self._woken = False
                 now = self._sandbox.now()
-                idle_at = self._heard_at + IDLE_LIMIT
+                idle_at = self._idle_at(now)
                 pending = await self._deliver(min(now, idle_at))
                 if self._over():
                     break
@@ -343,6 +349,14 @@ class _Session:
                     await self._sleep_until(min(t for t in (idle_at, pending, due) if t))
         except ClientGoneError:
             self.end(*_GONE)
+
+    def _idle_at(self, now: dt.datetime) -> dt.datetime:
+        """When the connection counts as idle, in sandbox time."""
+        clock = self._sandbox.clock
+        if isinstance(clock, RealTimeClock):  # real seconds left, at the clock's speed
+            left = IDLE_LIMIT.total_seconds() - (_real_now() - self._heard_real)
+            return now + dt.timedelta(seconds=max(0.0, left) * clock.speed)
+        return self._heard_at + IDLE_LIMIT
 
     async def _deliver(self, until: dt.datetime) -> dt.datetime | None:
         """Send the updates due by ``until``; when the next one is due, if one waits."""

@@ -33,7 +33,7 @@ from taas_async._transports._websocket import (
     WebSocketClosedError,
     WebSocketRefusedError,
 )
-from taas_async.sandbox import AutojumpClock, Sandbox, SandboxServer
+from taas_async.sandbox import AutojumpClock, Sandbox, SandboxServer, _streams
 from taas_async.sandbox._feed import Feed
 
 pytestmark = pytest.mark.anyio
@@ -533,6 +533,46 @@ async def test_a_held_clock_does_not_jump(anyio_backend: str) -> None:
     assert woke == [10]
     with pytest.raises(RuntimeError):
         clock.release()
+
+
+# --------------------------------------------------------------------------- a real-time clock
+
+
+async def test_on_a_real_time_clock_updates_come_as_it_runs(anyio_backend: str) -> None:
+    sandbox = Sandbox(speed=3600)  # an hour a second: 30 s of sandbox time pass in 8 ms
+    ws = await subscribed(sandbox)
+    order = sandbox.engine.place_order(twap(120))
+    updates = await updates_until(ws, order.id, "order_completed")
+    # No keep_alive sent for two minutes of sandbox time and still open: on a real-time
+    # clock the idle limit is 30 s of real time, the time a client's keep-alive runs on.
+    assert kinds(updates)[:2] == ["order_created", "order_activated"]
+    await nothing_pending(ws)
+    await ws.aclose()
+
+
+async def test_on_a_real_time_clock_advance_delivers_at_once(anyio_backend: str) -> None:
+    sandbox = Sandbox(speed=1)
+    ws = await subscribed(sandbox)
+    order = sandbox.engine.place_order(twap(3600))
+    sandbox.advance(3600)  # an hour at once, and the stream is still open
+    updates = await updates_until(ws, order.id, "order_completed")
+    assert updates[-1]["order"]["status"] == "COMPLETE"
+    await ws.aclose()
+
+
+async def test_on_a_real_time_clock_idle_is_30_real_seconds(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox = Sandbox(speed=1)
+    ws = await subscribed(sandbox)
+    real = _streams._real_now()
+    monkeypatch.setattr(_streams, "_real_now", lambda: real + 29.9)
+    sandbox.streams.wake()
+    await nothing_pending(ws)  # heard from at "29.9 s": 30 more from there
+    monkeypatch.setattr(_streams, "_real_now", lambda: real + 29.9 + 30)
+    sandbox.streams.wake()
+    error = await closed(ws)
+    assert error.code == 1001
 
 
 # --------------------------------------------------------------------------- faults
