@@ -277,6 +277,7 @@ async def test_multi_order_parent_and_child_updates(anyio_backend: str) -> None:
     assert [p["order"]["id"] for p in parent] == [multi.id] * 3
     assert parent[0]["order"]["child_order_ids"] == children  # the multi order's JSON
     assert [p["order"]["status"] for p in parent] == ["SUBMITTED", "ACTIVE", "COMPLETE"]
+    assert parent[-1]["order"] == await get_json(sandbox, f"/api/multi_order/{multi.id}")
     for child in children:
         mine = kinds(updates, child)
         fills = mine.count("child_order_fill_received")
