@@ -8,6 +8,9 @@ the reader gets :class:`~taas_async._transports._websocket.WebSocketClosedError`
 with the closer's code and reason; a connection dropped without a close is
 code 1006, and what was not read yet is lost.
 
+The client's ``send()`` returns once the sandbox has read the message, so
+a ``subscribe`` is in effect by then (over a network it would be soon after).
+
 On an :class:`~taas_async.sandbox.AutojumpClock` a message in the pipe
 holds the clock still until its reader has it, so time cannot jump between
 the sandbox sending an update and the client seeing it. Towards the

@@ -302,6 +302,11 @@ class _Session:
                     group.start_soon(self._listen)
                     await self._serve()
                     group.cancel_scope.cancel()
+        except BaseException:  # a failure, or the server shutting down: no client waits on
+            self._ending = (INTERNAL_ERROR, "the sandbox's stream session ended")
+            await self._close()
+            raise
+        else:
             await self._close()
         finally:
             self._unsubscribe()
@@ -309,13 +314,16 @@ class _Session:
 
     async def _close(self) -> None:
         code, reason = self._ending or _GONE
-        if (code, reason) == _GONE:
-            return
+        if (code, reason) == _GONE:  # nobody to tell; closing still frees the connection
+            code, reason = 1000, ""
         with anyio.CancelScope(shield=True), anyio.move_on_after(5):  # a stalled peer
-            if code is None:
-                await self._duplex.abort()
-            else:
-                await self._duplex.close(code, reason)
+            try:
+                if code is None:
+                    await self._duplex.abort()
+                else:
+                    await self._duplex.close(code, reason)
+            except Exception:  # noqa: BLE001 (closing is the last thing: nothing is left to tell)
+                return
 
     async def _listen(self) -> None:
         """Read the client's messages until it goes or a command ends the session."""

@@ -87,6 +87,16 @@ async def closed(ws: WebSocket) -> WebSocketClosedError:
     return info.value
 
 
+async def closed_after_updates(ws: WebSocket, order_id: str) -> WebSocketClosedError:
+    """The close the stream ends with, after any updates about ``order_id`` sent before it."""
+    while True:
+        try:
+            message = await receive(ws)
+        except WebSocketClosedError as error:
+            return error
+        assert message["data"]["order_id"] == order_id, message
+
+
 async def nothing_pending(ws: WebSocket) -> None:
     """Nothing was sent: a bad command's error reply is the next message."""
     await send(ws, "probe")
@@ -429,6 +439,24 @@ async def test_the_client_closing_ends_the_session(anyio_backend: str) -> None:
     await ws.aclose()  # idempotent
 
 
+async def test_a_failing_session_closes_with_1011_and_is_logged(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(self: Any, text: str) -> None:
+        raise RuntimeError("boom")
+
+    sandbox = Sandbox()
+    ws = await connect(sandbox)
+    monkeypatch.setattr(_streams._Session, "_command", broken)
+    await send(ws, KEEP_ALIVE)
+    error = await closed(ws)  # the client is told; it does not wait for ever
+    assert error.code == 1011
+    with anyio.fail_after(REAL):
+        while sandbox.streams.open:
+            await anyio.lowlevel.checkpoint()
+    assert "order stream failed" in caplog.text
+
+
 async def test_a_ping_in_process_is_answered_at_once(anyio_backend: str) -> None:
     sandbox = Sandbox()
     ws = await connect(sandbox)
@@ -655,7 +683,7 @@ async def test_drop_streams_abruptly_and_with_a_code(anyio_backend: str) -> None
     order = sandbox.engine.place_order(twap())
     assert (await receive(three))["data"]["order_id"] == order.id
     assert sandbox.drop_streams(4000, "maintenance") == 1  # now: nothing more is sent
-    error = await closed(three)
+    error = await closed_after_updates(three, order.id)
     assert (error.code, error.reason) == (4000, "maintenance")
     assert sandbox.drop_streams() == 0
     with pytest.raises(ValueError, match="close code"):
