@@ -410,7 +410,8 @@ class _Session:
     # ------------------------------------------------------------------ commands
 
     def _valid(self, token: str) -> bool:
-        return hmac.compare_digest(token.encode(), self._sandbox.token.encode())
+        given = token.encode("utf-8", "surrogatepass")  # JSON may hold a lone surrogate
+        return hmac.compare_digest(given, self._sandbox.token.encode())
 
     def _command(self, text: str) -> str | None:
         """Act on one client message; an error message to send back, if it was not understood."""

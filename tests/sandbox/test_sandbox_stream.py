@@ -205,6 +205,9 @@ async def test_a_wrong_token_by_command_closes_with_4001(anyio_backend: str) -> 
     await send(ws, {"command": "authenticate", "token": "wrong"})
     error = await closed(ws)
     assert (error.code, error.reason) == (4001, "invalid token")
+    ws = await connect(sandbox, token=None)
+    await ws.send('{"command": "authenticate", "token": "\\ud800"}')  # not even UTF-8
+    assert (await closed(ws)).code == 4001
     # Even after a good one: a token given and wrong ends the stream.
     ws = await connect(sandbox)
     await send(ws, {"command": "authenticate", "token": "wrong"})
