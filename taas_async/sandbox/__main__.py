@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from taas_async.sandbox._control import CONTROL_PREFIX
 from taas_async.sandbox._sandbox import DEFAULT_TOKEN, Sandbox
+from taas_async.sandbox._streams import STREAM_PATH
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"accounts: {', '.join(sandbox.engine.accounts)}", flush=True)
     root = f"http://{shown}:{port}{CONTROL_PREFIX}"
     print(f"dashboard: {root}/?token={quote(args.token, safe='')}", flush=True)
-    config = uvicorn.Config(sandbox.app, log_level="warning", lifespan="on")
+    print(f"order stream: ws://{shown}:{port}{args.base_path}{STREAM_PATH}", flush=True)
+    config = uvicorn.Config(sandbox.app, log_level="warning", lifespan="on", ws="wsproto")
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 

@@ -120,6 +120,18 @@ class FaultRule:
         )
 
 
+def _delay(_: object, __: object, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e9:
+        raise ValueError(f"stream_delay is seconds: a finite number >= 0, got {value!r}")
+
+
+def _refusal(_: object, __: object, value: Any) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 200 <= value <= 599
+    ):
+        raise ValueError(f"stream_refuse is None or an HTTP status 200-599, got {value!r}")
+
+
 @attrs.define
 class Faults:
     """Knobs that make the sandbox misbehave on purpose, for tests.
@@ -128,10 +140,14 @@ class Faults:
 
         sandbox.faults.fail_next(2, status=503, headers={"Retry-After": "1"})
         sandbox.faults.latency = 0.05  # seconds before each reply (virtual on an autojump clock)
+        sandbox.faults.stream_delay = 2  # sandbox seconds before each order stream update
+        sandbox.faults.stream_refuse = 503  # order stream upgrades get this HTTP status
     """
 
     latency: float = 0.0
     rules: list[FaultRule] = attrs.field(factory=list)
+    stream_delay: float = attrs.field(default=0.0, validator=_delay)
+    stream_refuse: int | None = attrs.field(default=None, validator=_refusal)
 
     def fail_next(
         self,
@@ -170,9 +186,11 @@ class Faults:
         return rule
 
     def clear(self) -> None:
-        """Drop every rule and the latency."""
+        """Drop every rule, the latency and the order stream's faults."""
         self.rules.clear()
         self.latency = 0.0
+        self.stream_delay = 0.0
+        self.stream_refuse = None
 
     def take(self, method: str, path: str) -> FaultRule | None:
         """The first rule matching this request, counted as used."""

@@ -246,6 +246,22 @@ class AutojumpClock(VirtualClock):
             self._busy -= 1
             self._activity += 1
 
+    def hold(self) -> None:
+        """Keep time still until :meth:`release`, whatever task waits meanwhile.
+
+        For work in flight that belongs to no task yet: a message on its way
+        through an in-process stream to a reader about to wake for it.
+        """
+        self._busy += 1
+        self._activity += 1
+
+    def release(self) -> None:
+        """End one :meth:`hold`."""
+        if self._busy <= 0:
+            raise RuntimeError("release() without a hold()")
+        self._busy -= 1
+        self._activity += 1
+
     # ------------------------------------------------------------------ waiting
 
     async def sleep(self, seconds: float) -> None:

@@ -12,10 +12,15 @@ as exchanges nor subject to the fault knobs: a script can always steer.
 ``POST /_sandbox/advance``  ``{"seconds": n}``: move the clock forward
 ``POST /_sandbox/price``    ``{"pair": "ETH-USDT", "price": "3100.5"}``
 ``GET  /_sandbox/faults``   the faults set
-``POST /_sandbox/faults``   ``{"fail_next": {...}, "latency": s, "clear": true}``
+``POST /_sandbox/faults``   ``{"fail_next": {...}, "latency": s, "stream_delay": s,
+                            "stream_refuse": status, "clear": true}``
 ``POST /_sandbox/reset``    back to the state at construction
 ``GET  /_sandbox/exchanges`` the latest exchanges (``?limit=N``, default 100)
+``POST /_sandbox/streams/drop`` ``{"code": 4000 | null, "reason": "..."}``: close
+                            every open order stream
 ==========================  ===================================================
+
+A ``websocket`` scope goes to the order stream (``<base_path>/ws/orders/``).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from taas_async.sandbox._clock import RealTimeClock, VirtualClock
 from taas_async.sandbox._dashboard import dashboard_page, refused_page
 from taas_async.sandbox._prices import STABLECOINS, Pair
 from taas_async.sandbox._records import EXACT, MAX_AMOUNT, SandboxError, bad_field
+from taas_async.sandbox._streams import close_problems
 
 if TYPE_CHECKING:
     from taas_async.sandbox._records import Account, SimOrder
@@ -63,6 +69,7 @@ __all__ = ["CONTROL_PREFIX", "ControlPlane"]
 CONTROL_PREFIX = "/_sandbox"
 MAX_ADVANCE = 7 * 86_400  # seconds per call: prices walk a step a second, up to a week at once
 MAX_LATENCY = 60  # seconds
+MAX_STREAM_DELAY = 86_400  # sandbox seconds
 MAX_FAIL_COUNT = 1_000_000
 MAX_FAULT_HEADERS = 50
 DEFAULT_EXCHANGES = 100
@@ -132,10 +139,14 @@ class ControlPlane:
             "faults": {"GET": self._faults, "POST": self._set_faults},
             "reset": {"POST": self._reset},
             "exchanges": {"GET": self._exchanges},
+            "streams/drop": {"POST": self._drop_streams},
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
+        if scope["type"] == "websocket":
+            await self.sandbox.streams.serve_asgi(scope, receive, send)
+            return
         if scope["type"] != "http" or not (
             path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/")
         ):
@@ -232,6 +243,7 @@ class ControlPlane:
             "balances": {a.name: _account(a) for a in sandbox.engine.accounts.values()},
             "exchanges": [self._exchange(e) for e in sandbox.exchanges[-STATE_EXCHANGES:]],
             "faults": _faults(sandbox.faults),
+            "streams": sandbox.streams.open,
         }
 
     def _advance(self, call: _Call) -> tuple[int, Any]:
@@ -274,10 +286,18 @@ class ControlPlane:
         return 200, _faults(self.sandbox.faults)
 
     def _set_faults(self, call: _Call) -> tuple[int, Any]:
-        data = call.json(frozenset({"fail_next", "latency", "clear"}))
+        data = call.json(
+            frozenset({"fail_next", "latency", "stream_delay", "stream_refuse", "clear"})
+        )
         if not data:
             raise SandboxError(
-                400, {"non_field_errors": ["give at least one of fail_next, latency, clear"]}
+                400,
+                {
+                    "non_field_errors": [
+                        "give at least one of fail_next, latency, stream_delay, stream_refuse,"
+                        " clear"
+                    ]
+                },
             )
         problems: dict[str, list[str]] = {}
         clear = data.get("clear", False)
@@ -289,6 +309,19 @@ class ControlPlane:
                 latency = _number(data, "latency", maximum=Decimal(MAX_LATENCY), unit="seconds")
             except SandboxError as exc:
                 problems.update(exc.body)
+        delay = None
+        if "stream_delay" in data:
+            try:
+                delay = _number(
+                    data, "stream_delay", maximum=Decimal(MAX_STREAM_DELAY), unit="seconds"
+                )
+            except SandboxError as exc:
+                problems.update(exc.body)
+        refuse = data.get("stream_refuse")
+        if refuse is not None and (
+            isinstance(refuse, bool) or not isinstance(refuse, int) or not 200 <= refuse <= 599
+        ):
+            problems["stream_refuse"] = ["must be an HTTP status from 200 to 599, or null"]
         rule: dict[str, Any] | None = None
         if "fail_next" in data:
             rule, rule_problems = _fault_rule(data["fail_next"])
@@ -300,6 +333,10 @@ class ControlPlane:
             faults.clear()
         if latency is not None:
             faults.latency = float(latency)  # seconds (virtual on an autojump clock)
+        if delay is not None:
+            faults.stream_delay = float(delay)
+        if "stream_refuse" in data:
+            faults.stream_refuse = refuse
         if rule is not None:
             faults.fail_next(**rule)
         return 200, _faults(faults)
@@ -308,6 +345,14 @@ class ControlPlane:
         call.json(frozenset(), empty_ok=True)
         self.sandbox.reset()
         return 200, {"reset": True, "now": render.timestamp(self.sandbox.now())}
+
+    def _drop_streams(self, call: _Call) -> tuple[int, Any]:
+        data = call.json(frozenset({"code", "reason"}), empty_ok=True)
+        code, reason = data.get("code"), data.get("reason", "")
+        problems = close_problems(code, reason)
+        if problems:
+            raise SandboxError(400, {field: [text] for field, text in problems.items()})
+        return 200, {"dropped": self.sandbox.drop_streams(code, reason)}
 
     def _exchanges(self, call: _Call) -> tuple[int, Any]:
         limit = SandboxApp._int(call.query, "limit", DEFAULT_EXCHANGES, MAX_EXCHANGES)
@@ -497,6 +542,8 @@ def _account(account: Account) -> dict[str, Any]:
 def _faults(faults: Faults) -> dict[str, Any]:
     return {
         "latency": faults.latency,
+        "stream_delay": faults.stream_delay,
+        "stream_refuse": faults.stream_refuse,
         "fail_next": [
             {
                 "count": rule.remaining,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import itertools
 import random
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, localcontext
@@ -37,6 +38,7 @@ from taas_async._requests import (
 )
 from taas_async.sandbox import _strategies as strategies
 from taas_async.sandbox._clock import Clock
+from taas_async.sandbox._feed import Feed
 from taas_async.sandbox._market import DEFAULT_FEE_BPS, FeeTable, Market
 from taas_async.sandbox._prices import Pair, PriceFeed
 from taas_async.sandbox._records import (
@@ -64,6 +66,8 @@ from taas_async.sandbox._records import (
     listed,
     not_found,
     open_exposures,
+    random_uuid,
+    start_of,
 )
 
 __all__ = ["Engine"]
@@ -93,22 +97,19 @@ class Engine:
         self.chains: dict[str, SimChain] = {}
         self.messages: dict[str, list[Message]] = {}
         self._events: list[tuple[dt.datetime, int, str, int]] = []
-        self._seq = 0
+        self._seqs = itertools.count(1)
         self._now = clock.now()
+        self.feed = Feed(self.multis)  # the order updates, for the order stream
 
     # ------------------------------------------------------------------ time
 
     def new_id(self) -> str:
         """A UUID4 string drawn from the seeded generator (reproducible)."""
-        bits = self._rng.getrandbits(128)
-        bits = (bits & ~(0xF << 76)) | (4 << 76)  # version 4
-        bits = (bits & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-        hexed = f"{bits:032x}"
-        return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+        return random_uuid(self._rng)
 
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
+    def next_due(self) -> dt.datetime | None:
+        """When the earliest scheduled event falls due (None: nothing is scheduled)."""
+        return self._events[0][0] if self._events else None
 
     def sync(self) -> dt.datetime:
         """Process every event due by the clock's now, in time order; return now."""
@@ -133,7 +134,7 @@ class Engine:
         order.version += 1
         when = self._next_event(order)
         if when is not None:
-            heapq.heappush(self._events, (when, self._next_seq(), order.id, order.version))
+            heapq.heappush(self._events, (when, next(self._seqs), order.id, order.version))
 
     def _next_event(self, order: SimOrder) -> dt.datetime | None:
         if order.status is OrderStatus.SCHEDULED:
@@ -160,6 +161,7 @@ class Engine:
             if order.strategy is Strategy.ICEBERG:
                 order.slice_factors = strategies.iceberg_factors(order)
             self._log(order, when, "info", f"order started ({order.strategy.value})")
+            self.feed.status_changed(order, when)
         else:
             assert order.last_step is not None  # noqa: S101
             since = order.last_step
@@ -198,6 +200,7 @@ class Engine:
         order.updated_at = when
         order.account.apply_fill(order.pair, order.side, qty, notional, fee)
         self._log(order, when, "info", f"filled {qty} {order.pair.base} at {price}")
+        self.feed.filled(order, when)
 
     def _finish(self, order: SimOrder, when: dt.datetime, status: OrderStatus) -> None:
         order.status = status
@@ -206,6 +209,7 @@ class Engine:
         order.version += 1
         word = "complete" if status is OrderStatus.COMPLETE else "canceled"
         self._log(order, when, "info", f"order {word}: {order.pct_filled}% filled")
+        self.feed.status_changed(order, when)
         if order.chain is not None:
             self._advance_chain(order.chain, order, when)
 
@@ -227,7 +231,7 @@ class Engine:
 
     def _start_batch(self, chain: SimChain, when: dt.datetime) -> None:
         for leg in chain.next_batch():
-            leg.time_start = self._start_of(leg.request, when)
+            leg.time_start = start_of(leg.request, when)
             self._schedule(leg)
 
     def _log(self, order: SimOrder, when: dt.datetime, level: str, text: str) -> None:
@@ -323,7 +327,7 @@ class Engine:
         pair = Pair.parse(request.pair)
         order = SimOrder(
             id=order_id or self.new_id(),
-            seq=self._next_seq(),
+            seq=next(self._seqs),
             request=request,
             created_at=now,
             updated_at=now,
@@ -341,15 +345,10 @@ class Engine:
         self.orders[order.id] = order
         self._log(order, now, "info", "order accepted")
         if chain is None:
-            order.time_start = self._start_of(request, now)
+            order.time_start = start_of(request, now)
             self._schedule(order)
+        self.feed.placed(order, now)
         return order
-
-    @staticmethod
-    def _start_of(request: PlaceOrderRequest, now: dt.datetime) -> dt.datetime:
-        """When an order starts: its ``start_datetime`` if that is later than ``now``."""
-        start = request.start_datetime
-        return max(now, start) if start is not None else now
 
     def _sell_amount(self, order: SimOrder, now: dt.datetime) -> Decimal:
         req = order.request
@@ -394,6 +393,7 @@ class Engine:
         order.updated_at = order.paused_at = self._now
         self._schedule(order)  # its step is dropped; the 24-hour limit is due instead
         self._log(order, self._now, "info", "order paused")
+        self.feed.status_changed(order, self._now)
         return f"order {order.id} paused"
 
     def resume_order(self, order_id: str) -> str:
@@ -410,6 +410,7 @@ class Engine:
         strategies.place_again(order, self._now)  # from the market as it is: no catching up
         self._log(order, self._now, "info", "order resumed")
         self._schedule(order)
+        self.feed.status_changed(order, self._now)
         return f"order {order.id} resumed"
 
     def _step_elapsed(self, order: SimOrder) -> None:
@@ -495,6 +496,7 @@ class Engine:
         for leg in legs:
             multi.children.append(self._place(leg, now, parent_order=multi.id))
         self.multis[multi.id] = multi
+        self.feed.multi_placed(multi, now)
         return multi
 
     def multi_order(self, multi_id: str) -> SimMulti:
@@ -511,10 +513,10 @@ class Engine:
         live = [c for c in multi.children if not c.is_terminal]
         if not live and not multi.canceled:
             raise SandboxError(400, {"error": f"multi order {multi.id} is {multi.status}"})
+        multi.canceled = True  # before its children finish: never reported COMPLETE on the way
         for child in live:
             child.failure_reason = "multi order canceled by user"
             self._finish(child, self._now, OrderStatus.CANCELED)
-        multi.canceled = True
         return f"multi order {multi.id} canceled ({len(live)} child orders)"
 
     def place_chained_order(self, request: PlaceChainedOrderRequest) -> SimChain:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import httpx
 
+from taas_async._transports._websocket import WebSocket, WebSocketRefusedError
 from taas_async.sandbox._app import reply_headers
 from taas_async.sandbox._clock import AutojumpClock, Clock
 
@@ -16,6 +18,10 @@ class _Serves(Protocol):
     async def serve(
         self, method: str, path: str, url: httpx.URL, headers: httpx.Headers, body: bytes
     ) -> tuple[int, bytes, str, dict[str, str]]: ...
+
+
+class _Streams(Protocol):
+    async def connect(self, url: httpx.URL) -> WebSocket: ...
 
 
 class InProcessTransport(httpx.AsyncBaseTransport):
@@ -29,11 +35,33 @@ class InProcessTransport(httpx.AsyncBaseTransport):
     holds the clock still (time jumps only when everything waits), and its
     read timeout runs on the sandbox's clock: a fault latency longer than the
     timeout ends in ``httpx.ReadTimeout``, as it would over a network.
+
+    :meth:`connect_websocket` opens the order stream (``ws://<any host>/ws/orders/``,
+    under the sandbox's ``base_path``) as an in-memory pipe to the sandbox.
     """
 
-    def __init__(self, app: _Serves, clock: Clock) -> None:
+    def __init__(self, app: _Serves, clock: Clock, *, streams: _Streams | None = None) -> None:
         self._app = app
         self._clock = clock
+        self._streams = streams
+
+    async def connect_websocket(
+        self, url: httpx.URL, headers: Sequence[tuple[str, str]], timeout: float | None
+    ) -> WebSocket:
+        """Open the sandbox's order stream in process: a pipe, no socket.
+
+        ``headers`` and ``timeout`` are accepted for the transport interface's
+        sake: nothing in process reads headers or takes time to connect. The
+        token goes in the URL (``?token=``) or in an ``authenticate`` command.
+
+        Raises:
+            WebSocketRefusedError: not the stream's path (404), the
+                ``faults.stream_refuse`` status, or a transport with no streams.
+
+        """
+        if self._streams is None:
+            raise WebSocketRefusedError(404, b'{"detail":"Not found."}')
+        return await self._streams.connect(url)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Answer ``request``; on an autojump clock, within its read timeout."""

@@ -8,6 +8,7 @@ moves them through time. Also the sandbox's own limits and its error type.
 from __future__ import annotations
 
 import datetime as dt
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import (
     ROUND_DOWN,
@@ -296,6 +297,21 @@ class SimOrder:
             if not span
             else min(self.n_slices, self.elapsed_us * self.n_slices // span)
         )
+
+
+def random_uuid(rng: random.Random) -> str:
+    """A UUID4 string drawn from ``rng`` (a seeded generator gives reproducible ids)."""
+    bits = rng.getrandbits(128)
+    bits = (bits & ~(0xF << 76)) | (4 << 76)  # version 4
+    bits = (bits & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    hexed = f"{bits:032x}"
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+
+
+def start_of(request: PlaceOrderRequest, now: dt.datetime) -> dt.datetime:
+    """When an order starts: its ``start_datetime`` if that is later than ``now``."""
+    start = request.start_datetime
+    return max(now, start) if start is not None else now
 
 
 def target_of(req: PlaceOrderRequest) -> tuple[Literal["base", "quote"], Decimal]:

@@ -14,10 +14,9 @@ import json
 import re
 import secrets
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taas_async._enums import Side
-from taas_async.sandbox._engine import Engine
 from taas_async.sandbox._prices import Pair
 from taas_async.sandbox._records import (
     DEFAULT_ENGINE_PASSIVENESS,
@@ -30,6 +29,9 @@ from taas_async.sandbox._records import (
     SimMulti,
     SimOrder,
 )
+
+if TYPE_CHECKING:  # the engine renders its updates through this module
+    from taas_async.sandbox._engine import Engine
 
 __all__ = [
     "balances",

@@ -20,6 +20,7 @@ from taas_async.sandbox._engine import Engine
 from taas_async.sandbox._inprocess import InProcessTransport
 from taas_async.sandbox._prices import Pair
 from taas_async.sandbox._records import EXACT, MAX_AMOUNT, Account
+from taas_async.sandbox._streams import STREAM_PATH, StreamHub
 
 __all__ = ["DEFAULT_ACCOUNTS", "DEFAULT_TOKEN", "AccountSpec", "Sandbox"]
 
@@ -167,6 +168,8 @@ class Sandbox:
         #: The latest ``max_exchanges`` requests received and the replies given, oldest first.
         self.exchanges: list[Exchange] = []
         self.max_exchanges = max_exchanges
+        #: The open order streams (``/ws/orders/``), in process and served.
+        self.streams = StreamHub(self)
         if accounts is not None and not isinstance(accounts, Mapping):
             raise TypeError(
                 f"accounts must be a mapping of account name -> AccountSpec, got {accounts!r}"
@@ -187,6 +190,7 @@ class Sandbox:
         for name, spec in self._accounts.items():
             holdings = {symbol: to_decimal(amount) for symbol, amount in spec.holdings.items()}
             engine.add_account(name, holdings, exchange=spec.exchange, account_id=spec.account_id)
+        engine.feed.listeners.append(self.streams.wake)  # a new update: the streams send it
         return engine
 
     def reset(self) -> None:
@@ -198,7 +202,9 @@ class Sandbox:
         (or a clock given as ``clock=``) keeps running, and the prices start
         again from now. :attr:`engine` is a new :class:`Engine` afterwards.
         Accounts added with :meth:`add_account` after construction are gone.
+        Open order streams are closed (1012, "the sandbox was reset").
         """
+        self.streams.drop(1012, "the sandbox was reset")
         if isinstance(self.clock, VirtualClock):
             self.clock.reset()
         self.engine = self._new_engine()
@@ -236,6 +242,7 @@ class Sandbox:
             raise TypeError(f"advance() cannot move a {type(self.clock).__name__}")
         self.clock.advance(seconds)
         self.engine.sync()
+        self.streams.wake()  # idle deadlines and delayed updates may have come due
 
     def price(self, pair: str) -> Decimal:
         """The current price of a pair (quote per base)."""
@@ -284,14 +291,36 @@ class Sandbox:
 
     # ------------------------------------------------------------------ ways in
 
-    def transport(self) -> httpx.AsyncBaseTransport:
+    def transport(self) -> InProcessTransport:
         """An httpx transport that calls the sandbox in process (no socket).
+
+        Its ``connect_websocket`` opens the order stream in process too.
 
         On an :class:`~taas_async.sandbox.AutojumpClock` the request's read
         timeout runs on the sandbox's clock too: a fault latency longer than
         it ends in ``httpx.ReadTimeout``, as it would over a network.
         """
-        return InProcessTransport(self.app, self.clock)
+        return InProcessTransport(self.app, self.clock, streams=self.streams)
+
+    @property
+    def stream_url(self) -> str:
+        """The order stream's URL for in-process clients (``ws://taas-sandbox/ws/orders/``)."""
+        return "ws" + self.url.removeprefix("http") + STREAM_PATH
+
+    def drop_streams(self, code: int | None = None, reason: str = "") -> int:
+        """Close every open order stream now; returns how many were open.
+
+        With ``code`` each client gets that close code and ``reason``; with
+        None the connection is dropped without a close: in process the
+        client gets 1006; over a server the nearest ASGI can do is a close
+        with 1011 and a reason saying so.
+
+        Raises:
+            ValueError: a code no WebSocket server sends (1004-1006, 1015,
+                outside 1000-4999) or a reason over 123 bytes of UTF-8.
+
+        """
+        return self.streams.drop(code, reason)
 
     def client(
         self,

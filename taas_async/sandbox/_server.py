@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from taas_async.sandbox._control import CONTROL_PREFIX
+from taas_async.sandbox._streams import STREAM_PATH
 
 if TYPE_CHECKING:
     from taas_async.sandbox._sandbox import Sandbox
@@ -69,6 +70,11 @@ class SandboxServer:
         return self.root + self.sandbox.base_path
 
     @property
+    def stream_url(self) -> str:
+        """The order stream: ``ws://127.0.0.1:<port>/ws/orders/`` (after any ``base_path``)."""
+        return "ws" + self.url.removeprefix("http") + STREAM_PATH
+
+    @property
     def token(self) -> str:
         """The token the API and the control plane accept."""
         return self.sandbox.token
@@ -113,6 +119,7 @@ class SandboxServer:
             log_level="warning",
             log_config=None,
             lifespan="on",
+            ws="wsproto",  # the order stream; whatever other WebSocket library is installed
             timeout_graceful_shutdown=STOP_LIMIT // 2,
         )
         self._server = _Server(config)

@@ -49,7 +49,10 @@ ENDPOINTS = [
     ("POST", "/_sandbox/faults"),
     ("POST", "/_sandbox/reset"),
     ("GET", "/_sandbox/exchanges"),
+    ("POST", "/_sandbox/streams/drop"),
 ]
+#: The faults as GET /_sandbox/faults shows them when none is set.
+NO_FAULTS = {"latency": 0.0, "stream_delay": 0.0, "stream_refuse": None, "fail_next": []}
 
 
 def order_body(**changes: Any) -> dict[str, Any]:
@@ -409,7 +412,7 @@ async def test_faults_fail_the_next_api_call_then_stop(
     )
     assert reply.status_code == 200
     assert reply.json() == {
-        "latency": 0.0,
+        **NO_FAULTS,
         "fail_next": [
             {
                 "count": 1,
@@ -429,7 +432,7 @@ async def test_faults_fail_the_next_api_call_then_stop(
     assert (failed.status_code, failed.headers["retry-after"]) == (503, "1")
     assert failed.json() == {"detail": "sandbox fault: HTTP 503"}
     assert (await http.get("/api/balances/")).status_code == 200
-    assert (await http.get("/_sandbox/faults")).json() == {"latency": 0.0, "fail_next": []}
+    assert (await http.get("/_sandbox/faults")).json() == NO_FAULTS
 
 
 @pytest.mark.asyncio
@@ -471,10 +474,7 @@ async def test_faults_latency_and_clear(sandbox: Sandbox, http: httpx.AsyncClien
     cleared = await control(http, "faults", {"clear": True, "fail_next": {"status": 429}})
     assert cleared.json()["latency"] == 0.0
     assert [r["status"] for r in cleared.json()["fail_next"]] == [429]
-    assert (await control(http, "faults", {"clear": True})).json() == {
-        "latency": 0.0,
-        "fail_next": [],
-    }
+    assert (await control(http, "faults", {"clear": True})).json() == NO_FAULTS
     assert (await http.get("/api/balances/")).status_code == 200
 
 
@@ -506,6 +506,14 @@ async def test_faults_latency_and_clear(sandbox: Sandbox, http: httpx.AsyncClien
         ({"latency": 61}, "latency"),
         ({"latency": "1"}, "latency"),
         ({"clear": "yes"}, "clear"),
+        ({"stream_delay": -1}, "stream_delay"),
+        ({"stream_delay": 86_401}, "stream_delay"),
+        ({"stream_delay": "2"}, "stream_delay"),
+        ({"stream_refuse": 101}, "stream_refuse"),
+        ({"stream_refuse": 600}, "stream_refuse"),
+        ({"stream_refuse": "503"}, "stream_refuse"),
+        ({"stream_refuse": True}, "stream_refuse"),
+        ({"stream_refuse": 503.5}, "stream_refuse"),
         ({"fail": {}}, "fail"),
         # One bad field and nothing is set, not even the good ones.
         ({"fail_next": {"status": 503}, "latency": -1}, "latency"),
@@ -519,6 +527,52 @@ async def test_faults_refuse_bad_bodies(
     assert list(reply.json()) == [field]
     assert sandbox.faults.rules == []
     assert sandbox.faults.latency == 0
+    assert (sandbox.faults.stream_delay, sandbox.faults.stream_refuse) == (0, None)
+
+
+@pytest.mark.asyncio
+async def test_faults_set_and_clear_the_order_streams_knobs(
+    sandbox: Sandbox, http: httpx.AsyncClient
+) -> None:
+    reply = await control(http, "faults", {"stream_delay": 2.5, "stream_refuse": 503})
+    assert reply.json() == {**NO_FAULTS, "stream_delay": 2.5, "stream_refuse": 503}
+    assert (sandbox.faults.stream_delay, sandbox.faults.stream_refuse) == (2.5, 503)
+    # null takes the refusal away and leaves the rest as it is
+    reply = await control(http, "faults", {"stream_refuse": None})
+    assert reply.json() == {**NO_FAULTS, "stream_delay": 2.5}
+    await control(http, "faults", {"stream_refuse": 404})
+    assert (await control(http, "faults", {"clear": True})).json() == NO_FAULTS
+    assert (sandbox.faults.stream_delay, sandbox.faults.stream_refuse) == (0, None)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"code": 1006}, "code"),  # 1006 is what a client reports, never sent
+        ({"code": 1015}, "code"),
+        ({"code": 999}, "code"),
+        ({"code": 5000}, "code"),
+        ({"code": "4000"}, "code"),
+        ({"code": True}, "code"),
+        ({"code": 4000, "reason": 5}, "reason"),
+        ({"code": 4000, "reason": "x" * 124}, "reason"),  # a close frame carries 123 bytes
+        ({"code": 4000, "why": "x"}, "why"),
+    ],
+)
+async def test_streams_drop_refuses_bad_bodies(
+    sandbox: Sandbox, http: httpx.AsyncClient, body: dict[str, Any], field: str
+) -> None:
+    reply = await control(http, "streams/drop", body)
+    assert (reply.status_code, list(reply.json())) == (400, [field])
+
+
+@pytest.mark.asyncio
+async def test_streams_drop_with_no_stream_open_drops_none(http: httpx.AsyncClient) -> None:
+    # The streams themselves are dropped in test_sandbox_stream.py.
+    for body in (None, {}, {"code": None}, {"code": 4000, "reason": "bye"}):
+        reply = await control(http, "streams/drop", body)
+        assert (reply.status_code, reply.json()) == (200, {"dropped": 0})
 
 
 # --------------------------------------------------------------------------- reset
@@ -739,7 +793,8 @@ async def test_state_has_time_orders_balances_and_exchanges(
     assert Decimal(mock["tokens"]["BTC"]) == Decimal("9.75")
     assert state["balances"]["test"]["tokens"] == {"USDT": "250000", "BTC": "3"}
     assert len(state["exchanges"]) == 20  # the latest 20
-    assert state["faults"] == {"latency": 0.0, "fail_next": []}
+    assert state["faults"] == NO_FAULTS
+    assert state["streams"] == 0  # no order stream open
 
 
 @pytest.mark.asyncio

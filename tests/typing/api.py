@@ -146,12 +146,18 @@ async def sandbox_api() -> None:
         await client.wait_for_order("x", timeout=60)
     sandbox.advance(60)
     seen: list[Exchange] = sandbox.exchanges
+    sandbox.faults.stream_delay = 2.5
+    sandbox.faults.stream_refuse = None
+    stream = await sandbox.transport().connect_websocket(httpx.URL(sandbox.stream_url), [], 5.0)
+    await stream.send('{"command": "keep_alive"}')
+    dropped: int = sandbox.drop_streams(4000, "bye") + sandbox.drop_streams()
     sandbox.reset()
     with SandboxServer(sandbox) as server:
         urls: list[str] = [server.url, server.root, server.control_url, server.dashboard_url]
+        urls.append(server.stream_url)
         headers: dict[str, str] = server.headers
         served: Sandbox = server.sandbox
-    del pair_price, price, rule, order, seen, urls, headers, served
+    del pair_price, price, rule, order, seen, urls, headers, served, dropped
 
 
 async def fan_out_api(client: AsyncClient, requests: list[PlaceOrderRequest]) -> None:
