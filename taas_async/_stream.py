@@ -225,19 +225,27 @@ class OrderStream:
             await self._keep_alive(ws)
         text = ""
         closed: WebSocketClosedError | None = None
-        async with anyio.create_task_group() as group:
+        try:
+            async with anyio.create_task_group() as group:
 
-            async def beat() -> None:
-                while True:
-                    await timer.sleep_until(self._next_keepalive)
-                    await self._keep_alive(ws)
+                async def beat() -> None:
+                    while True:
+                        await timer.sleep_until(self._next_keepalive)
+                        await self._keep_alive(ws)
 
-            group.start_soon(beat)
-            try:
-                text = await ws.receive()
-            except WebSocketClosedError as exc:  # raised out here, not in a group
-                closed = exc
-            group.cancel_scope.cancel()
+                group.start_soon(beat)
+                try:
+                    text = await ws.receive()
+                except WebSocketClosedError as exc:  # raised out here, not in a group
+                    closed = exc
+                group.cancel_scope.cancel()
+        except BaseException as exc:
+            # What the timer raises in the keep-alive task (a virtual clock's
+            # deadline) reaches the caller's scope as itself, not in a group.
+            inner = _alone(exc)
+            if inner is exc:
+                raise
+            raise inner from None
         if closed is not None:
             raise closed
         return text
@@ -504,6 +512,13 @@ class OrderStream:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._ws is not None else "reconnecting"
         return f"<OrderStream {self.url} {state} following={len(self._following)}>"
+
+
+def _alone(exc: BaseException) -> BaseException:
+    """The one exception inside (nested) exception groups of one, else ``exc``."""
+    while isinstance(getattr(exc, "exceptions", None), tuple) and len(exc.exceptions) == 1:  # type: ignore[attr-defined]
+        exc = exc.exceptions[0]  # type: ignore[attr-defined]
+    return exc
 
 
 def _is_multi(body: dict[str, Any]) -> bool:

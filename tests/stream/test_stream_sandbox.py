@@ -1,0 +1,189 @@
+"""The order stream end to end against the sandbox: in process on its jumping clock, and over TCP.
+
+What the stream promises, on the venue double: 100 orders placed with
+``place_orders`` followed to COMPLETE on one stream, every update in order
+per order; the stream dropped mid-run and every terminal state still
+delivered; a bad token gives ``AuthenticationError``; keep-alives hold a
+quiet stream open past the server's 30 s idle limit (sandbox time). On
+asyncio, trio and uvloop.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import pytest
+
+from taas_async import (
+    AsyncClient,
+    AuthenticationError,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    OrderUpdateType,
+    PlaceOrderRequest,
+    StreamUnavailableError,
+)
+from taas_async.sandbox import Sandbox, SandboxServer
+
+pytestmark = pytest.mark.anyio
+
+#: Real seconds any one test may take: the jumping clock makes sandbox time free.
+LIMIT = 20
+
+
+def twaps(n: int, duration: int = 60) -> list[PlaceOrderRequest]:
+    return [
+        PlaceOrderRequest(
+            accounts=["mock"],
+            pair="ETH-USDT",
+            side="buy",
+            base_asset_qty="0.01",
+            duration=duration,
+            strategy="TWAP",
+        )
+        for _ in range(n)
+    ]
+
+
+def in_order(updates: list[Order]) -> None:
+    """Per order: fills never go back, and nothing follows its end."""
+    by_order: dict[str, list[Order]] = {}
+    for order in updates:
+        by_order.setdefault(str(order.id), []).append(order)
+    for snapshots in by_order.values():
+        filled = [o.executed_qty or Decimal(0) for o in snapshots]
+        assert filled == sorted(filled), filled
+        ends = [i for i, o in enumerate(snapshots) if o.is_terminal]
+        assert ends == [len(snapshots) - 1], [o.status for o in snapshots]
+
+
+async def test_100_orders_followed_to_complete_on_one_stream(taas_sandbox: Sandbox) -> None:
+    async with taas_sandbox.client() as client:
+        placed = await client.place_orders(twaps(100))
+        orders = [o for o in placed if isinstance(o, Order)]
+        assert len(orders) == 100
+        seen: list[Order] = []
+        with anyio.fail_after(LIMIT):
+            async for order in client.watch_orders(orders, stream=True):
+                seen.append(order)
+    in_order(seen)
+    final = {o.id: o for o in seen}
+    assert len(final) == 100
+    assert {o.status for o in final.values()} == {OrderStatus.COMPLETE}
+    assert all(o.executed_qty == Decimal("0.01") for o in final.values())
+    # One stream and one list request per hundred orders for the state at the start: no polls.
+    gets = [e for e in taas_sandbox.exchanges if e.method == "GET"]
+    assert len(gets) == 1
+    assert taas_sandbox.exchanges[-1].path.endswith("/api/orders/")
+
+
+async def test_every_update_arrives_in_the_order_the_engine_made_it(
+    taas_sandbox: Sandbox,
+) -> None:
+    async with taas_sandbox.client() as client, client.order_stream() as stream:
+        placed = await client.place_orders(twaps(3, duration=5))
+        ids = {o.id for o in placed if isinstance(o, Order)}
+        kinds: dict[str, list[Any]] = {i: [] for i in ids if i}
+        with anyio.fail_after(LIMIT):
+            async for update in stream:
+                kinds[update.order_id].append(update.update_type)
+                if all(k and k[-1] == OrderUpdateType.ORDER_COMPLETED for k in kinds.values()):
+                    break
+    for sequence in kinds.values():
+        assert sequence[:2] == [OrderUpdateType.ORDER_CREATED, OrderUpdateType.ORDER_ACTIVATED]
+        assert sequence[-1] == OrderUpdateType.ORDER_COMPLETED
+        assert set(sequence[2:-1]) == {OrderUpdateType.ORDER_FILL_RECEIVED}
+        assert len(sequence) == 2 + 5 + 1  # one fill a second for 5 s
+
+
+async def test_a_drop_mid_run_loses_no_terminal_state(taas_sandbox: Sandbox) -> None:
+    async with taas_sandbox.client() as client, client.order_stream() as stream:
+        placed = await client.place_orders(twaps(20, duration=30))
+        ids = {str(o.id) for o in placed if isinstance(o, Order)}
+        stream.follow(ids)
+        ended: dict[str, OrderUpdate] = {}
+        dropped = False
+        with anyio.fail_after(LIMIT):
+            async for update in stream:
+                if not dropped and update.update_type == OrderUpdateType.ORDER_FILL_RECEIVED:
+                    # Gone, with no close frame; while it is down the orders run on.
+                    assert taas_sandbox.drop_streams() == 1
+                    dropped = True
+                if update.is_terminal:
+                    ended[update.order_id] = update
+                if set(ended) == ids:
+                    break
+        assert stream.reconnects >= 1
+    assert {u.order.status for u in ended.values() if u.order} == {OrderStatus.COMPLETE}
+
+
+async def test_a_bad_token_is_an_authentication_error(taas_sandbox: Sandbox) -> None:
+    client = AsyncClient(
+        taas_sandbox.url,
+        "not-the-token",
+        transport=taas_sandbox.transport(),
+        allow_insecure_http=True,
+    )
+    async with client, client.order_stream() as stream:
+        with anyio.fail_after(LIMIT), pytest.raises(AuthenticationError) as caught:
+            await stream.__anext__()
+    assert caught.value.status_code == 4001
+    assert "not-the-token" not in str(caught.value)
+
+
+async def test_keep_alives_hold_a_quiet_stream_open_past_30_s(taas_sandbox: Sandbox) -> None:
+    clock = taas_sandbox.clock
+    async with taas_sandbox.client() as client, client.order_stream() as stream:
+        start = taas_sandbox.now()
+        # 95 s of sandbox time: three of the server's idle limits.
+        with anyio.fail_after(LIMIT), pytest.raises(TimeoutError), client._timer.fail_after(95):
+            await stream.__anext__()
+        assert (taas_sandbox.now() - start).total_seconds() >= 95
+        assert stream.reconnects == 0
+        # The same connection still delivers.
+        await client.place_order(twaps(1)[0])
+        with anyio.fail_after(LIMIT):
+            created = await stream.__anext__()
+        assert created.update_type == OrderUpdateType.ORDER_CREATED
+        assert stream.reconnects == 0
+    assert clock is client._timer
+
+
+async def test_without_keep_alives_the_server_drops_it_at_30_s(taas_sandbox: Sandbox) -> None:
+    # The same quiet stream with keep-alives slower than the idle limit: dropped, and
+    # (nothing to resync) reconnected: the limit is real, and the client rides it.
+    async with taas_sandbox.client() as client, client.order_stream(keepalive=45) as stream:
+        with anyio.fail_after(LIMIT), pytest.raises(TimeoutError), client._timer.fail_after(100):
+            await stream.__anext__()
+        assert stream.reconnects >= 1
+
+
+async def test_a_sandbox_without_a_stream_is_polled(taas_sandbox: Sandbox) -> None:
+    taas_sandbox.faults.stream_refuse = 404
+    async with taas_sandbox.client() as client:
+        with pytest.raises(StreamUnavailableError):
+            async with client.order_stream():
+                pass
+        placed = await client.place_orders(twaps(3, duration=10))
+        orders = [o for o in placed if isinstance(o, Order)]
+        with anyio.fail_after(LIMIT):
+            seen = [o async for o in client.watch_orders(orders)]
+    assert {o.status for o in seen[-3:]} == {OrderStatus.COMPLETE}
+    polls = [e for e in taas_sandbox.exchanges if e.path.endswith("/api/orders/")]
+    assert len(polls) >= 10  # one list request a second for all three
+
+
+async def test_over_tcp_the_stream_follows_orders_on_a_fast_clock() -> None:
+    with SandboxServer(Sandbox(speed=60)) as server:
+        async with AsyncClient(server.url, server.token, allow_insecure_http=True) as client:
+            placed = await client.place_orders(twaps(10, duration=60))
+            orders = [o for o in placed if isinstance(o, Order)]
+            with anyio.fail_after(LIMIT):
+                seen = [o async for o in client.watch_orders(orders, stream=True)]
+    in_order(seen)
+    assert {o.status for o in {o.id: o for o in seen}.values()} == {OrderStatus.COMPLETE}
+    gets = [e for e in server.sandbox.exchanges if e.method == "GET"]
+    assert len(gets) == 1  # the state at the start; then only the stream
