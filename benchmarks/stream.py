@@ -39,8 +39,9 @@ import anyio
 import httpx
 
 from taas_async import AsyncClient, Order, OrderStatus, PlaceOrderRequest
+from taas_async._stream import stream_url
 from taas_async._transports import H11PoolTransport
-from taas_async.sandbox import DEFAULT_TOKEN
+from taas_async.sandbox import DEFAULT_TOKEN, Sandbox
 
 #: The goals of the issue that asked for the stream.
 GOAL_REQUESTS = 1 / 100  # at most this share of per-order polling's requests
@@ -58,6 +59,15 @@ class CountingTransport(H11PoolTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests += 1
         return await super().handle_async_request(request)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of another process so far (Linux), NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -114,6 +124,7 @@ class Run:
         self.wall = 0.0
         self.updates = 0
         self.latencies: list[float] = []  # seconds, per snapshot that showed a new fill
+        self.server_cpu = 0.0
 
     def saw(self, order: Order, previous: dict[str, Any]) -> None:
         self.updates += 1
@@ -130,6 +141,7 @@ class Run:
 
 
 async def follow(
+    server: int,
     url: str,
     n: int,
     duration: int,
@@ -147,8 +159,10 @@ async def follow(
         orders = [o for o in placed if isinstance(o, Order)]
         assert len(orders) == n, [p for p in placed if not isinstance(p, Order)][:3]
         sent, cpu, wall = transport.requests, time.process_time(), time.perf_counter()
+        server_cpu = process_cpu(server)
         await how(client, orders, run)
         run.cpu = time.process_time() - cpu
+        run.server_cpu = process_cpu(server) - server_cpu
         run.wall = time.perf_counter() - wall
         run.requests = transport.requests - sent
     return run
@@ -181,28 +195,25 @@ async def by_per_order_polling(client: AsyncClient, orders: list[Order], run: Ru
             group.start_soon(one, order)
 
 
-def json_loads_cost() -> float:
-    """Seconds per json.loads of a typical update message (a fill of a running TWAP)."""
-    order = {
-        "id": "3f0c5d1e-8a4b-4c2d-9e7f-0a1b2c3d4e5f",
-        "custom_order_id": "stream-17",
-        "status": "ACTIVE",
-        "pair": "ETH-USDT",
-        "side": "buy",
-        "strategy": "TWAP",
-        "executed_qty": "0.0035",
-        "executed_notional": "11.2345678",
-        "executed_price": "3209.876514285714",
-        "pct_filled": "35",
-        "base_asset_qty": "0.01",
-        "updated_at": "2026-11-29T21:00:07.000000Z",
-    }
-    text = json.dumps(
-        {
-            "type": "order_update",
-            "data": {"order_id": order["id"], "update_type": "order_fill_received", "order": order},
-        }
-    )
+async def fill_message() -> str:
+    """A real update message: the sandbox's ``order_fill_received`` for a running TWAP."""
+    sandbox = Sandbox()
+    transport = sandbox.transport()
+    ws = await transport.connect_websocket(httpx.URL(stream_url(sandbox.url + "/")), [], 5.0)
+    await ws.send(json.dumps({"command": "authenticate", "token": sandbox.token}))
+    await ws.send(json.dumps({"command": "subscribe", "data_type": "user_orders"}))
+    async with sandbox.client() as client:
+        await client.place_order(requests_for(1, 20, "sample")[0])
+        sandbox.advance(5)
+        while True:
+            text = await ws.receive()
+            if '"order_fill_received"' in text:
+                await ws.aclose()
+                return text
+
+
+def json_loads_cost(text: str) -> float:
+    """Seconds per ``json.loads`` of ``text``."""
     n = 20_000
     return timeit.timeit(lambda: json.loads(text), number=n) / n
 
@@ -242,7 +253,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         runs = [
-            anyio.run(follow, url, args.orders, args.duration, name, how)
+            anyio.run(follow, server.pid, url, args.orders, args.duration, name, how)
             for name, how in (
                 ("stream", by_stream),
                 ("batched polling", by_batched_polling),
@@ -252,7 +263,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
-    loads = json_loads_cost()
+    message = anyio.run(fill_message)
+    loads = json_loads_cost(message)
     per_order = runs[2]
     print(
         f"following {args.orders} TWAPs of {args.duration} s to COMPLETE"
@@ -269,19 +281,20 @@ def main() -> None:
         "÷ json.loads",
         "p50 ms",
         "p99 ms",
+        "server CPU s",
     )
-    print("{:<18} {:>9} {:>11} {:>7} {:>8} {:>14} {:>13} {:>7} {:>7}".format(*header))
+    print("{:<18} {:>9} {:>11} {:>7} {:>8} {:>14} {:>13} {:>7} {:>7} {:>12}".format(*header))
     for r in runs:
         per_update = r.cpu / max(r.updates, 1)
         print(
             f"{r.name:<18} {r.requests:>9} {r.requests / per_order.requests:>11.4f} {r.cpu:>7.2f}"
             f" {r.updates:>8} {per_update * 1e6:>14.1f} {per_update / loads:>13.1f}"
-            f" {r.quantile(0.5):>7.1f} {r.quantile(0.99):>7.1f}"
+            f" {r.quantile(0.5):>7.1f} {r.quantile(0.99):>7.1f} {r.server_cpu:>12.2f}"
         )
     stream = runs[0]
     share = stream.requests / per_order.requests
     ratio = stream.cpu / max(stream.updates, 1) / loads
-    print(f"json.loads of one update message: {loads * 1e6:.1f} µs")
+    print(f"json.loads of one update message ({len(message):,} bytes): {loads * 1e6:.1f} µs")
     p99 = stream.quantile(0.99)
     print("goals (stream):")
     for goal, figure, met in (

@@ -83,23 +83,32 @@ async def snapshots(client: AsyncClient, orders: Mapping[str, str | None]) -> di
     wanted = {custom: order_id for order_id, custom in orders.items() if custom}
     found: dict[str, m.Order] = {}
     customs = list(wanted)
-    for start in range(0, len(customs), IDS_PER_LIST):
-        chunk = customs[start : start + IDS_PER_LIST]
-        if len(chunk) == 1:
-            continue  # one GET is as cheap as one list request
+    chunks = [
+        customs[start : start + IDS_PER_LIST]
+        for start in range(0, len(customs), IDS_PER_LIST)
+        if len(customs) - start > 1  # one order: a GET is as cheap as a list request
+    ]
+
+    async def listed(chunk: list[str]) -> list[m.Order]:
         request = r.GetOrdersRequest(custom_order_ids=chunk, page_size=len(chunk))
-        async for order in client.iter_orders(request):
+        return [order async for order in client.iter_orders(request)]
+
+    # The lists at once (a watch starting on many orders waits for all of them).
+    for result in await _fan_out(chunks, listed, _GETS_AT_ONCE):
+        if isinstance(result, Exception):
+            raise result
+        for order in result:
             if wanted.get(order.custom_order_id or "") == order.id:
                 found[order.id] = order
     rest = [order_id for order_id in orders if order_id not in found]
     if len(rest) == 1:  # watch_order's every poll: no task group for one GET
         found[rest[0]] = await client.get_order(rest[0])
         return found
-    results = await _fan_out(rest, client.get_order, _GETS_AT_ONCE)
-    for order_id, result in zip(rest, results, strict=True):
-        if isinstance(result, Exception):
-            raise result
-        found[order_id] = result
+    fetched = await _fan_out(rest, client.get_order, _GETS_AT_ONCE)
+    for order_id, one in zip(rest, fetched, strict=True):
+        if isinstance(one, Exception):
+            raise one
+        found[order_id] = one
     return found
 
 

@@ -16,6 +16,7 @@ with an HTTP status instead is :class:`WebSocketRefusedError`.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 from collections.abc import Sequence
 from typing import Protocol
@@ -69,6 +70,11 @@ class WebSocket(Protocol):
         """Send one text message (:class:`WebSocketClosedError` once closed)."""
         ...
 
+    @property
+    def ready(self) -> bool:
+        """Whether a message has arrived already: :meth:`receive` will not wait."""
+        ...
+
     async def receive(self) -> str:
         """The next text message (:class:`WebSocketClosedError` when the connection ends)."""
         ...
@@ -118,6 +124,7 @@ class WsprotoSocket:
         self._write_timeout = write_timeout
         self._lock = anyio.Lock()
         self._parts: list[str] = []
+        self._messages: collections.deque[str] = collections.deque()
         self._closed: WebSocketClosedError | None = None
         self.heard = 0
 
@@ -184,34 +191,22 @@ class WsprotoSocket:
             except httpx.TransportError as exc:
                 raise self._broken(str(exc)) from exc
 
+    @property
+    def ready(self) -> bool:
+        """Whether a whole message has been read already: :meth:`receive` will not wait."""
+        return bool(self._messages)
+
     async def receive(self) -> str:
-        """The next text message; answers pings on the way."""
-        while True:
+        """The next text message; answers pings on the way.
+
+        Every message that came in one read is decoded at once and kept:
+        the next calls return them without waiting (:attr:`ready`).
+        """
+        # Frames that came with the handshake's reply are in wsproto already.
+        await self._take_events()
+        while not self._messages:
             if self._closed is not None:
                 raise self._closed
-            for event in self._ws.events():
-                self.heard += 1
-                if isinstance(event, ev.Message):
-                    text = (
-                        event.data
-                        if isinstance(event.data, str)
-                        else bytes(event.data).decode("utf-8", "replace")
-                    )
-                    self._parts.append(text)
-                    if event.message_finished:
-                        whole = "".join(self._parts)
-                        self._parts.clear()
-                        return whole
-                elif isinstance(event, ev.Ping):
-                    await self._write(event.response())
-                elif isinstance(event, ev.CloseConnection):
-                    self._closed = WebSocketClosedError(event.code, event.reason or "")
-                    if self._ws.state is wsproto.connection.ConnectionState.REMOTE_CLOSING:
-                        # Answer the close, as the protocol asks; the peer may be gone already.
-                        with contextlib.suppress(httpx.TransportError):
-                            await self._io.write(self._ws.send(event.response()), 1.0)
-                    await self._io.aclose()
-                    raise self._closed
             try:
                 data = await self._io.read(None)
             except httpx.TransportError as exc:
@@ -219,6 +214,39 @@ class WsprotoSocket:
             if not data:
                 raise self._broken("the connection ended without a close frame")
             self._ws.receive_data(data)
+            await self._take_events()
+        return self._messages.popleft()
+
+    async def _take_events(self) -> None:
+        """Decode every frame wsproto holds: messages kept, pings answered, a close noted."""
+        if self._closed is not None:
+            return
+        pongs: list[ev.Event] = []
+        for event in self._ws.events():
+            self.heard += 1
+            if isinstance(event, ev.Message):
+                text = (
+                    event.data
+                    if isinstance(event.data, str)
+                    else bytes(event.data).decode("utf-8", "replace")
+                )
+                self._parts.append(text)
+                if event.message_finished:
+                    self._messages.append("".join(self._parts))
+                    self._parts.clear()
+            elif isinstance(event, ev.Ping):
+                pongs.append(event.response())
+            elif isinstance(event, ev.CloseConnection):
+                self._closed = WebSocketClosedError(event.code, event.reason or "")
+                if self._ws.state is wsproto.connection.ConnectionState.REMOTE_CLOSING:
+                    # Answer the close, as the protocol asks; the peer may be gone already.
+                    with contextlib.suppress(httpx.TransportError):
+                        await self._io.write(self._ws.send(event.response()), 1.0)
+                await self._io.aclose()
+                break  # the messages before the close are still delivered
+        for pong in pongs:
+            if self._closed is None:
+                await self._write(pong)
 
     def _broken(self, why: str) -> WebSocketClosedError:
         if self._closed is None:

@@ -147,6 +147,11 @@ class PipeSocket:
         assert taken is not None  # noqa: S101 (asked for)
         await taken.wait()
 
+    @property
+    def ready(self) -> bool:
+        """Whether a message is waiting: :meth:`receive` will not wait."""
+        return bool(self._in._items)
+
     async def receive(self) -> str:
         """The next message (:class:`WebSocketClosedError` when the stream ends)."""
         if self._closed is not None:
