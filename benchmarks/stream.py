@@ -124,6 +124,7 @@ class Run:
         self.wall = 0.0
         self.updates = 0
         self.latencies: list[float] = []  # seconds, per snapshot that showed a new fill
+        self.events: list[dt.datetime] = []  # the fill's time, for each latency
         self.server_cpu = 0.0
 
     def saw(self, order: Order, previous: dict[str, Any]) -> None:
@@ -131,12 +132,22 @@ class Run:
         if order.updated_at is not None and previous.get(order.id) != order.executed_qty:
             lag = (dt.datetime.now(dt.timezone.utc) - order.updated_at).total_seconds()
             self.latencies.append(lag)
+            self.events.append(order.updated_at)
         previous[order.id] = order.executed_qty
 
-    def quantile(self, q: float) -> float:
-        if not self.latencies:
+    def quantile(self, q: float, *, settled: bool = False) -> float:
+        """The latency quantile in ms; ``settled``: fills after the first second of fills only.
+
+        In the first second the server renders the watch's starting snapshots
+        while the first fill of every order falls due: a start-up burst.
+        """
+        lags = self.latencies
+        if settled and self.events:
+            start = min(self.events) + dt.timedelta(seconds=1)
+            lags = [lag for lag, when in zip(lags, self.events, strict=True) if when >= start]
+        if not lags:
             return float("nan")
-        ordered = sorted(self.latencies)
+        ordered = sorted(lags)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
@@ -226,13 +237,15 @@ def chart(runs: list[Run], path: Path) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     names = [r.name for r in runs]
-    left.bar(names, [max(r.requests, 1) for r in runs], color=["#2a7", "#48c", "#c64"])
+    colours = ["#2a7", "#48c", "#c64"]  # the same way, the same colour, in both panels
+    left.bar(names, [max(r.requests, 1) for r in runs], color=colours)
     left.set_yscale("log")
     left.set_title("HTTP requests while following")
-    for r in runs:
+    for r, colour in zip(runs, colours, strict=False):
         ordered = sorted(x * 1000 for x in r.latencies)
         if ordered:
-            right.plot(ordered, [i / len(ordered) for i in range(len(ordered))], label=r.name)
+            share = [i / len(ordered) for i in range(len(ordered))]
+            right.plot(ordered, share, label=r.name, color=colour)
     right.axvline(GOAL_P99_MS, color="grey", linestyle=":", label="50 ms")
     right.set_xscale("log")
     right.set_xlabel("latency, engine event -> caller (ms)")
@@ -281,25 +294,33 @@ def main() -> None:
         "÷ json.loads",
         "p50 ms",
         "p99 ms",
+        "p99 settled",
         "server CPU s",
     )
-    print("{:<18} {:>9} {:>11} {:>7} {:>8} {:>14} {:>13} {:>7} {:>7} {:>12}".format(*header))
+    print("{:<18} {:>9} {:>11} {:>7} {:>8} {:>14} {:>13} {:>7} {:>7} {:>11} {:>12}".format(*header))
     for r in runs:
         per_update = r.cpu / max(r.updates, 1)
         print(
             f"{r.name:<18} {r.requests:>9} {r.requests / per_order.requests:>11.4f} {r.cpu:>7.2f}"
             f" {r.updates:>8} {per_update * 1e6:>14.1f} {per_update / loads:>13.1f}"
-            f" {r.quantile(0.5):>7.1f} {r.quantile(0.99):>7.1f} {r.server_cpu:>12.2f}"
+            f" {r.quantile(0.5):>7.1f} {r.quantile(0.99):>7.1f}"
+            f" {r.quantile(0.99, settled=True):>11.1f} {r.server_cpu:>12.2f}"
         )
     stream = runs[0]
     share = stream.requests / per_order.requests
     ratio = stream.cpu / max(stream.updates, 1) / loads
     print(f"json.loads of one update message ({len(message):,} bytes): {loads * 1e6:.1f} µs")
     p99 = stream.quantile(0.99)
+    settled = stream.quantile(0.99, settled=True)
     print("goals (stream):")
     for goal, figure, met in (
+        (
+            f"p99 latency <= {GOAL_P99_MS:.0f} ms, after the first second",
+            f"{settled:.1f} ms",
+            settled <= GOAL_P99_MS,
+        ),
         ("requests <= 1/100 of per-order polling", f"{share:.4f}", share <= GOAL_REQUESTS),
-        (f"p99 latency <= {GOAL_P99_MS:.0f} ms", f"{p99:.1f} ms", p99 <= GOAL_P99_MS),
+        (f"p99 latency <= {GOAL_P99_MS:.0f} ms, whole run", f"{p99:.1f} ms", p99 <= GOAL_P99_MS),
         (
             f"CPU per update <= {GOAL_CPU_RATIO:g}x json.loads",
             f"{ratio:.1f}x",
