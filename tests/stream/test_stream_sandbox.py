@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
+from request_kwargs import sandbox_order_request
 
 from taas_async import (
     AsyncClient,
@@ -35,17 +36,7 @@ LIMIT = 20
 
 
 def twaps(n: int, duration: int = 60) -> list[PlaceOrderRequest]:
-    return [
-        PlaceOrderRequest(
-            accounts=["mock"],
-            pair="ETH-USDT",
-            side="buy",
-            base_asset_qty="0.01",
-            duration=duration,
-            strategy="TWAP",
-        )
-        for _ in range(n)
-    ]
+    return [sandbox_order_request(base_asset_qty="0.01", duration=duration) for _ in range(n)]
 
 
 def in_order(updates: list[Order]) -> None:
