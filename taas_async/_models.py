@@ -330,6 +330,16 @@ class MultiOrdersPage:
         return self.multi_orders[index]
 
 
+_ENDING_UPDATES = frozenset(
+    {
+        OrderUpdateType.ORDER_COMPLETED,
+        OrderUpdateType.ORDER_CANCELED,
+        OrderUpdateType.CHILD_ORDER_COMPLETED,
+        OrderUpdateType.CHILD_ORDER_CANCELED,
+    }
+)
+
+
 @attrs.frozen
 class OrderUpdate:
     """One update from the live order stream (``client.order_stream()``).
@@ -350,5 +360,11 @@ class OrderUpdate:
 
     @property
     def is_terminal(self) -> bool:
-        """True when the update shows its order ended (COMPLETE or CANCELED)."""
-        return self.order is not None and self.order.is_terminal
+        """True when the update shows its order ended (COMPLETE or CANCELED).
+
+        From the order it carries, else from its type (``order_completed``,
+        ``order_canceled`` and their ``child_order_*`` twins).
+        """
+        if self.order is not None:
+            return self.order.is_terminal
+        return self.update_type in _ENDING_UPDATES

@@ -45,6 +45,7 @@ from taas_async._transports._websocket import (
     WebSocketOpener,
     WebSocketRefusedError,
 )
+from taas_async._wire import canonical_id
 
 if TYPE_CHECKING:
     from taas_async._client import AsyncClient
@@ -119,16 +120,21 @@ class OrderStream:
 
     Entering connects: :class:`StreamUnavailableError` when the server has
     no stream (it refused the upgrade), :class:`AuthenticationError` when it
-    refuses the token (close code 4001), :class:`APIConnectionError` when no
-    connection could be made within the client's retries.
+    answers the upgrade with 401, :class:`APIConnectionError` when no
+    connection could be made within the client's retries. A token refused
+    after connecting (close code 4001) is an :class:`AuthenticationError`
+    raised from the iteration. One task reads a stream at a time.
 
     Any other drop is repaired while you iterate: the stream reconnects with
     the client's :class:`Backoff`, subscribes again, and yields a ``RESYNC``
     update (the order as the REST API gives it now) for every order it has
-    seen, or was asked to :meth:`follow`, that was still open. An order's
-    updates come in the order the server sent them; after a resync the same
-    state may come twice, never none. A message that is not valid JSON of
-    the expected shape is raised from the iteration as
+    seen, or was asked to :meth:`follow`, that was still open: such an
+    order's end is never missed. An order's updates come in the order the
+    server sent them (an older state of a running order is skipped); after
+    a resync the same state may come twice. An order the REST API no longer
+    shows is dropped from the resync, its error raised from the iteration.
+    A message that is not valid JSON of the expected shape is raised from
+    the iteration as
     :class:`ResponseDecodeError` (the raw text kept) and the stream goes on.
     """
 
@@ -139,7 +145,9 @@ class OrderStream:
         self._keepalive = keepalive
         self._ws: WebSocket | None = None
         self._ready: collections.deque[m.OrderUpdate | TaaSError] = collections.deque()
-        self._following: dict[str, type[m.Order] | type[m.MultiOrder]] = {}
+        # Orders to resync after a gap: id (canonical) -> (its model, its custom_order_id).
+        self._following: dict[str, tuple[type[m.Order] | type[m.MultiOrder], str | None]] = {}
+        self._failures = 0  # reconnects since the last message: the backoff's count
         self._last_update: dict[str, dt.datetime] = {}
         self._next_keepalive = 0.0
         self._heard_at = 0.0
@@ -174,10 +182,22 @@ class OrderStream:
             if self._own is not None:
                 await self._own.aclose()  # type: ignore[attr-defined]
 
-    def follow(self, order_ids: Iterable[str]) -> None:
-        """Resynchronise these orders after a gap too, as if their updates had been seen."""
-        for order_id in order_ids:
-            self._following.setdefault(str(order_id), m.Order)
+    def follow(self, orders: Iterable[str | m.Order | tuple[str, str | None]]) -> None:
+        """Resynchronise these (single) orders after a gap too, as if their updates had been seen.
+
+        Ids, :class:`Order` objects, or ``(id, custom_order_id)`` pairs: a
+        known ``custom_order_id`` lets a resync list a hundred orders a request.
+        """
+        for item in orders:
+            if isinstance(item, m.Order):
+                order_id, custom = item.id, item.custom_order_id
+            elif isinstance(item, tuple):
+                order_id, custom = item
+            else:
+                order_id, custom = item, None
+            key = canonical_id(order_id)
+            known = self._following.get(key, (m.Order, None))[1]
+            self._following[key] = (m.Order, custom or known)
 
     # ------------------------------------------------------------------ iteration
 
@@ -217,6 +237,7 @@ class OrderStream:
                         extra={"taas_close_code": exc.code},
                     )
                 continue
+            self._failures = 0  # a connection that delivers: the backoff starts over
             self._take(text)
 
     async def _receive(self, ws: WebSocket) -> str:
@@ -224,6 +245,9 @@ class OrderStream:
         timer = self._timer
         if timer.current_time() >= self._next_keepalive:
             await self._keep_alive(ws)
+        # Time spent on messages read already is not silence: it counts from here.
+        self._heard_at = timer.current_time()
+        self._heard_count = ws.heard
         if ws.ready:  # read already: no wait, nothing to time
             return await ws.receive()
         if timer is LOOP_TIMER:
@@ -287,13 +311,19 @@ class OrderStream:
         failures = 0
         while True:
             try:
-                self._ws = await self._open()
-                break
+                ws = await self._open()
             except APIConnectionError:
                 failures += 1
                 if failures > retries:
                     raise
                 await self._timer.sleep(self._client.backoff.delay(failures))
+                continue
+            if self._closed:  # closed by another task meanwhile: not left open
+                with anyio.CancelScope(shield=True):
+                    await ws.aclose()
+                return
+            self._ws = ws
+            break
         now = self._timer.current_time()
         self._heard_at = now
         self._heard_count = 0
@@ -331,6 +361,14 @@ class OrderStream:
                     body=None,
                     text=text,
                 ) from None
+            if exc.status_code >= 500 or exc.status_code == 429:
+                # Overloaded or restarting (a deploy behind a load balancer): it may pass.
+                raise APIConnectionError(
+                    f"the order stream's server answered the upgrade with HTTP {exc.status_code}",
+                    method="GET",
+                    url=self.url,
+                    may_have_reached_server=True,
+                ) from None
             raise StreamUnavailableError(
                 f"no order stream at {self.url}: the server answered the upgrade with"
                 f" HTTP {exc.status_code}",
@@ -353,8 +391,10 @@ class OrderStream:
                 may_have_reached_server=False,
             ) from exc
         try:
-            token = self._client._token.reveal()
-            await ws.send(json.dumps({"command": "authenticate", "token": token}))
+            # The token is never bound to a name (tracebacks with locals print those).
+            await ws.send(
+                json.dumps({"command": "authenticate", "token": self._client._token.reveal()})
+            )
             await ws.send(_SUBSCRIBE)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
@@ -372,11 +412,14 @@ class OrderStream:
         return ws
 
     async def _reconnect(self) -> None:
-        """After a drop: back off, connect again (refusals end the stream), then resync."""
-        failures = 0
+        """After a drop: back off, connect again (refusals end the stream), then resync.
+
+        The backoff counts every reconnect since the last message: a server
+        that accepts and closes at once is not hammered.
+        """
         while True:
-            failures += 1
-            await self._timer.sleep(self._client.backoff.delay(failures))
+            self._failures += 1
+            await self._timer.sleep(self._client.backoff.delay(self._failures))
             try:
                 await self._connect(retries=0)
                 break
@@ -385,6 +428,8 @@ class OrderStream:
             except (StreamUnavailableError, AuthenticationError):
                 self._closed = True
                 raise
+            if self._closed:
+                return
         self.reconnects += 1
         self._resync_due = True
         await self._resync()
@@ -403,30 +448,43 @@ class OrderStream:
     # ------------------------------------------------------------------ resync
 
     async def _resync(self) -> None:
-        """Every order seen open before the gap, as the REST API gives it now."""
+        """Every order seen open before the gap, as the REST API gives it now, as RESYNC updates.
+
+        Single orders are listed a hundred to a request where their
+        ``custom_order_id`` is known. An order the API no longer shows (404,
+        403) or answers for unreadably is dropped from the resync and its
+        error raised from the iteration; the others go on. A failure that
+        may pass drops the connection, to reconnect and resync again.
+        """
         from taas_async._watching import snapshots  # noqa: PLC0415 (it imports this module)
 
-        singles = [i for i, kind in self._following.items() if kind is m.Order]
-        multis = [i for i, kind in self._following.items() if kind is m.MultiOrder]
+        singles = {i: custom for i, (kind, custom) in self._following.items() if kind is m.Order}
+        multis = [i for i, (kind, _) in self._following.items() if kind is m.MultiOrder]
         received_at = dt.datetime.now(_UTC)
+        found: dict[str, m.Order | m.MultiOrder] = {}
         try:
-            found: dict[str, m.Order | m.MultiOrder] = dict(
-                await snapshots(self._client, dict.fromkeys(singles))
-            )
+            try:
+                found.update(await snapshots(self._client, singles))
+            except TaaSError as exc:
+                if transient(exc):
+                    raise
+                # One order failed them all: one by one, each with its own outcome.
+                for order_id in singles:
+                    await self._resync_one(order_id, self._client.get_order, found)
             for multi_id in multis:
-                found[multi_id] = await self._client.get_multi_order(multi_id)
+                await self._resync_one(multi_id, self._client.get_multi_order, found)
         except TaaSError as exc:
-            if not transient(exc):
-                raise
             # The server is struggling: drop the connection and try it all again.
             logger.warning("order stream: resync failed (%s); reconnecting", exc)
             ws, self._ws = self._ws, None
             if ws is not None:
-                await ws.aclose(1001)
+                with anyio.CancelScope(shield=True):
+                    await ws.aclose(1001)
             return
         self._resync_due = False
         for order_id, order in found.items():
-            self._note(order_id, order, None)
+            if not self._note(order_id, order, None):
+                continue  # older than what was yielded already
             self._ready.append(
                 m.OrderUpdate(
                     order_id=order_id,
@@ -436,6 +494,22 @@ class OrderStream:
                     raw=order.raw,
                 )
             )
+
+    async def _resync_one(
+        self,
+        order_id: str,
+        fetch: Any,
+        found: dict[str, m.Order | m.MultiOrder],
+    ) -> None:
+        """Fetch one order for a resync; an error that will not pass is queued, the id dropped."""
+        try:
+            found[order_id] = await fetch(order_id)
+        except TaaSError as exc:
+            if transient(exc):
+                raise
+            self._following.pop(order_id, None)
+            logger.warning("order stream: cannot resync order %s (%s)", order_id, exc)
+            self._ready.append(exc)
 
     # ------------------------------------------------------------------ messages
 
@@ -459,17 +533,23 @@ class OrderStream:
     def _note(
         self, order_id: str, order: m.Order | m.MultiOrder, kind: OrderUpdateType | str | None
     ) -> bool:
-        """Remember ``order``'s state; False when it is older than one already yielded."""
+        """Remember ``order``'s state; False when it is an older state of a running order.
+
+        An end (COMPLETE, CANCELED) is never skipped, whatever its time says.
+        """
+        order_id = canonical_id(order_id)
         updated = order.updated_at
         if updated is not None:
             seen = self._last_update.get(order_id)
-            if seen is not None and updated < seen:
+            if seen is not None and updated < seen and not order.is_terminal:
                 return False
-            self._last_update[order_id] = updated
+            if seen is None or updated > seen:
+                self._last_update[order_id] = updated
         if order.is_terminal:
             self._following.pop(order_id, None)
-        elif kind is not OrderUpdateType.ORDER_CREATED or order_id not in self._following:
-            self._following[order_id] = type(order)
+        else:
+            known = self._following.get(order_id, (type(order), None))[1]
+            self._following[order_id] = (type(order), order.custom_order_id or known)
         return True
 
     def _parse(self, text: str, received_at: dt.datetime) -> m.OrderUpdate | None:
@@ -482,7 +562,8 @@ class OrderStream:
         kind = message.get("type")
         if kind != "order_update":
             level = logging.WARNING if kind == "error" else logging.DEBUG
-            logger.log(level, "order stream: %s message: %s", kind, text[:500])
+            shown = text[:500].replace(self._client._token.reveal(), "***")  # an echoed command
+            logger.log(level, "order stream: %s message: %s", kind, shown)
             return None
         data = message.get("data")
         if not isinstance(data, dict) or not isinstance(data.get("order_id"), (str, int)):

@@ -18,7 +18,8 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
 
 from taas_async import _models as m
 from taas_async import _requests as r
@@ -26,7 +27,9 @@ from taas_async import _wire
 from taas_async._base_client import short
 from taas_async._exceptions import (
     APIConnectionError,
+    AuthenticationError,
     RequestValidationError,
+    ResponseDecodeError,
     StreamUnavailableError,
     TaaSError,
     WaitTimeoutError,
@@ -35,6 +38,7 @@ from taas_async._options import positive_seconds
 from taas_async._policy import retry_after_of, transient
 from taas_async._stream import OrderStream
 from taas_async._tracking import _checked_batch, _fan_out
+from taas_async._wire import canonical_id as canon
 
 if TYPE_CHECKING:
     from taas_async._client import AsyncClient
@@ -46,6 +50,13 @@ logger = logging.getLogger("taas_async")
 #: How many ``custom_order_id`` values one orders-list request filters by
 #: (about 4 KB of URL: well inside what servers and proxies accept).
 IDS_PER_LIST = 100
+#: Characters of percent-encoded ``custom_order_ids`` one list request carries at most.
+_URL_BUDGET = 4_200
+#: How often a watch on the stream checks the open orders over REST anyway
+#: (seconds of the client's clock): the stream does not acknowledge a
+#: subscription, and an order that ended just before it took effect would
+#: otherwise never be seen to end.
+RECHECK = 30.0
 #: How many GETs run at once for orders whose ``custom_order_id`` is unknown.
 _GETS_AT_ONCE = 16
 #: How many still-open orders a timeout's message names.
@@ -72,34 +83,67 @@ def _progress(order: m.Order) -> tuple[Any, ...]:
     )
 
 
+def _chunks(customs: list[str]) -> list[list[str]]:
+    """``custom_order_id`` values in groups a list request can carry.
+
+    At most a hundred, and at most about 4 KB of URL once percent-encoded:
+    a hundred of the SDK's own ids fit; ids of 64 characters (the most the
+    API takes) go about sixty to a request.
+    """
+    chunks: list[list[str]] = []
+    chunk: list[str] = []
+    size = 0
+    for custom in customs:
+        length = len(quote(custom, safe="")) + 3  # and an encoded comma
+        if chunk and (len(chunk) == IDS_PER_LIST or size + length > _URL_BUDGET):
+            chunks.append(chunk)
+            chunk, size = [], 0
+        chunk.append(custom)
+        size += length
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
 async def snapshots(client: AsyncClient, orders: Mapping[str, str | None]) -> dict[str, m.Order]:
     """The orders as the REST API gives them now, in as few requests as it takes.
 
-    ``orders`` maps each order id to its ``custom_order_id`` (None: unknown).
-    Orders whose custom id is known are listed a hundred to a request
-    (``custom_order_ids``, every page); the others, and any a list missed,
-    are fetched one GET each. A failed request raises.
+    ``orders`` maps each order id (canonical) to its ``custom_order_id``
+    (None: unknown); the result is keyed the same way. Orders whose custom
+    id is known are listed up to a hundred to a request (``custom_order_ids``;
+    a server that ignores the filter is noticed, and not paged through); the
+    others, and any a list missed, are fetched one GET each. A failed
+    request raises.
     """
     wanted = {custom: order_id for order_id, custom in orders.items() if custom}
     found: dict[str, m.Order] = {}
-    customs = list(wanted)
-    chunks = [
-        customs[start : start + IDS_PER_LIST]
-        for start in range(0, len(customs), IDS_PER_LIST)
-        if len(customs) - start > 1  # one order: a GET is as cheap as a list request
-    ]
+    # One order: a GET is as cheap as a list request.
+    chunks = [chunk for chunk in _chunks(list(wanted)) if len(chunk) > 1]
 
     async def listed(chunk: list[str]) -> list[m.Order]:
+        asked = set(chunk)
+        got: list[m.Order] = []
         request = r.GetOrdersRequest(custom_order_ids=chunk, page_size=len(chunk))
-        return [order async for order in client.iter_orders(request)]
+        pages = cast("AsyncGenerator[m.Order, None]", client.iter_orders(request))
+        async with contextlib.aclosing(pages):
+            async for order in pages:
+                if order.custom_order_id not in asked:
+                    # The filter is ignored: stop rather than page through every order.
+                    logger.debug("the orders list ignores custom_order_ids; GETs instead")
+                    return []
+                got.append(order)
+                if len(got) == len(chunk):
+                    break
+        return got
 
     # The lists at once (a watch starting on many orders waits for all of them).
     for result in await _fan_out(chunks, listed, _GETS_AT_ONCE):
         if isinstance(result, Exception):
             raise result
         for order in result:
-            if wanted.get(order.custom_order_id or "") == order.id:
-                found[order.id] = order
+            order_id = canon(order.id)
+            if order.custom_order_id and canon(wanted.get(order.custom_order_id)) == order_id:
+                found[order_id] = order
     rest = [order_id for order_id in orders if order_id not in found]
     if len(rest) == 1:  # watch_order's every poll: no task group for one GET
         found[rest[0]] = await client.get_order(rest[0])
@@ -127,9 +171,10 @@ def _wanted(orders: Iterable[m.Order | str | uuid.UUID]) -> dict[str, str | None
     wanted: dict[str, str | None] = {}
     for item in checked:
         if isinstance(item, m.Order):
-            wanted[str(item.id)] = item.custom_order_id or wanted.get(str(item.id))
+            order_id = canon(item.id)
+            wanted[order_id] = item.custom_order_id or wanted.get(order_id)
         else:
-            wanted.setdefault(str(item), None)
+            wanted.setdefault(canon(item), None)
     return wanted
 
 
@@ -147,7 +192,7 @@ class _Watch:
 
     def news(self, order: m.Order) -> bool:
         """Take a snapshot: True when it is news (first, or changed) for an order watched."""
-        order_id = str(order.id)
+        order_id = canon(order.id)
         if order_id not in self.open:
             return False
         if order.custom_order_id:
@@ -160,6 +205,10 @@ class _Watch:
             return False
         self.seen[order_id] = state
         return True
+
+    def left(self, timer: Any) -> float | None:
+        """Seconds left before the deadline (None: no deadline)."""
+        return None if self.deadline is None else self.deadline - timer.current_time()
 
     def timed_out(self) -> WaitTimeoutError:
         still = {order_id: self.last.get(order_id) for order_id in self.open}
@@ -203,23 +252,29 @@ async def watch_orders(
     watch = _Watch(_wanted(orders), timeout, timer.current_time())
     if not watch.open:
         return
+    live: OrderStream | None = None
     if stream is not False:
-        live = await _open_stream(client, required=stream is True)
-        if live is not None:
-            async with contextlib.aclosing(_on_stream(client, live, watch)) as updates:
-                async for order in updates:
-                    yield order
-    if watch.open:
-        async with contextlib.aclosing(_by_polling(client, poll, watch)) as polled:
-            async for order in polled:
+        try:
+            with timer.fail_after(watch.left(timer)):
+                live = await _open_stream(client, required=stream is True)
+        except TimeoutError:
+            raise watch.timed_out() from None
+    try:
+        async with contextlib.aclosing(_follow(client, poll, watch, live)) as snapshots_:
+            async for order in snapshots_:
                 yield order
+    finally:
+        if live is not None:
+            await live.aclose()
 
 
 async def _open_stream(client: AsyncClient, *, required: bool) -> OrderStream | None:
     live = client.order_stream()
     try:
         await live.__aenter__()
-    except (StreamUnavailableError, APIConnectionError) as exc:
+    except (StreamUnavailableError, APIConnectionError, AuthenticationError) as exc:
+        # A 401 to the upgrade too: the REST API may take the token the stream
+        # did not (it raises its own 401 if the token is bad).
         if required:
             raise
         logger.info("no order stream (%s); polling instead", short(exc))
@@ -227,88 +282,93 @@ async def _open_stream(client: AsyncClient, *, required: bool) -> OrderStream | 
     return live
 
 
-async def _on_stream(
-    client: AsyncClient, live: OrderStream, watch: _Watch
+async def _follow(
+    client: AsyncClient, poll: float, watch: _Watch, live: OrderStream | None
 ) -> AsyncGenerator[m.Order, None]:
-    """Follow ``watch`` on the stream; returns early (for polling) if the stream goes away."""
+    """Snapshot rounds (every ``poll`` s, or every :data:`RECHECK` s beside a stream) and updates.
+
+    A round that fails for a reason that may pass is logged and tried again
+    after the backoff; on the stream, an update that cannot be read is
+    logged and skipped (a round later picks the order up). The stream going
+    away (refused on reconnecting) means polling from then on.
+    """
     timer = client._timer
-    try:
-        live.follow(watch.open)
-        # Subscribed first, then the state now: nothing falls between the two.
-        for order in (await _snapshot_round(client, watch, live)).values():
-            if watch.news(order):
-                yield order
-        while watch.open:
-            left = None if watch.deadline is None else watch.deadline - timer.current_time()
-            try:
-                with timer.fail_after(left):
-                    update = await live.__anext__()
-            except TimeoutError:
-                raise watch.timed_out() from None
-            except StreamUnavailableError as exc:
-                logger.warning("order stream went away (%s); polling instead", short(exc))
-                return
-            if update.order_id not in watch.open or isinstance(update.order, m.MultiOrder):
+    failures = 0  # rounds in a row that failed
+    next_round = timer.current_time()  # subscribed first, then the state now
+    if live is not None:
+        live.follow(watch.wanted.items())
+    while watch.open:
+        now = timer.current_time()
+        if live is None or now >= next_round:
+            found = await _round(client, watch, next_round)
+            if found is None:  # failed for a reason that may pass: again after the backoff
+                failures += 1
+                next_round = _after_failure(client, poll, watch, failures)
                 continue
-            # An update without the order: ask for it.
-            order = update.order or await client.get_order(update.order_id)
-            if watch.news(order):
-                yield order
-    finally:
-        await live.aclose()
+            failures = 0
+            next_round = timer.current_time() + (poll if live is None else RECHECK)
+            for order_id in list(watch.open):
+                order = found.get(order_id)
+                if order is not None and watch.news(order):
+                    yield order
+            continue
+        until = next_round if watch.deadline is None else min(next_round, watch.deadline)
+        try:
+            with timer.fail_after(until - now):
+                update = await live.__anext__()
+        except TimeoutError:
+            if watch.deadline is not None and timer.current_time() >= watch.deadline:
+                raise watch.timed_out() from None
+            continue  # time for a round
+        except (StreamUnavailableError, AuthenticationError) as exc:
+            logger.warning("the order stream went away (%s); polling instead", short(exc))
+            await live.aclose()
+            live = None
+            continue
+        except ResponseDecodeError as exc:
+            watch.last_error = exc
+            logger.warning("watching %s: an update could not be read (%s)", _named(watch), exc)
+            next_round = timer.current_time()  # what it may have said: asked for now
+            continue
+        order_id = canon(update.order_id)
+        if order_id not in watch.open or isinstance(update.order, m.MultiOrder):
+            continue
+        if update.order is None:  # an update without the order: the next round asks
+            next_round = timer.current_time()
+            continue
+        if watch.news(update.order):
+            yield update.order
 
 
-async def _snapshot_round(
-    client: AsyncClient, watch: _Watch, live: OrderStream | None = None
-) -> dict[str, m.Order]:
-    """Every open order now; on a timeout, the watch's ``WaitTimeoutError``."""
+async def _round(client: AsyncClient, watch: _Watch, at: float) -> dict[str, m.Order] | None:
+    """At ``at`` on the client's clock, every open order; None when that failed but may pass."""
     timer = client._timer
-    left = None if watch.deadline is None else watch.deadline - timer.current_time()
     try:
-        with timer.fail_after(left):
+        with timer.fail_after(watch.left(timer)):
+            await timer.sleep_until(at)
             return await snapshots(client, {i: watch.wanted[i] for i in watch.open})
     except TimeoutError:
-        if live is not None:
-            await live.aclose()
         raise watch.timed_out() from None
-
-
-async def _by_polling(
-    client: AsyncClient, poll: float, watch: _Watch
-) -> AsyncGenerator[m.Order, None]:
-    timer = client._timer
-    failures = 0  # polls in a row that failed
-    wait = 0.0
-    while watch.open:
-        left = None if watch.deadline is None else watch.deadline - timer.current_time()
-        try:
-            with timer.fail_after(left):
-                await timer.sleep(wait)
-            found = await _snapshot_round(client, watch)
-        except TimeoutError:
-            raise watch.timed_out() from None
-        except WaitTimeoutError:
+    except TaaSError as exc:
+        if not transient(exc):
             raise
-        except TaaSError as exc:
-            if not transient(exc):
-                raise
-            failures += 1
-            watch.last_error = exc
-            wait = max(poll, client.backoff.delay(failures), retry_after_of(exc) or 0.0)
-            logger.warning(
-                "watching %s: a poll failed (%s); polling again in %.2f s",
-                _named(watch),
-                short(exc),
-                wait,
-                extra={"taas_order_id": next(iter(watch.open)), "taas_retry_in": wait},
-            )
-            continue
-        failures = 0
-        wait = poll
-        for order_id in list(watch.open):
-            order = found.get(order_id)
-            if order is not None and watch.news(order):
-                yield order
+        watch.last_error = exc
+        return None
+
+
+def _after_failure(client: AsyncClient, poll: float, watch: _Watch, failures: int) -> float:
+    """When to try again after ``failures`` failed rounds in a row (logged: nobody else sees it)."""
+    error = watch.last_error
+    after = retry_after_of(error) if error is not None else None
+    wait = max(poll, client.backoff.delay(failures), after or 0.0)
+    logger.warning(
+        "watching %s: a poll failed (%s); polling again in %.2f s",
+        _named(watch),
+        short(error) if error is not None else "unknown",
+        wait,
+        extra={"taas_order_id": next(iter(watch.open)), "taas_retry_in": wait},
+    )
+    return client._timer.current_time() + wait
 
 
 def _named(watch: _Watch) -> str:

@@ -116,6 +116,19 @@ def _shown_url(url: object) -> str:
     return repr(f"{scheme}{sep}{rest}")
 
 
+def canonical_id(order_id: object) -> str:
+    """An id as the SDK compares ids: a UUID in its canonical (lowercase) form, else as given.
+
+    The server answers with its own spelling of an id: ``7F1C...`` asked for
+    comes back as ``7f1c...``.
+    """
+    text = str(order_id)
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return text
+
+
 def path_id(value: str | uuid.UUID, *, name: str = "order_id") -> str:
     """An id made safe for a path segment: it can never change the path.
 

@@ -166,6 +166,9 @@ class WsprotoSocket:
                     if refused is not None:
                         raise WebSocketRefusedError(refused.status_code, bytes(body))
                     raise WebSocketClosedError(ABNORMAL_CLOSURE, "closed during the handshake")
+        except wsproto.utilities.ProtocolError as exc:  # not a WebSocket server's reply
+            await io.aclose()
+            raise httpx.RemoteProtocolError(f"not a WebSocket handshake reply: {exc}") from exc
         except BaseException:
             await io.aclose()
             raise
