@@ -8,6 +8,9 @@ protocol is wsproto's (server side). Each connection runs the test's
 client sent, sends messages, closes with a code, breaks the connection, or
 goes silent (pings unanswered). What each connection received is kept.
 
+``refuse`` answers the upgrade with an HTTP status (for every connection, or
+per connection index when callable; :data:`GARBAGE`: not HTTP at all).
+
 Example::
 
     async def handler(conn: Conn, index: int) -> None:
@@ -31,9 +34,11 @@ from typing import Any
 import wsproto
 import wsproto.events as ev
 
-__all__ = ["Conn", "WSServer"]
+__all__ = ["GARBAGE", "Conn", "WSServer"]
 
 Handler = Callable[["Conn", int], Awaitable[None]]
+#: ``refuse`` value: answer the upgrade with bytes that are not HTTP at all.
+GARBAGE = -1
 
 
 class Conn:
@@ -61,6 +66,10 @@ class Conn:
             for event in self.ws.events():
                 if isinstance(event, ev.Request):
                     self.path = event.target
+                    if refuse == GARBAGE:
+                        self.writer.write(b"HELLO, this is not HTTP\r\n\r\n")
+                        await self.writer.drain()
+                        return False
                     if refuse is not None:
                         body = b'{"detail": "Not found."}'
                         self.writer.write(
@@ -136,7 +145,9 @@ class Conn:
 class WSServer:
     """A scripted WebSocket server on 127.0.0.1 in a thread of its own."""
 
-    def __init__(self, handler: Handler, *, refuse: int | None = None) -> None:
+    def __init__(
+        self, handler: Handler, *, refuse: int | Callable[[int], int | None] | None = None
+    ) -> None:
         self.handler = handler
         self.refuse = refuse
         self.connections: list[Conn] = []
@@ -155,7 +166,8 @@ class WSServer:
         conn = Conn(reader, writer, len(self.connections))
         self.connections.append(conn)
         try:
-            if await conn._handshake(self.refuse):
+            refuse = self.refuse(conn.index) if callable(self.refuse) else self.refuse
+            if await conn._handshake(refuse):
                 await self.handler(conn, conn.index)
         except (ConnectionError, OSError):
             pass

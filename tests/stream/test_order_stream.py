@@ -22,13 +22,15 @@ import httpx
 import pytest
 import respx
 from conftest import TOKEN, load_json
-from wsserver import Conn, WSServer
+from wsserver import GARBAGE, Conn, WSServer
 
 from taas_async import (
+    APIConnectionError,
     AsyncClient,
     AuthenticationError,
     Backoff,
     MultiOrder,
+    NotFoundError,
     Order,
     OrderUpdate,
     OrderUpdateType,
@@ -382,3 +384,85 @@ async def test_a_transport_that_cannot_open_websockets_is_not_gone_around() -> N
         with anyio.fail_after(LIMIT):
             seen = [o async for o in client.watch_orders([ORDER_ID])]
     assert [o.status for o in seen] == ["COMPLETE"]
+
+
+async def test_an_end_older_than_a_state_seen_is_still_delivered() -> None:
+    # Only an older state of a running order is skipped: an end, never.
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        await conn.send(update("order_fill_received", at("ACTIVE", "2", "2026-01-01T00:02Z")))
+        await conn.send(update("order_completed", at("COMPLETE", "5", "2026-01-01T00:01:59Z")))
+        await conn.drain_forever()
+
+    for server in serve(handler):
+        async with (
+            await client_for(server) as client,
+            client.order_stream(keepalive=BEAT) as stream,
+        ):
+            got = await first(stream, 2)
+    assert got[1].update_type == OrderUpdateType.ORDER_COMPLETED
+    assert got[1].is_terminal
+
+
+async def test_a_resync_survives_an_order_the_api_no_longer_shows(rest: respx.MockRouter) -> None:
+    gone = "7f1c0b4e-0000-4000-8000-00000000000a"
+
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        if index == 0:
+            conn.abort()
+            return
+        await conn.drain_forever()
+
+    for server in serve(handler):
+        async with await client_for(server) as client:
+            rest.get(f"{server.url}/prefix/api/order/{ORDER_ID}").respond(
+                json=at("COMPLETE", "5", "2026-01-01T00:05Z")
+            )
+            rest.get(f"{server.url}/prefix/api/order/{gone}").respond(
+                404, json={"detail": "Not found."}
+            )
+            async with client.order_stream(keepalive=BEAT) as stream:
+                stream.follow([ORDER_ID, gone.upper()])  # any spelling of the id
+                with anyio.fail_after(LIMIT):
+                    with pytest.raises(NotFoundError):
+                        await stream.__anext__()  # that order's error, once
+                    resynced = await stream.__anext__()  # and the stream goes on
+    assert (resynced.update_type, resynced.order_id) == (OrderUpdateType.RESYNC, ORDER_ID)
+    assert resynced.is_terminal
+
+
+async def test_a_busy_server_refusing_the_reconnect_is_tried_again(rest: respx.MockRouter) -> None:
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        if index == 0:
+            conn.abort()
+            return
+        await conn.send(update("order_completed", at("COMPLETE", "5", "2026-01-01T00:05Z")))
+        await conn.drain_forever()
+
+    def refuse(index: int) -> int | None:
+        return 503 if index in (1, 2) else None  # a deploy: refused twice, then back
+
+    for server in serve(handler, refuse=refuse):
+        async with (
+            await client_for(server) as client,
+            client.order_stream(keepalive=BEAT) as stream,
+        ):
+            [done] = await first(stream, 1)
+            assert stream.reconnects == 1
+    assert done.update_type == OrderUpdateType.ORDER_COMPLETED
+    assert len(server.connections) == 4
+
+
+async def test_a_reply_that_is_not_a_websocket_handshake_is_a_connection_error() -> None:
+    async def handler(conn: Conn, index: int) -> None:
+        raise AssertionError("no handshake: no handler")
+
+    for server in serve(handler, refuse=GARBAGE):
+        async with AsyncClient(
+            server.url, TOKEN, allow_insecure_http=True, max_retries=0
+        ) as client:
+            with anyio.fail_after(LIMIT), pytest.raises(APIConnectionError, match="handshake"):
+                async with client.order_stream():
+                    pass

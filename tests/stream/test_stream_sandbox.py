@@ -179,3 +179,37 @@ async def test_over_tcp_the_stream_follows_orders_on_a_fast_clock() -> None:
     assert {o.status for o in {o.id: o for o in seen}.values()} == {OrderStatus.COMPLETE}
     gets = [e for e in server.sandbox.exchanges if e.method == "GET"]
     assert len(gets) <= 2  # the state at the start (and a check at 30 s); then only the stream
+
+
+async def test_orders_that_end_while_the_stream_is_down_arrive_as_resyncs(
+    taas_sandbox: Sandbox,
+) -> None:
+    async with taas_sandbox.client() as client, client.order_stream() as stream:
+        placed = await client.place_orders(twaps(5, duration=10))
+        orders = [o for o in placed if isinstance(o, Order)]
+        stream.follow(orders)
+        ended: dict[str, OrderUpdate] = {}
+        with anyio.fail_after(LIMIT):
+            first_update = await stream.__anext__()
+            assert first_update.update_type == OrderUpdateType.ORDER_CREATED
+            # Down, and refused (a deploy) for a minute of sandbox time: the
+            # 10 s orders all end while nothing can be heard of them.
+            taas_sandbox.faults.stream_refuse = 503
+            assert taas_sandbox.drop_streams() == 1
+            dropped_at = taas_sandbox.now()
+
+            async def reopen() -> None:
+                await taas_sandbox.clock.sleep(60)  # type: ignore[attr-defined]
+                taas_sandbox.faults.stream_refuse = None
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(reopen)
+                async for update in stream:
+                    if update.is_terminal:
+                        ended[update.order_id] = update
+                    if len(ended) == len(orders):
+                        break
+        assert stream.reconnects == 1
+    assert {u.update_type for u in ended.values()} == {OrderUpdateType.RESYNC}
+    assert {u.order.status for u in ended.values() if u.order} == {OrderStatus.COMPLETE}
+    assert (taas_sandbox.now() - dropped_at).total_seconds() >= 60

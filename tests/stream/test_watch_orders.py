@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,7 @@ from wsserver import Conn, WSServer
 
 from taas_async import (
     AsyncClient,
+    AuthenticationError,
     Backoff,
     NotFoundError,
     Order,
@@ -31,6 +33,7 @@ from taas_async import (
     RequestValidationError,
     StreamUnavailableError,
     WaitTimeoutError,
+    _watching,
 )
 from taas_async.sandbox import AutojumpClock
 
@@ -262,3 +265,105 @@ async def test_a_server_without_a_stream_is_polled(caplog: pytest.LogCaptureFixt
     assert [o.status for o in seen[-2:]] == [OrderStatus.COMPLETE] * 2
     assert "no order stream" in caplog.text
     assert len(server.lists) == 2
+
+
+async def test_an_id_in_another_spelling_is_the_same_order(api: respx.MockRouter) -> None:
+    server = FakeServer([7], rounds=2)
+    serve(api, server)
+    lower = order_json(7)["id"]
+    async with await virtual_client() as client:
+        seen = await collect(client, [lower.upper(), uuid.UUID(lower), lower], stream=False)
+        final = await client.wait_for_order(lower.upper(), timeout=5)
+    assert [o.status for o in seen] == [OrderStatus.ACTIVE, OrderStatus.COMPLETE]  # one order
+    assert final.status == OrderStatus.COMPLETE
+    assert set(server.gets) == {lower}
+
+
+async def test_a_list_that_ignores_the_filter_is_not_paged_through(api: respx.MockRouter) -> None:
+    server = FakeServer(list(range(5)), rounds=2)
+    others = [order_json(n) for n in range(100, 150)]  # the user's other orders
+
+    def unfiltered(request: httpx.Request) -> httpx.Response:
+        server.lists.append([])
+        return httpx.Response(200, json={"orders": others, "count": 5_000, "num_pages": 100})
+
+    api.get("orders/").mock(side_effect=unfiltered)
+    api.get(url__regex=r"/api/order/[^/]+$").mock(side_effect=server.get)
+    async with await virtual_client() as client:
+        seen = await collect(client, [placed(n) for n in range(5)], stream=False)
+    assert len(server.lists) == 2  # one page a round, then GETs
+    assert len(server.gets) == 10
+    assert {o.status for o in seen[-5:]} == {OrderStatus.COMPLETE}
+
+
+async def test_long_custom_ids_go_fewer_to_a_list_request(api: respx.MockRouter) -> None:
+    server = FakeServer(list(range(100)), rounds=1)
+    server.by_custom = {f"{'x' * 58}-{n:05d}": n for n in range(100)}  # 64 characters each
+    api.get("orders/").mock(side_effect=lambda request: _long_ids(server, request))
+    orders = [
+        Order(id=order_json(n)["id"], custom_order_id=f"{'x' * 58}-{n:05d}") for n in range(100)
+    ]
+    async with await virtual_client() as client:
+        await collect(client, orders, stream=False)
+    assert [len(chunk) for chunk in server.lists] == [62, 38]
+    assert all(len(",".join(chunk)) < 4_300 for chunk in server.lists)
+
+
+def _long_ids(server: FakeServer, request: httpx.Request) -> httpx.Response:
+    customs = request.url.params["custom_order_ids"].split(",")
+    server.lists.append(customs)
+    orders = [
+        {**server.state(server.by_custom[c]), "custom_order_id": c}
+        for c in customs
+        if c in server.by_custom
+    ]
+    return httpx.Response(200, json={"orders": orders, "count": len(orders), "num_pages": 1})
+
+
+async def test_an_upgrade_refused_with_401_means_polling_unless_the_stream_is_required() -> None:
+    async def handler(conn: Conn, index: int) -> None:
+        raise AssertionError("refused: no handler runs")
+
+    server = FakeServer([1], rounds=2)
+    with (
+        WSServer(handler, refuse=401) as ws,
+        respx.mock(using="httpx", assert_all_called=False) as api,
+    ):
+        api.get(url__regex=r"/api/order/[^/]+$").mock(side_effect=server.get)
+        async with await virtual_client(ws.url, allow_insecure_http=True) as client:
+            seen = await collect(client, [order_json(1)["id"]])
+            with pytest.raises(AuthenticationError):
+                await collect(client, [order_json(1)["id"]], stream=True)
+    assert seen[-1].status == OrderStatus.COMPLETE
+
+
+async def test_on_the_stream_a_bad_update_or_a_failed_round_does_not_end_the_watch(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing ever comes on this stream but a bad message: the rounds (the first one
+    # failing once) carry the watch to its end. Rounds every 50 ms here, not 30 s.
+    monkeypatch.setattr(_watching, "RECHECK", 0.05)
+
+    async def handler(conn: Conn, index: int) -> None:
+        await conn.receive()
+        await conn.receive()
+        await conn.send('{"type": "order_update", "data": {"order_id": 1}}')
+        await conn.drain_forever()
+
+    server = FakeServer([1, 2], rounds=3)
+    answers = iter([httpx.Response(502, json={"detail": "bad gateway"})])
+    with WSServer(handler) as ws, respx.mock(using="httpx", assert_all_called=False) as api:
+        api.get(f"{ws.url}/api/orders/").mock(
+            side_effect=lambda request: next(answers, None) or server.list(request)
+        )
+        async with AsyncClient(
+            ws.url, TOKEN, allow_insecure_http=True, max_retries=0, backoff=Backoff(initial=0.01)
+        ) as client:
+            with caplog.at_level(logging.WARNING, logger="taas_async"):
+                seen = await collect(
+                    client, [placed(1), placed(2)], stream=True, poll_interval=0.01
+                )
+    assert {o.status for o in seen[-2:]} == {OrderStatus.COMPLETE}
+    assert "a poll failed" in caplog.text
+    assert "could not be read" in caplog.text
+    assert len(ws.connections) == 1  # the stream stayed up throughout
