@@ -57,6 +57,9 @@ _URL_BUDGET = 4_200
 #: subscription, and an order that ended just before it took effect would
 #: otherwise never be seen to end.
 RECHECK = 30.0
+#: Seconds after subscribing that a watch on the stream, given every order's
+#: snapshot, asks for their state over REST (what changed before then).
+FIRST_CHECK = 2.0
 #: How many GETs run at once for orders whose ``custom_order_id`` is unknown.
 _GETS_AT_ONCE = 16
 #: How many still-open orders a timeout's message names.
@@ -156,8 +159,14 @@ async def snapshots(client: AsyncClient, orders: Mapping[str, str | None]) -> di
     return found
 
 
-def _wanted(orders: Iterable[m.Order | str | uuid.UUID]) -> dict[str, str | None]:
-    """Order id -> its custom_order_id (None: not known), every id checked first."""
+def _wanted(
+    orders: Iterable[m.Order | str | uuid.UUID],
+) -> tuple[dict[str, str | None], dict[str, m.Order]]:
+    """Every id checked first, then two maps by id.
+
+    The ``custom_order_id`` of each (None: not known), and the snapshots
+    given (``Order`` objects with a status).
+    """
 
     def problems(item: Any) -> dict[str, list[str]]:
         order_id = item.id if isinstance(item, m.Order) else item
@@ -168,6 +177,7 @@ def _wanted(orders: Iterable[m.Order | str | uuid.UUID]) -> dict[str, str | None
         return {}
 
     checked = _checked_batch(orders, problems, "order_ids")
+    given = {canon(o.id): o for o in checked if isinstance(o, m.Order) and o.status is not None}
     wanted: dict[str, str | None] = {}
     for item in checked:
         if isinstance(item, m.Order):
@@ -175,13 +185,15 @@ def _wanted(orders: Iterable[m.Order | str | uuid.UUID]) -> dict[str, str | None
             wanted[order_id] = item.custom_order_id or wanted.get(order_id)
         else:
             wanted.setdefault(canon(item), None)
-    return wanted
+    return wanted, given
 
 
 class _Watch:
     """The state of one watch: what is still open, what was last yielded."""
 
     def __init__(self, wanted: dict[str, str | None], timeout: float | None, now: float) -> None:
+        #: The snapshots the caller gave (``Order`` objects with a status), by id.
+        self.given: dict[str, m.Order] = {}
         self.wanted = wanted
         self.open = dict.fromkeys(wanted)  # insertion-ordered set: input order
         self.seen: dict[str, tuple[Any, ...]] = {}
@@ -191,9 +203,23 @@ class _Watch:
         self.deadline = None if timeout is None else now + timeout
 
     def news(self, order: m.Order) -> bool:
-        """Take a snapshot: True when it is news (first, or changed) for an order watched."""
+        """Take a snapshot: True when it is news (first, or changed) for an order watched.
+
+        A snapshot older (by ``updated_at``) than one already taken of a
+        running order is not news: a REST reply and a stream update can
+        cross. An end always is.
+        """
         order_id = canon(order.id)
         if order_id not in self.open:
+            return False
+        previous = self.last.get(order_id)
+        if (
+            previous is not None
+            and previous.updated_at is not None
+            and order.updated_at is not None
+            and order.updated_at < previous.updated_at
+            and not order.is_terminal
+        ):
             return False
         if order.custom_order_id:
             self.wanted[order_id] = order.custom_order_id
@@ -249,7 +275,9 @@ async def watch_orders(
         timeout = positive("timeout", timeout)
     if stream not in (None, True, False):
         raise RequestValidationError({"stream": [f"must be None, True or False, got {stream!r}"]})
-    watch = _Watch(_wanted(orders), timeout, timer.current_time())
+    wanted, given = _wanted(orders)
+    watch = _Watch(wanted, timeout, timer.current_time())
+    watch.given = given
     if not watch.open:
         return
     live: OrderStream | None = None
@@ -297,6 +325,10 @@ async def _follow(
     next_round = timer.current_time()  # subscribed first, then the state now
     if live is not None:
         live.follow(watch.wanted.items())
+        for given in _given_first(watch):
+            yield given
+        if watch.given:
+            next_round += FIRST_CHECK
     while watch.open:
         now = timer.current_time()
         if live is None or now >= next_round:
@@ -308,9 +340,9 @@ async def _follow(
             failures = 0
             next_round = timer.current_time() + (poll if live is None else RECHECK)
             for order_id in list(watch.open):
-                order = found.get(order_id)
-                if order is not None and watch.news(order):
-                    yield order
+                snapshot = found.get(order_id)
+                if snapshot is not None and watch.news(snapshot):
+                    yield snapshot
             continue
         until = next_round if watch.deadline is None else min(next_round, watch.deadline)
         try:
@@ -338,6 +370,19 @@ async def _follow(
             continue
         if watch.news(update.order):
             yield update.order
+
+
+def _given_first(watch: _Watch) -> list[m.Order]:
+    """When every order came with its snapshot (from ``place_orders``), those, as news.
+
+    The stream is read at once then, and the state asked for over REST a
+    moment later (:data:`FIRST_CHECK`), for what changed before the
+    subscription took effect. Otherwise nothing: the state is asked for first.
+    """
+    if not watch.given or set(watch.given) != set(watch.open):
+        watch.given = {}
+        return []
+    return [order for order in list(watch.given.values()) if watch.news(order)]
 
 
 async def _round(client: AsyncClient, watch: _Watch, at: float) -> dict[str, m.Order] | None:

@@ -237,7 +237,9 @@ async def test_on_the_stream_one_connection_follows_them_all() -> None:
 
         api.get(f"{ws.url}/api/orders/").mock(side_effect=listing)
         async with AsyncClient(ws.url, TOKEN, allow_insecure_http=True) as client:
-            seen = await collect(client, [placed(n) for n in range(3)])
+            # Ids and custom ids, no snapshots: the state is asked for first.
+            orders = [Order(id=placed(n).id, custom_order_id=f"mine-{n}") for n in range(3)]
+            seen = await collect(client, orders)
     assert len(api_calls) == 1  # one list request: the state when the watch began
     assert [(o.status, str(o.executed_qty)) for o in seen] == [
         *[(OrderStatus.ACTIVE, "1")] * 3,
@@ -367,3 +369,42 @@ async def test_on_the_stream_a_bad_update_or_a_failed_round_does_not_end_the_wat
     assert "a poll failed" in caplog.text
     assert "could not be read" in caplog.text
     assert len(ws.connections) == 1  # the stream stayed up throughout
+
+
+async def test_orders_given_with_their_snapshots_are_followed_on_the_stream_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # From place_orders: the snapshots first, the stream read at once, and the REST
+    # check only a moment later (what changed before the subscription took effect).
+    monkeypatch.setattr(_watching, "FIRST_CHECK", 0.2)
+    api_calls: list[str] = []
+    yielded_before_rest: list[str] = []
+
+    async def handler(conn: Conn, index: int) -> None:
+        await conn.receive()
+        await conn.receive()
+        await conn.send(ws_update(0, "order_fill_received", "ACTIVE", "2"))
+        await conn.send(ws_update(1, "order_completed", "COMPLETE", "5"))
+        await conn.drain_forever()
+
+    with WSServer(handler) as ws, respx.mock(using="httpx", assert_all_called=False) as api:
+
+        def get(request: httpx.Request) -> httpx.Response:
+            api_calls.append(str(request.url))
+            return httpx.Response(200, json=order_json(0, "COMPLETE", "5"))
+
+        api.get(url__regex=r"/api/order/[^/]+$").mock(side_effect=get)
+        async with AsyncClient(ws.url, TOKEN, allow_insecure_http=True) as client:
+            seen: list[Order] = []
+            with anyio.fail_after(LIMIT):
+                async for order in client.watch_orders([placed(0), placed(1)]):
+                    seen.append(order)
+                    if not api_calls:
+                        yielded_before_rest.append(str(order.executed_qty))
+    assert [(o.status, o.executed_qty) for o in seen[:2]] == [(OrderStatus.ACTIVE, None)] * 2
+    assert yielded_before_rest == ["None", "None", "2", "5"]  # the stream, before any REST
+    assert api_calls == [f"{ws.url}/api/order/{placed(0).id}"]  # then the check: order 0 ended
+    assert {o.id: o.status for o in seen} == {
+        placed(0).id: OrderStatus.COMPLETE,
+        placed(1).id: OrderStatus.COMPLETE,
+    }
