@@ -82,6 +82,11 @@ class _ClientState(enum.Enum):
     CLOSED = "closed"
 
 
+#: How many parsed request URLs a client keeps (then it starts over): polling
+#: asks for the same few again and again; a fan-out's are each asked for once.
+_URL_CACHE = 256
+
+
 class _ReplyCookies(httpx.Cookies):
     """httpx's cookie jar, skipping the replies that set no cookie.
 
@@ -190,6 +195,7 @@ class BaseClient:
                 for has_body in (False, True)
             }
         )
+        self._urls: dict[str, httpx.URL] = {}  # parsed request URLs, by text
         self._state = _ClientState.OPEN
 
     # ------------------------------------------------------------------ lifecycle
@@ -282,13 +288,19 @@ class BaseClient:
         )
         url = self._base_url + call.path  # base ends in "/"; the path is checked
         if self._owns_http and not self._http.cookies:
+            # A URL asked for again (a poll of one order) is not parsed again.
+            parsed = self._urls.get(url)
+            if parsed is None:
+                if len(self._urls) >= _URL_CACHE:
+                    self._urls.clear()
+                parsed = self._urls[url] = httpx.URL(url)
             # What build_request would make, without merging the client's
             # defaults into our headers again on every call (a fifth of the
             # SDK's own CPU per call). Once the server sets a cookie, the
             # client's jar must go along: then build_request does it.
             request = httpx.Request(
                 call.method,
-                url,
+                parsed,
                 params=params,
                 content=content,
                 headers=self._merged_headers.reveal()[content is not None],

@@ -118,6 +118,9 @@ async def snapshots(client: AsyncClient, orders: Mapping[str, str | None]) -> di
     others, and any a list missed, are fetched one GET each. A failed
     request raises.
     """
+    if len(orders) == 1:  # watch_order's every poll: one GET, nothing else
+        [order_id] = orders
+        return {order_id: await client.get_order(order_id)}
     wanted = {custom: order_id for order_id, custom in orders.items() if custom}
     found: dict[str, m.Order] = {}
     # One order: a GET is as cheap as a list request.
@@ -140,7 +143,7 @@ async def snapshots(client: AsyncClient, orders: Mapping[str, str | None]) -> di
         return got
 
     # The lists at once (a watch starting on many orders waits for all of them).
-    for result in await _fan_out(chunks, listed, _GETS_AT_ONCE):
+    for result in await _fan_out(chunks, listed, _GETS_AT_ONCE) if chunks else []:
         if isinstance(result, Exception):
             raise result
         for order in result:
@@ -148,8 +151,9 @@ async def snapshots(client: AsyncClient, orders: Mapping[str, str | None]) -> di
             if order.custom_order_id and canon(wanted.get(order.custom_order_id)) == order_id:
                 found[order_id] = order
     rest = [order_id for order_id in orders if order_id not in found]
-    if len(rest) == 1:  # watch_order's every poll: no task group for one GET
-        found[rest[0]] = await client.get_order(rest[0])
+    if len(rest) <= 1:  # no task group for one GET, or none
+        for order_id in rest:
+            found[order_id] = await client.get_order(order_id)
         return found
     fetched = await _fan_out(rest, client.get_order, _GETS_AT_ONCE)
     for order_id, one in zip(rest, fetched, strict=True):
