@@ -93,7 +93,7 @@ class Sandbox:
     every task is waiting on it: the in-process client's own waits (backoff,
     ``Retry-After``, the rate limit, ``watch_order``'s polling) and the fault
     latency run on it, so ``wait_for_order`` on a one-hour TWAP returns in
-    under a second. With ``speed=60`` a simulated minute passes every
+    about a second. With ``speed=60`` a simulated minute passes every
     real second (demos, the server). The same ``seed`` gives the same order
     ids and prices.
 
