@@ -137,6 +137,17 @@ class Run:
             self.events.append(order.updated_at)
         previous[order.id] = order.executed_qty
 
+    def worst_by_second(self) -> list[float]:
+        """The worst latency (ms) of the fills of each second, from the first fill on."""
+        if not self.events:
+            return []
+        start = min(self.events)
+        worst: dict[int, float] = {}
+        for lag, when in zip(self.latencies, self.events, strict=True):
+            second = int((when - start).total_seconds())
+            worst[second] = max(worst.get(second, 0.0), lag * 1000)
+        return [worst.get(i, 0.0) for i in range(max(worst) + 1)]
+
     def quantile(self, q: float, *, settled: bool = False) -> float:
         """The latency quantile in ms; ``settled``: fills after the first two seconds of fills.
 
@@ -312,6 +323,8 @@ def main() -> None:
     share = stream.requests / per_order.requests
     ratio = stream.cpu / max(stream.updates, 1) / loads
     print(f"json.loads of one update message ({len(message):,} bytes): {loads * 1e6:.1f} µs")
+    worst = ", ".join(f"{ms:.0f}" for ms in runs[0].worst_by_second())
+    print(f"stream, worst latency of each second of fills (ms): {worst}")
     p99 = stream.quantile(0.99)
     settled = stream.quantile(0.99, settled=True)
     print("goals (stream):")
