@@ -21,7 +21,6 @@ import platform
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
-from http.cookiejar import CookieJar
 from typing import Any, TypeVar
 
 import anyio
@@ -66,6 +65,7 @@ from taas_async._transports._common import (
     MAX_REPLY_SIZE,
     REPLY_STATUS,
     Body,
+    OwnHttpClient,
     ReplyCap,
     ReplyTooLarge,
 )
@@ -85,41 +85,6 @@ class _ClientState(enum.Enum):
 #: How many parsed request URLs a client keeps (then it starts over): polling
 #: asks for the same few again and again; a fan-out's are each asked for once.
 _URL_CACHE = 256
-
-
-class _ReplyCookies(httpx.Cookies):
-    """httpx's cookie jar, skipping the replies that set no cookie.
-
-    Reading a reply's cookies builds a urllib request and an email message
-    from its headers: a sixth of the SDK's own CPU per call, spent on an API
-    that authenticates by token and sets none. A reply that does set one is
-    read as httpx reads it.
-    """
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        """Keep the cookies a reply sets, if it sets any."""
-        headers = response.headers
-        if "set-cookie" in headers or "set-cookie2" in headers:
-            super().extract_cookies(response)
-
-
-class _HttpClient(httpx.AsyncClient):
-    """The ``httpx.AsyncClient`` an ``AsyncClient`` builds for itself: httpx's, with that jar."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.cookies = {}  # the setter wraps it in a jar
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        """The client's cookie jar (empty unless the server sets a cookie)."""
-        return self._reply_cookies
-
-    @cookies.setter
-    def cookies(
-        self, cookies: httpx.Cookies | CookieJar | dict[str, str] | list[tuple[str, str]]
-    ) -> None:
-        self._reply_cookies = _ReplyCookies(cookies)
 
 
 class BaseClient:
@@ -177,7 +142,7 @@ class BaseClient:
         limits = limits or DEFAULT_LIMITS
         if http_client is None and transport is None and not _environment_proxies():
             transport = H11PoolTransport(limits=limits)  # httpx ignores limits= beside it
-        self._http = http_client or _HttpClient(
+        self._http = http_client or OwnHttpClient(
             transport=transport,
             timeout=self._timeout,
             limits=limits,
