@@ -3,11 +3,11 @@
 One machinery for one order and for thousands: a snapshot of each order
 when it is first seen, then one each time its status or fills change, until
 every order is COMPLETE or CANCELED. It follows them on the live order
-stream when the server has one (one connection for all of them; an order
-without a fresh snapshot in the update is fetched over REST), and otherwise
-by batched polling: each interval, one orders-list request (filtered by
-``custom_order_id``) per hundred orders, a GET only for an order whose
-``custom_order_id`` is not known. A poll that fails for a reason that may
+stream when the server has one (one connection for all of them, and their
+state over REST every 30 s, or at once after an update without its order),
+and otherwise by batched polling: each interval, one orders-list request
+(filtered by ``custom_order_id``) per hundred orders, a GET only for an
+order whose ``custom_order_id`` is not known. A poll that fails for a reason that may
 pass does not end the watch; the timeout, on the client's timer, ends it
 with :class:`WaitTimeoutError` naming the orders still open.
 """
@@ -29,7 +29,6 @@ from taas_async._exceptions import (
     APIConnectionError,
     AuthenticationError,
     RequestValidationError,
-    ResponseDecodeError,
     StreamUnavailableError,
     TaaSError,
     WaitTimeoutError,
@@ -320,9 +319,10 @@ async def _follow(
     """Snapshot rounds (every ``poll`` s, or every :data:`RECHECK` s beside a stream) and updates.
 
     A round that fails for a reason that may pass is logged and tried again
-    after the backoff; on the stream, an update that cannot be read is
-    logged and skipped (a round later picks the order up). The stream going
-    away (refused on reconnecting) means polling from then on.
+    after the backoff; on the stream, an error (an update that cannot be
+    read, a resync's error about one order) is logged and a round run at
+    once. The stream going away (refused on reconnecting) means polling
+    from then on.
     """
     timer = client._timer
     failures = 0  # rounds in a row that failed
@@ -361,10 +361,13 @@ async def _follow(
             await live.aclose()
             live = None
             continue
-        except ResponseDecodeError as exc:
+        except TaaSError as exc:
+            # An update that could not be read, or a resync's error about one
+            # order (perhaps not one of these): the open orders are asked for
+            # now, and a watched order that is really gone ends the watch there.
             watch.last_error = exc
-            logger.warning("watching %s: an update could not be read (%s)", _named(watch), exc)
-            next_round = timer.current_time()  # what it may have said: asked for now
+            logger.warning("watching %s: from the order stream: %s", _named(watch), short(exc))
+            next_round = timer.current_time()
             continue
         order_id = canon(update.order_id)
         if order_id not in watch.open or isinstance(update.order, m.MultiOrder):

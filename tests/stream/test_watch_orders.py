@@ -367,7 +367,7 @@ async def test_on_the_stream_a_bad_update_or_a_failed_round_does_not_end_the_wat
                 )
     assert {o.status for o in seen[-2:]} == {OrderStatus.COMPLETE}
     assert "a poll failed" in caplog.text
-    assert "could not be read" in caplog.text
+    assert "from the order stream" in caplog.text
     assert len(ws.connections) == 1  # the stream stayed up throughout
 
 
@@ -408,3 +408,52 @@ async def test_orders_given_with_their_snapshots_are_followed_on_the_stream_at_o
         placed(0).id: OrderStatus.COMPLETE,
         placed(1).id: OrderStatus.COMPLETE,
     }
+
+
+async def test_a_resync_error_about_another_order_does_not_end_the_watch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    other = order_json(77)  # seen on the stream, not watched; gone by the resync
+
+    async def handler(conn: Conn, index: int) -> None:
+        await conn.receive()
+        await conn.receive()
+        if index == 0:
+            await conn.send(
+                json.dumps(
+                    {
+                        "type": "order_update",
+                        "data": {
+                            "order_id": other["id"],
+                            "update_type": "order_activated",
+                            "order": other,
+                        },
+                    }
+                )
+            )
+            await conn.send(ws_update(1, "order_fill_received", "ACTIVE", "2"))
+            conn.abort()
+            return
+        await conn.drain_forever()
+
+    server = FakeServer([1], rounds=2)  # the watched order: ACTIVE, then COMPLETE
+
+    def listing(request: httpx.Request) -> httpx.Response:  # the resync: 77 is gone
+        orders = [order_json(1, "COMPLETE", "5")]
+        return httpx.Response(200, json={"orders": orders, "count": 1, "num_pages": 1})
+
+    def get(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(other["id"]):
+            return httpx.Response(404, json={"detail": "Not found."})
+        return server.get(request)
+
+    with WSServer(handler) as ws, respx.mock(using="httpx", assert_all_called=False) as api:
+        api.get(url__regex=r"/api/order/[^/]+$").mock(side_effect=get)
+        api.get(f"{ws.url}/api/orders/").mock(side_effect=listing)
+        async with AsyncClient(
+            ws.url, TOKEN, allow_insecure_http=True, backoff=Backoff(initial=0.01, maximum=0.02)
+        ) as client:
+            with caplog.at_level(logging.WARNING, logger="taas_async"):
+                seen = await collect(client, [order_json(1)["id"]], stream=True)
+    assert seen[-1].status == OrderStatus.COMPLETE
+    assert "from the order stream" in caplog.text  # the other order's 404, logged
