@@ -166,7 +166,11 @@ class OrderStream:
     # ------------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> OrderStream:
-        await self._connect(retries=self._client.max_retries)
+        try:
+            await self._connect(retries=self._client.max_retries)
+        except BaseException:
+            await self.aclose()  # a transport of its own, if it made one
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
