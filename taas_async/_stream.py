@@ -36,6 +36,7 @@ from taas_async._exceptions import (
     StreamUnavailableError,
     TaaSError,
 )
+from taas_async._options import _Secret
 from taas_async._policy import transient
 from taas_async._timer import LOOP_TIMER
 from taas_async._transports import AiohttpTransport, H11PoolTransport, transports_of
@@ -50,7 +51,7 @@ from taas_async._wire import canonical_id
 if TYPE_CHECKING:
     from taas_async._client import AsyncClient
 
-__all__ = ["DEFAULT_KEEPALIVE", "OrderStream", "stream_url"]
+__all__ = ["DEFAULT_KEEPALIVE", "OrderStream", "parse_update", "stream_url"]
 
 logger = logging.getLogger("taas_async")
 
@@ -521,7 +522,7 @@ class OrderStream:
         """Queue the update a message holds (or the error it is)."""
         received_at = dt.datetime.now(_UTC)
         try:
-            update = self._parse(text, received_at)
+            update = parse_update(text, received_at, url=self.url, token=self._client._token)
         except ResponseDecodeError as exc:
             self._ready.append(exc)
             return
@@ -556,59 +557,69 @@ class OrderStream:
             self._following[order_id] = (type(order), order.custom_order_id or known)
         return True
 
-    def _parse(self, text: str, received_at: dt.datetime) -> m.OrderUpdate | None:
-        try:
-            message = _codec.decode_json(text)
-        except ValueError as exc:
-            raise self._bad_message(text, [f"not JSON: {exc}"]) from None
-        if not isinstance(message, dict):
-            raise self._bad_message(text, ["expected a JSON object @ $"])
-        kind = message.get("type")
-        if kind != "order_update":
-            level = logging.WARNING if kind == "error" else logging.DEBUG
-            shown = text[:500].replace(self._client._token.reveal(), "***")  # an echoed command
-            logger.log(level, "order stream: %s message: %s", kind, shown)
-            return None
-        data = message.get("data")
-        if not isinstance(data, dict) or not isinstance(data.get("order_id"), (str, int)):
-            raise self._bad_message(text, ["expected data.order_id @ $.data"])
-        update_type = data.get("update_type")
-        if not isinstance(update_type, str):
-            raise self._bad_message(text, ["expected a string @ $.data.update_type"])
-        try:
-            kind_of: OrderUpdateType | str = OrderUpdateType(update_type)
-        except ValueError:
-            kind_of = update_type
-        body = data.get("order")
-        order: m.Order | m.MultiOrder | None = None
-        if body is not None:
-            model = m.MultiOrder if isinstance(body, dict) and _is_multi(body) else m.Order
-            try:
-                order = _converter.structure(body, model)
-            except _converter.ShapeError as exc:
-                errors = [f"{e} (in $.data.order)" for e in exc.errors]
-                raise self._bad_message(text, errors) from None
-        return m.OrderUpdate(
-            order_id=str(data["order_id"]),
-            update_type=kind_of,
-            order=order,
-            received_at=received_at,
-            raw=message,
-        )
-
-    def _bad_message(self, text: str, errors: list[str]) -> ResponseDecodeError:
-        return ResponseDecodeError(
-            "an order stream message is not an update the SDK can read",
-            method="GET",
-            url=self.url,
-            status_code=101,
-            text=text,
-            errors=errors,
-        )
-
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._ws is not None else "reconnecting"
         return f"<OrderStream {self.url} {state} following={len(self._following)}>"
+
+
+def parse_update(
+    text: str, received_at: dt.datetime, *, url: str, token: _Secret[str]
+) -> m.OrderUpdate | None:
+    """The update a stream message holds; None for a message of another type (logged).
+
+    Raises:
+        ResponseDecodeError: not JSON, or not an update of the documented shape.
+
+    """
+    try:
+        message = _codec.decode_json(text)
+    except ValueError as exc:
+        raise _bad_message(url, text, [f"not JSON: {exc}"]) from None
+    if not isinstance(message, dict):
+        raise _bad_message(url, text, ["expected a JSON object @ $"])
+    kind = message.get("type")
+    if kind != "order_update":
+        level = logging.WARNING if kind == "error" else logging.DEBUG
+        shown = text[:500].replace(token.reveal(), "***")  # an echoed command
+        logger.log(level, "order stream: %s message: %s", kind, shown)
+        return None
+    data = message.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("order_id"), (str, int)):
+        raise _bad_message(url, text, ["expected data.order_id @ $.data"])
+    update_type = data.get("update_type")
+    if not isinstance(update_type, str):
+        raise _bad_message(url, text, ["expected a string @ $.data.update_type"])
+    try:
+        kind_of: OrderUpdateType | str = OrderUpdateType(update_type)
+    except ValueError:
+        kind_of = update_type
+    body = data.get("order")
+    order: m.Order | m.MultiOrder | None = None
+    if body is not None:
+        model = m.MultiOrder if isinstance(body, dict) and _is_multi(body) else m.Order
+        try:
+            order = _converter.structure(body, model)
+        except _converter.ShapeError as exc:
+            errors = [f"{e} (in $.data.order)" for e in exc.errors]
+            raise _bad_message(url, text, errors) from None
+    return m.OrderUpdate(
+        order_id=str(data["order_id"]),
+        update_type=kind_of,
+        order=order,
+        received_at=received_at,
+        raw=message,
+    )
+
+
+def _bad_message(url: str, text: str, errors: list[str]) -> ResponseDecodeError:
+    return ResponseDecodeError(
+        "an order stream message is not an update the SDK can read",
+        method="GET",
+        url=url,
+        status_code=101,
+        text=text,
+        errors=errors,
+    )
 
 
 def _alone(exc: BaseException) -> BaseException:
