@@ -543,7 +543,10 @@ async def test_a_one_hour_twaps_updates_arrive_as_the_clock_jumps(anyio_backend:
     assert len(names) - 3 == len(sandbox.engine.orders[placed.id].fills)
     # Each one arrived when it happened, on the sandbox's clock.
     for at, data in arrived:
-        assert at == dt.datetime.fromisoformat(data["order"]["updated_at"]) - start
+        assert (
+            at
+            == dt.datetime.fromisoformat(data["order"]["updated_at"].replace("Z", "+00:00")) - start
+        )
     assert arrived[-1][0] == 3600 * SECOND
 
 
