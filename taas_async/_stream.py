@@ -51,7 +51,7 @@ from taas_async._wire import canonical_id
 if TYPE_CHECKING:
     from taas_async._client import AsyncClient
 
-__all__ = ["DEFAULT_KEEPALIVE", "OrderStream", "parse_update", "stream_url"]
+__all__ = ["DEFAULT_KEEPALIVE", "OrderStream", "older_state", "parse_update", "stream_url"]
 
 logger = logging.getLogger("taas_async")
 
@@ -543,13 +543,11 @@ class OrderStream:
         An end (COMPLETE, CANCELED) is never skipped, whatever its time says.
         """
         order_id = canonical_id(order_id)
-        updated = order.updated_at
-        if updated is not None:
-            seen = self._last_update.get(order_id)
-            if seen is not None and updated < seen and not order.is_terminal:
-                return False
-            if seen is None or updated > seen:
-                self._last_update[order_id] = updated
+        seen = self._last_update.get(order_id)
+        if older_state(seen, order):
+            return False
+        if order.updated_at is not None and (seen is None or order.updated_at > seen):
+            self._last_update[order_id] = order.updated_at
         if order.is_terminal:
             self._following.pop(order_id, None)
         else:
@@ -619,6 +617,20 @@ def _bad_message(url: str, text: str, errors: list[str]) -> ResponseDecodeError:
         status_code=101,
         text=text,
         errors=errors,
+    )
+
+
+def older_state(seen: dt.datetime | None, order: m.Order | m.MultiOrder) -> bool:
+    """Whether ``order`` is an older state of a running order than one taken at ``seen``.
+
+    Such a snapshot is skipped (a REST reply and a stream update can cross);
+    an end (COMPLETE, CANCELED) never is, whatever its time says.
+    """
+    return (
+        seen is not None
+        and order.updated_at is not None
+        and order.updated_at < seen
+        and not order.is_terminal
     )
 
 

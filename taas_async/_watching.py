@@ -35,7 +35,7 @@ from taas_async._exceptions import (
 )
 from taas_async._options import positive_seconds
 from taas_async._policy import retry_after_of, transient
-from taas_async._stream import OrderStream
+from taas_async._stream import OrderStream, older_state
 from taas_async._tracking import _checked_batch, _fan_out
 from taas_async._wire import canonical_id as canon
 
@@ -216,13 +216,7 @@ class _Watch:
         if order_id not in self.open:
             return False
         previous = self.last.get(order_id)
-        if (
-            previous is not None
-            and previous.updated_at is not None
-            and order.updated_at is not None
-            and order.updated_at < previous.updated_at
-            and not order.is_terminal
-        ):
+        if older_state(previous.updated_at if previous is not None else None, order):
             return False
         if order.custom_order_id:
             self.wanted[order_id] = order.custom_order_id

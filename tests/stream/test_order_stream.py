@@ -32,6 +32,7 @@ from taas_async import (
     MultiOrder,
     NotFoundError,
     Order,
+    OrderStream,
     OrderUpdate,
     OrderUpdateType,
     ResponseDecodeError,
@@ -85,6 +86,19 @@ async def client_for(server: WSServer) -> AsyncClient:
 def rest() -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=False, assert_all_mocked=True, using="httpx") as router:
         yield router
+
+
+async def read(
+    handler: Any, n: int, **serve_kwargs: Any
+) -> tuple[list[OrderUpdate], WSServer, OrderStream]:
+    """The first ``n`` updates a stream reads from a server running ``handler``."""
+    for server in serve(handler, **serve_kwargs):
+        async with (
+            await client_for(server) as client,
+            client.order_stream(keepalive=BEAT) as stream,
+        ):
+            got = await first(stream, n)
+    return got, server, stream
 
 
 async def first(stream: AsyncIterator[OrderUpdate], n: int) -> list[OrderUpdate]:
@@ -268,13 +282,8 @@ async def test_a_silent_connection_is_replaced(rest: respx.MockRouter) -> None:
         await conn.send(update("order_canceled", at("CANCELED", "0", "2026-01-01T00:09Z")))
         await conn.drain_forever()
 
-    for server in serve(handler):
-        async with (
-            await client_for(server) as client,
-            client.order_stream(keepalive=BEAT) as stream,
-        ):
-            [canceled] = await first(stream, 1)
-            assert stream.reconnects == 1
+    [canceled], server, stream = await read(handler, 1)
+    assert stream.reconnects == 1
     assert canceled.update_type == OrderUpdateType.ORDER_CANCELED
     first_connection = server.connections[0]
     # Keep-alives went out, and pings, none answered: then it was given up.
@@ -325,12 +334,7 @@ async def test_an_update_older_than_one_seen_is_skipped() -> None:
         await conn.send(update("order_completed", at("COMPLETE", "5", "2026-01-01T00:05Z")))
         await conn.drain_forever()
 
-    for server in serve(handler):
-        async with (
-            await client_for(server) as client,
-            client.order_stream(keepalive=BEAT) as stream,
-        ):
-            got = await first(stream, 2)
+    got, _, _ = await read(handler, 2)
     assert [u.order.executed_qty for u in got if u.order] == [Decimal(2), Decimal(5)]
 
 
@@ -394,12 +398,7 @@ async def test_an_end_older_than_a_state_seen_is_still_delivered() -> None:
         await conn.send(update("order_completed", at("COMPLETE", "5", "2026-01-01T00:01:59Z")))
         await conn.drain_forever()
 
-    for server in serve(handler):
-        async with (
-            await client_for(server) as client,
-            client.order_stream(keepalive=BEAT) as stream,
-        ):
-            got = await first(stream, 2)
+    got, _, _ = await read(handler, 2)
     assert got[1].update_type == OrderUpdateType.ORDER_COMPLETED
     assert got[1].is_terminal
 
@@ -444,13 +443,8 @@ async def test_a_busy_server_refusing_the_reconnect_is_tried_again(rest: respx.M
     def refuse(index: int) -> int | None:
         return 503 if index in (1, 2) else None  # a deploy: refused twice, then back
 
-    for server in serve(handler, refuse=refuse):
-        async with (
-            await client_for(server) as client,
-            client.order_stream(keepalive=BEAT) as stream,
-        ):
-            [done] = await first(stream, 1)
-            assert stream.reconnects == 1
+    [done], server, stream = await read(handler, 1, refuse=refuse)
+    assert stream.reconnects == 1
     assert done.update_type == OrderUpdateType.ORDER_COMPLETED
     assert len(server.connections) == 4
 
