@@ -49,10 +49,10 @@ from taas_async._options import (
     check_flag,
     check_timeout,
     is_instance,
-    merged_headers,
 )
 from taas_async._policy import Action, decide, retry_after_of, status_of
 from taas_async._retry import Backoff, _Limits, check_limits
+from taas_async._sending import Prepared, Sender
 from taas_async._timer import LOOP_TIMER, Timer
 from taas_async._transports import (
     DEFAULT_LIMITS,
@@ -60,15 +60,7 @@ from taas_async._transports import (
     connect_errors_are_exact,
     transports_of,
 )
-from taas_async._transports._common import (
-    FRESH_CONNECTION,
-    MAX_REPLY_SIZE,
-    REPLY_STATUS,
-    Body,
-    OwnHttpClient,
-    ReplyCap,
-    ReplyTooLarge,
-)
+from taas_async._transports._common import OwnHttpClient, ReplyTooLarge
 from taas_async._version import __version__
 
 __all__: list[str] = []
@@ -152,15 +144,17 @@ class BaseClient:
         self._exact_errors = connect_errors_are_exact(
             [transport] if http_client is None else transports_of(http_client)
         )
-        # The client's default headers with ours on top, as build_request merges
-        # them; they carry the token, so they are kept as secret as it is.
-        self._merged_headers = _Secret(
-            {
-                has_body: merged_headers(self._http.headers, self._headers(has_body=has_body))
-                for has_body in (False, True)
-            }
-        )
         self._urls: dict[str, httpx.URL] = {}  # parsed request URLs, by text
+        self._sender = Sender(
+            self._http,
+            owns_http=self._owns_http,
+            transport=transport,
+            base_url=self._base_url,
+            headers=_Secret(
+                {has_body: self._headers(has_body=has_body) for has_body in (False, True)}
+            ),
+        )
+        self._timeout_parts = self._timeout.as_dict()
         self._state = _ClientState.OPEN
 
     # ------------------------------------------------------------------ lifecycle
@@ -227,8 +221,8 @@ class BaseClient:
             checked=checked,
         )
 
-    def _build(self, call: Call[Any]) -> tuple[httpx.Request, list[str]]:
-        """Everything before I/O: re-validate, encode, URL, headers, timeout.
+    def _build(self, call: Call[Any]) -> tuple[Prepared, list[str]]:
+        """Everything before I/O: re-validate, encode, URL, timeout.
 
         Also the ``custom_order_id`` of every order the call creates, fixed
         here once: every attempt sends this same request.
@@ -251,43 +245,20 @@ class BaseClient:
         timeout = (
             self._timeout if call.timeout is USE_CLIENT_DEFAULT else check_timeout(call.timeout)
         )
-        url = self._base_url + call.path  # base ends in "/"; the path is checked
-        if self._owns_http and not self._http.cookies:
-            # A URL asked for again (a poll of one order) is not parsed again.
-            parsed = self._urls.get(url)
-            if parsed is None:
-                if len(self._urls) >= _URL_CACHE:
-                    self._urls.clear()
-                parsed = self._urls[url] = httpx.URL(url)
-            # What build_request would make, without merging the client's
-            # defaults into our headers again on every call (a fifth of the
-            # SDK's own CPU per call). Once the server sets a cookie, the
-            # client's jar must go along: then build_request does it.
-            request = httpx.Request(
-                call.method,
-                parsed,
-                params=params,
-                content=content,
-                headers=self._merged_headers.reveal()[content is not None],
-                extensions={"timeout": timeout.as_dict()},
-            )
-        else:
-            request = self._http.build_request(
-                call.method,
-                url,
-                params=params,
-                content=content,
-                headers=self._headers(has_body=content is not None),
-                timeout=timeout,
-            )
-        if content:
-            # httpx's body stream is an async generator, which httpcore abandons
-            # when a send fails (trio then warns as it is collected): a plain
-            # iterator instead. Our transports read request.content directly.
-            request.stream = Body(content)
+        text = self._base_url + call.path  # base ends in "/"; the path is checked
+        # A URL asked for again (a poll of one order) is not parsed again.
+        url = self._urls.get(text)
+        if url is None:
+            if len(self._urls) >= _URL_CACHE:
+                self._urls.clear()
+            url = self._urls[text] = httpx.URL(text)
+        if params:
+            url = url.copy_merge_params(params)
+        parts = self._timeout_parts if timeout is self._timeout else timeout.as_dict()
+        prepared = Prepared(call.method, url, content, timeout, parts)
         if call.fresh_connection:
-            _on_a_new_connection(request)
-        return request, ids
+            prepared.fresh = True
+        return prepared, ids
 
     # ------------------------------------------------------------------ the send loop
 
@@ -302,7 +273,7 @@ class BaseClient:
         if self._http.is_closed:  # an injected http_client its owner has closed
             raise ClientClosedError("the http_client given to this AsyncClient is closed")
         retries = self._retries(call)
-        request, ids = self._build(call)
+        prepared, ids = self._build(call)
         attempt = 0
         # The latest failure after which the server may have acted on this call.
         acted: TaaSError | None = None
@@ -313,7 +284,7 @@ class BaseClient:
                 if call.kind == "order" and acted is not None:
                     raise _reconcile.outcome_unknown(call, ids, acted, str(closed)) from closed
                 raise closed
-            outcome = await self._exchange(request, call, attempt)
+            outcome = await self._exchange(prepared, call, attempt)
             if not isinstance(outcome, TaaSError):
                 return outcome
             error: TaaSError = outcome
@@ -404,14 +375,14 @@ class BaseClient:
 
     # ------------------------------------------------------------------ one attempt
 
-    async def _exchange(self, request: httpx.Request, call: Call[T], attempt: int) -> T | TaaSError:
+    async def _exchange(self, prepared: Prepared, call: Call[T], attempt: int) -> T | TaaSError:
         """One attempt: its structured result, or the typed error it ended in (returned)."""
         try:
             if self._limits.active:
                 async with self._limits.slot(self._timer):
-                    response = await self._exchange_once(request, call, attempt)
+                    reply = await self._exchange_once(prepared, call, attempt)
             else:
-                response = await self._exchange_once(request, call, attempt)
+                reply = await self._exchange_once(prepared, call, attempt)
         except ResponseTooLargeError as exc:
             return exc
         except APIConnectionError as exc:
@@ -419,16 +390,15 @@ class BaseClient:
                 # The connection failed under this request. If it was a pooled one the
                 # server had closed, the next pooled one may be closed too: whatever
                 # follows (a retry, a lookup, a resend) goes on a new connection.
-                _on_a_new_connection(request)
+                prepared.fresh = True
             return exc
-        url = str(request.url)
-        if not response.is_success:
-            return _wire.status_error(response, call.method, url)
+        if not 200 <= reply.status_code < 300:
+            return _wire.status_error(reply, call.method, prepared.text)
         try:
             return _wire.decode_success(
-                response,
+                reply,
                 call.method,
-                url,
+                prepared.text,
                 call.parse,
                 allow_empty=call.endpoint.allow_empty,
                 accepted_order=call.kind == "order",
@@ -437,8 +407,8 @@ class BaseClient:
             return exc
 
     async def _exchange_once(
-        self, request: httpx.Request, call: Call[Any], attempt: int
-    ) -> httpx.Response:
+        self, prepared: Prepared, call: Call[Any], attempt: int
+    ) -> _wire.ReplyLike:
         """One HTTP exchange, logged; transport failures become typed errors.
 
         httpx's read timeout restarts with every chunk, so a server trickling
@@ -449,33 +419,21 @@ class BaseClient:
         """
         started = time.perf_counter()
         error: APIConnectionError | ResponseTooLargeError | None = None
-        deadline = _deadline(request)
-        status: int | None = None  # of a reply whose body then broke off
-        request.extensions.pop(REPLY_STATUS, None)  # not an earlier attempt's
-        request.extensions[MAX_REPLY_SIZE] = self.max_response_size  # our transports stop there
+        deadline = prepared.deadline()
+        prepared.status = None  # of a reply whose body then broke off; not an earlier attempt's
         try:
             async with _within(deadline):
-                # Never follow redirects, even on an injected client that would: an
-                # order POST must not be replayed to another URL. auth=None: an
-                # injected client's own auth must not replace our token.
-                response = await self._http.send(
-                    request, follow_redirects=False, auth=None, stream=True
-                )
-                status = response.status_code
-                try:
-                    await _read_capped(response, self.max_response_size)
-                finally:
-                    await response.aclose()
+                reply = await self._sender.send(prepared, self.max_response_size)
         except ReplyTooLarge as exc:
-            error = _too_large(exc, call.method, str(request.url))
+            error = _too_large(exc, call.method, prepared.text)
             failure = "too large"
         except httpx.HTTPError as exc:
             error = _wire.connection_error(
-                exc, call.method, str(request.url), exact=self._exact_errors
+                exc, call.method, prepared.text, exact=self._exact_errors
             )
             failure = type(exc).__name__
         except TimeoutError:
-            error = _wire.deadline_error(deadline, call.method, str(request.url))
+            error = _wire.deadline_error(deadline, call.method, prepared.text)
             failure = "deadline"
         if isinstance(error, ResponseTooLargeError):
             self._log(call, error.status_code, started, attempt, error=failure)
@@ -484,13 +442,13 @@ class BaseClient:
             # A 2xx status line proves the server accepted the request, even if
             # its body was then lost: an order must not be sent again. Our
             # transports read a reply whole, so they record its status apart.
-            error.reply_status = status or request.extensions.get(REPLY_STATUS)
+            error.reply_status = prepared.status
             self._log(call, error.reply_status, started, attempt, error=failure)
             # Raised outside the except block so that neither __cause__ nor
             # __context__ holds httpx's exception: its request carries the token.
             raise error
-        self._log(call, response.status_code, started, attempt)
-        return response
+        self._log(call, reply.status_code, started, attempt)
+        return reply
 
     def _log(
         self,
@@ -567,19 +525,6 @@ def _environment_proxies() -> bool:
     return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
-def _on_a_new_connection(request: httpx.Request) -> None:
-    """Send ``request`` on a new connection, and close that one after the reply.
-
-    Our transports open a new connection for it (``FRESH_CONNECTION``). Any
-    HTTP/1.1 stack honours ``Connection: close``: the connection that carried
-    this request is not reused, so the next follow-up cannot pick it up after
-    the server closed it (the server may well close a connection right after
-    each reply; that is often why this request is a follow-up at all).
-    """
-    request.extensions[FRESH_CONNECTION] = True
-    request.headers["Connection"] = "close"
-
-
 def short(error: TaaSError) -> str:
     """What went wrong, in a few words, for a log line (no URL: it is logged apart)."""
     status = status_of(error)
@@ -623,35 +568,6 @@ class _AnyioDeadline:
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
         return self._scope.__exit__(*exc_info)
-
-
-def _deadline(request: httpx.Request) -> float:
-    parts = request.extensions.get("timeout", {})
-    return float(sum(t for t in parts.values() if t is not None)) or 60.0
-
-
-async def _read_capped(response: httpx.Response, limit: int) -> None:
-    """``response.aread()``, stopping at ``limit`` bytes (raw or decoded) with ReplyTooLarge.
-
-    Our transports stop reading at the limit themselves; httpx's own streams
-    the body, so it is counted here as it is decoded.
-    """
-    cap = ReplyCap(limit, response.status_code, response.headers.raw)
-    chunks = response.aiter_bytes()
-    try:
-        async for chunk in chunks:
-            cap.add(chunk)
-    except ReplyTooLarge:
-        # Stop here: closing the response closes the connection, so the rest
-        # of the body is never read. The generators httpx stacks over the
-        # body must still run to their end (they fail on the closed
-        # connection), or trio warns as it collects them half-way.
-        await response.aclose()
-        with contextlib.suppress(Exception):  # the error raised below says what happened
-            async for _ in chunks:
-                pass
-        raise
-    response._content = cap.body()  # where aread() keeps what it read
 
 
 def _too_large(exc: ReplyTooLarge, method: str, url: str) -> ResponseTooLargeError:

@@ -13,7 +13,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -236,7 +236,23 @@ def retry_after(headers: httpx.Headers, now: dt.datetime | None = None) -> float
     return max(0.0, seconds)
 
 
-def _decode_body(response: httpx.Response) -> tuple[bool, Any]:
+class ReplyLike(Protocol):
+    """What error mapping and decoding read of a reply: an ``httpx.Response`` has it all."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def content(self) -> bytes: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def headers(self) -> httpx.Headers: ...
+
+
+def _decode_body(response: ReplyLike) -> tuple[bool, Any]:
     """(is_json, body): the decoded JSON, or the raw text when it is not JSON."""
     text = response.text
     if not text.strip():
@@ -247,7 +263,7 @@ def _decode_body(response: httpx.Response) -> tuple[bool, Any]:
         return False, text
 
 
-def status_error(response: httpx.Response, method: str, url: str) -> APIStatusError:
+def status_error(response: ReplyLike, method: str, url: str) -> APIStatusError:
     """The typed error for a reply with a non-2xx status; it keeps the raw body."""
     status = response.status_code
     is_json, body = _decode_body(response)
@@ -283,7 +299,7 @@ def status_error(response: httpx.Response, method: str, url: str) -> APIStatusEr
 
 
 def decode_success(
-    response: httpx.Response,
+    response: ReplyLike,
     method: str,
     url: str,
     parse: Callable[[Any], T],

@@ -1,4 +1,4 @@
-"""``H11PoolTransport``: the SDK's default transport, an HTTP/1.1 keep-alive pool on h11.
+"""``H11PoolTransport``: the SDK's default transport, an HTTP/1.1 keep-alive pool.
 
 httpx's default pool (httpcore) rescans every connection for every queued
 request (encode/httpx#3215): with 64 requests in flight it spends more time
@@ -7,6 +7,7 @@ O(1): plain asyncio protocols on asyncio (and uvloop), anyio streams on trio.
 It reads each reply body whole before returning it, so a connection goes
 back to the pool, or is closed, before the response reaches httpx; a
 cancelled request closes its connection. Content-Encoding is left to httpx.
+Requests and replies go through :mod:`._http11` (replies parsed by llhttp).
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ import ssl
 import time
 import typing
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
-import h11
 import httpx
 
 from taas_async._transports._common import (
@@ -36,13 +36,13 @@ from taas_async._transports._common import (
     READ_SIZE,
     REPLY_STATUS,
     Origin,
-    ReplyCap,
     describe,
     is_readable,
     origin_of,
     ssl_context,
     timeouts_of,
 )
+from taas_async._transports._http11 import Outgoing, Reply, encode_request, exchange
 from taas_async._transports._websocket import WsprotoSocket
 
 __all__ = ["H11PoolTransport"]
@@ -230,14 +230,13 @@ _IO = _StreamIO | _ProtocolIO
 
 
 class _Connection:
-    """One HTTP/1.1 connection: its I/O and its h11 state machine."""
+    """One HTTP/1.1 connection: where it goes, its I/O, since when it is idle."""
 
-    __slots__ = ("h11", "idle_since", "io", "origin")
+    __slots__ = ("idle_since", "io", "origin")
 
     def __init__(self, origin: Origin, io: _IO) -> None:
         self.origin = origin
         self.io = io
-        self.h11 = h11.Connection(h11.CLIENT)
         self.idle_since = 0.0
 
 
@@ -279,7 +278,7 @@ async def _happy_eyeballs_target(
 
 
 class H11PoolTransport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 keep-alive pool on h11 with O(1) checkout: asyncio and trio.
+    """HTTP/1.1 keep-alive pool with O(1) checkout: asyncio and trio.
 
     Example::
 
@@ -292,7 +291,8 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
     server closed them while idle. When all ``limits.max_connections`` are in
     use, requests wait in FIFO order up to the pool timeout
     (``httpx.PoolTimeout``). HTTP/1.1 only: no HTTP/2, proxies or Unix
-    sockets. Reply bodies are read whole.
+    sockets. Reply bodies are read whole; replies are parsed by llhttp
+    (``httptools``).
 
     Args:
         limits: connection limits (``max_keepalive_connections`` caps idle ones).
@@ -326,19 +326,58 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` on a pooled connection and return the reply, read whole."""
         origin = origin_of(request.url)
-        timeouts = timeouts_of(request)
-        conn = await self._acquire(origin, timeouts, fresh=FRESH_CONNECTION in request.extensions)
+        outgoing = encode_request(request)
+
+        def heard(status: int) -> None:
+            # The server answered: should the body now break off (or outlast the
+            # caller's deadline), the caller still knows what the status was.
+            request.extensions[REPLY_STATUS] = status
+
+        reply = await self.round_trip(
+            origin,
+            outgoing,
+            timeouts_of(request),
+            fresh=FRESH_CONNECTION in request.extensions,
+            limit=request.extensions.get(MAX_REPLY_SIZE),
+            on_status=heard,
+        )
+        return httpx.Response(
+            status_code=reply.status_code,
+            headers=reply.headers,
+            stream=httpx.ByteStream(reply.content),
+            extensions={
+                "http_version": b"HTTP/" + reply.http_version.encode("ascii"),
+                "reason_phrase": reply.reason,
+            },
+        )
+
+    async def round_trip(
+        self,
+        origin: Origin,
+        outgoing: Outgoing,
+        timeouts: dict[str, float | None],
+        *,
+        fresh: bool = False,
+        limit: int | None = None,
+        on_status: Callable[[int], None] | None = None,
+    ) -> Reply:
+        """One request on a pooled connection (a new one if ``fresh``), its reply read whole.
+
+        The SDK's own path: no ``httpx.Request`` or ``httpx.Response`` is made.
+        Errors are httpx's, classified as :meth:`handle_async_request`'s are.
+        """
+        conn = await self._acquire(origin, timeouts, fresh=fresh)
         # From here on the connection is established: whatever fails, the
         # request may have reached the server.
         try:
-            response, reusable = await _exchange(conn.h11, conn.io, request, timeouts)
+            reply = await exchange(conn.io, outgoing, timeouts, limit=limit, on_status=on_status)
         except BaseException:
             await self._forget(conn).io.aclose()
             raise
-        closing = self._checkin(conn) if reusable else self._forget(conn)
+        closing = self._checkin(conn) if reply.reusable else self._forget(conn)
         if closing is not None:
             await closing.io.aclose()
-        return response
+        return reply
 
     async def aclose(self) -> None:
         """Close every connection, idle or in use; later requests fail."""
@@ -536,119 +575,3 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
             self._conns.discard(conn)
             self._free_slot()
         return conn
-
-
-# --------------------------------------------------------------------------- one exchange
-
-
-async def _exchange(
-    h: h11.Connection, io: _IO, request: httpx.Request, timeouts: dict[str, float | None]
-) -> tuple[httpx.Response, bool]:
-    """Send the request, read the reply whole; also says if the connection is reusable."""
-    await _send_request(h, io, request, timeouts.get("write"))
-    try:
-        head, content = await _receive_response(h, io, timeouts.get("read"), request)
-    except h11.RemoteProtocolError as exc:
-        raise httpx.RemoteProtocolError(str(exc)) from exc
-    reusable = h.our_state is h11.DONE and h.their_state is h11.DONE
-    if reusable:
-        h.start_next_cycle()
-    response = httpx.Response(
-        status_code=head.status_code,
-        headers=head.headers.raw_items(),
-        stream=httpx.ByteStream(content),
-        extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
-    )
-    return response, reusable
-
-
-async def _send_request(
-    h: h11.Connection, io: _IO, request: httpx.Request, timeout: float | None
-) -> None:
-    # Everything is encoded before the first byte is written, so that an
-    # encoding error (LocalProtocolError) means nothing was sent.
-    try:
-        parts = [
-            h.send(
-                h11.Request(
-                    method=request.method,
-                    target=request.url.raw_path,
-                    headers=request.headers.raw,
-                )
-            )
-        ]
-        try:
-            body: bytes | None = request.content
-        except httpx.RequestNotRead:
-            body = None
-        if body is not None:
-            if body:
-                parts.append(h.send(h11.Data(data=body)))
-            parts.append(h.send(h11.EndOfMessage()))
-    except h11.LocalProtocolError as exc:
-        raise httpx.LocalProtocolError(str(exc)) from exc
-    if body is not None and len(body) > READ_SIZE:  # large: no copy of the body
-        for part in parts:
-            if part:
-                await io.write(part, timeout)
-    else:  # small: the whole request in one write
-        await io.write(b"".join(part for part in parts if part), timeout)
-    if body is None:  # a streamed body
-        stream = request.stream
-        assert isinstance(stream, httpx.AsyncByteStream)  # noqa: S101 (an async client's)
-        chunks = stream.__aiter__()
-        try:
-            async for chunk in chunks:
-                if chunk:
-                    await io.write(_join(h.send(h11.Data(data=chunk)), None), timeout)
-            end = h.send(h11.EndOfMessage())
-        except h11.LocalProtocolError as exc:  # part of the request is out already
-            raise httpx.WriteError(f"request body does not match its framing: {exc}") from exc
-        finally:
-            close = getattr(chunks, "aclose", None)
-            if close is not None:  # an abandoned async generator makes trio warn
-                await close()
-        if end:
-            await io.write(end, timeout)
-
-
-async def _receive_response(
-    h: h11.Connection, io: _IO, timeout: float | None, request: httpx.Request
-) -> tuple[h11.Response, bytes]:
-    while True:
-        event = h.next_event()
-        if event is h11.NEED_DATA:
-            chunk = await io.read(timeout)
-            if not chunk and h.their_state is h11.SEND_RESPONSE:
-                raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
-            h.receive_data(chunk)
-        elif isinstance(event, h11.Response):
-            break
-        elif not isinstance(event, h11.InformationalResponse):
-            raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} event")
-    # The server answered: should the body now break off (or outlast the
-    # caller's deadline), the caller still knows what the status was.
-    request.extensions[REPLY_STATUS] = event.status_code
-    limit: int | None = request.extensions.get(MAX_REPLY_SIZE)
-    cap = None if limit is None else ReplyCap(limit, event.status_code, event.headers.raw_items())
-    chunks: list[bytes] = []
-    while True:
-        part = h.next_event()
-        if part is h11.NEED_DATA:
-            h.receive_data(await io.read(timeout))
-        elif isinstance(part, h11.Data):
-            if cap is None:
-                chunks.append(part.data)
-            else:
-                cap.add(part.data)
-        elif isinstance(part, h11.EndOfMessage):
-            break
-        else:
-            raise httpx.RemoteProtocolError(f"unexpected {type(part).__name__} event")
-    if cap is not None:
-        return event, cap.body()
-    return event, chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _join(head: bytes | None, more: bytes | None) -> bytes:
-    return (head or b"") + (more or b"")

@@ -1,0 +1,340 @@
+"""One attempt on the wire: through the ``httpx.AsyncClient``, or straight to the SDK's pool.
+
+:class:`Sender` is what :class:`~taas_async._base_client.BaseClient` sends an
+attempt with. Two ways, the same bytes out and the same errors back:
+
+- **through httpx** (``client.send``): always, when the ``httpx.AsyncClient``
+  was given by the caller, its transport is someone else's, or something has
+  replaced it (a mock); and once the server has set a cookie (the jar must go
+  along);
+- **direct**: the client the SDK built for itself, on its own
+  :class:`~taas_async.H11PoolTransport`. An ``httpx.Request``, its headers,
+  httpx's send machinery and an ``httpx.Response`` cost more CPU than the
+  exchange itself; the direct way builds the request head from a header
+  block made once per client and reads the reply's bytes. A reply httpx has
+  more work for (a compressed body, a cookie) is handed to an
+  ``httpx.Response`` to do it. httpx's own log line for the exchange is
+  written as httpx writes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+
+import httpx
+
+from taas_async._options import _Secret, merged_headers
+from taas_async._transports import H11PoolTransport
+from taas_async._transports._common import (
+    FRESH_CONNECTION,
+    MAX_REPLY_SIZE,
+    REPLY_STATUS,
+    Body,
+    Origin,
+    ReplyCap,
+    ReplyTooLarge,
+    origin_of,
+)
+from taas_async._transports._http11 import Outgoing, Reply, encode_head
+from taas_async._wire import ReplyLike
+
+__all__ = ["Prepared", "Sender"]
+
+_httpx_logger = logging.getLogger("httpx")
+
+#: Methods whose request carries a Content-Length even without a body (as httpx sends them).
+_BODY_METHODS = (b"POST", b"PUT", b"PATCH")
+#: Reply headers that need httpx's own handling: a compressed body, a cookie.
+_HTTPX_HEADERS = (b"content-encoding", b"set-cookie", b"set-cookie2")
+
+
+class Prepared:
+    """A call's request, built once: every attempt sends it (through httpx or directly)."""
+
+    __slots__ = ("_text", "content", "fresh", "method", "status", "timeout", "timeouts", "url")
+
+    def __init__(
+        self,
+        method: str,
+        url: httpx.URL,
+        content: bytes | None,
+        timeout: httpx.Timeout,
+        timeouts: dict[str, float | None],
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.content = content
+        self.timeout = timeout
+        self.timeouts = timeouts
+        self.fresh = False  # on a new connection (see on_a_new_connection)
+        self.status: int | None = None  # the status of the latest attempt's reply, once heard
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The URL, as errors and logs show it."""
+        if self._text is None:
+            self._text = str(self.url)
+        return self._text
+
+    def deadline(self) -> float:
+        """The whole exchange's deadline: the sum of the timeout's parts."""
+        return float(sum(t for t in self.timeouts.values() if t is not None)) or 60.0
+
+    def heard(self, status: int) -> None:
+        """The reply's status has come (its body may still break off)."""
+        self.status = status
+
+
+class Sender:
+    """Sends an attempt and returns its reply, read whole (at most ``limit`` bytes of body).
+
+    Args:
+        http: the ``httpx.AsyncClient`` (the caller's, or the SDK's own).
+        owns_http: the SDK built ``http`` itself.
+        transport: the transport the SDK built ``http`` with, if it did.
+        base_url: where every request goes (its origin, for the direct way).
+        headers: the SDK's headers by "has a body" (they carry the token).
+
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        owns_http: bool,
+        transport: httpx.AsyncBaseTransport | None,
+        base_url: str,
+        headers: _Secret[dict[bool, dict[str, str]]],
+    ) -> None:
+        self._http = http
+        self._owns_http = owns_http
+        self._ours = headers
+        # The client's default headers with ours on top, as build_request merges
+        # them; they carry the token, so they are kept as secret as it is.
+        self._merged = _Secret(
+            {
+                has_body: merged_headers(http.headers, headers.reveal()[has_body])
+                for has_body in (False, True)
+            }
+        )
+        self._pool = transport if owns_http and isinstance(transport, H11PoolTransport) else None
+        base = httpx.URL(base_url)
+        self._origin: Origin | None = origin_of(base) if self._pool is not None else None
+        # The header fields of a request head, by (has a body, on a new connection).
+        self._heads = _Secret(
+            {
+                (has_body, fresh): _header_block(base, self._merged.reveal()[has_body], close=fresh)
+                for has_body in (False, True)
+                for fresh in (False, True)
+            }
+        )
+
+    async def send(self, prepared: Prepared, limit: int) -> ReplyLike:
+        """One attempt; httpx's errors (and ``ReplyTooLarge``) as the transport raises them."""
+        if self._goes_direct(prepared):
+            return await self._direct(prepared, limit)
+        return await self._through_httpx(prepared, limit)
+
+    # ------------------------------------------------------------------ through httpx
+
+    def _request_of(self, prepared: Prepared, limit: int) -> httpx.Request:
+        """The ``httpx.Request`` an attempt through httpx sends."""
+        if self._owns_http and not self._http.cookies:
+            # What build_request would make, without merging the client's
+            # defaults into our headers again on every call. Once the server
+            # sets a cookie, the client's jar must go along: build_request does it.
+            request = httpx.Request(
+                prepared.method,
+                prepared.url,
+                content=prepared.content,
+                headers=self._merged.reveal()[prepared.content is not None],
+                extensions={"timeout": prepared.timeouts},
+            )
+        else:
+            request = self._http.build_request(
+                prepared.method,
+                prepared.url,
+                content=prepared.content,
+                headers=self._ours.reveal()[prepared.content is not None],
+                timeout=prepared.timeout,
+            )
+        if prepared.content:
+            # httpx's body stream is an async generator, which httpcore abandons
+            # when a send fails (trio then warns as it is collected): a plain
+            # iterator instead. Our transports read request.content directly.
+            request.stream = Body(prepared.content)
+        if prepared.fresh:
+            on_a_new_connection(request)
+        request.extensions[MAX_REPLY_SIZE] = limit  # our transports stop there
+        return request
+
+    async def _through_httpx(self, prepared: Prepared, limit: int) -> httpx.Response:
+        """An attempt through the ``httpx.AsyncClient``: its reply, read whole (capped)."""
+        request = self._request_of(prepared, limit)
+        try:
+            # Never follow redirects, even on an injected client that would: an
+            # order POST must not be replayed to another URL. auth=None: an
+            # injected client's own auth must not replace our token.
+            response = await self._http.send(
+                request, follow_redirects=False, auth=None, stream=True
+            )
+            prepared.status = response.status_code
+            try:
+                await read_capped(response, limit)
+            finally:
+                await response.aclose()
+        finally:
+            if prepared.status is None:
+                prepared.status = request.extensions.get(REPLY_STATUS)
+        return response
+
+    # ------------------------------------------------------------------ direct
+
+    def _goes_direct(self, prepared: Prepared) -> bool:
+        """Whether this attempt can skip httpx's objects and go straight to our pool.
+
+        Not once the server has set a cookie (the jar must go along), nor when
+        something has replaced the client's transport (a mock, such as respx).
+        """
+        if self._pool is None or self._http.cookies:
+            return False
+        transport_for: Callable[[httpx.URL], object] | None = getattr(
+            self._http, "_transport_for_url", None
+        )
+        return transport_for is not None and transport_for(prepared.url) is self._pool
+
+    async def _direct(self, prepared: Prepared, limit: int) -> ReplyLike:
+        """An attempt on our own pool, with a request head built here: its reply, read whole."""
+        assert self._pool is not None  # noqa: S101 (_goes_direct said so)
+        assert self._origin is not None  # noqa: S101
+        content = prepared.content
+        method = prepared.method.encode("ascii")
+        length = b""
+        if content is not None:
+            length = b"Content-Length: %d\r\n" % len(content)
+        elif method in _BODY_METHODS:
+            length = b"Content-Length: 0\r\n"
+        head = b"%s %s HTTP/1.1\r\n%s%s\r\n" % (
+            method,
+            prepared.url.raw_path,
+            self._heads.reveal()[content is not None, prepared.fresh],
+            length,
+        )
+        reply = await self._pool.round_trip(
+            self._origin,
+            Outgoing(method, head, content or b"", keep_alive=not prepared.fresh),
+            prepared.timeouts,
+            fresh=prepared.fresh,
+            limit=limit,
+            on_status=prepared.heard,
+        )
+        if _httpx_logger.isEnabledFor(logging.INFO):  # what httpx logs of every exchange
+            _httpx_logger.info(
+                'HTTP Request: %s %s "%s %d %s"',
+                prepared.method,
+                prepared.url,
+                "HTTP/" + reply.http_version,
+                reply.status_code,
+                reply.reason.decode("ascii", "replace"),
+            )
+        if any(name.lower() in _HTTPX_HEADERS for name, _ in reply.headers):
+            return await self._in_httpx(prepared, reply, limit)
+        return _DirectReply(reply)
+
+    async def _in_httpx(self, prepared: Prepared, reply: Reply, limit: int) -> httpx.Response:
+        """A reply of our pool as httpx reads it: decompressed, its cookies kept."""
+        response = httpx.Response(
+            reply.status_code,
+            headers=reply.headers,
+            stream=httpx.ByteStream(reply.content),
+            request=httpx.Request(prepared.method, prepared.url),
+        )
+        try:
+            await read_capped(response, limit)
+        finally:
+            await response.aclose()
+        self._http.cookies.extract_cookies(response)
+        return response
+
+
+class _DirectReply:
+    """A reply from our pool, read as httpx would read it: status, body, headers, text."""
+
+    __slots__ = ("_reply", "_response", "content", "status_code")
+
+    def __init__(self, reply: Reply) -> None:
+        self._reply = reply
+        self.status_code = reply.status_code
+        self.content = reply.content
+        self._response: httpx.Response | None = None
+
+    def _as_httpx(self) -> httpx.Response:
+        if self._response is None:
+            reply = self._reply
+            self._response = httpx.Response(
+                reply.status_code, headers=reply.headers, content=reply.content
+            )
+        return self._response
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """The reply's headers."""
+        return self._as_httpx().headers
+
+    @property
+    def text(self) -> str:
+        """The body as text, decoded as httpx decodes it."""
+        return self._as_httpx().text
+
+
+def _header_block(url: httpx.URL, headers: list[tuple[bytes, bytes]], *, close: bool) -> bytes:
+    """The header fields of a request to ``url``, as httpx would send them (Host first).
+
+    ``close``: with ``Connection: close`` (see :func:`on_a_new_connection`).
+    Checked once here, as every request carries them.
+    """
+    fields = [(b"Host", url.netloc)] if not any(k.lower() == b"host" for k, _ in headers) else []
+    fields += [(name, value) for name, value in headers if name.lower() != b"connection"]
+    fields.append((b"Connection", b"close" if close else b"keep-alive"))
+    head = encode_head(b"GET", b"/", fields)  # raises if a field cannot go out
+    return head[head.index(b"\r\n") + 2 : -2]
+
+
+def on_a_new_connection(request: httpx.Request) -> None:
+    """Send ``request`` on a new connection, and close that one after the reply.
+
+    Our transports open a new connection for it (``FRESH_CONNECTION``). Any
+    HTTP/1.1 stack honours ``Connection: close``: the connection that carried
+    this request is not reused, so the next follow-up cannot pick it up after
+    the server closed it (the server may well close a connection right after
+    each reply; that is often why this request is a follow-up at all).
+    """
+    request.extensions[FRESH_CONNECTION] = True
+    request.headers["Connection"] = "close"
+
+
+async def read_capped(response: httpx.Response, limit: int) -> None:
+    """``response.aread()``, stopping at ``limit`` bytes (raw or decoded) with ReplyTooLarge.
+
+    Our transports stop reading at the limit themselves; httpx's own streams
+    the body, so it is counted here as it is decoded.
+    """
+    cap = ReplyCap(limit, response.status_code, response.headers.raw)
+    chunks = response.aiter_bytes()
+    try:
+        async for chunk in chunks:
+            cap.add(chunk)
+    except ReplyTooLarge:
+        # Stop here: closing the response closes the connection, so the rest
+        # of the body is never read. The generators httpx stacks over the
+        # body must still run to their end (they fail on the closed
+        # connection), or trio warns as it collects them half-way.
+        await response.aclose()
+        with contextlib.suppress(Exception):  # the error raised below says what happened
+            async for _ in chunks:
+                pass
+        raise
+    response._content = cap.body()  # where aread() keeps what it read
