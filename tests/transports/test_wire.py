@@ -1,0 +1,354 @@
+"""HTTP/1.1 on the wire: the pool's request heads and its reply parsing, and the SDK's direct way.
+
+A scripted server on 127.0.0.1 reads each request whole and answers with
+the bytes a test gives (in pieces as small as one byte), so that every
+reply shape the parser meets can be written out. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import anyio
+import attrs
+import httpx
+import pytest
+from conftest import BACKENDS, TOKEN, backend_param, load
+
+from taas_async import APIConnectionError, AsyncClient, Backoff, Order, ResponseTooLargeError
+from taas_async._transports import H11PoolTransport
+
+LIMIT = 10.0  # seconds: the bound on every wait in this file
+ORDER = load("seed_order.json").encode()
+ORDER_ID = json.loads(ORDER)["id"]
+
+Answer = Callable[[int, bytes], "Scripted"]
+
+
+@attrs.define
+class Scripted:
+    """What the server sends for one request: bytes (in pieces of ``piece``), then maybe a close."""
+
+    data: bytes
+    piece: int = 0  # 0: all at once
+    close: bool = False
+
+
+def ok(body: bytes = ORDER, *, extra: bytes = b"", piece: int = 0) -> Scripted:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    head += b"Content-Length: %d\r\n%s\r\n" % (len(body), extra)
+    return Scripted(head + body, piece=piece)
+
+
+@attrs.define
+class RawServer:
+    """A threaded server: reads each request (head and body), answers as ``answer`` says."""
+
+    answer: Answer
+    requests: list[bytes] = attrs.field(factory=list)  # each request as it came, head and body
+    accepted: int = 0
+    _sock: socket.socket = attrs.field(factory=socket.socket)
+    _stop: threading.Event = attrs.field(factory=threading.Event)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def start(self) -> None:
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.1)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+
+    def _connection(self, conn: socket.socket) -> None:
+        conn.settimeout(LIMIT)
+        buffer = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                while len(buffer) < length:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                body, buffer = buffer[:length], buffer[length:]
+                self.requests.append(head + b"\r\n\r\n" + body)
+                scripted = self.answer(len(self.requests) - 1, head)
+                step = scripted.piece or max(1, len(scripted.data))
+                try:
+                    for i in range(0, len(scripted.data), step):
+                        conn.sendall(scripted.data[i : i + step])
+                except OSError:  # the client stopped reading (a reply too large)
+                    return
+                if scripted.close:
+                    return
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Answer], RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(answer: Answer) -> RawServer:
+        server = RawServer(answer)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=backend_param(name).marks)
+        for name in ("asyncio", "trio", "uvloop")
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> object:
+    return BACKENDS[request.param]
+
+
+pytestmark = pytest.mark.anyio
+
+
+def headers_of(raw: bytes) -> list[tuple[str, str]]:
+    head = raw.partition(b"\r\n\r\n")[0].decode("latin-1")
+    return [
+        (name, value.strip())
+        for name, _, value in (line.partition(":") for line in head.split("\r\n")[1:])
+    ]
+
+
+async def get_order(url: str, **kwargs: object) -> Order:
+    async with AsyncClient(url, TOKEN, allow_insecure_http=True, **kwargs) as client:  # type: ignore[arg-type]
+        with anyio.fail_after(LIMIT):
+            return await client.get_order(ORDER_ID)
+
+
+# --------------------------------------------------------------------------- reply shapes
+
+
+async def test_a_reply_in_one_byte_pieces_reads_as_a_whole(
+    serve: Callable[[Answer], RawServer],
+) -> None:
+    server = serve(lambda i, head: ok(extra=b"X-Request-Id: r-1\r\n", piece=1))
+    order = await get_order(server.url)
+    assert str(order.id) == ORDER_ID
+
+
+async def test_an_informational_reply_is_skipped(serve: Callable[[Answer], RawServer]) -> None:
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+    server = serve(lambda i, head: Scripted(interim + ok().data))
+    order = await get_order(server.url)
+    assert str(order.id) == ORDER_ID
+
+
+async def test_a_body_that_runs_to_the_close_is_read_whole_and_the_connection_dropped(
+    serve: Callable[[Answer], RawServer],
+) -> None:
+    reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + ORDER
+    server = serve(lambda i, head: Scripted(reply, close=True))
+    async with httpx.AsyncClient(transport=H11PoolTransport()) as client:
+        with anyio.fail_after(LIMIT):
+            first = await client.get(server.url + "/a")
+            second = await client.get(server.url + "/b")
+    assert first.content == second.content == ORDER
+    assert server.accepted == 2
+
+
+async def test_bytes_after_the_reply_keep_its_connection_out_of_the_pool(
+    serve: Callable[[Answer], RawServer],
+) -> None:
+    server = serve(
+        lambda i, head: Scripted(ok().data + (b"HTTP/1.1 200 OK\r\n" if i == 0 else b""))
+    )
+    async with httpx.AsyncClient(transport=H11PoolTransport()) as client:
+        with anyio.fail_after(LIMIT):
+            first = await client.get(server.url + "/a")
+            second = await client.get(server.url + "/b")
+    assert first.content == second.content == ORDER
+    assert server.accepted == 2  # the first connection held a stray reply: not reused
+
+
+async def test_a_body_cut_short_is_a_protocol_error_that_may_have_reached_the_server(
+    serve: Callable[[Answer], RawServer],
+) -> None:
+    reply = ok().data[:-10]
+    server = serve(lambda i, head: Scripted(reply, close=True))
+    with pytest.raises(APIConnectionError) as info:
+        await get_order(server.url, max_retries=0)
+    assert info.value.may_have_reached_server is True
+    assert "RemoteProtocolError" in str(info.value)
+    assert "body was complete" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"HTTP/1.1 2000 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",
+    ],
+)
+async def test_a_malformed_reply_is_a_protocol_error(
+    serve: Callable[[Answer], RawServer], garbage: bytes
+) -> None:
+    server = serve(lambda i, head: Scripted(garbage, close=True))
+    with pytest.raises(APIConnectionError) as info:
+        await get_order(server.url, max_retries=0)
+    assert info.value.may_have_reached_server is True
+    assert "RemoteProtocolError" in str(info.value)
+
+
+async def test_a_switch_of_protocol_is_refused(serve: Callable[[Answer], RawServer]) -> None:
+    switch = (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    )
+    server = serve(lambda i, head: Scripted(switch, close=True))
+    with pytest.raises(APIConnectionError) as info:
+        await get_order(server.url, max_retries=0)
+    assert "RemoteProtocolError" in str(info.value)
+
+
+async def test_a_reply_past_the_size_limit_stops_being_read(
+    serve: Callable[[Answer], RawServer],
+) -> None:
+
+    server = serve(lambda i, head: ok(b"[" + b"1," * 5000 + b"1]", piece=1000))
+    with pytest.raises(ResponseTooLargeError) as info:
+        await get_order(server.url, max_retries=0, max_response_size=4096)
+    assert info.value.status_code == 200
+
+
+# --------------------------------------------------------------------------- request heads
+
+
+async def test_a_header_that_cannot_go_out_is_refused_before_connecting(
+    serve: Callable[[Answer], RawServer],
+) -> None:
+    server = serve(lambda i, head: ok())
+    async with httpx.AsyncClient(transport=H11PoolTransport()) as client:
+        with pytest.raises(httpx.LocalProtocolError) as info, anyio.fail_after(LIMIT):
+            await client.get(server.url, headers={"X-Secret": "sk-12345\r\nInjected: yes"})
+    assert "X-Secret" in str(info.value)
+    assert "sk-12345" not in str(info.value)  # a value may be a token: never shown
+    assert server.accepted == 0
+
+
+async def test_the_direct_way_sends_what_httpx_sends(serve: Callable[[Answer], RawServer]) -> None:
+    server = serve(lambda i, head: ok())
+    await get_order(server.url)  # the SDK's own client: direct
+    http = httpx.AsyncClient(transport=H11PoolTransport())
+    async with http:
+        await get_order(server.url, http_client=http)  # the caller's client: through httpx
+    direct, through_httpx = server.requests
+    assert direct.split(b"\r\n")[0] == through_httpx.split(b"\r\n")[0]
+    assert sorted(headers_of(direct)) == sorted(headers_of(through_httpx))
+    assert ("Authorization", f"Token {TOKEN}") in headers_of(direct)
+    assert headers_of(direct)[0][0] == "Host"
+
+
+async def test_a_retry_after_a_broken_connection_asks_once_for_a_close(
+    serve: Callable[[Answer], RawServer],
+) -> None:
+    server = serve(lambda i, head: Scripted(b"", close=True) if i == 0 else ok())
+    await get_order(server.url, max_retries=1, backoff=Backoff(initial=0))
+    first, retry = (headers_of(r) for r in server.requests)
+    assert [v for k, v in first if k.lower() == "connection"] == ["keep-alive"]
+    assert [v for k, v in retry if k.lower() == "connection"] == ["close"]
+
+
+async def test_the_sdk_own_client_does_not_go_through_httpx_send(
+    serve: Callable[[Answer], RawServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[httpx.Request] = []
+    send = httpx.AsyncClient.send
+
+    async def counting(
+        self: httpx.AsyncClient, request: httpx.Request, **kwargs: object
+    ) -> httpx.Response:
+        calls.append(request)
+        return await send(self, request, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", counting)
+    server = serve(lambda i, head: ok())
+    await get_order(server.url)
+    assert calls == []
+    http = httpx.AsyncClient(transport=H11PoolTransport())
+    async with http:
+        await get_order(server.url, http_client=http)
+    assert len(calls) == 1  # a caller's client: through httpx, hooks and all
+    async with AsyncClient(
+        server.url, TOKEN, allow_insecure_http=True, transport=httpx.AsyncHTTPTransport()
+    ) as c:
+        with anyio.fail_after(LIMIT):
+            await c.get_order(ORDER_ID)
+    assert len(calls) == 2  # another transport: through httpx
+
+
+# --------------------------------------------------------------------------- httpx's own work
+
+
+async def test_a_compressed_reply_is_decoded(serve: Callable[[Answer], RawServer]) -> None:
+    server = serve(lambda i, head: ok(gzip.compress(ORDER), extra=b"Content-Encoding: gzip\r\n"))
+    order = await get_order(server.url)
+    assert str(order.id) == ORDER_ID
+
+
+async def test_a_cookie_the_server_sets_goes_back_with_the_next_request(
+    serve: Callable[[Answer], RawServer],
+) -> None:
+    server = serve(
+        lambda i, head: ok(extra=b"Set-Cookie: session=s1; Path=/\r\n" if i == 0 else b"")
+    )
+    async with AsyncClient(server.url, TOKEN, allow_insecure_http=True) as client:
+        with anyio.fail_after(LIMIT):
+            await client.get_order(ORDER_ID)
+            await client.get_order(ORDER_ID)
+    first, second = (headers_of(r) for r in server.requests)
+    assert not any(k.lower() == "cookie" for k, _ in first)
+    assert ("Cookie", "session=s1") in [(k.title(), v) for k, v in second]
+
+
+async def test_httpx_log_line_is_written_for_every_exchange(
+    serve: Callable[[Answer], RawServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = serve(lambda i, head: ok())
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        await get_order(server.url)
+    (record,) = [r for r in caplog.records if r.name == "httpx"]
+    assert record.getMessage() == (
+        f'HTTP Request: GET {server.url}/api/order/{ORDER_ID} "HTTP/1.1 200 OK"'
+    )
+    assert TOKEN not in record.getMessage()
