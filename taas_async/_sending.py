@@ -263,31 +263,26 @@ class Sender:
 class _DirectReply:
     """A reply from our pool, read as httpx would read it: status, body, headers, text."""
 
-    __slots__ = ("_reply", "_response", "content", "status_code")
+    __slots__ = ("_headers", "_reply", "content", "status_code")
 
     def __init__(self, reply: Reply) -> None:
         self._reply = reply
         self.status_code = reply.status_code
         self.content = reply.content
-        self._response: httpx.Response | None = None
-
-    def _as_httpx(self) -> httpx.Response:
-        if self._response is None:
-            reply = self._reply
-            self._response = httpx.Response(
-                reply.status_code, headers=reply.headers, content=reply.content
-            )
-        return self._response
+        self._headers: httpx.Headers | None = None
 
     @property
     def headers(self) -> httpx.Headers:
         """The reply's headers."""
-        return self._as_httpx().headers
+        if self._headers is None:
+            self._headers = httpx.Headers(self._reply.headers)
+        return self._headers
 
     @property
     def text(self) -> str:
-        """The body as text, decoded as httpx decodes it."""
-        return self._as_httpx().text
+        """The body as text, decoded as httpx decodes it (the charset it names, or a guess)."""
+        reply = self._reply
+        return httpx.Response(reply.status_code, headers=reply.headers, content=reply.content).text
 
 
 def _header_block(url: httpx.URL, headers: list[tuple[bytes, bytes]], *, close: bool) -> bytes:
