@@ -171,7 +171,8 @@ def goal_lines(run: Run) -> list[tuple[Row, str, list[float], str]]:
     for row in run.rows:
         for loop in run.loops[:1] if row.metric == "decode" else run.loops:
             values = ratios(run, row, loop)
-            lines.append((row, loop, values, verdict(median(values), row.goal, loop == "trio")))
+            informational = loop == "trio" and row.metric != "decode"
+            lines.append((row, loop, values, verdict(median(values), row.goal, informational)))
     return lines
 
 
@@ -184,7 +185,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _num(value: float, digits: int = 0) -> str:
+def num(value: float, digits: int = 0) -> str:
+    """``value`` with thousands separators, or n/a."""
     return "n/a" if math.isnan(value) else f"{value:,.{digits}f}"
 
 
@@ -193,8 +195,8 @@ def _spread(values: Sequence[float], digits: int = 0) -> str:
     if not good:
         return "n/a"
     if len(good) == 1:
-        return _num(good[0], digits)
-    return f"{_num(median(good), digits)} ({_num(min(good), digits)}-{_num(max(good), digits)})"
+        return num(good[0], digits)
+    return f"{num(median(good), digits)} ({num(min(good), digits)}-{num(max(good), digits)})"
 
 
 def _percent(shares: Sequence[float]) -> str:
@@ -332,7 +334,7 @@ def render_decode(run: Run) -> list[str]:
     if d.error:
         return ["## Decoding a page", "", f"failed: {d.error}", ""]
     rows = [
-        [str(i + 1), _num(r * 1e3, 2), _num(s * 1e3, 2), fmt_ratio(s / r)]
+        [str(i + 1), num(r * 1e3, 2), num(s * 1e3, 2), fmt_ratio(s / r)]
         for i, (r, s) in enumerate(zip(d.raw_s, d.sdk_s, strict=True))
     ]
     return [

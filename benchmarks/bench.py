@@ -94,8 +94,12 @@ def plan(args: argparse.Namespace) -> list[rp.Workload]:
 
 
 def contenders(loops: Sequence[str], round_: int) -> list[tuple[str, str]]:
-    """(loop, side) in the round's order: aiohttp, SDK, aiohttp, SDK, ... reversed every other."""
-    order = [(loop, side) for loop in loops for side in rp.sides(loop)]
+    """(loop, side) in the round's order: aiohttp, SDK, aiohttp, SDK, ... reversed every other.
+
+    The SDK on trio comes right after the asyncio pair it is held against.
+    """
+    ranked = sorted(loops, key=("asyncio", "trio", "uvloop").index)
+    order = [(loop, side) for loop in ranked for side in rp.sides(loop)]
     return order[::-1] if round_ % 2 else order
 
 
@@ -268,8 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     run.outcomes.setdefault((work.key, loop, side), []).append(outcome)
                     progress(
                         f"  [{round_ + 1}/{args.rounds}] {work.title} {loop} {side}:"
-                        f" {rp._num(outcome.rate)} calls/s,"
-                        f" {rp._num(outcome.cpu_us, 1)} µs CPU each"
+                        f" {rp.num(outcome.rate)} calls/s,"
+                        f" {rp.num(outcome.cpu_us, 1)} µs CPU each"
                         + ("" if outcome.ok else f" [{outcome.status()}]")
                     )
     progress("decoding a page ...")
