@@ -73,6 +73,12 @@ class Run:
     def sides(self, loop: str) -> list[str]:
         return sides(loop)
 
+    def ran(self, row: Row) -> bool:
+        """Whether this run measured ``row`` at all (``--only`` may leave it out)."""
+        if row.metric == "decode":
+            return self.decode is not None
+        return any(w.key == row.workload for w in self.workloads)
+
 
 def sides(loop: str) -> list[str]:
     """Who runs on ``loop``: raw aiohttp then the SDK; on trio the SDK alone."""
@@ -99,7 +105,13 @@ def issue_rows(levels: Sequence[int], place: Workload, decode_orders: int) -> li
         Row(f"{what}: throughput", "place", "rate", (">=", 0.9), f"{short}: throughput"),
         Row(f"{what}: CPU", "place", "cpu", None, f"{short}: CPU"),
         Row(f"{what}: memory (peak RSS growth)", "place", "rss", ("<=", 1.1), f"{short}: memory"),
-        Row("`iter_orders`: CPU per order (pages of 100, 0 ms server)", "iter", "cpu", None),
+        Row(
+            "`iter_orders`: CPU per order (pages of 100, 0 ms server)",
+            "iter",
+            "cpu",
+            None,
+            "iter_orders: CPU per order",
+        ),
         Row(
             f"a {decode_orders:,}-order page, bytes → typed `Order`s ÷ `json.loads`",
             "decode",
@@ -172,7 +184,8 @@ def goal_lines(run: Run) -> list[tuple[Row, str, list[float], str]]:
         for loop in run.loops[:1] if row.metric == "decode" else run.loops:
             values = ratios(run, row, loop)
             informational = loop == "trio" and row.metric != "decode"
-            lines.append((row, loop, values, verdict(median(values), row.goal, informational)))
+            word = verdict(median(values), row.goal, informational) if run.ran(row) else "not run"
+            lines.append((row, loop, values, word))
     return lines
 
 

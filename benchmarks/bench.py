@@ -81,7 +81,11 @@ def calls_for(latency_ms: float, concurrency: int, quick: bool) -> int:
     return max(1500 if concurrency == 1 else 3000, 4 * concurrency)
 
 
+WORKLOADS = ("get20", "get0", "iter", "place", "decode")
+
+
 def plan(args: argparse.Namespace) -> list[rp.Workload]:
+    """Every workload with I/O, in the order of a round (``--only`` picks some)."""
     workloads = [
         rp.Workload(f"get20-{c}", "get", 20.0, c, calls_for(20.0, c, args.quick)) for c in LEVELS
     ]
@@ -90,7 +94,7 @@ def plan(args: argparse.Namespace) -> list[rp.Workload]:
     ]
     workloads.append(rp.Workload("iter", "iter", 0.0, 1, args.walks))
     workloads.append(rp.Workload("place", "place", 20.0, args.place_concurrency, args.orders))
-    return workloads
+    return [w for w in workloads if w.key.split("-")[0] in args.only]
 
 
 def contenders(loops: Sequence[str], round_: int) -> list[tuple[str, str]]:
@@ -197,6 +201,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--place-concurrency", type=int, default=64, help="place_orders in flight, both sides"
     )
     parser.add_argument("--walks", type=int, help="iter_orders list walks (10; quick 2)")
+    parser.add_argument(
+        "--only",
+        default=",".join(WORKLOADS),
+        help="run only these workloads (others' rows read n/a): " + ",".join(WORKLOADS),
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where bench.md/png go")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG")
     parser.add_argument(
@@ -218,6 +227,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = set(args.loops) - set(h.LOOPS)
     if unknown or not args.loops:
         parser.error(f"--loops: choose among {', '.join(h.LOOPS)}")
+    args.only = {w.strip() for w in args.only.split(",") if w.strip()}
+    if args.only - set(WORKLOADS) or not args.only:
+        parser.error(f"--only: choose among {', '.join(WORKLOADS)}")
     if min(args.rounds, args.orders, args.walks, args.place_concurrency) < 1:
         parser.error("--rounds, --orders, --walks and --place-concurrency must be >= 1")
     return args
@@ -240,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if h.aiohttp is None:
         notes.append("aiohttp not installed: no baseline, every ratio is n/a")
     workloads = plan(args)
-    place = workloads[-1]
+    place = rp.Workload("place", "place", 20.0, args.place_concurrency, args.orders)
     run = rp.Run(
         machine=machine_info(pinning),
         settings={
@@ -276,10 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f" {rp.num(outcome.cpu_us, 1)} µs CPU each"
                         + ("" if outcome.ok else f" [{outcome.status()}]")
                     )
-    progress("decoding a page ...")
-    run.decode = measure_decode(
-        args.decode_orders, args.rounds, args.decode_repeats, args.decode_min_time
-    )
+    if "decode" in args.only:
+        progress("decoding a page ...")
+        run.decode = measure_decode(
+            args.decode_orders, args.rounds, args.decode_repeats, args.decode_min_time
+        )
     run.machine.append(f"benchmark runtime: {time.perf_counter() - started:.1f} s")
     text = rp.render(run)
     print(text)
@@ -297,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for o in outcomes
         if not o.ok
     ]
-    if run.decode.error:
+    if run.decode is not None and run.decode.error:
         broken.append(f"decode: {run.decode.error}")
     if broken:
         progress("clients that failed:\n  " + "\n  ".join(broken))
