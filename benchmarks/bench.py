@@ -2,7 +2,8 @@
 """taas-async benchmark: the SDK's own cost against raw aiohttp, on asyncio, uvloop and trio.
 
     python benchmarks/bench.py [--quick] [--out benchmarks/results] [--rounds 3]
-                               [--loops asyncio,uvloop,trio] [--check] [--no-pin] [--no-chart]
+                               [--loops asyncio,uvloop,trio] [--only get20,get0,iter,place,decode]
+                               [--check] [--no-pin] [--no-chart]
 
 Starts ``server.py`` in its own process (pinned to its own core when there are
 two or more), then measures raw aiohttp and the SDK side by side, per event
