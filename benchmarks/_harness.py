@@ -222,6 +222,11 @@ class Outcome:
         return self.rss_peak_kib - self.rss_base_kib if self.ok else math.nan
 
     @property
+    def client_share(self) -> float:
+        """The client process's CPU use during the batch, as a share of one core."""
+        return self.cpu_s / self.wall_s if self.wall_s > 0 else math.nan
+
+    @property
     def server_share(self) -> float:
         """The server's CPU use during the batch, as a share of one core."""
         return self.server_cpu_s / self.wall_s if self.wall_s > 0 else math.nan
