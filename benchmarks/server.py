@@ -2,12 +2,20 @@
 """The benchmark's TaaS stand-in: a small, fast HTTP/1.1 keep-alive server (stdlib only).
 
     python benchmarks/server.py --latency-ms 20 --latency-ms 0 [--cpu 1] [--body FILE]
+                                [--list-orders 1000]
 
 Listens on 127.0.0.1, one port per ``--latency-ms`` (port 0: the OS picks),
-and answers ``GET /api/order/{id}`` and ``POST /api/orders/`` with the seed
-order (``Content-Type: application/json``) after that many milliseconds,
-without blocking (``loop.call_later``). Anything else gets a JSON 404. The
-``Authorization`` header is accepted and not checked.
+and answers, after that many milliseconds, without blocking
+(``loop.call_later``), always ``Content-Type: application/json``:
+
+- ``GET /api/order/{id}`` and ``POST /api/orders/``: the seed order;
+- ``GET /api/orders/?page=P&page_size=S``: page P of a list of
+  ``--list-orders`` orders (the seed order with distinct ids), in the shape
+  TaaS sends, ``{"orders": [...], "count": N, "num_pages": M}`` (S defaults
+  to 100; a page past the end is a 404, as TaaS answers);
+
+anything else gets a JSON 404. The ``Authorization`` header is accepted and
+not checked.
 
 Control, one line each way (``bench.py`` drives it through pipes):
 
@@ -31,6 +39,7 @@ import os
 import re
 import sys
 import time
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,6 +49,26 @@ SEED_ORDER = Path(__file__).resolve().parent.parent / "tests" / "data" / "seed_o
 def order_body(path: Path = SEED_ORDER) -> bytes:
     """The seed order, compact, as a server would send it."""
     return json.dumps(json.loads(path.read_text()), separators=(",", ":")).encode()
+
+
+def listed_order(seed: dict[str, object], number: int) -> dict[str, object]:
+    """The seed order as the ``number``-th order of a list: its own id and custom id."""
+    return {
+        **seed,
+        "id": f"00000000-0000-4000-8000-{number:012d}",
+        "custom_order_id": f"listed-{number}",
+    }
+
+
+def orders_page(seed: dict[str, object], total: int, page: int, size: int) -> bytes:
+    """Page ``page`` (from 1) of ``total`` listed orders, ``size`` a page, compact JSON."""
+    first = (page - 1) * size
+    body = {
+        "orders": [listed_order(seed, i) for i in range(first, min(first + size, total))],
+        "count": total,
+        "num_pages": max(1, -(-total // size)),
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
@@ -59,8 +88,11 @@ def _reply(status: str, body: bytes, *, close: bool) -> bytes:
 
 
 class _Replies:
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, list_orders: int) -> None:
         self.order = {close: _reply("200 OK", body, close=close) for close in (False, True)}
+        self._seed = json.loads(body)
+        self._list_orders = list_orders
+        self._pages: dict[tuple[int, int, bool], bytes] = {}  # built once, on demand
         missing = b'{"detail":"Not found."}'
         self.not_found = {
             close: _reply("404 Not Found", missing, close=close) for close in (False, True)
@@ -73,7 +105,25 @@ class _Replies:
             return self.order[close]
         if method == b"POST" and path == b"/api/orders/":
             return self.order[close]
+        if method == b"GET" and path == b"/api/orders/":
+            return self._page(target, close)
         return self.not_found[close]
+
+    def _page(self, target: bytes, close: bool) -> bytes:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(target).query.decode("latin-1"))
+        try:
+            page = int(query.get("page", ["1"])[0])
+            size = int(query.get("page_size", ["100"])[0])
+        except ValueError:
+            return self.not_found[close]
+        pages = max(1, -(-self._list_orders // size)) if size > 0 else 0
+        if not 1 <= page <= pages:
+            return self.not_found[close]
+        key = (page, size, close)
+        if key not in self._pages:
+            body = orders_page(self._seed, self._list_orders, page, size)
+            self._pages[key] = _reply("200 OK", body, close=close)
+        return self._pages[key]
 
 
 class _HTTPProtocol(asyncio.Protocol):
@@ -151,10 +201,10 @@ class _HTTPProtocol(asyncio.Protocol):
         return self._replies.route(parts[0], parts[1], close), close
 
 
-async def serve(latencies_ms: Sequence[float], body: bytes) -> None:
+async def serve(latencies_ms: Sequence[float], body: bytes, list_orders: int = 1000) -> None:
     """Listen (one port per latency), report the ports, obey stdin until stopped."""
     loop = asyncio.get_running_loop()
-    replies = _Replies(body)
+    replies = _Replies(body, list_orders)
     servers = []
     for latency in latencies_ms:
         server = await loop.create_server(
@@ -206,11 +256,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--cpu", type=int, help="pin this process to that CPU")
     parser.add_argument("--body", type=Path, default=SEED_ORDER, help="order JSON to serve")
+    parser.add_argument(
+        "--list-orders", type=int, default=1000, help="orders in GET /api/orders/ (1000)"
+    )
     args = parser.parse_args(argv)
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {args.cpu})
-    asyncio.run(serve(args.latency_ms or [20.0], order_body(args.body)))
+    asyncio.run(serve(args.latency_ms or [20.0], order_body(args.body), args.list_orders))
     return 0
 
 
