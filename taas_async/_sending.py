@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 import httpx
 
@@ -263,26 +263,53 @@ class Sender:
 class _DirectReply:
     """A reply from our pool, read as httpx would read it: status, body, headers, text."""
 
-    __slots__ = ("_headers", "_reply", "content", "status_code")
+    __slots__ = ("_reply", "content", "headers", "status_code")
 
     def __init__(self, reply: Reply) -> None:
         self._reply = reply
         self.status_code = reply.status_code
         self.content = reply.content
-        self._headers: httpx.Headers | None = None
-
-    @property
-    def headers(self) -> httpx.Headers:
-        """The reply's headers."""
-        if self._headers is None:
-            self._headers = httpx.Headers(self._reply.headers)
-        return self._headers
+        self.headers = _ReplyHeaders(reply.headers)
 
     @property
     def text(self) -> str:
         """The body as text, decoded as httpx decodes it (the charset it names, or a guess)."""
         reply = self._reply
         return httpx.Response(reply.status_code, headers=reply.headers, content=reply.content).text
+
+
+class _ReplyHeaders(Mapping[str, str]):
+    """A reply's header fields read as ``httpx.Headers`` reads them, without building one.
+
+    Names match in any case and come out lowercased; a repeated field's
+    values are joined with ``", "``. Only the content type is read on every
+    call; building ``httpx.Headers`` for it cost more than the lookup.
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+
+    def __getitem__(self, key: str) -> str:
+        wanted = key.lower().encode("latin-1")
+        values = [_text(v) for k, v in self._raw if k.lower() == wanted]
+        if not values:
+            raise KeyError(key)
+        return values[0] if len(values) == 1 else ", ".join(values)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(_text(k.lower()) for k, _ in self._raw))
+
+    def __len__(self) -> int:
+        return len({k.lower() for k, _ in self._raw})
+
+
+def _text(value: bytes) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
 
 
 def _header_block(url: httpx.URL, headers: list[tuple[bytes, bytes]], *, close: bool) -> bytes:

@@ -216,7 +216,7 @@ def deadline_error(deadline: float, method: str, url: str) -> APITimeoutError:
     )
 
 
-def retry_after(headers: httpx.Headers, now: dt.datetime | None = None) -> float | None:
+def retry_after(headers: Mapping[str, str], now: dt.datetime | None = None) -> float | None:
     value = headers.get("retry-after")
     if value is None:
         return None
@@ -249,7 +249,7 @@ class ReplyLike(Protocol):
     def text(self) -> str: ...
 
     @property
-    def headers(self) -> httpx.Headers: ...
+    def headers(self) -> Mapping[str, str]: ...
 
 
 def _decode_body(response: ReplyLike) -> tuple[bool, Any]:

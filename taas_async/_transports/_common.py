@@ -150,7 +150,11 @@ class ReplyCap:
         self._limit = limit
         self._status = status_code
         self._headers = headers
-        declared = next((v for k, v in headers if k.lower() == b"content-length"), b"")
+        declared = b""
+        for name, value in headers:
+            if name.lower() == b"content-length":
+                declared = value
+                break
         self._over = declared.strip().isdigit() and int(declared) > limit
         self._stop = min(limit, _HEAD - 1) if self._over else limit
         self._chunks: list[bytes] = []

@@ -20,7 +20,14 @@ import httpx
 import pytest
 from conftest import BACKENDS, TOKEN, backend_param, load
 
-from taas_async import APIConnectionError, AsyncClient, Backoff, Order, ResponseTooLargeError
+from taas_async import (
+    APIConnectionError,
+    AsyncClient,
+    Backoff,
+    Order,
+    RateLimitError,
+    ResponseTooLargeError,
+)
 from taas_async._transports import H11PoolTransport
 
 LIMIT = 10.0  # seconds: the bound on every wait in this file
@@ -352,3 +359,31 @@ async def test_httpx_log_line_is_written_for_every_exchange(
         f'HTTP Request: GET {server.url}/api/order/{ORDER_ID} "HTTP/1.1 200 OK"'
     )
     assert TOKEN not in record.getMessage()
+
+
+async def test_an_error_reply_reads_the_same_either_way(
+    serve: Callable[[Answer], RawServer],
+) -> None:
+    body = b'{"detail": "Slow down, caf\xc3\xa9."}'
+    reply = (
+        b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json; charset=utf-8\r\n"
+        b"Retry-After: 0\r\nX-Request-Id: r-1\r\nX-Trace: a\r\nx-trace: b\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    server = serve(lambda i, head: Scripted(reply))
+    errors = []
+    for http in (None, httpx.AsyncClient(transport=H11PoolTransport())):
+        with pytest.raises(RateLimitError) as info:
+            await get_order(server.url, max_retries=0, http_client=http)
+        errors.append(info.value)
+        if http is not None:
+            await http.aclose()
+    direct, through_httpx = errors
+    for error in errors:
+        assert error.retry_after == 0.0
+        assert error.request_id == "r-1"
+        assert error.text == body.decode()
+        assert error.headers["x-trace"] == "a, b"
+    assert direct.headers == through_httpx.headers
+    assert direct.body == through_httpx.body
+    assert str(direct) == str(through_httpx)
