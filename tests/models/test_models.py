@@ -706,3 +706,23 @@ def test_structure_round_trip_of_json_text() -> None:
     second = structure(json.loads(text, parse_float=Decimal), Order)
     assert first == second
     assert first is not second
+
+
+@pytest.mark.asyncio
+async def test_orders_from_separate_replies_share_their_keys(
+    mock_api: respx.MockRouter, client: AsyncClient, seed_order_text: str
+) -> None:
+    # Each reply is decoded on its own; its keys are interned, so ten thousand
+    # orders held with their raw keep one copy of each key, not ten thousand.
+    mock_api.get(path__regex=r"order/.+$").respond(
+        200, text=seed_order_text, headers={"Content-Type": "application/json"}
+    )
+    first = await client.get_order("a")
+    second = await client.get_order("b")
+    assert first.raw == second.raw == json.loads(seed_order_text)
+    assert first.raw is not second.raw
+    for key1, key2 in zip(first.raw, second.raw, strict=True):
+        assert key1 is key2
+    # What is not a top-level object decodes as before.
+    assert decode_json("[1.5]") == [Decimal("1.5")]
+    assert decode_json('"x"') == "x"
