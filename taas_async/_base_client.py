@@ -503,7 +503,7 @@ def _url_and_token(url: str | None, auth_token: str | None) -> tuple[str, str]:
     assert url is not None  # noqa: S101 (narrowing for mypy)
     assert token is not None  # noqa: S101
     # Printable ASCII only: anything else cannot go in a header, and httpx's
-    # UnicodeEncodeError (or h11's error) would quote the whole token.
+    # UnicodeEncodeError (or a transport's encoding error) would quote the whole token.
     if not is_instance(token, str) or not all("!" <= c <= "~" for c in token):
         raise ConfigurationError(
             "auth_token must be a string of printable ASCII characters without whitespace"

@@ -60,7 +60,9 @@ class AsyncClient(OrderFollowing):
         rate_limit: at most this many requests a second (a token bucket shared
             by every task using the client; every attempt takes a token).
         rate_limit_burst: how many requests may go at once after a quiet spell.
-        extra_headers: sent with every request (not ``Authorization``).
+        extra_headers: sent with every request (not ``Authorization``, nor a field
+            the client sets itself: ``Host``, ``Content-Length``, ``Transfer-Encoding``,
+            ``Connection``, ``TE``, ``Upgrade``, ``Expect``).
         http_client: an ``httpx.AsyncClient`` to use as is; the caller owns it
             and we never close it.
         transport: an httpx transport for the client we create (tests, the

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-import sys
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -26,7 +25,11 @@ def _reject_constant(name: str) -> Any:
 
 
 _MAX_NUMBER_TEXT = n.MAX_NUMBER_TEXT
-_intern = sys.intern
+#: The keys shared between replies (see decode_json), and how many at most: the
+#: keys of every reply model fit many times over; a server sending data as keys
+#: (balances by account name) cannot make it grow past the bound.
+_KEYS: dict[str, str] = {}
+_MAX_KEYS = 4096
 
 
 def _parse_float(text: str) -> Decimal | str:
@@ -55,11 +58,13 @@ def decode_json(text: str | bytes) -> Any:
     as that text (a ``str``): reading it as a number could cost more than the
     reply's size, and no number field accepts it.
 
-    The keys of a top-level object are interned: every order reply repeats
-    the same thirty-odd keys, and a service holding ten thousand orders (with
-    their ``raw``) keeps one copy of each, not ten thousand: a third of the
-    memory an ``Order`` holds. (Within one reply the decoder shares them
-    already, so a page of orders needs nothing more.)
+    The keys of a top-level object are shared between replies: every order
+    reply repeats the same thirty-odd keys, and a service holding ten
+    thousand orders (with their ``raw``) keeps one copy of each, not ten
+    thousand: a third of the memory an ``Order`` holds. (Within one reply the
+    decoder shares them already, so a page of orders needs nothing more.)
+    At most ``_MAX_KEYS`` distinct keys are kept for sharing, whatever
+    keys a server sends.
 
     Raises:
         ValueError: not JSON (including ``NaN`` / ``Infinity``).
@@ -87,9 +92,12 @@ def decode_json(text: str | bytes) -> Any:
 
 
 def _interned(value: Any) -> Any:
-    if type(value) is dict:
-        return {_intern(key): item for key, item in value.items()}
-    return value
+    if type(value) is not dict:
+        return value
+    keys = _KEYS
+    if len(keys) < _MAX_KEYS:
+        return {keys.setdefault(key, key): item for key, item in value.items()}
+    return {keys.get(key, key): item for key, item in value.items()}
 
 
 def _json_default(value: Any) -> Any:

@@ -120,17 +120,23 @@ class Sender:
                 for has_body in (False, True)
             }
         )
-        self._pool = transport if owns_http and isinstance(transport, H11PoolTransport) else None
+        # Our own pool, not a subclass: a subclass may do more in handle_async_request.
+        self._pool = transport if owns_http and type(transport) is H11PoolTransport else None
         base = httpx.URL(base_url)
-        self._origin: Origin | None = origin_of(base) if self._pool is not None else None
+        self._origin: Origin | None = None
         # The header fields of a request head, by (has a body, on a new connection).
-        self._heads = _Secret(
-            {
-                (has_body, fresh): _header_block(base, self._merged.reveal()[has_body], close=fresh)
-                for has_body in (False, True)
-                for fresh in (False, True)
-            }
-        )
+        self._heads: _Secret[dict[tuple[bool, bool], bytes]] = _Secret({})
+        if self._pool is not None:
+            self._origin = origin_of(base)
+            self._heads = _Secret(
+                {
+                    (has_body, fresh): _header_block(
+                        base, self._merged.reveal()[has_body], close=fresh
+                    )
+                    for has_body in (False, True)
+                    for fresh in (False, True)
+                }
+            )
 
     async def send(self, prepared: Prepared, limit: int) -> ReplyLike:
         """One attempt; httpx's errors (and ``ReplyTooLarge``) as the transport raises them."""
@@ -201,6 +207,8 @@ class Sender:
         """
         if self._pool is None or self._http.cookies:
             return False
+        # httpx has no public way to ask which transport a request would go to;
+        # without this private one (a future httpx), every request goes through httpx.
         transport_for: Callable[[httpx.URL], object] | None = getattr(
             self._http, "_transport_for_url", None
         )
@@ -217,15 +225,21 @@ class Sender:
             length = b"Content-Length: %d\r\n" % len(content)
         elif method in _BODY_METHODS:
             length = b"Content-Length: 0\r\n"
-        head = b"%s %s HTTP/1.1\r\n%s%s\r\n" % (
-            method,
-            prepared.url.raw_path,
-            self._heads.reveal()[content is not None, prepared.fresh],
-            length,
-        )
         reply = await self._pool.round_trip(
             self._origin,
-            Outgoing(method, head, content or b"", keep_alive=not prepared.fresh),
+            # The head is built in place: no local of this frame holds the token.
+            Outgoing(
+                method,
+                b"%s %s HTTP/1.1\r\n%s%s\r\n"
+                % (
+                    method,
+                    prepared.url.raw_path,
+                    self._heads.reveal()[content is not None, prepared.fresh],
+                    length,
+                ),
+                content or b"",
+                keep_alive=not prepared.fresh,
+            ),
             prepared.timeouts,
             fresh=prepared.fresh,
             limit=limit,
@@ -263,19 +277,25 @@ class Sender:
 class _DirectReply:
     """A reply from our pool, read as httpx would read it: status, body, headers, text."""
 
-    __slots__ = ("_reply", "content", "headers", "status_code")
+    __slots__ = ("_reply", "_text", "content", "headers", "status_code")
 
     def __init__(self, reply: Reply) -> None:
         self._reply = reply
         self.status_code = reply.status_code
         self.content = reply.content
         self.headers = _ReplyHeaders(reply.headers)
+        self._text: str | None = None
 
     @property
     def text(self) -> str:
         """The body as text, decoded as httpx decodes it (the charset it names, or a guess)."""
-        reply = self._reply
-        return httpx.Response(reply.status_code, headers=reply.headers, content=reply.content).text
+        if self._text is None:
+            reply = self._reply
+            response = httpx.Response(
+                reply.status_code, headers=reply.headers, content=reply.content
+            )
+            self._text = response.text
+        return self._text
 
 
 class _ReplyHeaders(Mapping[str, str]):

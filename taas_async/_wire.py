@@ -353,8 +353,21 @@ def decode_success(
         ) from None
 
 
+#: Header fields that frame the request or steer the connection: the client
+#: sets them itself (two Content-Length fields, or a Transfer-Encoding beside
+#: one, would be read differently by different servers).
+_CLIENT_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "expect"}
+)
+
+
 def check_headers(extra: Mapping[str, str] | None) -> dict[str, str]:
-    """Validate ``extra_headers``: strings, no line breaks, no ``Authorization``."""
+    """Validate ``extra_headers``: strings, no line breaks, no ``Authorization``.
+
+    Nor a field the client sets itself (``Host``, ``Content-Length``,
+    ``Transfer-Encoding``, ``Connection``, ``TE``, ``Upgrade``, ``Expect``),
+    nor a value with spaces at either end (HTTP strips them: not what was set).
+    """
     headers: dict[str, str] = {}
     items: list[tuple[object, object]] = list((extra or {}).items())
     for name, value in items:
@@ -365,7 +378,11 @@ def check_headers(extra: Mapping[str, str] | None) -> dict[str, str]:
         if not all(" " <= c <= "~" for c in value):
             # httpx would fail on every request (UnicodeEncodeError) or split the header.
             raise ConfigurationError(f"extra header {name!r}: value must be printable ASCII")
+        if value != value.strip(" "):
+            raise ConfigurationError(f"extra header {name!r}: value has spaces at an end")
         if name.lower() == "authorization":
             raise ConfigurationError("set the token with auth_token, not extra_headers")
+        if name.lower() in _CLIENT_HEADERS:
+            raise ConfigurationError(f"extra header {name!r}: the client sets it itself")
         headers[name] = value
     return headers

@@ -1,7 +1,8 @@
 """The SDK's httpx transports, one module each, and what the engine asks of a transport.
 
 - :class:`H11PoolTransport` (``_h11``): the default, an HTTP/1.1 keep-alive
-  pool on h11 with O(1) checkout; asyncio, uvloop and trio; no new dependency.
+  pool with O(1) checkout, replies parsed by llhttp (``_http11``, through
+  ``httptools``); asyncio, uvloop and trio.
 - :class:`AiohttpTransport` (``_aiohttp``): an ``aiohttp.ClientSession``
   behind httpx; asyncio and uvloop; the ``aiohttp`` extra.
 

@@ -187,14 +187,7 @@ class _ProtocolIO(asyncio.Protocol):
         error: type[httpx.TimeoutException],
         what: str,
     ) -> None:
-        if timeout is None:
-            await future
-            return
-        timer = self._loop.call_later(timeout, _expire, future, error, f"{what} for {timeout} s")
-        try:
-            await future
-        finally:
-            timer.cancel()
+        await _awaited(future, timeout, _expire, error, f"{what} for {timeout} s")
 
     def idle_ok(self) -> bool:
         """Nothing came in on an idle connection: no EOF, no reset, no stray bytes.
@@ -217,6 +210,20 @@ class _ProtocolIO(asyncio.Protocol):
         if self._transport is not None:
             with contextlib.suppress(RuntimeError):  # its event loop is closed
                 self._transport.abort()
+
+
+async def _awaited(
+    future: asyncio.Future[None], timeout: float | None, expire: Callable[..., None], *args: Any
+) -> None:
+    """Await ``future``; once ``timeout`` seconds have passed, ``expire(future, *args)`` runs."""
+    if timeout is None:
+        await future
+        return
+    timer = future.get_loop().call_later(timeout, expire, future, *args)
+    try:
+        await future
+    finally:
+        timer.cancel()
 
 
 def _expire(
@@ -280,14 +287,8 @@ class _Waiter:
             assert self._event is not None  # noqa: S101 (one or the other)
             with anyio.move_on_after(math.inf if timeout is None else timeout):
                 await self._event.wait()
-        elif timeout is None:
-            await future
         else:
-            timer = future.get_loop().call_later(timeout, _time_up, future)
-            try:
-                await future
-            finally:
-                timer.cancel()
+            await _awaited(future, timeout, _time_up)
 
 
 def _time_up(future: asyncio.Future[None]) -> None:

@@ -103,6 +103,8 @@ def encode_request(request: httpx.Request) -> Outgoing:
                 raise httpx.LocalProtocolError("invalid Content-Length") from None
         elif lowered == b"connection":
             keep_alive = b"close" not in value.lower()
+    if chunked and length is not None:  # RFC 9112: never both (a request-smuggling shape)
+        raise httpx.LocalProtocolError("both Content-Length and Transfer-Encoding")
     method = request.method.encode("ascii", "replace")
     head = encode_head(method, request.url.raw_path, headers)
     try:
@@ -201,6 +203,10 @@ async def _send_stream(
         raise httpx.WriteError("request body does not match its framing: too short")
 
 
+class _PastTheReply(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised from a callback to stop the parser at the end of our reply."""
+
+
 class _Reader:
     """httptools' callbacks: collects one reply, skipping informational (1xx) ones."""
 
@@ -241,17 +247,18 @@ class _Reader:
 
     # httptools' protocol
     def on_message_begin(self) -> None:
-        if self.done:
-            self.extra = True
-        else:  # a reply after an informational one
-            self.reason = b""
-            self.headers = []
+        if self.done:  # a message after our reply: stop parsing, nothing of it is read
+            raise _PastTheReply
+        # (again: a reply after an informational one)
+        self.reason = b""
+        self.headers = []
 
     def on_status(self, reason: bytes) -> None:
         self.reason += reason  # in parts, if the line came in parts
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        if not self.head_done:  # trailers after a chunked body are dropped (as h11 did)
+            self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -271,8 +278,8 @@ class _Reader:
 
     def on_body(self, data: bytes) -> None:
         if self.done:  # past the end of a reply to HEAD
-            self.extra = True
-        elif self.cap is None:
+            raise _PastTheReply
+        if self.cap is None:
             self.chunks.append(data)
         else:
             try:
@@ -296,12 +303,13 @@ class _Reader:
                 return
             raise self._error_of(exc) from None
 
-    def _error_of(self, exc: Exception) -> Exception:
+    def _error_of(self, exc: Exception) -> BaseException:
         if isinstance(exc, httptools.HttpParserUpgrade):
             return httpx.RemoteProtocolError("unexpected protocol upgrade")
         if isinstance(exc, httptools.HttpParserCallbackError):
-            cause = self.error or exc.__context__  # what our callback raised
-            if isinstance(cause, (ReplyTooLarge, httpx.RemoteProtocolError)):
+            # What our callback raised: the size cap, a refused 101, or a bug (as itself).
+            cause = self.error or exc.__context__
+            if cause is not None:
                 return cause
         return httpx.RemoteProtocolError(f"invalid reply: {exc}")
 

@@ -46,12 +46,32 @@ def test_bad_extra_headers_rejected(headers: Any) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{"X-Note": "café"}, {"X Note": "1"}, {"X-Note:": "1"}, {"": "1"}, {"X": "a\tb"}],
+    [
+        {"X-Note": "café"},
+        {"X Note": "1"},
+        {"X-Note:": "1"},
+        {"": "1"},
+        {"X": "a\tb"},
+        {"X-Note": "trailing "},
+        {"X-Note": " leading"},
+    ],
 )
 def test_extra_headers_must_be_valid_http(headers: dict[str, str]) -> None:
-    # httpx would raise UnicodeEncodeError on every request, or send a broken header.
+    # httpx would raise UnicodeEncodeError on every request, or send a broken header
+    # (or one whose value HTTP strips: not the value that was set).
     with pytest.raises(ConfigurationError):
         AsyncClient("https://taas.test", TOKEN, extra_headers=headers)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Host", "content-length", "Transfer-Encoding", "Connection", "TE", "Upgrade", "Expect"],
+)
+def test_fields_the_client_sets_cannot_be_extra_headers(name: str) -> None:
+    # A second Content-Length, or a Transfer-Encoding beside one, is read differently by
+    # different servers; Host and Connection are the client's to set.
+    with pytest.raises(ConfigurationError, match="the client sets it itself"):
+        AsyncClient("https://taas.test", TOKEN, extra_headers={name: "3"})
 
 
 # --------------------------------------------------------------------------- on the wire

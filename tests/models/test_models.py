@@ -726,3 +726,16 @@ async def test_orders_from_separate_replies_share_their_keys(
     # What is not a top-level object decodes as before.
     assert decode_json("[1.5]") == [Decimal("1.5")]
     assert decode_json('"x"') == "x"
+
+
+def test_keys_shared_between_replies_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from taas_async import _codec
+
+    monkeypatch.setattr(_codec, "_KEYS", {})
+    monkeypatch.setattr(_codec, "_MAX_KEYS", 3)
+    first = decode_json('{"a": 1, "b": 2}')
+    flood = [decode_json(f'{{"k{i}": {i}}}') for i in range(50)]  # a server sending data as keys
+    assert len(_codec._KEYS) == 3
+    assert flood[-1] == {"k49": 49}  # past the bound, decoded all the same
+    again = decode_json('{"a": 3, "b": 4}')
+    assert [k1 is k2 for k1, k2 in zip(first, again, strict=True)] == [True, True]

@@ -12,7 +12,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
 import attrs
@@ -206,6 +206,119 @@ async def test_bytes_after_the_reply_keep_its_connection_out_of_the_pool(
     assert server.accepted == 2  # the first connection held a stray reply: not reused
 
 
+async def test_a_whole_second_reply_after_ours_is_never_read_as_ours(
+    serve: Callable[[Answer], RawServer],
+) -> None:
+    stray = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+    server = serve(lambda i, head: Scripted(ok().data + stray) if i < 2 else ok())
+    heard: list[int] = []
+
+    async def status_heard(request: httpx.Request) -> None:
+        heard.append(request.extensions.get("taas_reply_status", 0))
+
+    order = await get_order(server.url, max_retries=0)  # direct
+    assert str(order.id) == ORDER_ID
+    async with httpx.AsyncClient(transport=H11PoolTransport()) as client:
+        with anyio.fail_after(LIMIT):
+            first = await client.get(server.url + "/a")
+            second = await client.get(server.url + "/b")
+    assert first.status_code == second.status_code == 200
+    assert first.content == ORDER
+    assert server.accepted == 3  # each connection with a stray reply was dropped
+
+
+async def test_trailers_are_not_read_as_headers(serve: Callable[[Answer], RawServer]) -> None:
+    body = ORDER
+    reply = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"%x\r\n%s\r\n0\r\nContent-Type: text/plain\r\nX-Trailer: t\r\n"
+        b"Set-Cookie: s=1\r\n\r\n" % (len(body), body)
+    )
+    server = serve(lambda i, head: Scripted(reply))
+    async with AsyncClient(server.url, TOKEN, allow_insecure_http=True) as client:
+        with anyio.fail_after(LIMIT):
+            order = await client.get_order(ORDER_ID)
+        assert not client._http.cookies  # the trailer's cookie was not taken
+    assert str(order.id) == ORDER_ID
+    async with httpx.AsyncClient(transport=H11PoolTransport()) as http:
+        with anyio.fail_after(LIMIT):
+            response = await http.get(server.url)
+    assert response.headers["content-type"] == "application/json"
+    assert "x-trailer" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("reply", "connections"),
+    [
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", 2),  # 1.0: closes by default
+        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", 1),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", 1),  # no body, and nothing to wait for
+        (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", 1),
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", 2),
+    ],
+)
+async def test_which_replies_leave_their_connection_reusable(
+    serve: Callable[[Answer], RawServer], reply: bytes, connections: int
+) -> None:
+    # The server keeps every connection open: only the reply says whether it may be reused.
+    server = serve(lambda i, head: Scripted(reply))
+    async with httpx.AsyncClient(transport=H11PoolTransport()) as client:
+        with anyio.fail_after(LIMIT):
+            first = await client.get(server.url + "/a")
+            second = await client.get(server.url + "/b")
+    assert first.status_code == second.status_code
+    assert server.accepted == connections
+
+
+@pytest.mark.parametrize("sent", [b"abc", b"abcdefgh"])
+async def test_a_streamed_body_that_breaks_its_content_length_is_a_write_error(
+    serve: Callable[[Answer], RawServer], sent: bytes
+) -> None:
+    server = serve(lambda i, head: ok())
+
+    class Body:  # not an async generator: nothing left half-run for trio to warn about
+        def __aiter__(self) -> AsyncIterator[bytes]:
+            return self
+
+        async def __anext__(self) -> bytes:
+            if not hasattr(self, "done"):
+                self.done = True
+                return sent
+            raise StopAsyncIteration
+
+    async with httpx.AsyncClient(transport=H11PoolTransport()) as client:
+        with pytest.raises(httpx.WriteError, match="framing"), anyio.fail_after(LIMIT):
+            await client.post(server.url, content=Body(), headers={"Content-Length": "5"})
+
+
+async def test_a_request_with_two_framings_is_refused_before_connecting(
+    serve: Callable[[Answer], RawServer],
+) -> None:
+    server = serve(lambda i, head: ok())
+    request = httpx.Request(
+        "POST", server.url, content=b"abc", headers={"Transfer-Encoding": "chunked"}
+    )
+    async with httpx.AsyncClient(transport=H11PoolTransport()) as client:
+        with pytest.raises(httpx.LocalProtocolError), anyio.fail_after(LIMIT):
+            await client.send(request)
+    assert server.accepted == 0
+
+
+@pytest.mark.parametrize("way", ["direct", "through httpx"])
+async def test_the_status_of_a_reply_whose_body_broke_off_is_kept(
+    serve: Callable[[Answer], RawServer], way: str
+) -> None:
+    head = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+    server = serve(lambda i, h: Scripted(head + ORDER[:100], close=True))
+    http = httpx.AsyncClient(transport=H11PoolTransport()) if way != "direct" else None
+    with pytest.raises(APIConnectionError) as info:
+        await get_order(server.url, max_retries=0, http_client=http)
+    if http is not None:
+        await http.aclose()
+    assert info.value.reply_status == 201
+    assert info.value.may_have_reached_server is True
+
+
 async def test_a_body_cut_short_is_a_protocol_error_that_may_have_reached_the_server(
     serve: Callable[[Answer], RawServer],
 ) -> None:
@@ -273,27 +386,49 @@ async def test_a_header_that_cannot_go_out_is_refused_before_connecting(
     assert server.accepted == 0
 
 
-async def test_the_direct_way_sends_what_httpx_sends(serve: Callable[[Answer], RawServer]) -> None:
+@pytest.mark.parametrize(
+    ("method", "kwargs"),
+    [
+        ("GET", {"params": {"statuses": ["ACTIVE", "PAUSED"], "page": 2}}),
+        ("POST", {"json": {"order_id": "o-1", "qty": "1.5"}}),
+        ("POST", {}),  # no body: Content-Length: 0, as httpx sends it
+        ("PUT", {}),
+        ("DELETE", {}),
+    ],
+)
+async def test_the_direct_way_sends_what_httpx_sends(
+    serve: Callable[[Answer], RawServer], method: str, kwargs: dict[str, object]
+) -> None:
     server = serve(lambda i, head: ok())
-    await get_order(server.url)  # the SDK's own client: direct
     http = httpx.AsyncClient(transport=H11PoolTransport())
-    async with http:
-        await get_order(server.url, http_client=http)  # the caller's client: through httpx
+    for client_kwargs in ({}, {"http_client": http}):  # the SDK's own client: direct; a caller's
+        async with AsyncClient(server.url, TOKEN, max_retries=0, **client_kwargs) as client:  # type: ignore[arg-type]
+            with anyio.fail_after(LIMIT):
+                await client.request(method, "api/things/", **kwargs)  # type: ignore[arg-type]
+    await http.aclose()
     direct, through_httpx = server.requests
     assert direct.split(b"\r\n")[0] == through_httpx.split(b"\r\n")[0]
     assert sorted(headers_of(direct)) == sorted(headers_of(through_httpx))
+    assert direct.partition(b"\r\n\r\n")[2] == through_httpx.partition(b"\r\n\r\n")[2]
     assert ("Authorization", f"Token {TOKEN}") in headers_of(direct)
     assert headers_of(direct)[0][0] == "Host"
+    if method in ("POST", "PUT") and not kwargs:
+        assert ("Content-Length", "0") in headers_of(direct)
 
 
 async def test_a_retry_after_a_broken_connection_asks_once_for_a_close(
     serve: Callable[[Answer], RawServer],
 ) -> None:
-    server = serve(lambda i, head: Scripted(b"", close=True) if i == 0 else ok())
+    server = serve(lambda i, head: Scripted(b"", close=True) if i % 2 == 0 else ok())
+    http = httpx.AsyncClient(transport=H11PoolTransport())
     await get_order(server.url, max_retries=1, backoff=Backoff(initial=0))
-    first, retry = (headers_of(r) for r in server.requests)
+    await get_order(server.url, max_retries=1, backoff=Backoff(initial=0), http_client=http)
+    await http.aclose()
+    first, retry, first_httpx, retry_httpx = (headers_of(r) for r in server.requests)
     assert [v for k, v in first if k.lower() == "connection"] == ["keep-alive"]
     assert [v for k, v in retry if k.lower() == "connection"] == ["close"]
+    assert sorted(first) == sorted(first_httpx)
+    assert sorted(retry) == sorted(retry_httpx)
 
 
 async def test_the_sdk_own_client_does_not_go_through_httpx_send(
