@@ -431,5 +431,5 @@ def write_chart(run: Run, path: Path) -> None:
     )
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # long row labels are not clipped
     plt.close(fig)

@@ -53,7 +53,7 @@ LEVELS = (1, 16, 64, 256, 1024)
 DISTRIBUTIONS = (
     "taas-async",
     "httpx",
-    "h11",
+    "httptools",
     "anyio",
     "attrs",
     "cattrs",

@@ -416,9 +416,17 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
         except BaseException:
             await self._forget(conn).io.aclose()
             raise
+        handed_over = reply.reusable and bool(self._waiters)
         closing = self._checkin(conn) if reply.reusable else self._forget(conn)
         if closing is not None:
             await closing.io.aclose()
+        elif handed_over:
+            # The connection went straight to a request waiting for it: let that
+            # request go out before this reply is decoded, so that a saturated
+            # pool's connections do not idle while replies are decoded. (A cancel
+            # or a deadline landing here is no different from one landing on the
+            # exchange's last read.)
+            await anyio.lowlevel.checkpoint()
         return reply
 
     async def aclose(self) -> None:

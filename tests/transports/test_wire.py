@@ -12,6 +12,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
@@ -44,6 +45,7 @@ class Scripted:
     data: bytes
     piece: int = 0  # 0: all at once
     close: bool = False
+    delay: float = 0.0  # seconds before answering
 
 
 def ok(body: bytes = ORDER, *, extra: bytes = b"", piece: int = 0) -> Scripted:
@@ -109,6 +111,7 @@ class RawServer:
                 body, buffer = buffer[:length], buffer[length:]
                 self.requests.append(head + b"\r\n\r\n" + body)
                 scripted = self.answer(len(self.requests) - 1, head)
+                time.sleep(scripted.delay)
                 step = scripted.piece or max(1, len(scripted.data))
                 try:
                     for i in range(0, len(scripted.data), step):
@@ -522,3 +525,45 @@ async def test_an_error_reply_reads_the_same_either_way(
     assert direct.headers == through_httpx.headers
     assert direct.body == through_httpx.body
     assert str(direct) == str(through_httpx)
+
+
+@pytest.mark.parametrize(
+    "anyio_backend",
+    # trio runs the tasks woken together in an order it shuffles on purpose:
+    # there, the waiting request goes first about half the time.
+    [
+        pytest.param(BACKENDS[name], marks=backend_param(name).marks)
+        for name in ("asyncio", "uvloop")
+    ],
+)
+async def test_a_connection_handed_over_sends_the_next_request_before_the_reply_goes_on(
+    serve: Callable[[Answer], RawServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One connection, two requests: when the first reply is in, the waiting request
+    # goes out before the first caller decodes anything (a saturated pool's
+    # connections must not idle while replies are decoded).
+    from taas_async._transports import _h11
+
+    events: list[str] = []
+    real_exchange = _h11.exchange
+
+    async def spied(io: object, outgoing: _h11.Outgoing, *args: object, **kwargs: object) -> object:
+        events.append("sent " + outgoing.head.split(b" ")[1].decode())
+        return await real_exchange(io, outgoing, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_h11, "exchange", spied)
+    server = serve(lambda i, head: Scripted(ok().data, delay=0.3 if i == 0 else 0.0))
+    transport = H11PoolTransport(limits=httpx.Limits(max_connections=1))
+    async with httpx.AsyncClient(transport=transport) as client:
+
+        async def get(path: str) -> None:
+            await client.get(server.url + path)
+            events.append("done " + path)
+
+        with anyio.fail_after(LIMIT):
+            async with anyio.create_task_group() as group:
+                group.start_soon(get, "/a")
+                await anyio.sleep(0.05)  # /a holds the one connection; /b waits for it
+                group.start_soon(get, "/b")
+    assert events == ["sent /a", "sent /b", "done /a", "done /b"]
+    assert server.accepted == 1
