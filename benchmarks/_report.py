@@ -257,9 +257,10 @@ def render_method(run: Run) -> list[str]:
         "- The CPU rows are the 0 ms throughput runs at 1 (sequential) and 64 in flight.",
         f"- `place_orders`: {s['place_orders']:,} orders, `max_concurrency="
         f"{s['place_concurrency']}` (raw aiohttp: the same number of workers),"
-        " each contender in a fresh interpreter: memory = peak RSS (`ru_maxrss`) with all"
-        " results held (raw: the decoded dicts; SDK: the returned `Order`s) minus the RSS"
-        " after imports, inputs built and warm-up (one round of placements).",
+        " each contender in a fresh interpreter: memory = the peak resident set (`VmHWM`)"
+        " with all results held (raw: the decoded dicts; SDK: the returned `Order`s) minus"
+        " the resident set after imports, inputs built and warm-up (one round of"
+        " placements), the peak reset to it there (`/proc/self/clear_refs`).",
         f"- `iter_orders`: walks through a list of {s['list_orders']:,} orders in pages of"
         f" {s['page_size']} (`GET /api/orders/?page=P&page_size={s['page_size']}`, stopping"
         " at `num_pages`), against raw aiohttp GETting the same pages and `json.loads`-ing"
