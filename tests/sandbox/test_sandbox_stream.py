@@ -599,8 +599,10 @@ async def test_on_a_real_time_clock_idle_is_30_real_seconds(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sandbox = Sandbox(speed=1)
-    ws = await subscribed(sandbox)
+    # Read before subscribing: the subscription is heard at `real` or later, so
+    # "29.9 s" is never 30 s of idleness however slowly the machine runs.
     real = _streams._real_now()
+    ws = await subscribed(sandbox)
     monkeypatch.setattr(_streams, "_real_now", lambda: real + 29.9)
     sandbox.streams.wake()
     await nothing_pending(ws)  # heard from at "29.9 s": 30 more from there
