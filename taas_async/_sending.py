@@ -1,7 +1,7 @@
 """One attempt on the wire: through the ``httpx.AsyncClient``, or straight to the SDK's pool.
 
 :class:`Sender` is what :class:`~taas_async._base_client.BaseClient` sends an
-attempt with. Two ways, the same bytes out and the same errors back:
+attempt with. Two ways, the same header fields out and the same errors back:
 
 - **through httpx** (``client.send``): always, when the ``httpx.AsyncClient``
   was given by the caller, its transport is someone else's, or something has

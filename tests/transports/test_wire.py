@@ -89,37 +89,40 @@ class RawServer:
 
     def _connection(self, conn: socket.socket) -> None:
         conn.settimeout(LIMIT)
-        buffer = b""
         with conn:
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(buffer) < length:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                body, buffer = buffer[:length], buffer[length:]
-                self.requests.append(head + b"\r\n\r\n" + body)
-                scripted = self.answer(len(self.requests) - 1, head)
-                time.sleep(scripted.delay)
-                step = scripted.piece or max(1, len(scripted.data))
-                try:
-                    for i in range(0, len(scripted.data), step):
-                        conn.sendall(scripted.data[i : i + step])
-                except OSError:  # the client stopped reading (a reply too large)
+            try:
+                self._exchanges(conn)
+            except OSError:  # the client reset the connection, or stopped reading
+                return
+
+    def _exchanges(self, conn: socket.socket) -> None:
+        buffer = b""
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                data = conn.recv(65536)
+                if not data:
                     return
-                if scripted.close:
+                buffer += data
+            head, _, buffer = buffer.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            while len(buffer) < length:
+                data = conn.recv(65536)
+                if not data:
                     return
+                buffer += data
+            body, buffer = buffer[:length], buffer[length:]
+            self.requests.append(head + b"\r\n\r\n" + body)
+            scripted = self.answer(len(self.requests) - 1, head)
+            time.sleep(scripted.delay)
+            step = scripted.piece or max(1, len(scripted.data))
+            for i in range(0, len(scripted.data), step):
+                conn.sendall(scripted.data[i : i + step])
+            if scripted.close:
+                return
 
 
 @pytest.fixture
