@@ -36,6 +36,7 @@ from taas_async._exceptions import (
     UnprocessableEntityError,
     message_from_body,
 )
+from taas_async._transports._http11 import NAME_PATTERN
 
 __all__ = [
     "base_url",
@@ -59,7 +60,7 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
 }
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 field-name
+_TOKEN = re.compile(NAME_PATTERN)  # an RFC 9110 field-name, as the transport checks it
 
 
 # --------------------------------------------------------------------------- URLs

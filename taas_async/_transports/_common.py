@@ -23,7 +23,8 @@ client cannot tell "reset before reading" from "read, acted on, then reset".
 The SDK talks to its transports through request extensions: it asks for a
 new connection (``FRESH_CONNECTION``) and caps a reply's size
 (``MAX_REPLY_SIZE``); they report a reply's status before its body
-(``REPLY_STATUS``).
+(``REPLY_STATUS``). On its own client and pool it skips httpx's objects and
+calls ``H11PoolTransport.round_trip`` with the same three things as arguments.
 """
 
 from __future__ import annotations

@@ -22,11 +22,13 @@ from typing import Protocol
 import httptools
 import httpx
 
-from taas_async._transports._common import READ_SIZE, ReplyCap, ReplyTooLarge
+from taas_async._transports._common import READ_SIZE, ReplyCap
 
-__all__ = ["Outgoing", "Reply", "encode_head", "encode_request", "exchange"]
+__all__ = ["NAME_PATTERN", "Outgoing", "Reply", "encode_head", "encode_request", "exchange"]
 
-_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+#: An RFC 9110 token: a method, a header field name.
+NAME_PATTERN = r"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+_TOKEN = re.compile(NAME_PATTERN.encode("ascii"))
 # A field value: visible characters, spaces and tabs inside, none at the ends.
 _VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?")
 _TARGET = re.compile(rb"[\x21-\x7e\x80-\xff]+")
@@ -214,7 +216,6 @@ class _Reader:
         "cap",
         "chunks",
         "done",
-        "error",
         "extra",
         "head_done",
         "head_only",
@@ -243,7 +244,6 @@ class _Reader:
         self.done = False
         self.extra = False  # bytes came after the reply: the connection is not reusable
         self.keep_alive = False
-        self.error: ReplyTooLarge | None = None
 
     # httptools' protocol
     def on_message_begin(self) -> None:
@@ -282,11 +282,7 @@ class _Reader:
         if self.cap is None:
             self.chunks.append(data)
         else:
-            try:
-                self.cap.add(data)
-            except ReplyTooLarge as exc:
-                self.error = exc
-                raise
+            self.cap.add(data)  # ReplyTooLarge past the limit
 
     def on_message_complete(self) -> None:
         if self.head_done and not self.done:
@@ -306,11 +302,10 @@ class _Reader:
     def _error_of(self, exc: Exception) -> BaseException:
         if isinstance(exc, httptools.HttpParserUpgrade):
             return httpx.RemoteProtocolError("unexpected protocol upgrade")
-        if isinstance(exc, httptools.HttpParserCallbackError):
-            # What our callback raised: the size cap, a refused 101, or a bug (as itself).
-            cause = self.error or exc.__context__
-            if cause is not None:
-                return cause
+        # What our callback raised (httptools keeps it as the context): the size
+        # cap, a refused 101, or a bug (as itself).
+        if isinstance(exc, httptools.HttpParserCallbackError) and exc.__context__ is not None:
+            return exc.__context__
         return httpx.RemoteProtocolError(f"invalid reply: {exc}")
 
     def ends_at_close(self) -> bool:
