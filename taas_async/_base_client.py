@@ -37,6 +37,7 @@ from taas_async._exceptions import (
     ResponseTooLargeError,
     TaaSError,
 )
+from taas_async._logs import configure_from_env, logger
 from taas_async._options import (
     DEFAULT_MAX_RESPONSE_SIZE,
     DEFAULT_TIMEOUT,
@@ -66,7 +67,6 @@ from taas_async._version import __version__
 __all__: list[str] = []
 
 T = TypeVar("T")
-logger = logging.getLogger("taas_async")
 
 
 class _ClientState(enum.Enum):
@@ -101,6 +101,7 @@ class BaseClient:
         allow_insecure_http: bool = False,
     ) -> None:
         url, token = _url_and_token(url, auth_token)
+        configure_from_env()  # $TAAS_LOG
         self.max_retries = check_count("max_retries", max_retries, minimum=0)
         if http_client is not None and (transport is not None or limits is not None):
             raise ConfigurationError("pass either http_client or transport/limits, not both")
@@ -459,13 +460,12 @@ class BaseClient:
         *,
         error: str | None = None,
     ) -> None:
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        # A 3xx is raised as an error too, and so is a 2xx whose body broke off.
-        ok = error is None and status is not None and 200 <= status < 300
-        level = logging.DEBUG if ok else logging.WARNING
-        if logger.isEnabledFor(level):
-            logger.log(
-                level,
+        # DEBUG whatever the outcome: the reply, or the error it becomes, reaches the
+        # caller, whose to report it is. A retry or a lookup after it is logged at
+        # WARNING by _pause and _reconcile (the caller does not see those).
+        if logger.isEnabledFor(logging.DEBUG):
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            logger.debug(
                 "%s /%s status=%s latency=%.1fms attempt=%d%s",
                 call.method,
                 call.path,

@@ -13,7 +13,6 @@ as to any call, and a subclass or a test double of those methods is honoured.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -39,7 +38,6 @@ __all__ = ["DEFAULT_FAN_OUT"]
 
 T = TypeVar("T")
 _Item = TypeVar("_Item")
-logger = logging.getLogger("taas_async")
 
 #: How many requests ``place_orders`` and ``cancel_orders`` keep in flight by default.
 DEFAULT_FAN_OUT = 32

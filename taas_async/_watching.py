@@ -15,7 +15,6 @@ with :class:`WaitTimeoutError` naming the orders still open.
 from __future__ import annotations
 
 import contextlib
-import logging
 import uuid
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -33,6 +32,7 @@ from taas_async._exceptions import (
     TaaSError,
     WaitTimeoutError,
 )
+from taas_async._logs import logger
 from taas_async._options import positive_seconds
 from taas_async._policy import retry_after_of, transient
 from taas_async._stream import OrderStream, older_state
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["IDS_PER_LIST", "snapshots", "wait_for_order", "watch_orders"]
 
-logger = logging.getLogger("taas_async")
 
 #: How many ``custom_order_id`` values one orders-list request filters by
 #: (about 4 KB of URL: well inside what servers and proxies accept).
