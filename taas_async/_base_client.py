@@ -104,7 +104,11 @@ class BaseClient:
         configure_from_env()  # $TAAS_LOG
         self.max_retries = check_count("max_retries", max_retries, minimum=0)
         if http_client is not None and (transport is not None or limits is not None):
-            raise ConfigurationError("pass either http_client or transport/limits, not both")
+            raise ConfigurationError(
+                "pass either http_client or transport/limits, not both: an http_client"
+                " keeps its own transport and connection limits"
+            )
+        timeout = _timeout_of(timeout, http_client)
         self.max_response_size = check_count(
             "max_response_size", max_response_size, minimum=1, what="a number of bytes"
         )
@@ -509,6 +513,28 @@ def _url_and_token(url: str | None, auth_token: str | None) -> tuple[str, str]:
             "auth_token must be a string of printable ASCII characters without whitespace"
         )
     return url, token
+
+
+def _timeout_of(timeout: TimeoutTypes, http_client: httpx.AsyncClient | None) -> TimeoutTypes:
+    """The client's timeout: the one given, else an injected http_client's, else the default.
+
+    An ``http_client`` is used as it was built, its timeout included: a
+    ``timeout=`` beside it would silently win over it, so it is refused.
+    ``DEFAULT_TIMEOUT`` itself (the parameter's default) is "not given".
+    """
+    if http_client is None:
+        return timeout
+    if timeout is not DEFAULT_TIMEOUT:
+        raise ConfigurationError(
+            "pass timeout= either to the http_client or to AsyncClient, not both:"
+            " an http_client is used with its own timeout"
+        )
+    if any(part is None for part in http_client.timeout.as_dict().values()):
+        raise ConfigurationError(
+            f"the http_client's timeout must be bounded in every part, got"
+            f" {http_client.timeout!r}: a call must not wait for ever"
+        )
+    return http_client.timeout
 
 
 def _refuse_plain_http(base_url: str) -> None:

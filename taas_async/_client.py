@@ -47,7 +47,9 @@ class AsyncClient(OrderFollowing):
         auth_token: API token, sent as ``Authorization: Token ...``; falls back
             to ``$TAAS_AUTH_TOKEN``. Never shown in a repr, log or error.
         timeout: seconds or an ``httpx.Timeout``; default 5 s connect, 15 s
-            read/write/pool. Every endpoint also takes ``timeout=`` per call.
+            read/write/pool, or the ``http_client``'s own timeout when one is
+            given (then ``timeout=`` is refused: set it on that client).
+            Every endpoint also takes ``timeout=`` per call.
         max_retries: how many times a failed call may be retried (default 2);
             every endpoint also takes ``max_retries=`` per call. What is
             retried, and how an order is never placed twice, is in
@@ -63,8 +65,14 @@ class AsyncClient(OrderFollowing):
         extra_headers: sent with every request (not ``Authorization``, nor a field
             the client sets itself: ``Host``, ``Content-Length``, ``Transfer-Encoding``,
             ``Connection``, ``TE``, ``Upgrade``, ``Expect``).
-        http_client: an ``httpx.AsyncClient`` to use as is; the caller owns it
-            and we never close it.
+        http_client: an ``httpx.AsyncClient`` to use as it was built: its
+            timeout, connection limits, transport (proxies, TLS), default
+            headers and event hooks apply to every call; never its ``auth``
+            (the token is ours) nor redirects (an order is never replayed
+            elsewhere). The caller owns it and we never close it. Its
+            transport is httpx's own unless you built it with
+            ``transport=H11PoolTransport()``: the SDK's fast pool is used only
+            on a client it builds itself or one built on that transport.
         transport: an httpx transport for the client we create (tests, the
             sandbox, alternative back ends). Default: :class:`H11PoolTransport`,
             which does not collapse under fan-out (httpx's own pool does), on
