@@ -279,6 +279,20 @@ class BaseClient:
             raise ClientClosedError("the http_client given to this AsyncClient is closed")
         retries = self._retries(call)
         prepared, ids = self._build(call)
+        if not ids:
+            return await self._attempts(call, prepared, ids, retries)
+        try:
+            return await self._attempts(call, prepared, ids, retries)
+        except TaaSError as exc:
+            # An order call's error names the order(s) it sent, so that the caller
+            # can look them up (a lookup's own error included: it surfaced here).
+            if not exc.custom_order_ids:
+                exc.custom_order_ids = list(ids)
+                exc.custom_order_id = ids[0] if len(ids) == 1 else None
+            raise
+
+    async def _attempts(self, call: Call[T], prepared: Prepared, ids: list[str], retries: int) -> T:
+        """The attempts of one call, until it has a result or an error to raise."""
         attempt = 0
         # The latest failure after which the server may have acted on this call.
         acted: TaaSError | None = None

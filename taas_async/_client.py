@@ -233,7 +233,7 @@ class AsyncClient(OrderFollowing):
 
     async def place_orders(
         self,
-        requests: Iterable[r.PlaceOrderRequest],
+        requests: Iterable[r.PlaceOrderRequest | Mapping[str, Any]],
         *,
         max_concurrency: int = _tracking.DEFAULT_FAN_OUT,
         timeout: CallTimeout = USE_CLIENT_DEFAULT,
@@ -241,21 +241,26 @@ class AsyncClient(OrderFollowing):
     ) -> list[m.Order | Exception]:
         """Place many orders concurrently, at most ``max_concurrency`` in flight.
 
-        Every request is checked first: if any is invalid, one
-        :class:`RequestValidationError` names each bad item (``[3].pair``) and
-        nothing is sent. Then the results come back in input order: the
-        :class:`Order` placed, or the exception that item raised. One failure
-        never stops or loses the others; an :class:`OrderOutcomeUnknownError`
-        among the results means "look this one up before placing it again".
+        Each item is a :class:`PlaceOrderRequest` or a mapping of its fields
+        (a JSON object, a CSV row: built with ``PlaceOrderRequest.from_dict``).
+        Every item is checked first: if any is invalid, one
+        :class:`RequestValidationError` names each bad item by index
+        (``[3].pair``, ``[7].bogus``) and nothing is sent. Then the results
+        come back in input order: the :class:`Order` placed, or the exception
+        that item raised, which names the order's ``custom_order_id`` (yours,
+        or the one generated for it). One failure never stops or loses the
+        others; an :class:`OrderOutcomeUnknownError` among the results means
+        "look this one up before placing it again".
 
         Cancelling the caller cancels the placements still pending; those
-        already sent may have landed (set ``custom_order_id`` to find them).
+        already sent may have landed: look them up by ``custom_order_id``.
 
         Example::
 
             results = await client.place_orders(requests, max_concurrency=64)
-            failed = [(req, res) for req, res in zip(requests, results)
-                      if isinstance(res, Exception)]
+            for result in results:
+                if isinstance(result, TaaSError):
+                    print(result.custom_order_id, "failed:", result)
         """
         return await _tracking.place_orders(self, requests, max_concurrency, timeout, max_retries)
 
