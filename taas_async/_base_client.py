@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
-from taas_async import _codec, _converter, _reconcile, _wire
+from taas_async import _codec, _converter, _raw, _reconcile, _wire
 from taas_async._endpoints import Call, Endpoint
 from taas_async._exceptions import (
     APIConnectionError,
@@ -53,7 +53,7 @@ from taas_async._options import (
 )
 from taas_async._policy import Action, decide, retry_after_of, status_of
 from taas_async._retry import Backoff, _Limits, check_limits
-from taas_async._sending import Prepared, Sender
+from taas_async._sending import Prepared, Sender, headers_of
 from taas_async._timer import LOOP_TIMER, Timer
 from taas_async._transports import (
     DEFAULT_LIMITS,
@@ -396,6 +396,9 @@ class BaseClient:
 
     async def _exchange(self, prepared: Prepared, call: Call[T], attempt: int) -> T | TaaSError:
         """One attempt: its structured result, or the typed error it ended in (returned)."""
+        notes = _raw.seen()  # None unless client.with_raw_response made this call
+        if notes is not None:
+            notes.attempts += 1
         try:
             if self._limits.active:
                 async with self._limits.slot(self._timer):
@@ -414,7 +417,7 @@ class BaseClient:
         if not 200 <= reply.status_code < 300:
             return _wire.status_error(reply, call.method, prepared.text)
         try:
-            return _wire.decode_success(
+            result = _wire.decode_success(
                 reply,
                 call.method,
                 prepared.text,
@@ -424,6 +427,18 @@ class BaseClient:
             )
         except ResponseDecodeError as exc:
             return exc
+        if notes is not None:
+            headers = headers_of(reply)
+            notes.reply = (
+                reply.status_code,
+                headers,
+                _wire.request_id_of(headers),
+                prepared.elapsed,
+                call.method,
+                prepared.text,
+                reply.content,
+            )
+        return result
 
     async def _exchange_once(
         self, prepared: Prepared, call: Call[Any], attempt: int
@@ -466,6 +481,7 @@ class BaseClient:
             # Raised outside the except block so that neither __cause__ nor
             # __context__ holds httpx's exception: its request carries the token.
             raise error
+        prepared.elapsed = time.perf_counter() - started
         self._log(call, reply.status_code, started, attempt)
         return reply
 

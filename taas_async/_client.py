@@ -24,6 +24,7 @@ from taas_async._enums import Strategy
 from taas_async._exceptions import ClientClosedError, RequestValidationError
 from taas_async._following import OrderFollowing
 from taas_async._options import USE_CLIENT_DEFAULT, CallRetries, CallTimeout, is_instance
+from taas_async._raw import AsyncClientWithRawResponse
 
 __all__ = ["AsyncClient"]
 
@@ -97,6 +98,16 @@ class AsyncClient(OrderFollowing):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+    @property
+    def with_raw_response(self) -> AsyncClientWithRawResponse:
+        """The same single-request endpoints, each returning a :class:`RawResponse`.
+
+        ``raw = await client.with_raw_response.get_order(order_id)`` gives the
+        :class:`Order` as ``raw.parsed`` and the reply it was read from:
+        ``raw.status_code``, ``raw.headers``, ``raw.request_id``, ``raw.elapsed``.
+        """
+        return AsyncClientWithRawResponse(self)
 
     # ------------------------------------------------------------------ orders
 
