@@ -223,7 +223,7 @@ class ResponseDecodeError(TaaSError):
         self.url = url
         self.status_code = status_code
         self.text = text
-        self.errors = list(errors)
+        self.errors: list[str] = list(errors)
         super().__init__(f"{method} {url} -> HTTP {status_code}: {message}")
 
 
@@ -264,7 +264,7 @@ class OrderOutcomeUnknownError(TaaSError):
         self.request = request
         self.custom_order_id = custom_order_id
         #: Every id the call sent: the order's, or each leg's of a chained order.
-        self.custom_order_ids = list(
+        self.custom_order_ids: list[str] = list(
             custom_order_ids or ([custom_order_id] if custom_order_id else [])
         )
         #: Why looking the order up failed, when it did (``__cause__`` is the
