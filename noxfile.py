@@ -40,3 +40,10 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run("mypy", "--strict", "taas_async", "tests/typing")
+    session.run(
+        "pyright",
+        "--verifytypes",
+        "taas_async",
+        "--ignoreexternal",
+        env={"PYRIGHT_PYTHON_IGNORE_WARNINGS": "1"},
+    )
