@@ -102,14 +102,14 @@ class BaseClient:
     ) -> None:
         url, token = _url_and_token(url, auth_token)
         configure_from_env()  # $TAAS_LOG
-        self.max_retries = check_count("max_retries", max_retries, minimum=0)
+        self.max_retries: int = check_count("max_retries", max_retries, minimum=0)
         if http_client is not None and (transport is not None or limits is not None):
             raise ConfigurationError(
                 "pass either http_client or transport/limits, not both: an http_client"
                 " keeps its own transport and connection limits"
             )
         timeout = _timeout_of(timeout, http_client)
-        self.max_response_size = check_count(
+        self.max_response_size: int = check_count(
             "max_response_size", max_response_size, minimum=1, what="a number of bytes"
         )
         if backoff is not None and not isinstance(backoff, Backoff):
@@ -123,7 +123,7 @@ class BaseClient:
             _refuse_plain_http(self._base_url)
         self._token = _Secret(token)
         self._timeout = check_timeout(timeout)
-        self.backoff = backoff or Backoff()
+        self.backoff: Backoff = backoff or Backoff()
         headers = _wire.check_headers(extra_headers)
         # A caller's User-Agent goes first; ours always follows it.
         theirs = [headers.pop(k) for k in list(headers) if k.lower() == "user-agent"]

@@ -237,7 +237,7 @@ class ResponseDecodeError(TaaSError):
         self.url = url
         self.status_code = status_code
         self.text = text
-        self.errors = list(errors)
+        self.errors: list[str] = list(errors)
         super().__init__(f"{method} {url} -> HTTP {status_code}: {message}")
 
 

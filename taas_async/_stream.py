@@ -157,7 +157,7 @@ class OrderStream:
         self._resync_due = False
         self._opener, self._own = _opener_of(client)
         #: How many times the stream reconnected after a drop.
-        self.reconnects = 0
+        self.reconnects: int = 0
 
     @property
     def url(self) -> str:

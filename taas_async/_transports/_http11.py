@@ -79,13 +79,13 @@ class Outgoing:
         chunked: bool = False,
         length: int | None = None,
     ) -> None:
-        self.method = method
-        self.head = head
-        self.body = body  # whole, or None with a stream
-        self.keep_alive = keep_alive  # False: the request says Connection: close
-        self.stream = stream
-        self.chunked = chunked  # the stream goes out chunked
-        self.length = length  # else: how many bytes it must come to
+        self.method: bytes = method
+        self.head: bytes = head
+        self.body: bytes | None = body  # whole, or None with a stream
+        self.keep_alive: bool = keep_alive  # False: the request says Connection: close
+        self.stream: AsyncIterable[bytes] | None = stream
+        self.chunked: bool = chunked  # the stream goes out chunked
+        self.length: int | None = length  # else: how many bytes it must come to
 
 
 def encode_request(request: httpx.Request) -> Outgoing:

@@ -86,9 +86,9 @@ class Engine:
         self, clock: Clock, *, seed: int = 0, fee_bps: Mapping[str, Decimal] | None = None
     ) -> None:
         self.clock = clock
-        self.prices = PriceFeed(seed, clock.now())
-        self.market = Market(self.prices, seed)
-        self.fees = FeeTable(DEFAULT_FEE_BPS if fee_bps is None else fee_bps)
+        self.prices: PriceFeed = PriceFeed(seed, clock.now())
+        self.market: Market = Market(self.prices, seed)
+        self.fees: FeeTable = FeeTable(DEFAULT_FEE_BPS if fee_bps is None else fee_bps)
         self._price_version = self.prices.version
         self._rng = random.Random(seed)  # noqa: S311 (ids only need to be reproducible)
         self.accounts: dict[str, Account] = {}
@@ -99,7 +99,7 @@ class Engine:
         self._events: list[tuple[dt.datetime, int, str, int]] = []
         self._seqs = itertools.count(1)
         self._now = clock.now()
-        self.feed = Feed(self.multis)  # the order updates, for the order stream
+        self.feed: Feed = Feed(self.multis)  # the order updates, for the order stream
 
     # ------------------------------------------------------------------ time
 

@@ -90,7 +90,7 @@ class Feed:
         self.readers = 0
         self.listeners: list[Callable[[], None]] = []
         #: The number the next update gets (numbers start at 1 and have no gaps).
-        self.next_seq = 1
+        self.next_seq: int = 1
         self._multis = multis
         self._updates: deque[Update] = deque()
         self._parents: dict[str, str] = {}  # multi order id -> the status last reported

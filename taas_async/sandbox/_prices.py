@@ -108,7 +108,7 @@ class PriceFeed:
         self._bases: dict[str, _Basis] = {}
         #: Bumped by every :meth:`set_price`: a price may have jumped, so whoever
         #: relies on prices moving at most :meth:`max_step_bps` a second looks again.
-        self.version = 0
+        self.version: int = 0
         self._initial = dict(_INITIAL_USD)
 
     def is_known(self, token: str) -> bool:

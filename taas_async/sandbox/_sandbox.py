@@ -152,7 +152,7 @@ class Sandbox:
             raise ValueError(f"max_exchanges must be >= 0, got {max_exchanges!r}")
         self.token = token
         self.base_path = base_path
-        self.url = url.rstrip("/") + base_path
+        self.url: str = url.rstrip("/") + base_path
         if clock is None:
             clock = (
                 RealTimeClock(speed)
@@ -164,12 +164,12 @@ class Sandbox:
         self.clock: Clock = clock
         self._seed = seed
         self._fee_bps = None if fee_bps is None else {k: to_decimal(v) for k, v in fee_bps.items()}
-        self.faults = Faults()
+        self.faults: Faults = Faults()
         #: The latest ``max_exchanges`` requests received and the replies given, oldest first.
         self.exchanges: list[Exchange] = []
         self.max_exchanges = max_exchanges
         #: The open order streams (``/ws/orders/``), in process and served.
-        self.streams = StreamHub(self)
+        self.streams: StreamHub = StreamHub(self)
         if accounts is not None and not isinstance(accounts, Mapping):
             raise TypeError(
                 f"accounts must be a mapping of account name -> AccountSpec, got {accounts!r}"
@@ -180,9 +180,9 @@ class Sandbox:
             for name, value in (DEFAULT_ACCOUNTS if accounts is None else accounts).items()
             for spec in [_account_spec(name, value)]
         }
-        self.engine = self._new_engine()
+        self.engine: Engine = self._new_engine()
         #: The ASGI app: the API, and the control plane and dashboard under ``/_sandbox/``.
-        self.app = ControlPlane(self, SandboxApp(self))
+        self.app: ControlPlane = ControlPlane(self, SandboxApp(self))
 
     def _new_engine(self) -> Engine:
         """An engine as at construction: the seed, and the accounts first given, in order."""

@@ -262,7 +262,7 @@ class _Session:
         self._authenticated = False
         #: The feed read from while subscribed, and the number of the next update to send.
         self.feed: Feed | None = None
-        self.cursor = 0
+        self.cursor: int = 0
         self._heard_at = self._sandbox.now()  # the last message from the client
         self._heard_real = _real_now()  # the same, in real time
         self._ending: tuple[int | None, str] | None = None  # how to end: (code or None, reason)

@@ -46,5 +46,21 @@ def test_readme_sandbox_example_runs() -> None:
 
 def test_ci_lints_and_typechecks() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
-    for step in ("ruff check", "ruff format --check", "mypy --strict taas_async"):
+    for step in (
+        "ruff check",
+        "ruff format --check",
+        "mypy --strict taas_async tests/typing",
+        ".venv/bin/pyright --verifytypes taas_async --ignoreexternal",
+    ):
         assert step in ci
+    # --verifytypes finds taas_async through the `python` on PATH only: without the
+    # venv there it finds no package, or resolves httpx to nothing and scores below 100%.
+    lines = ci.replace("\\\n", " ").splitlines()
+    (pyright,) = [line for line in lines if "pyright --verifytypes" in line]
+    assert pyright.startswith('PATH="$PWD/.venv/bin:$PATH" ')
+
+
+def test_pyright_is_pinned_in_the_dev_extra() -> None:
+    # Each pyright release judges types anew: a floating version could fail CI unasked.
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^\s*"pyright==[\d.]+",', pyproject, flags=re.M)
