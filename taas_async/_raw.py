@@ -314,9 +314,7 @@ class AsyncClientWithRawResponse:
         """:meth:`AsyncClient.get_balances`, with its reply."""
         c = self._client
         return await _captured(
-            c.get_balances(
-                exchange_names, account_names, timeout=timeout, max_retries=max_retries
-            )
+            c.get_balances(exchange_names, account_names, timeout=timeout, max_retries=max_retries)
         )
 
     async def close_balances(
