@@ -1,0 +1,158 @@
+"""A griffe extension: the docstrings' reStructuredText bits, as Markdown for the site.
+
+The package's docstrings are Google style with a little reStructuredText, as
+read in an editor or ``help()``; the site renders Markdown. Three things are
+rewritten (on the site only; the sources stay as they are):
+
+- ``:class:`~taas_async.sandbox.Sandbox``` and the other roles become a link to
+  the API reference when they name a public class, else inline code
+  (``Sandbox``; ``advance()`` for a method or function);
+- a paragraph ending in ``::`` introduces an indented literal block: the
+  ``::`` becomes ``:`` and the block a fenced one (Python where it parses as
+  Python);
+- a module constant documented by ``#:`` comments above it gets them as its
+  docstring.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import griffe
+
+ROOT = Path(__file__).resolve().parents[2]  # docs/mkdocs/ -> the repository
+
+_ROLE = re.compile(r":(?:py:)?(?P<role>[a-z]+):`(?P<tilde>~?)(?P<target>[^`<]+?)`")
+_CALLABLE_ROLES = frozenset({"meth", "func"})
+
+
+def _public_names(init: Path) -> frozenset[str]:
+    """The names in a package's ``__all__`` (read from its source, not imported)."""
+    for node in ast.parse(init.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return frozenset(ast.literal_eval(node.value))
+    return frozenset()
+
+
+_PUBLIC = {
+    "taas_async.sandbox": _public_names(ROOT / "taas_async" / "sandbox" / "__init__.py"),
+    "taas_async": _public_names(ROOT / "taas_async" / "__init__.py"),
+}
+
+
+def _reference(name: str, module: str) -> str | None:
+    """The reference page identifier of a public name, from the docstring's package."""
+    for package, names in _PUBLIC.items():
+        if name in names and (package == "taas_async" or module.startswith(package)):
+            return f"{package}.{name}"
+    return None
+
+
+def _roles(text: str, module: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        target = match["target"].strip()
+        short = target.rsplit(".", 1)[-1] if match["tilde"] or "." in target else target
+        if match["role"] in _CALLABLE_ROLES:
+            return f"`{short}()`"
+        identifier = _reference(short, module) if match["role"] in {"class", "exc"} else None
+        if identifier is not None and target in {short, identifier}:
+            return f"[`{short}`][{identifier}]"
+        return f"`{short}`"
+
+    return _ROLE.sub(replace, text)
+
+
+def _language(block: str) -> str:
+    try:
+        compile(
+            block, "<docstring>", "exec", flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        )
+    except SyntaxError:
+        return "text"
+    return "python"
+
+
+def _literal_blocks(text: str) -> str:
+    """``Intro::`` and the indented block under it, as ``Intro:`` and a fenced block."""
+    lines = text.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.rstrip()
+        if not stripped.endswith("::") or stripped.strip() == "::":
+            out.append(line)
+            i += 1
+            continue
+        indent = len(line) - len(line.lstrip())
+        j = i + 1
+        block: list[str] = []
+        while j < len(lines) and (
+            not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent
+        ):
+            block.append(lines[j])
+            j += 1
+        while block and not block[-1].strip():
+            block.pop()
+            j -= 1
+        if not block:
+            out.append(line)
+            i += 1
+            continue
+        code = textwrap.dedent("\n".join(block)).strip("\n")
+        section = stripped.strip() in {"Example::", "Examples::"}
+        # In a Google "Example:" section the block stays indented under its title.
+        pad = " " * (indent + 4 if section else indent)
+        out.append(stripped[:-1])
+        if not section:
+            out.append("")
+        out.append(f"{pad}```{_language(code)}")
+        out.extend(f"{pad}{c}" if c else "" for c in code.splitlines())
+        out.append(f"{pad}```")
+        i = j
+    return "\n".join(out)
+
+
+def _comment_docstring(attr: griffe.Attribute) -> str | None:
+    """The ``#:`` comment lines right above a module attribute, if any."""
+    if attr.lineno is None or attr.filepath is None or isinstance(attr.filepath, list):
+        return None
+    if attr.filepath not in attr.lines_collection:
+        return None
+    source = attr.lines_collection[attr.filepath]
+    comments: list[str] = []
+    index = attr.lineno - 2  # the line above the assignment (lineno is 1-based)
+    while index >= 0 and source[index].lstrip().startswith("#:"):
+        comments.insert(0, source[index].lstrip()[2:].strip())
+        index -= 1
+    return "\n".join(comments) or None
+
+
+def _markdown(text: str, obj: griffe.Object) -> str:
+    module = obj.path if isinstance(obj, griffe.Module) else obj.module.path
+    return _literal_blocks(_roles(text, module))
+
+
+class SphinxMarkup(griffe.Extension):
+    """Rewrite the docstrings' reStructuredText roles and literal blocks as Markdown."""
+
+    def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
+        """Rewrite every docstring once, as it is loaded."""
+        if obj.docstring is not None:
+            obj.docstring.value = _markdown(obj.docstring.value, obj)
+
+    def on_attribute_instance(self, *, attr: griffe.Attribute, **kwargs: Any) -> None:
+        """Give a ``#:``-documented module constant its comment as a docstring."""
+        # Runs after on_instance, which saw no docstring on such a constant.
+        if attr.docstring is None:
+            text = _comment_docstring(attr)
+            if text is not None:
+                attr.docstring = griffe.Docstring(
+                    _markdown(text, attr), lineno=attr.lineno, parent=attr
+                )
