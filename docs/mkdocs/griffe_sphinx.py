@@ -11,7 +11,11 @@ rewritten (on the site only; the sources stay as they are):
   ``::`` becomes ``:`` and the block a fenced one (Python where it parses as
   Python);
 - a module constant documented by ``#:`` comments above it gets them as its
-  docstring.
+  docstring;
+- an attrs field shows its default, not how it is built:
+  ``side: Side | str`` rather than ``= attrs.field(converter=..., validator=...)``
+  (``= None`` for ``attrs.field(default=None, ...)``, ``= list()`` for a
+  ``factory=list``; nothing for a required field or a private helper's).
 """
 
 from __future__ import annotations
@@ -134,6 +138,33 @@ def _comment_docstring(attr: griffe.Attribute) -> str | None:
     return "\n".join(comments) or None
 
 
+_FIELD_CALLS = frozenset({"attrs.field", "attr.ib", "attr.field", "field"})
+
+
+def _field_default(value: str) -> str | None:
+    """What an attrs field's ``= ...`` shows: its default, or nothing."""
+    try:
+        call = ast.parse(value, mode="eval").body
+    except SyntaxError:
+        return value
+    if not isinstance(call, ast.Call):
+        return value
+    name = ast.unparse(call.func)
+    if name.startswith("_") or "._" in name:
+        return None  # a private helper builds the field: its default is not ours to show
+    if name not in _FIELD_CALLS:
+        return value
+    keywords = {k.arg: k.value for k in call.keywords if k.arg}
+    default = keywords.get("default")
+    if default is not None:
+        inner = default
+        if isinstance(inner, ast.Call) and ast.unparse(inner.func).endswith("Factory"):
+            return f"{ast.unparse(inner.args[0])}()" if inner.args else None
+        return ast.unparse(default)
+    factory = keywords.get("factory")
+    return f"{ast.unparse(factory)}()" if factory is not None else None
+
+
 def _markdown(text: str, obj: griffe.Object) -> str:
     module = obj.path if isinstance(obj, griffe.Module) else obj.module.path
     return _literal_blocks(_roles(text, module))
@@ -148,7 +179,9 @@ class SphinxMarkup(griffe.Extension):
             obj.docstring.value = _markdown(obj.docstring.value, obj)
 
     def on_attribute_instance(self, *, attr: griffe.Attribute, **kwargs: Any) -> None:
-        """Give a ``#:``-documented module constant its comment as a docstring."""
+        """An attrs field's default; a ``#:``-documented module constant's comment."""
+        if attr.value is not None and isinstance(attr.parent, griffe.Class):
+            attr.value = _field_default(str(attr.value))
         # Runs after on_instance, which saw no docstring on such a constant.
         if attr.docstring is None:
             text = _comment_docstring(attr)

@@ -87,13 +87,17 @@ def test_every_public_name_has_an_api_reference_entry(
     assert not missing, f"add `::: {package}.<name>` to a page of docs/reference/: {missing}"
 
 
-def test_the_reference_renders_docstrings_not_restructuredtext(site: Path) -> None:
-    # The docstrings' Sphinx roles and ``::`` literal blocks are rewritten for the site
-    # (docs/mkdocs/griffe_sphinx.py); none may reach a page as text.
+def test_the_reference_shows_markdown_defaults_and_public_bases(site: Path) -> None:
+    # docs/mkdocs/griffe_sphinx.py rewrites the docstrings' Sphinx roles and ``::``
+    # literal blocks, and shows an attrs field's default rather than its attrs.field(...);
+    # docs/mkdocs/hooks.py drops private classes from "Bases:".
     for page in (site / "reference").rglob("*.html"):
         text = page.read_text()
         for leftover in (":class:", ":meth:", ":func:", ":mod:", ":attr:", ":data:", "::</p>"):
             assert leftover not in text, (page, leftover)
+        assert "attrs.field(" not in text, page
+        for bases in re.findall(r'<p class="doc doc-class-bases">(.*?)</p>', text, flags=re.S):
+            assert 'title="taas_async.' not in bases, (page, bases)
     client = (site / "reference" / "client" / "index.html").read_text()
     # A #: comment above a constant is its entry's text; a role to a public class links.
     assert "Short connect, bounded read/write/pool wait" in client
