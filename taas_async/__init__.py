@@ -55,6 +55,7 @@ from taas_async._options import (
     USE_CLIENT_DEFAULT,
     TimeoutTypes,
 )
+from taas_async._raw import AsyncClientWithRawResponse, RawResponse
 from taas_async._requests import (
     AmendOrderRequest,
     ChildOrder,
@@ -87,6 +88,7 @@ __all__ = [
     "AmendOrderRequest",
     "Asset",
     "AsyncClient",
+    "AsyncClientWithRawResponse",
     "AuthenticationError",
     "Backoff",
     "BadRequestError",
@@ -122,6 +124,7 @@ __all__ = [
     "PlaceOrderRequest",
     "PosSide",
     "RateLimitError",
+    "RawResponse",
     "RequestValidationError",
     "ResponseDecodeError",
     "ResponseTooLargeError",

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
-from taas_async import _codec, _converter, _reconcile, _wire
+from taas_async import _codec, _converter, _raw, _reconcile, _wire
 from taas_async._endpoints import Call, Endpoint
 from taas_async._exceptions import (
     APIConnectionError,
@@ -37,6 +37,7 @@ from taas_async._exceptions import (
     ResponseTooLargeError,
     TaaSError,
 )
+from taas_async._logs import configure_from_env, logger
 from taas_async._options import (
     DEFAULT_MAX_RESPONSE_SIZE,
     DEFAULT_TIMEOUT,
@@ -52,7 +53,7 @@ from taas_async._options import (
 )
 from taas_async._policy import Action, decide, retry_after_of, status_of
 from taas_async._retry import Backoff, _Limits, check_limits
-from taas_async._sending import Prepared, Sender
+from taas_async._sending import Prepared, Sender, headers_of
 from taas_async._timer import LOOP_TIMER, Timer
 from taas_async._transports import (
     DEFAULT_LIMITS,
@@ -66,7 +67,6 @@ from taas_async._version import __version__
 __all__: list[str] = []
 
 T = TypeVar("T")
-logger = logging.getLogger("taas_async")
 
 
 class _ClientState(enum.Enum):
@@ -101,9 +101,14 @@ class BaseClient:
         allow_insecure_http: bool = False,
     ) -> None:
         url, token = _url_and_token(url, auth_token)
+        configure_from_env()  # $TAAS_LOG
         self.max_retries = check_count("max_retries", max_retries, minimum=0)
         if http_client is not None and (transport is not None or limits is not None):
-            raise ConfigurationError("pass either http_client or transport/limits, not both")
+            raise ConfigurationError(
+                "pass either http_client or transport/limits, not both: an http_client"
+                " keeps its own transport and connection limits"
+            )
+        timeout = _timeout_of(timeout, http_client)
         self.max_response_size = check_count(
             "max_response_size", max_response_size, minimum=1, what="a number of bytes"
         )
@@ -274,6 +279,20 @@ class BaseClient:
             raise ClientClosedError("the http_client given to this AsyncClient is closed")
         retries = self._retries(call)
         prepared, ids = self._build(call)
+        if not ids:
+            return await self._attempts(call, prepared, ids, retries)
+        try:
+            return await self._attempts(call, prepared, ids, retries)
+        except TaaSError as exc:
+            # An order call's error names the order(s) it sent, so that the caller
+            # can look them up (a lookup's own error included: it surfaced here).
+            if not exc.custom_order_ids:
+                exc.custom_order_ids = list(ids)
+                exc.custom_order_id = ids[0] if len(ids) == 1 else None
+            raise
+
+    async def _attempts(self, call: Call[T], prepared: Prepared, ids: list[str], retries: int) -> T:
+        """The attempts of one call, until it has a result or an error to raise."""
         attempt = 0
         # The latest failure after which the server may have acted on this call.
         acted: TaaSError | None = None
@@ -377,6 +396,9 @@ class BaseClient:
 
     async def _exchange(self, prepared: Prepared, call: Call[T], attempt: int) -> T | TaaSError:
         """One attempt: its structured result, or the typed error it ended in (returned)."""
+        notes = _raw.seen()  # None unless client.with_raw_response made this call
+        if notes is not None:
+            notes.attempts += 1
         try:
             if self._limits.active:
                 async with self._limits.slot(self._timer):
@@ -395,7 +417,7 @@ class BaseClient:
         if not 200 <= reply.status_code < 300:
             return _wire.status_error(reply, call.method, prepared.text)
         try:
-            return _wire.decode_success(
+            result = _wire.decode_success(
                 reply,
                 call.method,
                 prepared.text,
@@ -405,6 +427,18 @@ class BaseClient:
             )
         except ResponseDecodeError as exc:
             return exc
+        if notes is not None:
+            headers = headers_of(reply)
+            notes.reply = (
+                reply.status_code,
+                headers,
+                _wire.request_id_of(headers),
+                prepared.elapsed,
+                call.method,
+                prepared.text,
+                reply.content,
+            )
+        return result
 
     async def _exchange_once(
         self, prepared: Prepared, call: Call[Any], attempt: int
@@ -447,6 +481,7 @@ class BaseClient:
             # Raised outside the except block so that neither __cause__ nor
             # __context__ holds httpx's exception: its request carries the token.
             raise error
+        prepared.elapsed = time.perf_counter() - started
         self._log(call, reply.status_code, started, attempt)
         return reply
 
@@ -459,13 +494,12 @@ class BaseClient:
         *,
         error: str | None = None,
     ) -> None:
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        # A 3xx is raised as an error too, and so is a 2xx whose body broke off.
-        ok = error is None and status is not None and 200 <= status < 300
-        level = logging.DEBUG if ok else logging.WARNING
-        if logger.isEnabledFor(level):
-            logger.log(
-                level,
+        # DEBUG whatever the outcome: the reply, or the error it becomes, reaches the
+        # caller, whose to report it is. A retry or a lookup after it is logged at
+        # WARNING by _pause and _reconcile (the caller does not see those).
+        if logger.isEnabledFor(logging.DEBUG):
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            logger.debug(
                 "%s /%s status=%s latency=%.1fms attempt=%d%s",
                 call.method,
                 call.path,
@@ -509,6 +543,28 @@ def _url_and_token(url: str | None, auth_token: str | None) -> tuple[str, str]:
             "auth_token must be a string of printable ASCII characters without whitespace"
         )
     return url, token
+
+
+def _timeout_of(timeout: TimeoutTypes, http_client: httpx.AsyncClient | None) -> TimeoutTypes:
+    """The client's timeout: the one given, else an injected http_client's, else the default.
+
+    An ``http_client`` is used as it was built, its timeout included: a
+    ``timeout=`` beside it would silently win over it, so it is refused.
+    ``DEFAULT_TIMEOUT`` itself (the parameter's default) is "not given".
+    """
+    if http_client is None:
+        return timeout
+    if timeout is not DEFAULT_TIMEOUT:
+        raise ConfigurationError(
+            "pass timeout= either to the http_client or to AsyncClient, not both:"
+            " an http_client is used with its own timeout"
+        )
+    if any(part is None for part in http_client.timeout.as_dict().values()):
+        raise ConfigurationError(
+            f"the http_client's timeout must be bounded in every part, got"
+            f" {http_client.timeout!r}: a call must not wait for ever"
+        )
+    return http_client.timeout
 
 
 def _refuse_plain_http(base_url: str) -> None:

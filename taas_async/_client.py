@@ -24,6 +24,7 @@ from taas_async._enums import Strategy
 from taas_async._exceptions import ClientClosedError, RequestValidationError
 from taas_async._following import OrderFollowing
 from taas_async._options import USE_CLIENT_DEFAULT, CallRetries, CallTimeout, is_instance
+from taas_async._raw import AsyncClientWithRawResponse
 
 __all__ = ["AsyncClient"]
 
@@ -47,7 +48,9 @@ class AsyncClient(OrderFollowing):
         auth_token: API token, sent as ``Authorization: Token ...``; falls back
             to ``$TAAS_AUTH_TOKEN``. Never shown in a repr, log or error.
         timeout: seconds or an ``httpx.Timeout``; default 5 s connect, 15 s
-            read/write/pool. Every endpoint also takes ``timeout=`` per call.
+            read/write/pool, or the ``http_client``'s own timeout when one is
+            given (then ``timeout=`` is refused: set it on that client).
+            Every endpoint also takes ``timeout=`` per call.
         max_retries: how many times a failed call may be retried (default 2);
             every endpoint also takes ``max_retries=`` per call. What is
             retried, and how an order is never placed twice, is in
@@ -63,8 +66,14 @@ class AsyncClient(OrderFollowing):
         extra_headers: sent with every request (not ``Authorization``, nor a field
             the client sets itself: ``Host``, ``Content-Length``, ``Transfer-Encoding``,
             ``Connection``, ``TE``, ``Upgrade``, ``Expect``).
-        http_client: an ``httpx.AsyncClient`` to use as is; the caller owns it
-            and we never close it.
+        http_client: an ``httpx.AsyncClient`` to use as it was built: its
+            timeout, connection limits, transport (proxies, TLS), default
+            headers and event hooks apply to every call; never its ``auth``
+            (the token is ours) nor redirects (an order is never replayed
+            elsewhere). The caller owns it and we never close it. Its
+            transport is httpx's own unless you built it with
+            ``transport=H11PoolTransport()``: the SDK's fast pool is used only
+            on a client it builds itself or one built on that transport.
         transport: an httpx transport for the client we create (tests, the
             sandbox, alternative back ends). Default: :class:`H11PoolTransport`,
             which does not collapse under fan-out (httpx's own pool does), on
@@ -89,6 +98,16 @@ class AsyncClient(OrderFollowing):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+    @property
+    def with_raw_response(self) -> AsyncClientWithRawResponse:
+        """The same single-request endpoints, each returning a :class:`RawResponse`.
+
+        ``raw = await client.with_raw_response.get_order(order_id)`` gives the
+        :class:`Order` as ``raw.parsed`` and the reply it was read from:
+        ``raw.status_code``, ``raw.headers``, ``raw.request_id``, ``raw.elapsed``.
+        """
+        return AsyncClientWithRawResponse(self)
 
     # ------------------------------------------------------------------ orders
 
@@ -225,7 +244,7 @@ class AsyncClient(OrderFollowing):
 
     async def place_orders(
         self,
-        requests: Iterable[r.PlaceOrderRequest],
+        requests: Iterable[r.PlaceOrderRequest | Mapping[str, Any]],
         *,
         max_concurrency: int = _tracking.DEFAULT_FAN_OUT,
         timeout: CallTimeout = USE_CLIENT_DEFAULT,
@@ -233,21 +252,26 @@ class AsyncClient(OrderFollowing):
     ) -> list[m.Order | Exception]:
         """Place many orders concurrently, at most ``max_concurrency`` in flight.
 
-        Every request is checked first: if any is invalid, one
-        :class:`RequestValidationError` names each bad item (``[3].pair``) and
-        nothing is sent. Then the results come back in input order: the
-        :class:`Order` placed, or the exception that item raised. One failure
-        never stops or loses the others; an :class:`OrderOutcomeUnknownError`
-        among the results means "look this one up before placing it again".
+        Each item is a :class:`PlaceOrderRequest` or a mapping of its fields
+        (a JSON object, a CSV row: built with ``PlaceOrderRequest.from_dict``).
+        Every item is checked first: if any is invalid, one
+        :class:`RequestValidationError` names each bad item by index
+        (``[3].pair``, ``[7].bogus``) and nothing is sent. Then the results
+        come back in input order: the :class:`Order` placed, or the exception
+        that item raised, which names the order's ``custom_order_id`` (yours,
+        or the one generated for it). One failure never stops or loses the
+        others; an :class:`OrderOutcomeUnknownError` among the results means
+        "look this one up before placing it again".
 
         Cancelling the caller cancels the placements still pending; those
-        already sent may have landed (set ``custom_order_id`` to find them).
+        already sent may have landed: look them up by ``custom_order_id``.
 
         Example::
 
             results = await client.place_orders(requests, max_concurrency=64)
-            failed = [(req, res) for req, res in zip(requests, results)
-                      if isinstance(res, Exception)]
+            for result in results:
+                if isinstance(result, TaaSError):
+                    print(result.custom_order_id, "failed:", result)
         """
         return await _tracking.place_orders(self, requests, max_concurrency, timeout, max_retries)
 

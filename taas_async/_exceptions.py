@@ -61,7 +61,21 @@ __all__ = [
 
 
 class TaaSError(Exception):
-    """Base class of every error raised by taas-async."""
+    """Base class of every error raised by taas-async.
+
+    An error from a call that places orders names them: ``custom_order_id``
+    is the id the order was sent with (yours, or the one generated for the
+    call and reused by every attempt), ``custom_order_ids`` every id the call
+    sent (each leg's, for a chained order). Look an order up by it before
+    placing it again. Both are empty for other calls, and for an error
+    raised before an id was given (a request that failed validation).
+    """
+
+    #: The ``custom_order_id`` of the order the failed call placed (None: not an
+    #: order call, or a chained order of several: see ``custom_order_ids``).
+    custom_order_id: str | None = None
+    #: Every ``custom_order_id`` the failed call sent (empty: not an order call).
+    custom_order_ids: Sequence[str] = ()
 
 
 class ConfigurationError(TaaSError, ValueError):
@@ -264,7 +278,7 @@ class OrderOutcomeUnknownError(TaaSError):
         self.request = request
         self.custom_order_id = custom_order_id
         #: Every id the call sent: the order's, or each leg's of a chained order.
-        self.custom_order_ids = list(
+        self.custom_order_ids: list[str] = list(
             custom_order_ids or ([custom_order_id] if custom_order_id else [])
         )
         #: Why looking the order up failed, when it did (``__cause__`` is the

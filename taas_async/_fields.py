@@ -167,7 +167,7 @@ def to_model(model: type[_T], item: Any) -> _T:
     if isinstance(item, model):
         return item
     if isinstance(item, Mapping):
-        return model(**item)
+        return model.from_dict(item)  # type: ignore[attr-defined,no-any-return]
     raise RequestValidationError(
         {"": [f"expected {model.__name__} or a mapping, got {type(item).__name__}"]}
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from taas_async import _export
 from taas_async._enums import (
     MultiOrderStatus,
     OrderStatus,
@@ -44,8 +45,27 @@ def _raw() -> Any:
     return attrs.field(factory=dict, repr=False, eq=False)
 
 
+class _Reply:
+    """What every reply model can do besides holding its fields: leave the service as JSON."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The reply as JSON-safe data, ready for ``json.dumps`` or a web framework.
+
+        Every field but ``raw``: ``Decimal`` as its exact plain-notation string
+        (``"0.00000001"``, never a float), datetimes as ISO 8601 text with their
+        offset, enums as their values, nested models as dicts.
+        """
+        return _export.to_dict(self)
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """:meth:`to_dict` as a JSON document (compact unless ``indent`` is given)."""
+        return _export.to_json(self, indent=indent)
+
+
 @attrs.frozen
-class Order:
+class Order(_Reply):
     """An order as the server reports it.
 
     ``limit_price`` and ``stop_price`` are ``None`` when unset (the server's
@@ -111,7 +131,7 @@ class Order:
 
 
 @attrs.frozen
-class MultiOrder:
+class MultiOrder(_Reply):
     """A multi order: one child order per leg (``child_order_ids``).
 
     ``calculated_status`` is the state to go by: ``status`` can lag (the docs'
@@ -202,7 +222,7 @@ def _split(joined: str | None) -> list[str]:
 
 
 @attrs.frozen
-class Asset:
+class Asset(_Reply):
     """One token or position held in an account."""
 
     symbol: str
@@ -220,7 +240,7 @@ class Asset:
 
 
 @attrs.frozen
-class Balance:
+class Balance(_Reply):
     """An account's balance: its exchange and what it holds."""
 
     exchange: str | None = None
@@ -229,7 +249,7 @@ class Balance:
 
 
 @attrs.frozen
-class OrderSummary:
+class OrderSummary(_Reply):
     """Execution summary of an order (shape undocumented: known fields plus ``raw``)."""
 
     id: str | None = None
@@ -245,7 +265,7 @@ class OrderSummary:
 
 
 @attrs.frozen
-class ChainedOrder:
+class ChainedOrder(_Reply):
     """A chained order (shape undocumented: known fields plus ``raw``)."""
 
     id: str | None = None
@@ -256,7 +276,7 @@ class ChainedOrder:
 
 
 @attrs.frozen
-class OrderMessage:
+class OrderMessage(_Reply):
     """A message the engine logged for an order (shape undocumented: known fields plus ``raw``)."""
 
     order_id: str | None = None
@@ -267,7 +287,7 @@ class OrderMessage:
 
 
 @attrs.frozen
-class ActionResult:
+class ActionResult(_Reply):
     """Reply to cancel, pause, resume, amend and set-leverage calls.
 
     A ``204 No Content`` reply gives ``ActionResult()`` with an empty ``raw``.
@@ -280,7 +300,7 @@ class ActionResult:
 
 
 @attrs.frozen
-class CloseBalancesResult:
+class CloseBalancesResult(_Reply):
     """Reply to ``close_balances``: the flattening orders it opened, when the server lists them."""
 
     message: str | None = None
@@ -289,7 +309,7 @@ class CloseBalancesResult:
 
 
 @attrs.frozen
-class OrdersPage:
+class OrdersPage(_Reply):
     """One page of ``GET /api/orders/``; iterate it for its orders."""
 
     orders: list[Order]  # required: a reply without it is not a page
@@ -308,7 +328,7 @@ class OrdersPage:
 
 
 @attrs.frozen
-class MultiOrdersPage:
+class MultiOrdersPage(_Reply):
     """One page of ``GET /api/multi_orders/``; iterate it for its multi orders.
 
     The docs do not show this reply's envelope: ``{"multi_orders": [...]}``
@@ -341,7 +361,7 @@ _ENDING_UPDATES = frozenset(
 
 
 @attrs.frozen
-class OrderUpdate:
+class OrderUpdate(_Reply):
     """One update from the live order stream (``client.order_stream()``).
 
     ``order`` is the order as the update describes it (an :class:`Order`, or

@@ -13,7 +13,6 @@ carries and how its orders are found again comes from its row
 from __future__ import annotations
 
 import copy
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -25,12 +24,12 @@ from taas_async._converter import ShapeError
 from taas_async._endpoints import ENDPOINTS, RAW, Call, OrderShape
 from taas_async._enums import OrderStatus
 from taas_async._exceptions import OrderOutcomeUnknownError, TaaSError
+from taas_async._logs import logger
 from taas_async._policy import accepted, broke_connection, status_of
 
 __all__ = ["NOT_FOUND", "already_cancelled", "assign_ids", "look_up", "outcome_unknown"]
 
 T = TypeVar("T")
-logger = logging.getLogger("taas_async")
 
 #: :func:`look_up`: the order is not on the server (it may be sent again).
 NOT_FOUND: Any = object()

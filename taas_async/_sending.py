@@ -40,7 +40,7 @@ from taas_async._transports._common import (
 from taas_async._transports._http11 import Outgoing, Reply, encode_head
 from taas_async._wire import ReplyLike
 
-__all__ = ["Prepared", "Sender"]
+__all__ = ["Prepared", "Sender", "headers_of"]
 
 _httpx_logger = logging.getLogger("httpx")
 
@@ -53,7 +53,17 @@ _HTTPX_HEADERS = (b"content-encoding", b"set-cookie", b"set-cookie2")
 class Prepared:
     """A call's request, built once: every attempt sends it (through httpx or directly)."""
 
-    __slots__ = ("_text", "content", "fresh", "method", "status", "timeout", "timeouts", "url")
+    __slots__ = (
+        "_text",
+        "content",
+        "elapsed",
+        "fresh",
+        "method",
+        "status",
+        "timeout",
+        "timeouts",
+        "url",
+    )
 
     def __init__(
         self,
@@ -70,6 +80,7 @@ class Prepared:
         self.timeouts = timeouts
         self.fresh = False  # on a new connection (see on_a_new_connection)
         self.status: int | None = None  # the status of the latest attempt's reply, once heard
+        self.elapsed = 0.0  # seconds the latest attempt took to get its reply, read whole
         self._text: str | None = None
 
     @property
@@ -274,6 +285,16 @@ class Sender:
         return response
 
 
+def headers_of(reply: ReplyLike) -> httpx.Headers:
+    """A reply's header fields as ``httpx.Headers`` (built only when asked for)."""
+    headers = reply.headers
+    if isinstance(headers, httpx.Headers):
+        return headers
+    if isinstance(headers, _ReplyHeaders):
+        return httpx.Headers(headers.raw)
+    return httpx.Headers(dict(headers))
+
+
 class _DirectReply:
     """A reply from our pool, read as httpx would read it: status, body, headers, text."""
 
@@ -310,6 +331,11 @@ class _ReplyHeaders(Mapping[str, str]):
 
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         self._raw = raw
+
+    @property
+    def raw(self) -> list[tuple[bytes, bytes]]:
+        """The fields as they came: (name, value) bytes, in order, repeats kept."""
+        return self._raw
 
     def __getitem__(self, key: str) -> str:
         wanted = key.lower().encode("latin-1")

@@ -36,6 +36,7 @@ from taas_async._exceptions import (
     StreamUnavailableError,
     TaaSError,
 )
+from taas_async._logs import logger
 from taas_async._options import _Secret
 from taas_async._policy import transient
 from taas_async._timer import LOOP_TIMER
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_KEEPALIVE", "OrderStream", "older_state", "parse_update", "stream_url"]
 
-logger = logging.getLogger("taas_async")
 
 #: Seconds between keep-alives: the server drops a connection idle for 30 s
 #: and asks for one every 5 to 10 s.

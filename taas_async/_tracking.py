@@ -13,8 +13,7 @@ as to any call, and a subclass or a test double of those methods is honoured.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -39,7 +38,6 @@ __all__ = ["DEFAULT_FAN_OUT"]
 
 T = TypeVar("T")
 _Item = TypeVar("_Item")
-logger = logging.getLogger("taas_async")
 
 #: How many requests ``place_orders`` and ``cancel_orders`` keep in flight by default.
 DEFAULT_FAN_OUT = 32
@@ -52,13 +50,13 @@ _PLACE = ENDPOINTS["place_order"]
 
 async def place_orders(
     client: BaseClient,
-    requests: Iterable[r.PlaceOrderRequest],
+    requests: Iterable[r.PlaceOrderRequest | Mapping[str, Any]],
     max_concurrency: int,
     timeout: CallTimeout,
     max_retries: CallRetries,
 ) -> list[m.Order | Exception]:
     """``AsyncClient.place_orders``."""
-    batch = _checked_batch(requests, _request_problems, "requests")
+    batch = _checked_batch(requests, _request_of, "requests")
     return await _fan_out(
         batch,
         # Each request was validated just now, in the batch: not twice.
@@ -79,7 +77,7 @@ async def cancel_orders(
     max_retries: CallRetries,
 ) -> list[m.ActionResult | Exception]:
     """``AsyncClient.cancel_orders``, over the client's ``cancel_order``."""
-    ids = _checked_batch(order_ids, _id_problems, "order_ids")
+    ids = _checked_batch(order_ids, _id_of, "order_ids")
     return await _fan_out(
         ids,
         lambda order_id: cancel_order(order_id, timeout=timeout, max_retries=max_retries),
@@ -87,36 +85,41 @@ async def cancel_orders(
     )
 
 
-def _id_problems(order_id: Any) -> dict[str, list[str]]:
+#: What a batch item's check gives: the item to send, or its problems by field suffix.
+_Checked = tuple[Any, dict[str, list[str]]]
+
+
+def _id_of(order_id: Any) -> _Checked:
     try:
         _wire.path_id(order_id)
     except RequestValidationError as exc:
-        return {"": [reason for reasons in exc.errors.values() for reason in reasons]}
-    return {}
+        return None, {"": [reason for reasons in exc.errors.values() for reason in reasons]}
+    return order_id, {}
 
 
-def _request_problems(request: Any) -> dict[str, list[str]]:
-    if not isinstance(request, r.PlaceOrderRequest):
-        return {"": [f"expected PlaceOrderRequest, got {type(request).__name__}"]}
+def _request_of(item: Any) -> _Checked:
+    """A batch item as a checked request: a ``PlaceOrderRequest``, or one built from a mapping."""
     try:
-        request.validate()
+        if isinstance(item, r.PlaceOrderRequest):
+            item.validate()
+            return item, {}
+        if isinstance(item, Mapping):
+            return r.PlaceOrderRequest.from_dict(item), {}
     except RequestValidationError as exc:
-        return {f".{field}": reasons for field, reasons in exc.errors.items()}
-    return {}
+        return None, {f".{field}": reasons for field, reasons in exc.errors.items()}
+    return None, {"": [f"expected PlaceOrderRequest or a mapping, got {type(item).__name__}"]}
 
 
-def _checked_batch(
-    items: Iterable[_Item], problems_of: Callable[[Any], dict[str, list[str]]], name: str
-) -> list[_Item]:
-    """The items as a list, each one checked: one error names every bad item, nothing is sent."""
+def _checked_batch(items: Iterable[Any], check: Callable[[Any], _Checked], name: str) -> list[Any]:
+    """The items, each one checked: one error names every bad item by index; nothing is sent."""
     if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
         raise RequestValidationError({name: [f"expected an iterable, got {type(items).__name__}"]})
-    batch = list(items)
-    problems = {
-        f"[{index}]{suffix}": reasons
-        for index, item in enumerate(batch)
-        for suffix, reasons in problems_of(item).items()
-    }
+    batch: list[Any] = []
+    problems: dict[str, list[str]] = {}
+    for index, item in enumerate(items):
+        checked, found = check(item)
+        batch.append(checked)
+        problems.update({f"[{index}]{suffix}": reasons for suffix, reasons in found.items()})
     if problems:
         raise RequestValidationError(problems, model=name)
     return batch

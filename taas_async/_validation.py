@@ -7,12 +7,13 @@ once, with the cross-field rules among the good ones) and on assignment;
 ``validate()`` checks everything again right before sending.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import attrs
 
 from taas_async._exceptions import RequestValidationError
+from taas_async._numbers import shown
 
 __all__ = [
     "NestedErrors",
@@ -68,8 +69,40 @@ def on_setattr(inst: object, attribute: "attrs.Attribute[Any]", value: Any) -> A
     return value
 
 
+_M = TypeVar("_M", bound="RequestModel")
+
+
 class RequestModel:
     """Shared behaviour of request models: collect every problem, then raise once."""
+
+    @classmethod
+    def from_dict(cls: type[_M], data: Mapping[str, Any]) -> _M:
+        """Build this request from a mapping of its field names: a JSON object, a CSV row.
+
+        The same checks as the constructor, every bad, missing and unknown
+        key named at once. Nested requests (child orders, legs of a chain)
+        may be mappings too.
+
+        Raises:
+            RequestValidationError: ``data`` is not a mapping with string keys,
+                or a field is bad, missing or unknown.
+
+        """
+        if not isinstance(data, Mapping):
+            raise RequestValidationError(
+                {"data": [f"expected a mapping of field names, got {type(data).__name__}"]},
+                model=cls.__name__,
+            )
+        given: list[object] = list(data)  # typed callers pass str keys; others may not
+        keys = [key for key in given if not isinstance(key, str)]
+        if keys:
+            raise RequestValidationError(
+                {"data": [f"keys must be field names (strings), got {shown(keys[0])}"]},
+                model=cls.__name__,
+            )
+        build: Any = cls  # attrs writes the __init__; mypy sees object's
+        result: _M = build(**data)
+        return result
 
     def _cross_field_problems(self) -> dict[str, list[str]]:
         return {}

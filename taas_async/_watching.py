@@ -15,7 +15,6 @@ with :class:`WaitTimeoutError` naming the orders still open.
 from __future__ import annotations
 
 import contextlib
-import logging
 import uuid
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -23,7 +22,6 @@ from urllib.parse import quote
 
 from taas_async import _models as m
 from taas_async import _requests as r
-from taas_async import _wire
 from taas_async._base_client import short
 from taas_async._exceptions import (
     APIConnectionError,
@@ -33,10 +31,11 @@ from taas_async._exceptions import (
     TaaSError,
     WaitTimeoutError,
 )
+from taas_async._logs import logger
 from taas_async._options import positive_seconds
 from taas_async._policy import retry_after_of, transient
 from taas_async._stream import OrderStream, older_state
-from taas_async._tracking import _checked_batch, _fan_out
+from taas_async._tracking import _checked_batch, _fan_out, _id_of
 from taas_async._wire import canonical_id as canon
 
 if TYPE_CHECKING:
@@ -44,7 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = ["IDS_PER_LIST", "snapshots", "wait_for_order", "watch_orders"]
 
-logger = logging.getLogger("taas_async")
 
 #: How many ``custom_order_id`` values one orders-list request filters by
 #: (about 4 KB of URL: well inside what servers and proxies accept).
@@ -171,15 +169,11 @@ def _wanted(
     given (``Order`` objects with a status).
     """
 
-    def problems(item: Any) -> dict[str, list[str]]:
-        order_id = item.id if isinstance(item, m.Order) else item
-        try:
-            _wire.path_id(order_id)
-        except RequestValidationError as exc:
-            return {"": [reason for reasons in exc.errors.values() for reason in reasons]}
-        return {}
+    def check(item: Any) -> tuple[Any, dict[str, list[str]]]:
+        _, problems = _id_of(item.id if isinstance(item, m.Order) else item)
+        return item, problems
 
-    checked = _checked_batch(orders, problems, "order_ids")
+    checked = _checked_batch(orders, check, "order_ids")
     given = {canon(o.id): o for o in checked if isinstance(o, m.Order) and o.status is not None}
     wanted: dict[str, str | None] = {}
     for item in checked:

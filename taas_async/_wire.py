@@ -264,6 +264,11 @@ def _decode_body(response: ReplyLike) -> tuple[bool, Any]:
         return False, text
 
 
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """The server's id for the exchange (``X-Request-ID`` or a like header), if it sent one."""
+    return next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None)
+
+
 def status_error(response: ReplyLike, method: str, url: str) -> APIStatusError:
     """The typed error for a reply with a non-2xx status; it keeps the raw body."""
     status = response.status_code
@@ -273,9 +278,7 @@ def status_error(response: ReplyLike, method: str, url: str) -> APIStatusError:
         message = f"unexpected redirect to {location!r}" if location else "unexpected redirect"
     else:
         message = message_from_body(body, response.text, is_json=is_json)
-    request_id = next(
-        (response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers), None
-    )
+    request_id = request_id_of(response.headers)
     if status in _STATUS_ERRORS:
         cls = _STATUS_ERRORS[status]
     elif status >= 500:

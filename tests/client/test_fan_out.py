@@ -9,12 +9,14 @@ to it through a FaultServer.
 from __future__ import annotations
 
 import itertools
+import json
 from decimal import Decimal
 from typing import Any
 
 import anyio
 import httpx
 import pytest
+from conftest import GENERATED_ID
 from faultserver import Fault, FaultServer
 
 from taas_async import (
@@ -31,6 +33,7 @@ from taas_async import (
     OrderStatus,
     PlaceOrderRequest,
     RequestValidationError,
+    TaaSError,
     WaitTimeoutError,
 )
 from taas_async.sandbox import Sandbox
@@ -110,9 +113,9 @@ async def test_one_failure_never_loses_the_others() -> None:
     assert len(errors) == 4
     placed = [r for r in results if isinstance(r, Order)]
     assert len(placed) == 16  # 15 answered, 1 found by the lookup
-    for index, result in enumerate(results):  # each result is its own input's
-        if isinstance(result, (Order, OrderOutcomeUnknownError)):
-            assert result.custom_order_id == f"fan-{index}"
+    for index, result in enumerate(results):  # each result is its own input's, and names it
+        assert isinstance(result, (Order, TaaSError))
+        assert result.custom_order_id == f"fan-{index}"
     # Both 502 ones are on the server (their replies were lost), once each; the 400s are not.
     assert len(sandbox.engine.orders) == 17
     posts = [x for x in sandbox.exchanges if x.method == "POST"]
@@ -137,6 +140,70 @@ async def test_invalid_items_are_refused_before_anything_is_sent() -> None:
         with pytest.raises(RequestValidationError, match="iterable"):
             await client.place_orders(order(0))  # type: ignore[arg-type]
         assert await client.place_orders([]) == []
+    assert sandbox.exchanges == []
+
+
+async def test_a_generated_id_is_on_each_failed_items_error() -> None:
+    # The README's fan-out loop printed "None failed: ... HTTP 400": the request had no
+    # custom_order_id of its own and the error did not carry the one generated for it.
+    sandbox = Sandbox()
+    sandbox.faults.fail_next(2, status=400, body={"pair": ["not traded here"]}, path="api/orders/")
+    client, _ = counted_client(sandbox)
+    async with client:
+        results = await client.place_orders(
+            [order(i, custom_order_id=None) for i in range(4)], max_concurrency=1
+        )
+    errors = [r for r in results if isinstance(r, BadRequestError)]
+    assert len(errors) == 2
+    sent = [json.loads(x.content)["custom_order_id"] for x in sandbox.exchanges]
+    assert [e.custom_order_id for e in errors] == sent[:2]  # max_concurrency=1: in order
+    assert all(GENERATED_ID.fullmatch(e.custom_order_id or "") for e in errors)
+    assert [e.custom_order_ids for e in errors] == [[sent[0]], [sent[1]]]
+    placed = [r for r in results if isinstance(r, Order)]
+    assert [o.custom_order_id for o in placed] == sent[2:]
+
+
+async def test_rows_as_mappings_are_built_checked_and_placed() -> None:
+    sandbox = Sandbox()
+    rows: list[Any] = [
+        {"accounts": ["mock"], "pair": "ETH-USDT", "side": "buy", "duration": 60,
+         "base_asset_qty": "0.01", "strategy": "TWAP", "custom_order_id": "row-0"},
+        order(1),
+    ]  # fmt: skip
+    client, _ = counted_client(sandbox)
+    async with client:
+        results = await client.place_orders(rows)
+    assert [r.custom_order_id for r in results if isinstance(r, Order)] == ["row-0", "fan-1"]
+    assert results[0].base_asset_qty == Decimal("0.01")  # type: ignore[union-attr]
+
+
+async def test_bad_rows_are_named_by_index_and_field_and_nothing_is_sent() -> None:
+    sandbox = Sandbox()
+    good = {"accounts": ["mock"], "pair": "ETH-USDT", "side": "buy", "duration": 60,
+            "base_asset_qty": "1", "strategy": "TWAP"}  # fmt: skip
+    rows: list[Any] = [
+        good,
+        {**good, "pair": "!!ETH-USDT!!"},
+        {**good, "bogus": 1, "side": "hold"},
+        {k: v for k, v in good.items() if k != "strategy"},
+        {1: "x"},
+        order(5),
+        42,
+    ]
+    client, _ = counted_client(sandbox)
+    async with client:
+        with pytest.raises(RequestValidationError) as caught:
+            await client.place_orders(rows)
+    assert set(caught.value.errors) == {
+        "[1].pair",
+        "[2].bogus",
+        "[2].side",
+        "[3].strategy",
+        "[4].data",
+        "[6]",
+    }
+    assert caught.value.errors["[2].bogus"] == ["unknown field"]
+    assert "expected PlaceOrderRequest or a mapping, got int" in caught.value.errors["[6]"][0]
     assert sandbox.exchanges == []
 
 

@@ -195,6 +195,41 @@ async def test_http_client_with_transport_or_limits_rejected(kwargs: dict[str, A
 
 
 @pytest.mark.asyncio
+async def test_http_client_with_a_timeout_too_is_a_conflict_explained() -> None:
+    async with httpx.AsyncClient(timeout=3) as http:
+        with pytest.raises(ConfigurationError, match="either to the http_client or to AsyncClient"):
+            AsyncClient(BASE_URL, TOKEN, http_client=http, timeout=10)
+        assert not http.is_closed
+
+
+@pytest.mark.asyncio
+async def test_an_unbounded_http_client_timeout_is_refused() -> None:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=None)) as http:
+        with pytest.raises(ConfigurationError, match="must be bounded"):
+            AsyncClient(BASE_URL, TOKEN, http_client=http)
+
+
+@pytest.mark.asyncio
+async def test_an_injected_http_clients_timeout_goes_with_each_request() -> None:
+    rec = Recorder()
+    timeout = httpx.Timeout(2.5, connect=1.5)
+    async with (
+        httpx.AsyncClient(transport=rec.transport, timeout=timeout) as http,
+        AsyncClient(BASE_URL, TOKEN, http_client=http) as client,
+    ):
+        await client.get_order("abc")
+        await client.get_order("abc", timeout=9)
+    first, second = (r.extensions["timeout"] for r in rec.requests)
+    assert first == timeout.as_dict()
+    assert second == httpx.Timeout(9, connect=5).as_dict()
+
+
+def test_without_an_http_client_the_default_timeout_is_5s_connect_15s_read() -> None:
+    client = AsyncClient(BASE_URL, TOKEN)
+    assert client._timeout == httpx.Timeout(15, connect=5)
+
+
+@pytest.mark.asyncio
 async def test_mock_transport_works_end_to_end() -> None:
     rec = Recorder()
     async with AsyncClient(BASE_URL, TOKEN, transport=rec.transport) as client:

@@ -168,7 +168,7 @@ _ERROR_REPLY = {
 
 @pytest.mark.parametrize("status", [301, 400, 401, 403, 404, 409, 418, 422, 429])
 @pytest.mark.asyncio
-async def test_error_status_is_clean_and_logged_as_warning(
+async def test_error_status_is_clean_and_logged_at_debug(
     c0: AsyncClient, mock_api: respx.MockRouter, logs: pytest.LogCaptureFixture, status: int
 ) -> None:
     route = mock_api.post("orders/").mock(return_value=httpx.Response(status, **_ERROR_REPLY))
@@ -178,7 +178,7 @@ async def test_error_status_is_clean_and_logged_as_warning(
     assert route.calls.last.request.headers["Authorization"] == f"Token {TOKEN}"
     _assert_exception_clean(info.value)
     _assert_one_request_record(
-        logs, method="POST", path="/api/orders/", status=status, level=logging.WARNING
+        logs, method="POST", path="/api/orders/", status=status, level=logging.DEBUG
     )
 
 
@@ -212,13 +212,13 @@ async def test_order_post_5xx_is_clean_and_each_request_logged(
         (r.taas_method, r.taas_path, r.taas_status, r.taas_attempt, r.levelno)  # type: ignore[attr-defined]
         for r in requests
     ] == [
-        ("POST", "/api/orders/", status, 1, logging.WARNING),
+        ("POST", "/api/orders/", status, 1, logging.DEBUG),
         (
             "GET",
             "/api/orders/",
             lookup_status,
             1,
-            logging.DEBUG if lookup_status == 200 else logging.WARNING,
+            logging.DEBUG,
         ),
     ]
     # One more warning saying why it looks the order up: no token in it (the fixture checks).
@@ -252,7 +252,7 @@ async def test_decode_error_is_clean(
     ],
 )
 @pytest.mark.asyncio
-async def test_connection_errors_are_clean_and_logged_as_warning(
+async def test_connection_errors_are_clean_and_logged_at_debug(
     c0: AsyncClient,
     mock_api: respx.MockRouter,
     logs: pytest.LogCaptureFixture,
@@ -266,7 +266,7 @@ async def test_connection_errors_are_clean_and_logged_as_warning(
     assert route.calls.last.request.headers["Authorization"] == f"Token {TOKEN}"
     _assert_exception_clean(info.value)
     record = _assert_one_request_record(
-        logs, method="GET", path="/api/order/abc", status=None, level=logging.WARNING
+        logs, method="GET", path="/api/order/abc", status=None, level=logging.DEBUG
     )
     assert f"error={type(exc).__name__}" in record.getMessage()
 

@@ -60,9 +60,9 @@ HTML = "<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
 def client_for(
     url: str, token: str, *, max_retries: int = 2, timeout: Any = 5.0, **kwargs: Any
 ) -> AsyncClient:
-    return AsyncClient(
-        url, token, max_retries=max_retries, backoff=Backoff.none(), timeout=timeout, **kwargs
-    )
+    if "http_client" not in kwargs:  # an injected client brings its own timeout
+        kwargs["timeout"] = timeout
+    return AsyncClient(url, token, max_retries=max_retries, backoff=Backoff.none(), **kwargs)
 
 
 def order_request(custom_order_id: str | None = "res-1") -> PlaceOrderRequest:
@@ -111,7 +111,9 @@ class Recorder:
         self.sent.append((request.method, request.url.path, request.content))
 
     def http_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=H11PoolTransport(), event_hooks={"request": [self]})
+        return httpx.AsyncClient(
+            transport=H11PoolTransport(), timeout=5.0, event_hooks={"request": [self]}
+        )
 
 
 # ---------------------------------------------------------------------- connection refused

@@ -254,6 +254,36 @@ async def test_per_call_timeout_overrides_a_short_client_timeout(
             assert await client.request("GET", "api/x", timeout=5) == {"message": "ok"}
 
 
+async def test_an_injected_http_clients_timeout_is_honoured(server: FaultServer) -> None:
+    # The case: a 0.1 s http_client against a server answering in 0.5 s used to
+    # succeed after 0.53 s (the SDK's own 15 s read timeout went with every request).
+    async with (
+        httpx.AsyncClient(timeout=0.3) as http,
+        AsyncClient(url_of(server), TOKEN, http_client=http, max_retries=0) as client,
+    ):
+        assert client._timeout == http.timeout
+        err = await _expect_timeout(server, client)
+        assert "ReadTimeout" in str(err)
+        # A per-call timeout= still wins for that call.
+        server.delay = 0.5
+        with anyio.fail_after(LIMIT):
+            assert (await client.get_order("abc", timeout=5)).id
+
+
+async def test_an_injected_http_clients_limits_are_honoured(server: FaultServer) -> None:
+    limits = httpx.Limits(max_connections=1)
+    async with (
+        httpx.AsyncClient(limits=limits) as http,
+        AsyncClient(url_of(server), TOKEN, http_client=http) as client,
+    ):
+        with anyio.fail_after(LIMIT):
+            async with anyio.create_task_group() as group:
+                for _ in range(6):
+                    group.start_soon(client.get_order, "abc")
+    assert len(server.requests) == 6
+    assert server.connections_accepted == 1  # its pool of one, not the SDK's hundred
+
+
 # --------------------------------------------------------------------------- broken connections
 
 

@@ -1,0 +1,75 @@
+"""Replies as JSON-safe data: what ``to_dict()`` and ``to_json()`` return.
+
+A reply model holds ``Decimal``, aware ``datetime`` and enums, none of which
+``json.dumps`` (or a web framework's encoder) takes. Here each becomes what
+JSON carries exactly: a decimal its plain-notation string (never a float),
+a datetime its ISO 8601 text with its offset, an enum its value. Nested
+models become dicts and lists stay lists. ``raw`` (the decoded wire body)
+is left out: it is the server's JSON, with its own shape and numbers as the
+server sent them, and stays on the model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
+
+from taas_async._enums import _StrEnum
+
+__all__ = ["to_dict", "to_json"]
+
+
+def _decimal(value: Decimal) -> str:
+    # Reply decimals are bounded when read (at most 100 digits, exponent within 99),
+    # so plain notation stays short; NaN and infinities never get that far.
+    return format(value, "f") if value.is_finite() else str(value)
+
+
+def _datetime(value: dt.datetime) -> str:
+    return value.isoformat()
+
+
+def _enum(value: enum.Enum) -> Any:
+    return value.value
+
+
+def _model_factory(converter: cattrs.Converter) -> Any:
+    def factory(cls: type[Any]) -> Any:
+        return make_dict_unstructure_fn(cls, converter, raw=override(omit=True))
+
+    return factory
+
+
+def _make() -> cattrs.Converter:
+    converter = cattrs.Converter()
+    converter.register_unstructure_hook(Decimal, _decimal)
+    converter.register_unstructure_hook(dt.datetime, _datetime)
+    converter.register_unstructure_hook(dt.date, dt.date.isoformat)
+    # On the enums' shared base: our enums are str enums, and cattrs would pass them
+    # through as strings (a web framework's encoder then sees an enum, not a value).
+    converter.register_unstructure_hook(_StrEnum, _enum)
+    converter.register_unstructure_hook(enum.Enum, _enum)
+    converter.register_unstructure_hook_factory(attrs.has, _model_factory(converter))
+    return converter
+
+
+_converter = _make()
+
+
+def to_dict(model: Any) -> dict[str, Any]:
+    """``model``'s fields as JSON-safe data (see the module docstring)."""
+    data: dict[str, Any] = _converter.unstructure(model)
+    return data
+
+
+def to_json(model: Any, *, indent: int | None = None) -> str:
+    """``to_dict(model)`` as a JSON document."""
+    separators = (",", ": ") if indent is not None else (",", ":")
+    return json.dumps(to_dict(model), indent=indent, separators=separators, allow_nan=False)
