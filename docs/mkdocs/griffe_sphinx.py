@@ -5,8 +5,9 @@ read in an editor or ``help()``; the site renders Markdown. Three things are
 rewritten (on the site only; the sources stay as they are):
 
 - ``:class:`~taas_async.sandbox.Sandbox``` and the other roles become a link to
-  the API reference when they name a public class, else inline code
-  (``Sandbox``; ``advance()`` for a method or function);
+  the API reference when they name a public class or a member of one
+  (``:meth:`AsyncClient.place_order```), else inline code (``advance()``);
+  a ``~`` shows the last part of the path only, as in Sphinx;
 - a paragraph ending in ``::`` introduces an indented literal block: the
   ``::`` becomes ``:`` and the block a fenced one (Python where it parses as
   Python);
@@ -50,24 +51,37 @@ _PUBLIC = {
 }
 
 
-def _reference(name: str, module: str) -> str | None:
-    """The reference page identifier of a public name, from the docstring's package."""
+def _identifier(target: str, role: str, module: str) -> str | None:
+    """The API reference entry a role names, if it names one.
+
+    ``Sandbox`` (a public class), ``AsyncClient.place_order`` (a member of
+    one), with or without the package's path; anything else has no entry.
+    """
     for package, names in _PUBLIC.items():
-        if name in names and (package == "taas_async" or module.startswith(package)):
-            return f"{package}.{name}"
+        if target.startswith(package + "."):
+            rest = target.removeprefix(package + ".")
+        elif package == "taas_async" or module.startswith(package):
+            rest = target
+        else:
+            continue
+        parts = rest.split(".")
+        if parts[0] not in names:
+            continue
+        if len(parts) == 1 and role in {"class", "exc", "data", "obj"}:
+            return f"{package}.{rest}"
+        if len(parts) == 2 and role in {"meth", "attr"}:
+            return f"{package}.{rest}"
     return None
 
 
 def _roles(text: str, module: str) -> str:
     def replace(match: re.Match[str]) -> str:
-        target = match["target"].strip()
-        short = target.rsplit(".", 1)[-1] if match["tilde"] or "." in target else target
-        if match["role"] in _CALLABLE_ROLES:
-            return f"`{short}()`"
-        identifier = _reference(short, module) if match["role"] in {"class", "exc"} else None
-        if identifier is not None and target in {short, identifier}:
-            return f"[`{short}`][{identifier}]"
-        return f"`{short}`"
+        target, role = match["target"].strip(), match["role"]
+        shown = target.rsplit(".", 1)[-1] if match["tilde"] else target
+        if role in _CALLABLE_ROLES:
+            shown += "()"
+        identifier = _identifier(target, role, module)
+        return f"[`{shown}`][{identifier}]" if identifier is not None else f"`{shown}`"
 
     return _ROLE.sub(replace, text)
 
