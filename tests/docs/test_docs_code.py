@@ -131,6 +131,7 @@ NEEDS_MAIN: list[tuple[str, str, str]] = [
         "the fan-out snippet uses client, requests and order that no block defines: "
         "the lead rewrites it on main",
     ),
+    ("docs/migration.md", "first = page.orders[0].to_dict()", "needs Order.to_dict from main"),
 ]
 
 #: Shell commands: a pattern for a command line, and None (run it) or why it is not run.
