@@ -132,6 +132,17 @@ NEEDS_MAIN: list[tuple[str, str, str]] = [
         "the lead rewrites it on main",
     ),
     ("docs/migration.md", "first = page.orders[0].to_dict()", "needs Order.to_dict from main"),
+    (
+        "docs/recipes/fastapi.md",
+        'placed = await http.post("/orders", json=order)',
+        "needs PlaceOrderRequest.from_dict and Order.to_dict from main",
+    ),
+    (
+        "docs/recipes/fastapi.md",
+        "# test_app.py",
+        "needs PlaceOrderRequest.from_dict and Order.to_dict from main",
+    ),
+    ("docs/recipes/logging.md", 'os.environ["TAAS_LOG"] = "debug"', "needs TAAS_LOG from main"),
 ]
 
 #: Shell commands: a pattern for a command line, and None (run it) or why it is not run.
