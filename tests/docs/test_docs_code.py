@@ -57,8 +57,8 @@ written but on a free port (``--port 0``), the URL and token it prints are
 checked against a request, and it is stopped; ``curl`` commands run against
 such a server, as the page says it was started (``localhost:8000`` becomes
 its port), with the page's earlier variable assignments (``T=...``), and
-each reply must be JSON and not an error (skipped where curl is not
-installed). Not run, and why, is in the table:
+each must answer a 2xx (curl runs with ``--fail-with-body``) with JSON
+(skipped where curl is not installed). Not run, and why, is in the table:
 ``pip install`` (from PyPI), the README's two setup commands (``.ci/run``
 runs them verbatim on a clean clone, ``tests/project/test_repo.py`` keeps
 them identical), the benchmarks (minutes; ``test_bench_smoke.py`` runs
@@ -145,11 +145,13 @@ NEEDS_MAIN: list[tuple[str, str, str]] = [
     ("docs/recipes/logging.md", 'os.environ["TAAS_LOG"] = "debug"', "needs TAAS_LOG from main"),
 ]
 
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=\S")
+
 #: Shell commands: a pattern for a command line, and None (run it) or why it is not run.
 SHELL_COMMANDS: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(r"python3? -m taas_async\.sandbox\b"), None),
     (re.compile(r"curl\b"), None),
-    (re.compile(r"[A-Za-z_][A-Za-z0-9_]*=\S"), None),  # a variable for the commands below
+    (_VARIABLE, None),  # a variable for the commands below
     (
         re.compile(r"python3 -m venv \.venv && \.venv/bin/pip install -q -e "),
         "the README's two setup commands: .ci/run runs them verbatim on a clean clone "
@@ -626,16 +628,24 @@ def _json_replies(output: str, where: str) -> list[Any]:
 
 @dataclass
 class ShellPage:
-    """A page's shell blocks: its variables, and the sandbox server its curl commands reach."""
+    """A page's shell blocks: the sandbox server its curl commands reach."""
 
     blocks: list[Block]
     server: SandboxProcess | None = None
-    variables: list[str] = field(default_factory=list)
 
     def run(self, block: Block) -> None:
-        runnable = [c for c in _commands(block.source) if classify(c)[0]]
+        # The variables the page set above this block (T=..., J=...), for its commands.
+        variables = [
+            c
+            for above in self.blocks
+            if above.line <= block.line
+            for c in _commands(above.source)
+            if _VARIABLE.match(c)
+        ]
         curls: list[str] = []
-        for command in runnable:
+        for command in _commands(block.source):
+            if not classify(command)[0] or _VARIABLE.match(command):
+                continue
             if re.match(r"python3? -m taas_async\.sandbox\b", command):
                 server = SandboxProcess(_sandbox_argv(command))
                 try:
@@ -643,16 +653,16 @@ class ShellPage:
                     self._check_options_documented(command)
                 finally:
                     server.stop()
-            elif command.startswith("curl"):
-                curls.append(command)
             else:
-                self.variables.append(command)
+                curls.append(command)
         if curls:
             if shutil.which("curl") is None:
                 pytest.skip("curl is not installed")
             if self.server is None:  # as the page says: started with --port 8000, default token
                 self.server = SandboxProcess(["--port", "8000"])
-            script = "\n".join(["set -eu", *self.variables, *curls])
+            # curl as the page calls it, but an HTTP error status fails the command.
+            strict = 'curl() { command curl --fail-with-body "$@"; }'
+            script = "\n".join(["set -eu", strict, *variables, *curls])
             script = script.replace("localhost:8000", self.server.root.removeprefix("http://"))
             done = subprocess.run(
                 ["bash", "-c", script],
@@ -661,7 +671,9 @@ class ShellPage:
                 timeout=60,
                 check=False,
             )
-            assert done.returncode == 0, f"{block.id}: {done.stderr}"
+            assert done.returncode == 0, (  # 22: an HTTP error status
+                f"{block.id}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+            )
             replies = _json_replies(done.stdout, block.id)
             assert len(replies) == len(curls), (block.id, done.stdout)
 
@@ -887,3 +899,16 @@ def test_a_failing_test_file_fails(tmp_path: Path) -> None:
     (tmp_path / "test_x.py").write_text(source)
     with pytest.raises(AssertionError, match=r"x\.md:1: pytest failed"):
         run_test_file(tmp_path, "test_x.py", block)
+
+
+def test_a_curl_line_the_sandbox_refuses_fails() -> None:
+    setup = Block("x.md", 1, "bash", "T='Authorization: Token taas-sandbox-token'\n")
+    good = Block("x.md", 5, "bash", 'curl -s localhost:8000/_sandbox/faults -H "$T"\n')
+    bad = Block("x.md", 9, "bash", 'curl -s -X POST localhost:8000/_sandbox/advance -H "$T"\n')
+    page = ShellPage([setup, good, bad])
+    try:
+        page.run(good)
+        with pytest.raises(AssertionError, match=r"exit 22\n.*Unsupported media type"):
+            page.run(bad)
+    finally:
+        page.close()
