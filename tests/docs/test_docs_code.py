@@ -124,26 +124,7 @@ REFUSED = {"pycon", "ipython", "python-repl"}  # doctest-style prompts: write py
 SHELL = {"bash", "sh", "shell", "console", "zsh"}
 
 #: Blocks that need public API still to come from main: (page, a line of the block, reason).
-NEEDS_MAIN: list[tuple[str, str, str]] = [
-    (
-        "README.md",
-        "results = await client.place_orders(requests, max_concurrency=64)",
-        "the fan-out snippet uses client, requests and order that no block defines: "
-        "the lead rewrites it on main",
-    ),
-    ("docs/migration.md", "first = page.orders[0].to_dict()", "needs Order.to_dict from main"),
-    (
-        "docs/recipes/fastapi.md",
-        'placed = await http.post("/orders", json=order)',
-        "needs PlaceOrderRequest.from_dict and Order.to_dict from main",
-    ),
-    (
-        "docs/recipes/fastapi.md",
-        "# test_app.py",
-        "needs PlaceOrderRequest.from_dict and Order.to_dict from main",
-    ),
-    ("docs/recipes/logging.md", 'os.environ["TAAS_LOG"] = "debug"', "needs TAAS_LOG from main"),
-]
+NEEDS_MAIN: list[tuple[str, str, str]] = []
 
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=\S")
 

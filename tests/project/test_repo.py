@@ -6,6 +6,10 @@ import re
 from pathlib import Path
 
 import anyio
+import pytest
+
+import taas_async
+from taas_async.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]  # tests/project/ -> the repository
 
@@ -42,6 +46,23 @@ def test_readme_sandbox_example_runs() -> None:
     namespace: dict[str, object] = {}
     exec(compile(source, "README.md", "exec"), namespace)
     anyio.run(namespace["main"])  # type: ignore[arg-type]
+
+
+def test_readme_quickstart_prints_what_it_says(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Quickstart") :]
+    code, printed = re.findall(r"```(?:python|text)\n(.*?)\n```", section, flags=re.S)[:2]
+    sandbox = Sandbox()  # virtual clock, not moved: nothing has filled yet
+    # The quickstart's url and token are placeholders: its client is the sandbox's.
+    monkeypatch.setattr(taas_async, "AsyncClient", lambda **_: sandbox.client())
+    exec(compile(code, "README.md", "exec"), {"__name__": "__main__"})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == printed.splitlines()
+    # Each "print(...)  # ..." comment is the line printed (up to its note in brackets).
+    comments = re.findall(r"print\(.*\)  # (.*)", code)
+    assert [c.split(" (")[0] for c in comments] == lines[: len(comments)]
 
 
 def test_ci_lints_and_typechecks() -> None:
