@@ -65,6 +65,21 @@ def test_readme_quickstart_prints_what_it_says(
     assert [c.split(" (")[0] for c in comments] == lines[: len(comments)]
 
 
+def test_readme_errors_table_names_every_error() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[
+        readme.index("## Errors") : readme.index("\n## ", readme.index("## Errors") + 1)
+    ]
+    named = set(re.findall(r"`(\w+)`", section))
+    errors = {
+        name
+        for name in taas_async.__all__
+        if isinstance(obj := getattr(taas_async, name), type) and issubclass(obj, Exception)
+    }
+    assert len(errors) > 15
+    assert errors - named == set()
+
+
 def test_ci_lints_and_typechecks() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     for step in (
