@@ -253,7 +253,8 @@ class AsyncClient(OrderFollowing):
         """Place many orders concurrently, at most ``max_concurrency`` in flight.
 
         Each item is a :class:`PlaceOrderRequest` or a mapping of its fields
-        (a JSON object, a CSV row: built with ``PlaceOrderRequest.from_dict``).
+        (a JSON object read with ``parse_float=Decimal``: built with
+        ``PlaceOrderRequest.from_dict``, which refuses floats).
         Every item is checked first: if any is invalid, one
         :class:`RequestValidationError` names each bad item by index
         (``[3].pair``, ``[7].bogus``) and nothing is sent. Then the results

@@ -63,12 +63,15 @@ __all__ = [
 class TaaSError(Exception):
     """Base class of every error raised by taas-async.
 
-    An error from a call that places orders names them: ``custom_order_id``
-    is the id the order was sent with (yours, or the one generated for the
-    call and reused by every attempt), ``custom_order_ids`` every id the call
-    sent (each leg's, for a chained order). Look an order up by it before
-    placing it again. Both are empty for other calls, and for an error
-    raised before an id was given (a request that failed validation).
+    An error from a call that places orders by ``custom_order_id``
+    (``place_order``, each item of ``place_orders``, ``place_multi_order``,
+    ``place_chained_order``, ``request()`` to those paths) names them:
+    ``custom_order_id`` is the id the order was sent with (yours, or the one
+    generated for the call and reused by every attempt), ``custom_order_ids``
+    every id the call sent (each leg's, for a chained order). Look an order
+    up by it before placing it again. Both are empty for other calls (among
+    them ``close_balances``, whose orders the server names), and for an
+    error raised before an id was given (a request that failed validation).
     """
 
     #: The ``custom_order_id`` of the order the failed call placed (None: not an

@@ -22,22 +22,25 @@ import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
 from taas_async._enums import _StrEnum
+from taas_async._numbers import MAX_NUMBER_TEXT, plain_length
 
 __all__ = ["to_dict", "to_json"]
 
 
 def _decimal(value: Decimal) -> str:
-    # Reply decimals are bounded when read (at most 100 digits, exponent within 99),
-    # so plain notation stays short; NaN and infinities never get that far.
-    return format(value, "f") if value.is_finite() else str(value)
+    # Plain notation ("0.00000001", "100") where it is short. Typed fields are bounded
+    # when read, but a free-form one (strategy_params, placements) keeps whatever the
+    # server sent: 1e999999999 written out would be a gigabyte. Scientific notation
+    # is exact too. NaN and infinities (only in a model built by hand) as their names.
+    if value.is_finite() and plain_length(value) <= MAX_NUMBER_TEXT:
+        return format(value, "f")
+    return str(value)
 
 
 def _datetime(value: dt.datetime) -> str:
+    # A reply's datetimes are aware (naive ones are read in the reply's time zone),
+    # so the text carries the offset.
     return value.isoformat()
-
-
-def _enum(value: enum.Enum) -> Any:
-    return value.value
 
 
 def _model_factory(converter: cattrs.Converter) -> Any:
@@ -49,6 +52,10 @@ def _model_factory(converter: cattrs.Converter) -> Any:
 
 def _make() -> cattrs.Converter:
     converter = cattrs.Converter()
+
+    def _enum(value: enum.Enum) -> Any:
+        return converter.unstructure(value.value)  # an enum's value may be a Decimal too
+
     converter.register_unstructure_hook(Decimal, _decimal)
     converter.register_unstructure_hook(dt.datetime, _datetime)
     converter.register_unstructure_hook(dt.date, dt.date.isoformat)

@@ -17,7 +17,7 @@ from attrs import validators as v
 from taas_async._enums import PosSide, Side, Strategy
 from taas_async._exceptions import RequestValidationError
 from taas_async._timeparse import parse_datetime
-from taas_async._validation import NestedErrors
+from taas_async._validation import NestedErrors, build_from
 
 __all__ = [
     "CUSTOM_ORDER_ID",
@@ -167,7 +167,7 @@ def to_model(model: type[_T], item: Any) -> _T:
     if isinstance(item, model):
         return item
     if isinstance(item, Mapping):
-        return model.from_dict(item)  # type: ignore[attr-defined,no-any-return]
+        return build_from(model, item, floats=True)  # type: ignore[type-var]
     raise RequestValidationError(
         {"": [f"expected {model.__name__} or a mapping, got {type(item).__name__}"]}
     )

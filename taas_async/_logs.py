@@ -15,7 +15,9 @@ prints nothing (Python's last-resort handler would print warnings to
 stderr). ``TAAS_LOG=debug`` or ``TAAS_LOG=info``, read when a client is
 created, adds one handler writing to stderr at that level, to the
 ``taas_async`` logger and to ``httpx``'s (whose INFO line names each
-exchange), as ``OPENAI_LOG`` does for its SDK.
+exchange), as ``OPENAI_LOG`` does for its SDK. Both are process-wide: the
+program's other httpx clients log their requests too, and a program that
+also configured the root logger sees these records twice (they propagate).
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-
-from taas_async._exceptions import ConfigurationError
+import warnings
 
 __all__ = ["configure_from_env", "logger"]
 
@@ -44,18 +45,21 @@ class _EnvHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def configure_from_env() -> None:
     """Apply ``$TAAS_LOG`` (``debug`` or ``info``; unset or empty: leave logging alone).
 
-    Raises:
-        ConfigurationError: any other value (a typo would otherwise log nothing).
-
+    Any other value is ignored with a ``RuntimeWarning`` naming it: a variable
+    meant for diagnostics must not stop a service from starting (a typo would
+    otherwise log nothing without a word).
     """
     value = os.environ.get("TAAS_LOG", "").strip().lower()
     if not value:
         return
     level = _LEVELS.get(value)
     if level is None:
-        raise ConfigurationError(
-            f"TAAS_LOG must be 'debug' or 'info' (or unset), got {value[:20]!r}"
+        warnings.warn(
+            f"TAAS_LOG={value[:20]!r} is ignored: it takes 'debug' or 'info'",
+            RuntimeWarning,
+            stacklevel=3,  # the code creating the client
         )
+        return
     for name in _LOGGERS:
         target = logging.getLogger(name)
         handler = next((h for h in target.handlers if isinstance(h, _EnvHandler)), None)

@@ -10,15 +10,16 @@ plain call pays one lookup of that variable per attempt.
 
 The reply is the one the result was read from. After a retry that is the
 last attempt's; after a lost reply to an order POST was settled by looking
-the order up, it is the lookup's ``GET`` (``method`` and ``url`` say so,
-and ``attempts`` counts every exchange of the call).
+the order up, it is the lookup's ``GET``; after a cancel refused because an
+earlier attempt had cancelled the order, it is the ``GET`` of the order
+that showed it CANCELED (``method`` and ``url`` say which, and
+``attempts`` counts every exchange of the call).
 """
 
 from __future__ import annotations
 
 import contextvars
 import datetime as dt
-import time
 from collections.abc import Awaitable, Iterable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -81,20 +82,21 @@ def seen() -> _Seen | None:
     return _SEEN.get()
 
 
-def clock() -> float:
-    """When an exchange started (for ``elapsed``)."""
-    return time.perf_counter()
-
-
 async def _captured(call: Awaitable[T]) -> RawResponse[T]:
-    notes = _Seen()
-    token = _SEEN.set(notes)
-    try:
+    notes = _SEEN.get()
+    if notes is not None:  # inside another raw call (an override calling one): share its notes
         parsed = await call
-    finally:
-        _SEEN.reset(token)
+    else:
+        notes = _Seen()
+        token = _SEEN.set(notes)
+        try:
+            parsed = await call
+        finally:
+            _SEEN.reset(token)
     if notes.reply is None:  # a method replaced by one that sends nothing (a test double)
-        raise RuntimeError("the call returned without an HTTP reply to show")
+        raise RuntimeError(
+            f"the call returned {type(parsed).__name__} without an HTTP reply to show"
+        )
     status, headers, request_id, seconds, method, url, content = notes.reply
     return RawResponse(
         parsed=parsed,

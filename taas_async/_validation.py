@@ -7,7 +7,7 @@ once, with the cross-field rules among the good ones) and on assignment;
 ``validate()`` checks everything again right before sending.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -72,37 +72,71 @@ def on_setattr(inst: object, attribute: "attrs.Attribute[Any]", value: Any) -> A
 _M = TypeVar("_M", bound="RequestModel")
 
 
+def build_from(cls: type[_M], data: Mapping[str, Any], *, floats: bool) -> _M:
+    """``cls(**data)``, ``data`` checked: a mapping of field names (without floats, unless allowed).
+
+    The constructor takes a float (through ``str()``, for a number typed in);
+    ``from_dict`` does not (a document's float has been rounded already).
+    """
+    if not isinstance(data, Mapping):
+        raise RequestValidationError(
+            {"data": [f"expected a mapping of field names, got {type(data).__name__}"]},
+            model=cls.__name__,
+        )
+    given: list[object] = list(data)  # typed callers pass str keys; others may not
+    keys = [key for key in given if not isinstance(key, str)]
+    if keys:
+        raise RequestValidationError(
+            {"data": [f"keys must be field names (strings), got {shown(keys[0])}"]},
+            model=cls.__name__,
+        )
+    found = {} if floats else dict(_floats_in(data))
+    if found:
+        raise RequestValidationError(found, model=cls.__name__)
+    build: Any = cls  # attrs writes the __init__; mypy sees object's
+    result: _M = build(**data)
+    return result
+
+
+def _floats_in(value: Any, path: str = "") -> Iterator[tuple[str, list[str]]]:
+    """Each float in a mapping built from a document, by its path (``child_orders[1].qty``)."""
+    if isinstance(value, float):
+        yield (
+            path or "data",
+            [
+                f"a float ({shown(value)}) has lost digits already: give a string or a"
+                " Decimal (read JSON with json.loads(text, parse_float=Decimal))"
+            ],
+        )
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _floats_in(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _floats_in(item, f"{path}[{index}]")
+
+
 class RequestModel:
     """Shared behaviour of request models: collect every problem, then raise once."""
 
     @classmethod
     def from_dict(cls: type[_M], data: Mapping[str, Any]) -> _M:
-        """Build this request from a mapping of its field names: a JSON object, a CSV row.
+        """Build this request from a mapping of its field names: a JSON object, a row.
 
         The same checks as the constructor, every bad, missing and unknown
         key named at once. Nested requests (child orders, legs of a chain)
-        may be mappings too.
+        may be mappings too. A ``float`` anywhere is refused: a document
+        read through floats has rounded its numbers already (``json.loads``
+        makes ``0.12345678901234567891`` into ``0.12345678901234568``);
+        read it with ``json.loads(text, parse_float=Decimal)``, or give
+        strings.
 
         Raises:
             RequestValidationError: ``data`` is not a mapping with string keys,
-                or a field is bad, missing or unknown.
+                holds a float, or a field is bad, missing or unknown.
 
         """
-        if not isinstance(data, Mapping):
-            raise RequestValidationError(
-                {"data": [f"expected a mapping of field names, got {type(data).__name__}"]},
-                model=cls.__name__,
-            )
-        given: list[object] = list(data)  # typed callers pass str keys; others may not
-        keys = [key for key in given if not isinstance(key, str)]
-        if keys:
-            raise RequestValidationError(
-                {"data": [f"keys must be field names (strings), got {shown(keys[0])}"]},
-                model=cls.__name__,
-            )
-        build: Any = cls  # attrs writes the __init__; mypy sees object's
-        result: _M = build(**data)
-        return result
+        return build_from(cls, data, floats=False)
 
     def _cross_field_problems(self) -> dict[str, list[str]]:
         return {}

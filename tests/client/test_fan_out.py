@@ -183,6 +183,7 @@ async def test_bad_rows_are_named_by_index_and_field_and_nothing_is_sent() -> No
             "base_asset_qty": "1", "strategy": "TWAP"}  # fmt: skip
     rows: list[Any] = [
         good,
+        {**good, "base_asset_qty": 0.1},  # a float: refused, a document's is rounded
         {**good, "pair": "!!ETH-USDT!!"},
         {**good, "bogus": 1, "side": "hold"},
         {k: v for k, v in good.items() if k != "strategy"},
@@ -195,15 +196,16 @@ async def test_bad_rows_are_named_by_index_and_field_and_nothing_is_sent() -> No
         with pytest.raises(RequestValidationError) as caught:
             await client.place_orders(rows)
     assert set(caught.value.errors) == {
-        "[1].pair",
-        "[2].bogus",
-        "[2].side",
-        "[3].strategy",
-        "[4].data",
-        "[6]",
+        "[1].base_asset_qty",
+        "[2].pair",
+        "[3].bogus",
+        "[3].side",
+        "[4].strategy",
+        "[5].data",
+        "[7]",
     }
-    assert caught.value.errors["[2].bogus"] == ["unknown field"]
-    assert "expected PlaceOrderRequest or a mapping, got int" in caught.value.errors["[6]"][0]
+    assert caught.value.errors["[3].bogus"] == ["unknown field"]
+    assert "expected PlaceOrderRequest or a mapping, got int" in caught.value.errors["[7]"][0]
     assert sandbox.exchanges == []
 
 

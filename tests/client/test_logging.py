@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from taas_async import AsyncClient, ConfigurationError
+from taas_async import AsyncClient
 from taas_async._logs import _EnvHandler, configure_from_env
 
 SCRIPT = textwrap.dedent(
@@ -128,9 +128,12 @@ def test_an_empty_taas_log_changes_nothing(monkeypatch: pytest.MonkeyPatch, valu
 
 @pytest.mark.usefixtures("clean_loggers", "no_taas_env")
 @pytest.mark.parametrize("value", ["verbose", "warning", "1"])
-def test_an_unknown_taas_log_is_a_configuration_error(
+def test_an_unknown_taas_log_is_ignored_with_a_warning_naming_it(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
     monkeypatch.setenv("TAAS_LOG", value)
-    with pytest.raises(ConfigurationError, match="TAAS_LOG must be 'debug' or 'info'"):
-        AsyncClient("https://api.example", "t")
+    with pytest.warns(RuntimeWarning, match=f"TAAS_LOG='{value}' is ignored") as caught:
+        client = AsyncClient("https://api.example", "t")  # the service still starts
+    assert not client.is_closed
+    assert caught[0].filename == __file__  # it points at the line creating the client
+    assert not [h for h in logging.getLogger("taas_async").handlers if isinstance(h, _EnvHandler)]

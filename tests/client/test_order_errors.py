@@ -8,6 +8,7 @@ carry none. Wire-level: respx records exactly what was sent.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -135,7 +136,17 @@ async def test_reads_and_invalid_requests_carry_no_id(
     with pytest.raises(RequestValidationError) as invalid:
         await c0.place_order(request)
     assert invalid.value.custom_order_id is None
-    assert TaaSError.custom_order_ids == ()  # the class default is not shared state
+    # Naming an order's error left every other error as it was (no shared state).
+    mock_api.post("orders/").mock(return_value=REFUSED)
+    with pytest.raises(BadRequestError) as placed:
+        await c0.place_order(order_request())
+    assert placed.value.custom_order_ids
+    for fresh in (
+        TaaSError("x"),
+        NotFoundError("x", status_code=404, method="GET", url="u", body=None, text=""),
+    ):
+        assert fresh.custom_order_id is None
+        assert fresh.custom_order_ids == ()
 
 
 def _fields() -> dict[str, Any]:
@@ -147,6 +158,32 @@ def _fields() -> dict[str, Any]:
         "strategy": "Limit",
         "limit_price": "2000.5",
     }
+
+
+def test_from_dict_refuses_floats_a_document_rounded_already() -> None:
+    text = (
+        '{"accounts": ["mock"], "pair": "ETH-USDT", "side": "buy", "strategy": "Limit",'
+        ' "base_asset_qty": 0.12345678901234567891, "limit_price": 2000.123456789012345678}'
+    )
+    with pytest.raises(RequestValidationError) as info:
+        PlaceOrderRequest.from_dict(json.loads(text))  # through float: digits lost
+    assert set(info.value.errors) == {"base_asset_qty", "limit_price"}
+    assert "parse_float=Decimal" in info.value.errors["base_asset_qty"][0]
+    exact = PlaceOrderRequest.from_dict(json.loads(text, parse_float=Decimal))
+    assert exact.base_asset_qty == Decimal("0.12345678901234567891")
+    assert exact.limit_price == Decimal("2000.123456789012345678")
+    nested = {
+        "duration": 60,
+        "strategy": "TWAP",
+        "child_orders": [
+            {"pair": "ETH-USDT", "side": "buy", "base_asset_qty": 1.5, "account": "a"}
+        ],
+    }
+    with pytest.raises(RequestValidationError) as deep:
+        PlaceMultiOrderRequest.from_dict(nested)
+    assert set(deep.value.errors) == {"child_orders[0].base_asset_qty"}
+    # The constructor takes a float typed in (through str()), nested mappings too.
+    assert PlaceMultiOrderRequest(**nested).child_orders[0].base_asset_qty == Decimal("1.5")
 
 
 def test_from_dict_builds_the_same_request_as_the_constructor() -> None:

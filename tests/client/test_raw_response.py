@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import json
+from typing import Any
 
 import anyio
 import httpx
@@ -59,6 +60,10 @@ async def test_a_reply_comes_with_its_status_headers_request_id_and_time(
     assert json.loads(raw.content) == json.loads(ORDER)
     assert TOKEN not in repr(raw)
     assert "content=" not in repr(raw)  # the body is not printed
+    # The reply's headers, never the request's (httpx's repr would mask a token anyway).
+    assert "authorization" not in raw.headers
+    assert not any(TOKEN.encode() in name + value for name, value in raw.headers.raw)
+    assert TOKEN.encode() not in raw.content
 
 
 @pytest.mark.asyncio
@@ -128,6 +133,26 @@ async def test_the_direct_path_on_a_real_server(sandbox: Sandbox, server: FaultS
     assert got.parsed.id == raw.parsed.id
     assert json.loads(got.content)["id"] == raw.parsed.id
     assert got.attempts == 1
+
+
+@pytest.mark.asyncio
+async def test_a_raw_call_inside_another_shares_its_notes(
+    c0: AsyncClient, mock_api: respx.MockRouter
+) -> None:
+    # An override that makes its own raw call: the outer raw call still shows the reply
+    # (an order placed must never come back as an error for want of a reply to show).
+    mock_api.get("order/abc").mock(return_value=reply(**{"X-Request-ID": "inner"}))
+
+    class Audited(AsyncClient):
+        """Reads through another client, keeping each reply's request id for an audit log."""
+
+        async def get_order(self, order_id: Any, **kwargs: Any) -> Order:
+            raw = await c0.with_raw_response.get_order(order_id, **kwargs)
+            return raw.parsed
+
+    async with Audited(c0.base_url, TOKEN, max_retries=0) as client:
+        raw = await client.with_raw_response.get_order("abc")
+    assert (raw.status_code, raw.request_id, raw.attempts) == (200, "inner", 1)
 
 
 @pytest.mark.asyncio

@@ -128,6 +128,22 @@ def test_decimals_keep_every_digit_and_never_pass_through_float() -> None:
     assert '"executed_qty":"0.000000000000000000000000000001"' in order.to_json()
 
 
+def test_a_huge_exponent_in_a_free_form_field_stays_short_and_exact() -> None:
+    # Typed fields are bounded when read; strategy_params keeps what the server sent.
+    # Written out in plain notation, 1e9999999 would be 10 MB (2.5e-999999999: 1 GB).
+    order = structure(
+        decode_json(
+            b'{"id": "a", "strategy_params": {"k": 1e9999999}, "placements": [2.5e-999999999]}'
+        ),
+        Order,
+    )
+    data = order.to_dict()
+    assert data["strategy_params"] == {"k": "1E+9999999"}
+    assert data["placements"] == ["2.5E-999999999"]
+    assert Decimal(data["placements"][0]) == order.placements[0]  # exact all the same
+    assert len(order.to_json()) < 1000
+
+
 def test_decimals_inside_free_form_fields_are_strings_too() -> None:
     # strategy_params and placements hold the server's JSON as decoded: numbers are Decimal.
     order = structure(
@@ -163,8 +179,12 @@ def test_nested_models_become_dicts() -> None:
     assert multi_page.to_dict()["multi_orders"][0] == multi.to_dict()
 
 
-@pytest.mark.parametrize("inner", [Order(id="o", status=OrderStatus.COMPLETE), None])
-def test_an_order_update_carries_its_order_or_none(inner: Order | None) -> None:
+@pytest.mark.parametrize(
+    "inner",
+    [Order(id="o", status=OrderStatus.COMPLETE), MultiOrder(id="m", status="COMPLETE"), None],
+    ids=["order", "multi-order", "none"],
+)
+def test_an_order_update_carries_its_order_or_none(inner: Order | MultiOrder | None) -> None:
     at = dt.datetime(2026, 1, 1, 12, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     update = OrderUpdate(
         order_id="o", update_type=OrderUpdateType.ORDER_COMPLETED, order=inner, received_at=at

@@ -16,56 +16,25 @@ Skipped only where no Chromium binary is found.
 from __future__ import annotations
 
 import os
-import shutil
 import struct
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import browser
 import httpx
 import pytest
 
 from taas_async.sandbox import SandboxServer
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 LIMIT = 60.0  # seconds for one browser run
 WINDOW = (1280, 860)
 HOSTILE_NOTES = '<img src=x onerror="document.title=1"></td><script>document.title=2</script>'
 
 
-def chromium() -> str:
-    for name in (os.environ.get("CHROMIUM", ""), *BROWSERS):
-        found = shutil.which(name) if name else None
-        if found:
-            return found
-    pytest.skip("no Chromium binary found (Debian: apt-get install chromium)")
-
-
 def browse(url: str, profile: Path, *args: str) -> str:
-    """Run headless Chromium on ``url`` with 5 s of virtual time; return its stdout."""
-    done = subprocess.run(
-        [
-            chromium(),
-            "--headless",
-            "--no-sandbox",  # CI runs as root, where Chromium's own sandbox cannot start
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-            f"--window-size={WINDOW[0]},{WINDOW[1]}",
-            "--virtual-time-budget=5000",
-            *args,
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=LIMIT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    """Headless Chromium on the dashboard: 5 s of virtual time for its page script."""
+    return browser.browse(url, profile, *args, window=WINDOW)
 
 
 class Page(HTMLParser):
