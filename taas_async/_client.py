@@ -49,7 +49,8 @@ class AsyncClient(OrderFollowing):
             to ``$TAAS_AUTH_TOKEN``. Never shown in a repr, log or error.
         timeout: seconds or an ``httpx.Timeout``; default 5 s connect, 15 s
             read/write/pool, or the ``http_client``'s own timeout when one is
-            given (then ``timeout=`` is refused: set it on that client).
+            given (then ``timeout=`` is refused: set it on that client;
+            ``DEFAULT_TIMEOUT`` itself counts as not given).
             Every endpoint also takes ``timeout=`` per call.
         max_retries: how many times a failed call may be retried (default 2);
             every endpoint also takes ``max_retries=`` per call. What is
