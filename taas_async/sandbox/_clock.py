@@ -148,21 +148,38 @@ _IDLE_ROUNDS = 3
 class _Deadline:
     """One :meth:`AutojumpClock.fail_after` scope (a class: cheaper than a generator)."""
 
-    __slots__ = ("_clock", "_deadline", "_seconds", "_token")
+    __slots__ = ("_clock", "_deadline", "_held", "_seconds", "_token")
 
-    def __init__(self, clock: object, deadline: float, seconds: float) -> None:
+    def __init__(self, clock: AutojumpClock, deadline: float, seconds: float) -> None:
         self._clock = clock
         self._deadline = deadline
         self._seconds = seconds
+        self._held = False
         self._token: contextvars.Token[tuple[tuple[object, float, object], ...]] | None = None
 
     def __enter__(self) -> object:
         self._token = _DEADLINES.set((*_DEADLINES.get(), (self._clock, self._deadline, self)))
         return self
 
+    def expire(self) -> _Expired:
+        """The exception a wait raises at this deadline; time stands still until it lands here.
+
+        On its way to this scope it may cross task groups and cancel other
+        waits (a keep-alive's sleep, a socket read), several turns of the
+        loop in which nothing touches the clock: time must not jump on then,
+        past what the scope's owner would do next (send a keep-alive, poll).
+        """
+        if not self._held:
+            self._held = True
+            self._clock.hold()
+        return _Expired(self)
+
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         assert self._token is not None  # noqa: S101 (entered before it exits)
         _DEADLINES.reset(self._token)
+        if self._held:
+            self._held = False
+            self._clock.release()
         if isinstance(exc, _Expired) and exc.scope is self:
             raise TimeoutError(f"{self._seconds} s of virtual time passed") from None
 
@@ -276,9 +293,10 @@ class AutojumpClock(VirtualClock):
                 its deadline comes first.
 
         """
-        expired: object = None
+        expired: _Deadline | None = None
         for clock, limit, scope in _DEADLINES.get():
             if clock is self and limit < deadline:
+                assert isinstance(scope, _Deadline)  # noqa: S101 (only fail_after adds them)
                 deadline, expired = limit, scope
         waiter = _Waiter(deadline, next(self._seq))
         if deadline > self.current_time():
@@ -298,7 +316,7 @@ class AutojumpClock(VirtualClock):
         else:
             await anyio.lowlevel.checkpoint()
         if expired is not None:
-            raise _Expired(expired)
+            raise expired.expire()
 
     async def _wait(self, waiter: _Waiter) -> None:
         while True:

@@ -264,6 +264,32 @@ async def test_fail_after_ends_a_wait_at_its_own_deadline(anyio_backend: str) ->
     assert clock.current_time() == 40
 
 
+async def test_time_stands_still_while_a_deadline_unwinds_to_its_scope(anyio_backend: str) -> None:
+    # The order stream's read: a keep-alive's sleep in one task, a socket read in
+    # another, under the watch's deadline. The deadline cuts the sleep; cancelling
+    # the read takes turns of the loop that touch no clock. Meanwhile the server's
+    # idle deadline (30 s) waits too: time must not jump there before the scope has
+    # its TimeoutError (it used to, and the server dropped the stream as idle).
+    clock = AutojumpClock()
+    landed: float | None = None
+    async with anyio.create_task_group() as outer:
+        outer.start_soon(clock.sleep, 30)  # the server's idle deadline
+        try:
+            with clock.fail_after(2):
+                try:
+                    await clock.sleep(8)  # the next keep-alive, cut at the deadline
+                finally:  # unwinding: other waits cancelled, turns that touch no clock
+                    with anyio.CancelScope(shield=True):
+                        for _ in range(20):
+                            await anyio.lowlevel.checkpoint()
+        except TimeoutError:
+            landed = clock.current_time()
+        outer.cancel_scope.cancel()
+    assert landed == 2
+    await clock.sleep(1)  # the hold ended with the scope: time moves again
+    assert clock.current_time() == 3
+
+
 async def test_an_inner_scope_does_not_take_an_outer_deadline(anyio_backend: str) -> None:
     clock = AutojumpClock()
     inner_timed_out = False
