@@ -15,11 +15,12 @@ is dropped by the server and reconnected (and resynchronised) on the next read.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import json
 import logging
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -266,20 +267,29 @@ class OrderStream:
         # keep-alives wait in a task of their own while the read goes on.
         text = ""
         closed: WebSocketClosedError | None = None
+        # The sandbox's clock keeps still while a request is in flight (busy()): so too
+        # while the keep-alive task winds down after a read, turns of the loop that
+        # touch no clock, in which it would otherwise jump past the next keep-alive.
+        busy: Callable[[], contextlib.AbstractContextManager[None]] | None = getattr(
+            timer, "busy", None
+        )
         try:
-            async with anyio.create_task_group() as group:
+            with contextlib.ExitStack() as winding_down:
+                async with anyio.create_task_group() as group:
 
-                async def beat() -> None:
-                    while True:
-                        await timer.sleep_until(self._next_keepalive)
-                        await self._keep_alive(ws)
+                    async def beat() -> None:
+                        while True:
+                            await timer.sleep_until(self._next_keepalive)
+                            await self._keep_alive(ws)
 
-                group.start_soon(beat)
-                try:
-                    text = await ws.receive()
-                except WebSocketClosedError as exc:  # raised out here, not in a group
-                    closed = exc
-                group.cancel_scope.cancel()
+                    group.start_soon(beat)
+                    try:
+                        text = await ws.receive()
+                    except WebSocketClosedError as exc:  # raised out here, not in a group
+                        closed = exc
+                    if busy is not None:
+                        winding_down.enter_context(busy())
+                    group.cancel_scope.cancel()
         except BaseException as exc:
             # What the timer raises in the keep-alive task (a virtual clock's
             # deadline) reaches the caller's scope as itself, not in a group.

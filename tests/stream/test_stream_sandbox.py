@@ -10,6 +10,7 @@ asyncio, trio and uvloop.
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -70,6 +71,23 @@ async def test_100_orders_followed_to_complete_on_one_stream(taas_sandbox: Sandb
     gets = [e for e in taas_sandbox.exchanges if e.method == "GET"]
     assert all(e.path.endswith("/api/orders/") for e in gets)
     assert 1 <= len(gets) <= 1 + 60 // 30
+
+
+async def test_a_long_twap_is_followed_without_a_drop_between_sparse_updates(
+    taas_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A 30-minute TWAP fills once a minute: between two updates the client must keep
+    # the stream alive (every 8 s on the sandbox's jumping clock). The clock used to
+    # jump past keep-alives while a read was wound up, and the sandbox dropped the
+    # stream as idle (reconnected and resynchronised, but logged four times).
+    caplog.set_level(logging.WARNING, logger="taas_async")
+    async with taas_sandbox.client() as client:
+        (order,) = await client.place_orders(twaps(1, duration=1800))
+        assert isinstance(order, Order)
+        with anyio.fail_after(LIMIT):
+            seen = [o async for o in client.watch_orders([order], stream=True)]
+    assert seen[-1].status == OrderStatus.COMPLETE
+    assert not [r.getMessage() for r in caplog.records if "reconnect" in r.getMessage()]
 
 
 async def test_every_update_arrives_in_the_order_the_engine_made_it(
