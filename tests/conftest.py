@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ import respx
 from faultserver import FaultServer
 
 from taas_async import AsyncClient, Backoff, PlaceOrderRequest
-from taas_async.sandbox import Sandbox
+from taas_async.sandbox import Sandbox, SandboxServer
 
 DATA = Path(__file__).parent / "data"
 BASE_URL = "https://taas.test/prefix"  # a path prefix, which 1.2.9's urljoin would drop
@@ -157,3 +160,50 @@ async def client(mock_api: respx.MockRouter) -> AsyncIterator[AsyncClient]:
         BASE_URL, TOKEN, extra_headers={"X-Team": "quant"}, backoff=Backoff.none()
     ) as c:
         yield c
+
+
+# --------------------------------------------------------------------------- the taas command
+
+CLI_LIMIT = 60.0  # seconds for one taas command
+
+
+@pytest.fixture
+def cli_server() -> Iterator[SandboxServer]:
+    """A fresh sandbox served on 127.0.0.1 on a fast real-time clock (600x), for ``taas``."""
+    with SandboxServer(Sandbox(speed=600)) as running:
+        yield running
+
+
+Taas = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def taas(cli_server: SandboxServer) -> Taas:
+    """Run ``taas *args`` as a subprocess against ``cli_server``: the finished process.
+
+    ``TAAS_URL``/``TAAS_AUTH_TOKEN`` point at the server; output is not a
+    terminal (no colour, no bars), ``COLUMNS=200`` keeps tables on one line.
+    """
+    server = cli_server
+
+    def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Any:
+        environment = {
+            **os.environ,
+            "TAAS_URL": server.url,
+            "TAAS_AUTH_TOKEN": server.sandbox.token,
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+            **(env or {}),
+        }
+        environment.pop("TAAS_LOG", None)
+        return subprocess.run(
+            [sys.executable, "-m", "taas_async._cli", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=CLI_LIMIT,
+            check=False,
+        )
+
+    return run

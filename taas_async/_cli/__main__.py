@@ -1,0 +1,7 @@
+"""``python -m taas_async._cli``: the ``taas`` command (for a venv whose scripts are not on PATH)."""
+
+import sys
+
+from taas_async._cli import main
+
+sys.exit(main())

@@ -1,0 +1,46 @@
+"""``taas`` basics: help, balances, one order, errors as one line and exit codes."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from conftest import Taas
+
+
+def test_help_lists_the_commands(taas: Taas) -> None:
+    done = taas("--help")
+    assert done.returncode == 0
+    for name in ("orders", "balances", "close-balances", "sandbox"):
+        assert name in done.stdout
+
+
+def test_balances_as_a_table_and_as_json(taas: Taas) -> None:
+    table = taas("balances", "--account", "mock")
+    assert table.returncode == 0, table.stderr
+    assert "USDT" in table.stdout
+    assert "\x1b[" not in table.stdout  # not a terminal: no colour
+    data = json.loads(taas("balances", "--json").stdout, parse_float=Decimal)
+    assert data["mock"]["assets"][0]["size"] == "1000000"  # decimals as strings
+
+
+def test_an_api_error_is_one_line_and_exit_1(taas: Taas) -> None:
+    done = taas("orders", "get", "no-such-order")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: NotFoundError: ")
+    assert "Traceback" not in done.stderr
+
+
+def test_debug_shows_the_traceback(taas: Taas) -> None:
+    done = taas("--debug", "orders", "get", "no-such-order")
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr
+
+
+def test_a_bad_setting_is_a_usage_error_exit_2(taas: Taas) -> None:
+    done = taas("--url", "http://example.test", "balances")
+    assert done.returncode == 2
+    assert "refusing to send the auth token unencrypted" in done.stderr
+    assert taas("orders", "no-such-command").returncode == 2
