@@ -1,4 +1,4 @@
-"""``python -m taas_async._cli``: the ``taas`` command (for a venv whose scripts are not on PATH)."""
+"""``python -m taas_async._cli``: the ``taas`` command, where the venv's scripts are not on PATH."""
 
 import sys
 
