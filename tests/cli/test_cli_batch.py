@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import Taas
 
 from taas_async import OrderOutcomeUnknownError, TaaSError
-from taas_async._cli._batch import Result, _exit_code
+from taas_async._cli._batch import Result, _exit_code, parse_batch
 from taas_async.sandbox._records import SimOrder
 from taas_async.sandbox._server import SandboxServer
 
@@ -151,6 +151,46 @@ def test_a_malformed_file_is_exit_2_with_line_numbers(
     done = taas("orders", "place-batch", str(plain))
     assert done.returncode == 2
     assert "--format csv or --format jsonl" in done.stderr
+
+
+def test_csv_cells_are_converted_by_the_field_they_fill() -> None:
+    text = (
+        "accounts,pair,side,strategy,duration,updated_leverage,base_asset_qty,"
+        "is_reverse_limit_price,strategy_params,limit_price\n"
+        'mock,BTC-USDT,buy,TWAP, 60 ,3,1,Yes,"{""max_clip_size"": 2.0}",60000.10\n'
+    )
+    [(line, request)] = parse_batch(text, "csv")
+    assert line == 2
+    assert request.duration == 60
+    assert request.updated_leverage == 3
+    assert request.is_reverse_limit_price is True
+    assert request.strategy_params == {"max_clip_size": 2}  # JSON, decimals never floats
+    assert request.limit_price == Decimal("60000.10")
+
+
+def test_cells_that_cannot_be_read_and_a_bad_out_send_nothing(
+    taas: Taas, cli_server: SandboxServer, tmp_path: Path
+) -> None:
+    batch = tmp_path / "orders.csv"
+    batch.write_text(
+        "accounts,pair,side,strategy,duration,base_asset_qty,is_reverse_limit_price,"
+        "strategy_params\n"
+        "mock,BTC-USDT,buy,TWAP,60,1,maybe,[1]\n"
+        "mock,BTC-USDT,buy,TWAP,60\n"
+    )
+    done = taas("orders", "place-batch", str(batch))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "error: line 2, column is_reverse_limit_price: expected true or false, got 'maybe'",
+        "error: line 2, column strategy_params: expected a JSON object, got list",
+        "error: line 3: 5 cells, the header has 8 columns",
+    ]
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + "mock,BTC-USDT,buy,TWAP,60,1,g\n")
+    done = taas("orders", "place-batch", str(good), "--out", str(tmp_path / "results.txt"))
+    assert done.returncode == 2
+    assert "expected a .csv, .jsonl or .ndjson file" in done.stderr
+    assert cli_server.sandbox.engine.orders == {}
 
 
 def test_a_row_the_server_refuses_fails_alone(
