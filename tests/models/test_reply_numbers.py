@@ -62,7 +62,7 @@ from taas_async._codec import decode_json
 from taas_async._converter import _MODELS
 from taas_async._requests import OrderInChain
 
-CPU_BUDGET = 0.5  # seconds of this thread's CPU for one whole call (a hostile number: many seconds)
+CPU_BUDGET = 0.5  # seconds of this thread's CPU for one whole call (a good one: under 1 ms)
 PLACEHOLDER = "@@number@@"
 
 # --------------------------------------------------------------------------- fields
