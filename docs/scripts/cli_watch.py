@@ -1,3 +1,4 @@
+# ruff: noqa: S603, S607 (a script that runs tmux and Chromium from PATH)
 """Screenshot ``taas orders watch`` on a few orders: docs/cli-watch.png.
 
 Serves a fresh sandbox on a fast clock (600x), places four orders, runs the
@@ -62,8 +63,11 @@ def capture(server: SandboxServer, ids: list[str]) -> str:
     command = [sys.executable, "-m", "taas_async._cli", "orders", "watch", *ids]
     env = ["-e", f"TAAS_URL={server.url}", "-e", f"TAAS_AUTH_TOKEN={server.sandbox.token}"]
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", SESSION, "-x", str(WIDTH), "-y", str(HEIGHT), *env]
-        + [f"cd {Path.cwd()} && {' '.join(command)}; sleep 60"],
+        [
+            *("tmux", "new-session", "-d", "-s", SESSION, "-x", str(WIDTH), "-y", str(HEIGHT)),
+            *env,
+            f"cd {Path.cwd()} && {' '.join(command)}; sleep 60",
+        ],
         check=True,
     )
     try:
@@ -95,13 +99,15 @@ def draw(screen: str, png: Path) -> None:
         html = Path(folder) / "watch.html"
         html.write_text(
             "<html><body style='margin:0;background:#fff'>"
-            f"<img src='watch.svg' style='width:1640px'></body></html>"
+            "<img src='watch.svg' style='width:1640px'></body></html>"
         )
         chromium = shutil.which("chromium") or shutil.which("chromium-browser") or "chromium"
         subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
-            + ["--no-first-run", f"--user-data-dir={folder}/profile", "--window-size=1640,196"]
-            + [f"--screenshot={png.resolve()}", html.as_uri()],
+            [
+                *(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"),
+                *("--no-first-run", f"--user-data-dir={folder}/profile", "--window-size=1640,196"),
+                *(f"--screenshot={png.resolve()}", html.as_uri()),
+            ],
             check=True,
             capture_output=True,
             env={**os.environ, "HOME": folder},
