@@ -140,6 +140,10 @@ SHELL_COMMANDS: list[tuple[re.Pattern[str], str | None]] = [
     ),
     (re.compile(r"pip install\b"), "installs from PyPI, which the tests do not reach"),
     (
+        re.compile(r"taas\b"),
+        "the taas command: tests/cli/ runs each command as a subprocess against a served sandbox",
+    ),
+    (
         re.compile(r"\.venv/bin/pip install -q -e '\.\[bench\]' && .*benchmarks/bench\.py"),
         "the full benchmark takes minutes; tests/project/test_bench_smoke.py runs its --quick mode",
     ),
