@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from decimal import Decimal
 
 from conftest import Taas
@@ -44,3 +47,24 @@ def test_a_bad_setting_is_a_usage_error_exit_2(taas: Taas) -> None:
     assert done.returncode == 2
     assert "refusing to send the auth token unencrypted" in done.stderr
     assert taas("orders", "no-such-command").returncode == 2
+
+
+def test_taas_sandbox_serves_the_simulator(taas: Taas) -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "taas_async._cli", "sandbox", "--port", "0", "--seed", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()  # printed once the socket listens
+        url = first.removeprefix("TaaS sandbox on ").strip()
+        assert url.startswith("http://127.0.0.1:"), first
+        token = server.stdout.readline().split()[1]
+        done = taas("--url", url, "--token", token, "balances", "--json")
+        assert done.returncode == 0, done.stderr
+        assert "mock" in json.loads(done.stdout)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)  # reads the rest and closes the pipe

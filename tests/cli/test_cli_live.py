@@ -295,3 +295,33 @@ def test_watch_needs_an_id(taas: Taas) -> None:
     done = taas("orders", "watch", "--json")
     assert done.returncode == 2
     assert "ORDER_IDS" in done.stderr
+
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def test_place_wait_draws_a_moving_bar_and_ctrl_c_offers_the_cancel(
+    cli_server: SandboxServer,
+) -> None:
+    # The issue's own case: `taas orders place ... --wait` in a real terminal.
+    place_args = ["--account", "mock", "--pair", "ETH-USDT", "--side", "buy"]
+    place_args += ["--base-qty", "0.5", "--strategy", "TWAP", "--duration", "7200"]  # 12 s real
+    terminal = Terminal(["orders", "place", *place_args, "--wait"], environment(cli_server))
+    try:
+        screen = terminal.read_until(lambda s: UUID.search(s) is not None, "the placed order")
+        order_id = UUID.findall(screen)[0]
+        screen = terminal.read_until(
+            lambda s: len(set(_percents(s, order_id))) >= 3, "a bar that moves"
+        )
+        assert "━" in screen
+        drawn = _percents(screen, order_id)
+        assert drawn == sorted(drawn)
+        assert drawn[-1] < Decimal(100)
+        terminal.type(b"\x03")
+        terminal.read_until(lambda s: f"Cancel order {order_id}? [y/N]" in s, "cancel prompt")
+        terminal.type(b"y\r")
+        terminal.read_until(lambda s: f"canceled order {order_id}" in s, "cancel")
+    finally:
+        code = terminal.close()
+    assert code == 130
+    assert status(cli_server, order_id) == "CANCELED"
