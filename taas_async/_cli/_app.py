@@ -144,7 +144,11 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         return EXIT_INTERRUPTED
+    except click.UsageError as exc:  # one line, as every error: what, and where to look
+        where = exc.ctx.command_path if exc.ctx is not None else "taas"
+        Output(as_json=False).error(f"{exc.format_message()} (see '{where} --help')")
+        return EXIT_USAGE
     except click.ClickException as exc:
-        exc.show()
+        Output(as_json=False).error(exc.format_message())
         return EXIT_USAGE
     return EXIT_OK

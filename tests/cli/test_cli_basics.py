@@ -10,6 +10,8 @@ from decimal import Decimal
 
 from conftest import Taas
 
+from taas_async.sandbox import SandboxServer
+
 
 def test_help_lists_the_commands(taas: Taas) -> None:
     done = taas("--help")
@@ -68,3 +70,25 @@ def test_taas_sandbox_serves_the_simulator(taas: Taas) -> None:
     finally:
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=30)  # reads the rest and closes the pipe
+
+
+def test_a_usage_error_is_one_line_exit_2(taas: Taas) -> None:
+    for args in (("orders", "place", "--pair", "ETH-USDT"), ("no-such-command",)):
+        done = taas(*args)
+        assert done.returncode == 2
+        [line] = done.stderr.splitlines()
+        assert line.startswith("error: ")
+        assert "--help" in line
+
+
+def test_close_balances_opens_orders_and_says_so(taas: Taas, cli_server: SandboxServer) -> None:
+    done = taas("close-balances", "--max-notional", "1000", "--account", "mock", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["message"] == "opened 3 orders to close balances"
+    assert len(result["order_ids"]) == 3
+    assert set(result["order_ids"]) <= set(cli_server.sandbox.engine.orders)
+    table = taas("close-balances", "--max-notional", "1000")
+    assert table.returncode == 0, table.stderr
+    assert "close-balances" in table.stdout
+    assert taas("close-balances").returncode == 2  # --max-notional is required
