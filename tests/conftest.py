@@ -182,7 +182,7 @@ def taas(cli_server: SandboxServer) -> Taas:
     """Run ``taas *args`` as a subprocess against ``cli_server``: the finished process.
 
     ``TAAS_URL``/``TAAS_AUTH_TOKEN`` point at the server; output is not a
-    terminal (no colour, no bars), ``COLUMNS=200`` keeps tables on one line.
+    terminal, so there must be no colour, no bar and no column cut short.
     """
     server = cli_server
 
@@ -191,11 +191,10 @@ def taas(cli_server: SandboxServer) -> Taas:
             **os.environ,
             "TAAS_URL": server.url,
             "TAAS_AUTH_TOKEN": server.sandbox.token,
-            "NO_COLOR": "1",
-            "COLUMNS": "200",
             **(env or {}),
         }
-        environment.pop("TAAS_LOG", None)
+        for name in ("TAAS_LOG", "NO_COLOR", "FORCE_COLOR", "COLUMNS"):
+            environment.pop(name, None)
         return subprocess.run(
             [sys.executable, "-m", "taas_async._cli", *args],
             input=stdin,

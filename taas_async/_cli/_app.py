@@ -27,6 +27,7 @@ from taas_async import (
     TaaSError,
 )
 from taas_async._cli._output import Output
+from taas_async._reconcile import _new_id as new_custom_order_id  # the SDK's own form
 
 __all__ = [
     "EXIT_API",
@@ -37,6 +38,7 @@ __all__ = [
     "cli",
     "command",
     "json_option",
+    "new_custom_order_id",
     "orders",
     "run",
 ]
@@ -107,6 +109,11 @@ def _exit_code(settings: Settings, out: Output, body: Callable[[], int | None]) 
     except TaaSError as exc:
         _report(settings, out, exc)
         return EXIT_API
+    except click.ClickException:
+        raise  # a usage error from inside a command: run() says it in one line
+    except Exception as exc:  # noqa: BLE001 (not ours: still one line, the traceback on --debug)
+        _report(settings, out, exc)
+        return EXIT_API
 
 
 def _report(settings: Settings, out: Output, exc: BaseException) -> None:
@@ -141,8 +148,8 @@ def run(argv: list[str] | None = None) -> int:
         cli.main(args=argv, prog_name="taas", standalone_mode=False)
     except SystemExit as exc:
         return int(exc.code or 0)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        Output(as_json=False).error("interrupted")
         return EXIT_INTERRUPTED
     except click.UsageError as exc:  # one line, as every error: what, and where to look
         where = exc.ctx.command_path if exc.ctx is not None else "taas"

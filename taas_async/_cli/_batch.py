@@ -34,11 +34,13 @@ from taas_async import (
 )
 from taas_async._cli._app import (
     EXIT_API,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_UNKNOWN,
     EXIT_USAGE,
     command,
     json_option,
+    new_custom_order_id,
     orders,
 )
 from taas_async._cli._output import Output
@@ -289,17 +291,27 @@ class Result:
     custom_order_id: str | None
     order: Order | None = None
     error: Exception | None = None
+    interrupted: bool = False  # Ctrl-C came before this row had its answer
+    sent: bool = False  # ... and its request may have left (its outcome is unknown)
 
     @property
     def status(self) -> str:
-        """``placed``, ``failed``, or ``unknown`` (it may have been placed: look it up)."""
+        """``placed``, ``failed``, ``unknown`` (it may have landed: look it up), ``not sent``."""
         if self.order is not None:
             return "placed"
+        if self.interrupted:
+            return "unknown" if self.sent else "not sent"
         return "unknown" if isinstance(self.error, OrderOutcomeUnknownError) else "failed"
 
     @property
     def error_text(self) -> str | None:
         """The error as one line (None: placed)."""
+        if self.interrupted:
+            return (
+                "interrupted while it was being placed: look it up by custom_order_id"
+                if self.sent
+                else "interrupted before it was sent"
+            )
         if self.error is None:
             return None
         return " ".join(f"{type(self.error).__name__}: {self.error}".split())
@@ -322,34 +334,56 @@ def _result(line: int, request: PlaceOrderRequest, outcome: Order | Exception) -
     return Result(line, coid, error=outcome)
 
 
+class Placing:
+    """A batch on its way: each row's result as it ends, and which rows went out."""
+
+    def __init__(self, batch: Sequence[tuple[int, PlaceOrderRequest]]) -> None:
+        self.batch = batch
+        self.results: list[Result | None] = [None] * len(batch)
+        self.sent: set[int] = set()  # indices whose request may have left
+
+    def settled(self) -> list[Result]:
+        """Every row's result, in file order; after an interruption, what is known.
+
+        A row sent without an answer is ``unknown`` (look it up by its
+        ``custom_order_id``); a row never sent is ``not sent``.
+        """
+        settled = []
+        for index, (line, request) in enumerate(self.batch):
+            result = self.results[index]
+            if result is None:
+                sent = index in self.sent
+                result = Result(line, request.custom_order_id, interrupted=True, sent=sent)
+            settled.append(result)
+        return settled
+
+
 async def place_batch(
     client: AsyncClient,
-    batch: Sequence[tuple[int, PlaceOrderRequest]],
+    placing: Placing,
     max_concurrency: int,
-    advance: Callable[[], None] = lambda: None,
+    on_result: Callable[[Result], None] = lambda _: None,
 ) -> list[Result]:
     """Place every order, at most ``max_concurrency`` in flight; results in file order.
 
     Each placement is ``client.place_orders`` of that one order (so one failure
     never stops the others, and an error names its ``custom_order_id``);
-    ``advance`` is called as each one ends (a progress bar).
+    ``on_result`` is called as each one ends (a progress bar, the ``--out`` file).
     """
-    results: list[Result | None] = [None] * len(batch)
     limiter = anyio.CapacityLimiter(max_concurrency)
 
     async def place(index: int) -> None:
-        line, request = batch[index]
+        line, request = placing.batch[index]
         async with limiter:
+            placing.sent.add(index)
             [outcome] = await client.place_orders([request], max_concurrency=1)
-        results[index] = _result(line, request, outcome)
-        advance()
+        result = placing.results[index] = _result(line, request, outcome)
+        on_result(result)
 
     async with anyio.create_task_group() as group:
-        for index in range(len(batch)):
+        for index in range(len(placing.batch)):
             group.start_soon(place, index)
-    done = [result for result in results if result is not None]
-    assert len(done) == len(batch)  # noqa: S101 (every task stored its result)
-    return done
+    return placing.settled()
 
 
 # --------------------------------------------------------------------------- output
@@ -366,14 +400,23 @@ def _open_out(path: Path) -> tuple[str, IO[str]]:
 
 
 def _write_out(fmt: str, stream: IO[str], results: Sequence[Result]) -> None:
-    records = [result.record() for result in results]
+    """The results from the start of the file: a header (CSV), then one row per result."""
+    stream.seek(0)
+    stream.truncate()
     if fmt == "csv":
-        writer = csv.DictWriter(stream, fieldnames=list(Result(0, None).record()))
-        writer.writeheader()
-        writer.writerows(records)
+        csv.DictWriter(stream, fieldnames=list(Result(0, None).record())).writeheader()
+    for result in results:
+        _append_out(fmt, stream, result)
+
+
+def _append_out(fmt: str, stream: IO[str], result: Result) -> None:
+    """One more result, on disk at once: a crash loses no row that was answered."""
+    record = result.record()
+    if fmt == "csv":
+        csv.DictWriter(stream, fieldnames=list(record)).writerow(record)
     else:
-        for record in records:
-            stream.write(json.dumps(record, separators=(",", ":")) + "\n")
+        stream.write(json.dumps(record, separators=(",", ":")) + "\n")
+    stream.flush()
 
 
 def _show(out: Output, results: Sequence[Result]) -> None:
@@ -384,6 +427,8 @@ def _show(out: Output, results: Sequence[Result]) -> None:
             out.json(record)
         return
     counts = {s: sum(r.status == s for r in results) for s in ("placed", "failed", "unknown")}
+    if any(r.status == "not sent" for r in results):
+        counts["not sent"] = sum(r.status == "not sent" for r in results)
     out.table(
         ("line", "custom_order_id", "order id or error"),
         (
@@ -459,15 +504,40 @@ async def place_batch_command(
     except BatchFileError as problems:
         _report(out, problems.errors, "column" if fmt == "csv" else "key")
         return EXIT_USAGE
+    # Every row carries its custom_order_id before anything is sent: a row whose
+    # answer never comes (a crash, Ctrl-C) can be looked up by it, not placed twice.
+    for _, request in batch:
+        request.custom_order_id = request.custom_order_id or new_custom_order_id()
     out_file = _open_out(out_path) if out_path is not None else None
+    placing = Placing(batch)
+    interrupted = False
     try:
-        results = await _place_with_progress(client, out, batch, max_concurrency)
         if out_file is not None:
-            _write_out(out_file[0], out_file[1], results)
+            _write_out(out_file[0], out_file[1], [])  # the header, before the first answer
+        on_result = (
+            (lambda result: _append_out(out_file[0], out_file[1], result))
+            if out_file is not None
+            else (lambda _: None)
+        )
+        try:
+            results = await _place_with_progress(client, out, placing, max_concurrency, on_result)
+        except (KeyboardInterrupt, anyio.get_cancelled_exc_class()):
+            interrupted = True
+            results = placing.settled()
+        if out_file is not None:
+            _write_out(out_file[0], out_file[1], results)  # again, in file order
     finally:
         if out_file is not None:
             out_file[1].close()
     _show(out, results)
+    if interrupted:
+        unknown = [r for r in results if r.status == "unknown"]
+        for result in unknown:
+            out.error(
+                f"line {result.line}: interrupted while being placed, it may have landed:"
+                f" look it up by custom_order_id={result.custom_order_id} before sending it again"
+            )
+        return EXIT_UNKNOWN if unknown else EXIT_INTERRUPTED
     return _exit_code(results)
 
 
@@ -482,13 +552,19 @@ def _report(out: Output, errors: Sequence[BatchError], noun: str) -> None:
 async def _place_with_progress(
     client: AsyncClient,
     out: Output,
-    batch: Sequence[tuple[int, PlaceOrderRequest]],
+    placing: Placing,
     max_concurrency: int,
+    on_result: Callable[[Result], None],
 ) -> list[Result]:
     if not out.live:
-        return await place_batch(client, batch, max_concurrency)
+        return await place_batch(client, placing, max_concurrency, on_result)
     from rich.progress import Progress  # noqa: PLC0415 (only a terminal draws it)
 
     with Progress(console=out.console, transient=True) as progress:
-        task = progress.add_task("placing", total=len(batch))
-        return await place_batch(client, batch, max_concurrency, lambda: progress.advance(task))
+        task = progress.add_task("placing", total=len(placing.batch))
+
+        def advance(result: Result) -> None:
+            on_result(result)
+            progress.advance(task)
+
+        return await place_batch(client, placing, max_concurrency, advance)

@@ -143,13 +143,15 @@ class Board:
             table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
         for order_id, order in list(self.orders.items()):
             if order is None:
-                table.add_row(order_id, *("" for _ in range(3)), Text("…"), *("" for _ in range(5)))
+                table.add_row(
+                    Text(order_id), *("" for _ in range(3)), Text("…"), *("" for _ in range(5))
+                )
                 continue
             pct = _pct(order)
-            table.add_row(
-                order.id,
-                order.pair or "",
-                str(order.side or ""),
+            table.add_row(  # Text: what the server sent is shown as is, never as markup
+                Text(order.id),
+                Text(order.pair or ""),
+                Text(str(order.side or "")),
                 Text(str(order.status or ""), style=_status_style(order.status)),
                 ProgressBar(total=100, completed=float(pct), width=30),
                 f"{pct:.2f}%",

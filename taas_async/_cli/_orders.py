@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+import anyio
 import click
 
 from taas_async import (
@@ -21,9 +22,18 @@ from taas_async import (
     AsyncClient,
     GetOrdersRequest,
     Order,
+    OrderStatus,
     PlaceOrderRequest,
+    TaaSError,
 )
-from taas_async._cli._app import EXIT_API, command, json_option, orders
+from taas_async._cli._app import (
+    EXIT_API,
+    EXIT_UNKNOWN,
+    command,
+    json_option,
+    new_custom_order_id,
+    orders,
+)
 from taas_async._cli._output import Output
 
 __all__ = ["amend", "cancel", "get", "list_orders", "pause", "place", "resume"]
@@ -116,7 +126,7 @@ async def place(
     custom_order_id: str | None,
     wait: bool,
     cancel_on_interrupt: bool | None,
-) -> None:
+) -> int | None:
     """Place one order; print it (with --wait, follow it until it ends)."""
     given = {
         field: value
@@ -133,16 +143,33 @@ async def place(
         "strategy": strategy,
         "duration": duration,
         "limit_price": limit_price,
-        "custom_order_id": custom_order_id,
+        # Given here, not by the client: if Ctrl-C comes while the request is out,
+        # the user is told the id to look the order up by.
+        "custom_order_id": custom_order_id or new_custom_order_id(),
         **given,
     }
     request = PlaceOrderRequest.from_dict({k: v for k, v in fields.items() if v is not None})
-    order = await client.place_order(request)
+    try:
+        order = await client.place_order(request)
+    except (KeyboardInterrupt, anyio.get_cancelled_exc_class()):
+        out.error(
+            "interrupted while the order was being placed: it may have landed; look it up"
+            f" by custom_order_id={request.custom_order_id} before placing it again"
+        )
+        return EXIT_UNKNOWN
     _show_order(out, order)
     if wait:
         from taas_async._cli._live import follow_order  # noqa: PLC0415 (only --wait needs it)
 
-        await follow_order(client, out, order, cancel_on_interrupt=cancel_on_interrupt)
+        try:
+            await follow_order(client, out, order, cancel_on_interrupt=cancel_on_interrupt)
+        except TaaSError as exc:  # the order stands: say which, so it is not placed again
+            out.error(
+                f"order {order.id} was placed (custom_order_id={order.custom_order_id});"
+                f" following it failed: {type(exc).__name__}: {exc}"
+            )
+            return EXIT_API
+    return None
 
 
 # --------------------------------------------------------------------------- one order
@@ -213,7 +240,14 @@ async def amend(
 
 
 @orders.command("list")
-@click.option("--status", "statuses", multiple=True, help="Only this status (repeatable).")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    # A misspelt status would match nothing and say "no orders": refused instead.
+    type=click.Choice([status.value for status in OrderStatus], case_sensitive=False),
+    help="Only this status (repeatable).",
+)
 @click.option("--account", "accounts", multiple=True, help="Only this account's (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many orders.")
 @json_option

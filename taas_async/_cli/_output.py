@@ -10,12 +10,26 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["Output"]
+
+#: The width of a table written to a pipe or a file: as wide as its widest row.
+_UNBOUNDED = 100_000
+
+
+def _cell(value: Any) -> str:
+    """A table cell: decimals in plain notation (``0.00000001``, not ``1E-8``)."""
+    if isinstance(value, Decimal) and value.is_finite():
+        return format(value, "f")
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str, separators=(",", ":"))
+    return str(value)
 
 
 class Output:
@@ -23,7 +37,10 @@ class Output:
 
     def __init__(self, *, as_json: bool) -> None:
         self.as_json = as_json
+        # Not a terminal: no width to fit, so no column is cut (an id, an amount).
         self.console = Console(highlight=False, soft_wrap=False)
+        if not self.console.is_terminal:
+            self.console = Console(highlight=False, soft_wrap=False, width=_UNBOUNDED)
 
     @property
     def live(self) -> bool:
@@ -43,7 +60,9 @@ class Output:
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*("" if cell is None else str(cell) for cell in row))
+            # Text: what the server sent ("[red]" in a failure reason) is shown as
+            # is, never read as rich markup.
+            table.add_row(*(Text("" if cell is None else _cell(cell)) for cell in row))
         self.console.print(table)
 
     def fields(self, data: Mapping[str, Any], *, title: str | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import signal
 import subprocess
 import sys
@@ -92,3 +93,25 @@ def test_close_balances_opens_orders_and_says_so(taas: Taas, cli_server: Sandbox
     assert table.returncode == 0, table.stderr
     assert "close-balances" in table.stdout
     assert taas("close-balances").returncode == 2  # --max-notional is required
+
+
+def test_server_text_is_shown_as_is_and_no_column_is_cut(
+    taas: Taas, tmp_path: pathlib.Path
+) -> None:
+    # Brackets in what the server sends are text, not rich markup (a MarkupError and a
+    # traceback, or words silently dropped); a table in a pipe cuts no id or amount.
+    batch = tmp_path / "one.jsonl"
+    batch.write_text(
+        '{"accounts": "mock", "pair": "ETH-USDT", "side": "buy", "base_asset_qty": '
+        '"0.123456789012345678", "strategy": "TWAP", "duration": 60, '
+        '"notes": "hedge [/x] leg [bold]one[/bold]"}\n'
+    )
+    placed = taas("orders", "place-batch", str(batch), "--json")
+    assert placed.returncode == 0, placed.stderr
+    order_id = json.loads(placed.stdout)["order_id"]
+    shown = taas("orders", "get", order_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "hedge [/x] leg [bold]one[/bold]" in shown.stdout
+    listed = taas("orders", "list")
+    assert order_id in listed.stdout  # the whole id, not "eb116…"
+    assert "…" not in listed.stdout

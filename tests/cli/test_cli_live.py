@@ -100,7 +100,7 @@ def watch_paused(server: SandboxServer, ids: list[str], *flags: str) -> tuple[in
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=environment(server, COLUMNS="200", NO_COLOR="1"),
+        env=environment(server),  # no NO_COLOR: a pipe alone must mean no colour
     )
     try:
         assert process.stdout is not None
