@@ -11,6 +11,7 @@ validation, 3 an order whose outcome is unknown, 130 interrupted.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
@@ -111,6 +112,11 @@ def _exit_code(settings: Settings, out: Output, body: Callable[[], int | None]) 
         return EXIT_API
     except click.ClickException:
         raise  # a usage error from inside a command: run() says it in one line
+    except BrokenPipeError:
+        # The reader stopped reading (`taas orders list --json | head -1`): its choice,
+        # not an API error. Later writes (the interpreter's last flush) go nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:  # noqa: BLE001 (not ours: still one line, the traceback on --debug)
         _report(settings, out, exc)
         return EXIT_API

@@ -216,7 +216,13 @@ def _csv_row(line: int, header: list[str], cells: list[str]) -> _Row:
 def _jsonl_rows(text: str) -> tuple[list[_Row], list[BatchError]]:
     """Each JSON lines object (``accounts`` may be a ``;``-joined string); no file-wide problems."""
     rows: list[_Row] = []
-    for line, content in enumerate(text.splitlines(), start=1):
+    # "\n" only: splitlines() would also split at U+2028 and the like, which a JSON
+    # string may hold, and shift every line number after it.
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for line, raw in enumerate(lines, start=1):
+        content = raw.removesuffix("\r")
         if not content.strip():
             continue
         try:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import signal
 import subprocess
 import sys
 from decimal import Decimal
 
+import anyio
 from conftest import Taas
 
+from taas_async import AsyncClient, PlaceOrderRequest
 from taas_async.sandbox import SandboxServer
 
 
@@ -115,3 +118,40 @@ def test_server_text_is_shown_as_is_and_no_column_is_cut(
     listed = taas("orders", "list")
     assert order_id in listed.stdout  # the whole id, not "eb116…"
     assert "…" not in listed.stdout
+
+
+def test_a_reader_that_stops_early_is_not_an_api_error(cli_server: SandboxServer) -> None:
+    # `taas orders watch ID --json | head -1`: head leaves after the first snapshot.
+    async def place() -> str:
+        async with AsyncClient(cli_server.url, cli_server.sandbox.token) as client:
+            request = PlaceOrderRequest(
+                accounts=["mock"], pair="ETH-USDT", side="buy",
+                base_asset_qty="0.5", strategy="TWAP", duration=1200,
+            )  # fmt: skip
+            return (await client.place_order(request)).id
+
+    order_id = anyio.run(place)
+    env = {**os.environ, "TAAS_URL": cli_server.url, "TAAS_AUTH_TOKEN": cli_server.sandbox.token}
+    command = f"{sys.executable} -m taas_async._cli orders watch {order_id} --json"
+    done = subprocess.run(
+        ["bash", "-c", f'{command} | head -1; echo "exit=${{PIPESTATUS[0]}}" >&2'],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert json.loads(done.stdout)["id"] == order_id
+    assert done.stderr.strip().splitlines()[-1] == "exit=0", done.stderr
+    assert "BrokenPipeError" not in done.stderr
+
+
+def test_a_json_string_may_hold_a_line_separator(taas: Taas, tmp_path: pathlib.Path) -> None:
+    batch = tmp_path / "one.jsonl"
+    row = {"accounts": "mock", "pair": "ETH-USDT", "side": "buy", "base_asset_qty": "0.1",
+           "strategy": "TWAP", "duration": 60, "notes": "a\u2028b"}  # fmt: skip
+    batch.write_text(json.dumps(row, ensure_ascii=False) + "\n" + '{"pair": 1}\n')
+    done = taas("orders", "place-batch", str(batch))
+    assert done.returncode == 2
+    assert "line 2, key pair" in done.stderr  # line numbers do not shift
+    assert "line 1" not in done.stderr
