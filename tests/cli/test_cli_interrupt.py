@@ -21,12 +21,19 @@ from taas_async.sandbox import SandboxServer
 
 LIMIT = 60.0
 
+# Ctrl-C as a terminal delivers it: a command started in the background of a
+# script (as CI runs the suite) inherits SIGINT ignored, and Python keeps it so.
+BOOT = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = ['taas', *sys.argv[1:]]; runpy.run_module('taas_async._cli', run_name='__main__')"
+)
+
 
 def start(server: SandboxServer, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "TAAS_URL": server.url, "TAAS_AUTH_TOKEN": server.sandbox.token}
     env.pop("TAAS_LOG", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "taas_async._cli", *args],
+        [sys.executable, "-c", BOOT, *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
