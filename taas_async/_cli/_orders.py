@@ -7,10 +7,7 @@ refuses is a usage error (exit 2) naming the field; nothing is sent.
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -57,19 +54,6 @@ _LIST_COLUMNS = (
 )
 #: Orders asked for per page when ``--limit`` is small (no need to fetch more).
 _MAX_PAGE = 100
-
-
-def _text(value: Any) -> str:
-    """A table cell: enums by value, decimals exactly, times to the second."""
-    if value is None:
-        return ""
-    if isinstance(value, enum.Enum):
-        return str(value.value)
-    if isinstance(value, dt.datetime):
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
 
 
 def _show_order(out: Output, order: Order) -> None:
@@ -286,13 +270,13 @@ async def list_orders(
         out.table(_LIST_COLUMNS, rows, title=f"{len(rows)} orders")
 
 
-def _order_row(order: Order) -> Sequence[str]:
+def _order_row(order: Order) -> Sequence[Any]:
     price = (
         order.average_executed_price
         if order.average_executed_price is not None
         else order.executed_price
     )
-    cells = (
+    return (  # Output.table writes each cell (enums by value, decimals exactly)
         order.id,
         order.pair,
         order.side,
@@ -303,7 +287,6 @@ def _order_row(order: Order) -> Sequence[str]:
         price,
         order.created_at,
     )
-    return tuple(_text(cell) for cell in cells)
 
 
 @orders.command()

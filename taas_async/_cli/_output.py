@@ -7,6 +7,8 @@ and watches, with decimals as strings (``to_dict()``).
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,7 +26,14 @@ _UNBOUNDED = 100_000
 
 
 def _cell(value: Any) -> str:
-    """A table cell: decimals in plain notation (``0.00000001``, not ``1E-8``)."""
+    """A table cell: enums by value, exact decimals, times to the second, nested data as JSON.
+
+    Decimals in plain notation: ``0.00000001``, not ``1E-8``.
+    """
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="seconds")
     if isinstance(value, Decimal) and value.is_finite():
         return format(value, "f")
     if isinstance(value, (dict, list)):
