@@ -19,7 +19,6 @@ import logging
 import os
 import platform
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -62,6 +61,7 @@ from taas_async._transports import (
     transports_of,
 )
 from taas_async._transports._common import OwnHttpClient, ReplyTooLarge
+from taas_async._transports._proxy import CertTypes, ProxyTypes, VerifyTypes
 from taas_async._version import __version__
 
 __all__: list[str] = []
@@ -99,6 +99,10 @@ class BaseClient:
         limits: httpx.Limits | None = None,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         allow_insecure_http: bool = False,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
+        proxy: ProxyTypes | None = None,
     ) -> None:
         url, token = _url_and_token(url, auth_token)
         configure_from_env()  # $TAAS_LOG
@@ -108,6 +112,10 @@ class BaseClient:
                 "pass either http_client or transport/limits, not both: an http_client"
                 " keeps its own transport and connection limits"
             )
+        trust_env = check_flag("trust_env", trust_env)
+        _refuse_network_settings_beside(
+            http_client, transport, verify=verify, cert=cert, trust_env=trust_env, proxy=proxy
+        )
         timeout = _timeout_of(timeout, http_client)
         self.max_response_size: int = check_count(
             "max_response_size", max_response_size, minimum=1, what="a number of bytes"
@@ -137,8 +145,10 @@ class BaseClient:
         )
         self._owns_http = http_client is None
         limits = limits or DEFAULT_LIMITS
-        if http_client is None and transport is None and not _environment_proxies():
-            transport = H11PoolTransport(limits=limits)  # httpx ignores limits= beside it
+        if http_client is None and transport is None:
+            transport = H11PoolTransport(  # httpx ignores limits= beside it
+                limits=limits, verify=verify, cert=cert, trust_env=trust_env, proxy=proxy
+            )
         self._http = http_client or OwnHttpClient(
             transport=transport,
             timeout=self._timeout,
@@ -575,10 +585,41 @@ def _refuse_plain_http(base_url: str) -> None:
         )
 
 
-def _environment_proxies() -> bool:
-    """Whether the environment sets an HTTP(S) proxy (which only httpx's transport honours)."""
-    proxies = urllib.request.getproxies()
-    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
+def _refuse_network_settings_beside(
+    http_client: httpx.AsyncClient | None,
+    transport: httpx.AsyncBaseTransport | None,
+    *,
+    verify: VerifyTypes,
+    cert: CertTypes | None,
+    trust_env: bool,
+    proxy: ProxyTypes | None,
+) -> None:
+    """verify/cert/trust_env/proxy build the client's own transport: refused beside another.
+
+    Given with an ``http_client`` or a ``transport``, they would be silently
+    ignored (httpx ignores them beside a transport): a private CA or a proxy
+    that is not used is a failure found late, or a request that goes around
+    the proxy.
+    """
+    if http_client is None and transport is None:
+        return
+    given = [
+        name
+        for name, changed in (
+            ("verify", verify is not True),
+            ("cert", cert is not None),
+            ("trust_env", not trust_env),
+            ("proxy", proxy is not None),
+        )
+        if changed
+    ]
+    if given:
+        beside = "http_client" if http_client is not None else "transport"
+        names = ", ".join(f"{name}=" for name in given)
+        raise ConfigurationError(
+            f"{names} configure the transport AsyncClient builds, and {beside}= replaces it:"
+            f" set them on the {beside} you pass (e.g. H11PoolTransport({given[0]}=...))"
+        )
 
 
 def short(error: TaaSError) -> str:

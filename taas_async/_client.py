@@ -78,8 +78,7 @@ class AsyncClient(OrderFollowing):
         transport: an httpx transport for the client we create (tests, the
             sandbox, alternative back ends). Default: :class:`H11PoolTransport`,
             which does not collapse under fan-out (httpx's own pool does), on
-            asyncio, uvloop and trio; httpx's own transport when a proxy is set in the
-            environment (``HTTPS_PROXY`` and friends), which only it honours.
+            asyncio, uvloop and trio, behind a proxy too.
         limits: connection limits for the client we create (default 100
             connections, all kept alive).
         max_response_size: the most bytes of a reply body to read (default
@@ -89,6 +88,21 @@ class AsyncClient(OrderFollowing):
             not this machine. Off by default: the token would travel
             unencrypted. Loopback (``127.0.0.1``, ``::1``, ``localhost``)
             needs no permission.
+        verify: TLS verification, as httpx reads it: True (certifi's CA
+            bundle, or ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set), a CA
+            bundle file or directory (a private CA), an ``ssl.SSLContext``,
+            or False (no check: tests only).
+        cert: a client certificate, for mutual TLS: a file holding it and its
+            key, ``(cert file, key file)`` or ``(cert file, key file, password)``.
+        trust_env: read ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
+            ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` (default True).
+        proxy: an ``http://`` proxy for every call (``"http://user:pass@proxy:3128"``,
+            or an ``httpx.Proxy``); the environment's proxies are then not
+            read. ``https://`` calls go through it in a ``CONNECT`` tunnel
+            per pooled connection; a refusal is :class:`ProxyError`, nothing
+            sent. verify, cert, trust_env and proxy configure the transport
+            the client builds: beside ``transport=`` or ``http_client=`` they
+            are refused (set them there).
 
     """
 

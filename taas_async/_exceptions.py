@@ -7,7 +7,8 @@ The tree::
     ├── ClientClosedError (also RuntimeError)     request on a closed client
     ├── RequestValidationError (also ValueError)  bad input, nothing was sent
     ├── APIConnectionError                        no HTTP reply
-    │   └── APITimeoutError
+    │   ├── APITimeoutError
+    │   └── ProxyError                            the proxy refused: nothing was sent
     ├── APIStatusError                            HTTP error reply (>= 400, or a 3xx redirect)
     │   ├── BadRequestError                 400
     │   ├── AuthenticationError             401 (and the order stream's close code 4001)
@@ -49,6 +50,7 @@ __all__ = [
     "NotFoundError",
     "OrderOutcomeUnknownError",
     "PermissionDeniedError",
+    "ProxyError",
     "RateLimitError",
     "RequestValidationError",
     "ResponseDecodeError",
@@ -142,6 +144,31 @@ class APIConnectionError(TaaSError):
 
 class APITimeoutError(APIConnectionError):
     """The request timed out (connect, write, read or waiting for a pooled connection)."""
+
+
+class ProxyError(APIConnectionError):
+    """The proxy refused to pass the request on, or broke off before it did.
+
+    Nothing reached the TaaS server (``may_have_reached_server`` is False,
+    so an order is safely sent again). ``proxy_status`` is the proxy's answer
+    to ``CONNECT`` (407 or 401: its credentials; 403: its rules forbid the
+    host or port; 5xx: it could not reach the server), or None when it closed
+    the connection or did not answer in HTTP. ``proxy_url`` never holds the
+    proxy's credentials.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        url: str,
+        proxy_url: str | None,
+        proxy_status: int | None,
+    ) -> None:
+        super().__init__(message, method=method, url=url, may_have_reached_server=False)
+        self.proxy_url = proxy_url
+        self.proxy_status = proxy_status
 
 
 class APIStatusError(TaaSError):

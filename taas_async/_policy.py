@@ -28,6 +28,7 @@ from taas_async._endpoints import Kind
 from taas_async._exceptions import (
     APIConnectionError,
     APIStatusError,
+    ProxyError,
     RateLimitError,
     ResponseDecodeError,
     TaaSError,
@@ -125,6 +126,11 @@ def retry_after_of(error: TaaSError) -> float | None:
     return None
 
 
+def _proxy_refused(error: TaaSError) -> bool:
+    status = error.proxy_status if isinstance(error, ProxyError) else None
+    return status is not None and 400 <= status < 500
+
+
 def _refused(error: TaaSError) -> bool:
     status = status_of(error)
     return status is not None and 400 <= status < 500 and status != 429
@@ -146,6 +152,10 @@ def decide(
     ``has_ids``: an order call carries custom_order_ids to look its orders up by.
     """
     retries_left = attempt <= retries
+    if _proxy_refused(error):
+        # The proxy's credentials or rules: the same request gets the same answer
+        # (and a proxy may lock an account out after repeated bad credentials).
+        return Decision(Action.SETTLE if kind == "order" and acted_before else Action.RAISE)
     if kind == "order":
         if never_left(error):
             if retries_left:

@@ -19,7 +19,6 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import urllib.request
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -97,16 +96,16 @@ def _opener_of(client: AsyncClient) -> tuple[WebSocketOpener | None, WebSocketOp
     return None, None
 
 
-def _proxied(client: AsyncClient, url: httpx.URL) -> str | None:
-    """Why the stream would have to pass a proxy (it cannot yet), or None."""
+def _proxied(client: AsyncClient) -> str | None:
+    """Why the stream cannot follow the client's way out (an injected client's proxies), or None.
+
+    The client's own transport (H11PoolTransport) takes the stream through its
+    proxy; an ``http_client`` built with httpx's proxy mounts sends requests
+    where the stream, on a connection of its own, cannot follow.
+    """
     mounts = getattr(client._http, "_mounts", {})
     if not client._owns_http and any(t is not None for t in mounts.values()):
         return "the http_client given routes requests through mounts (proxies)"
-    proxies = urllib.request.getproxies()
-    scheme = "https" if url.scheme == "wss" else "http"
-    proxy = proxies.get(scheme) or proxies.get("all")
-    if proxy and not urllib.request.proxy_bypass(url.host):
-        return f"the environment sets a proxy for {scheme}:// ({scheme.upper()}_PROXY or ALL_PROXY)"
     return None
 
 
@@ -345,11 +344,12 @@ class OrderStream:
         self._next_keepalive = now + self._keepalive
 
     async def _open(self) -> WebSocket:
-        proxied = _proxied(self._client, self._url)
+        proxied = _proxied(self._client)
         if proxied is not None:
             # Connecting around the proxy would bypass what the network asks for.
             raise StreamUnavailableError(
-                f"the order stream does not go through proxies yet, and {proxied}",
+                f"the order stream cannot follow the client's proxies: {proxied}; pass"
+                " proxy= to AsyncClient (or H11PoolTransport) instead",
                 url=self.url,
                 status_code=0,
                 text="",

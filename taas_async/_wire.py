@@ -30,6 +30,7 @@ from taas_async._exceptions import (
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
+    ProxyError,
     RateLimitError,
     RequestValidationError,
     ResponseDecodeError,
@@ -191,6 +192,17 @@ def connection_error(
     if not isinstance(exc, httpx.TransportError):  # e.g. a reply body httpx cannot decode
         message = f"{method} {url}: {type(exc).__name__} after the request was sent: {exc}"
         return APIConnectionError(message, method=method, url=url, may_have_reached_server=True)
+    if exact and isinstance(exc, httpx.ProxyError):
+        # Raised while connecting through the proxy, before the request went out.
+        status = getattr(exc, "status_code", None)
+        detail = str(exc) if status is not None else f"ProxyError: {exc}"
+        return ProxyError(
+            f"{method} {url}: {detail}",
+            method=method,
+            url=url,
+            proxy_url=getattr(exc, "proxy", None),
+            proxy_status=status if isinstance(status, int) else None,
+        )
     never_sent = exact and isinstance(
         exc,
         httpx.ConnectError

@@ -100,6 +100,22 @@ def anyio_backend(request: pytest.FixtureRequest) -> Any:
     return request.param
 
 
+#: The proxy settings a developer's shell may hold: every test starts without them
+#: (a test about proxies sets its own).
+PROXY_VARIABLES = tuple(
+    name
+    for base in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+    for name in (base, base.lower())
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy from the environment running the tests: loopback servers are reached directly."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def no_taas_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """TAAS_URL and TAAS_AUTH_TOKEN unset, whatever the environment running the tests holds."""

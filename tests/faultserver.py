@@ -30,6 +30,7 @@ import contextlib
 import json
 import random
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -193,6 +194,8 @@ class FaultServer:
         idle_timeout: close a connection that has served a request and then
             waits this many seconds for its next one, as load balancers do with
             idle keep-alive connections.
+        tls: serve HTTPS with this context; ``url`` is then
+            ``https://localhost:PORT/`` (the name a test certificate carries).
 
     """
 
@@ -203,6 +206,7 @@ class FaultServer:
         delay: float = 0.0,
         close_after: int | None = None,
         idle_timeout: float | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if delay < 0:
             raise ValueError(f"delay must be >= 0, got {delay!r}")
@@ -214,6 +218,7 @@ class FaultServer:
         self.delay = delay
         self.close_after = close_after
         self.idle_timeout = idle_timeout
+        self.tls = tls
         self.url = ""
         self.port = 0
         self._lock = threading.Lock()
@@ -417,7 +422,8 @@ class FaultServer:
         except BaseException:
             self._halt()
             raise
-        self.url = f"http://127.0.0.1:{self.port}/"
+        where = "https://localhost" if self.tls is not None else "http://127.0.0.1"
+        self.url = f"{where}:{self.port}/"
 
     def stop(self) -> None:
         """Close every connection, stop the loop, join the thread (idempotent)."""
@@ -447,7 +453,9 @@ class FaultServer:
         loop.run_forever()
 
     async def _listen(self) -> int:
-        self._server = await asyncio.start_server(self._accepted, "127.0.0.1", 0, backlog=512)
+        self._server = await asyncio.start_server(
+            self._accepted, "127.0.0.1", 0, backlog=512, ssl=self.tls
+        )
         return int(self._server.sockets[0].getsockname()[1])
 
     async def _shutdown(self) -> None:

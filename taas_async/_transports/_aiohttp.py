@@ -22,9 +22,9 @@ from taas_async._transports._common import (
     describe,
     is_readable,
     origin_of,
-    ssl_context,
     timeouts_of,
 )
+from taas_async._transports._proxy import default_context
 
 if TYPE_CHECKING:
     import aiohttp
@@ -224,7 +224,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             limit=0,  # _Slots limits connections and times out the wait (PoolTimeout)
             limit_per_host=0,
             keepalive_timeout=keepalive,
-            ssl=ssl_context(self._verify),
+            ssl=default_context(self._verify, trust_env=True),
         )
         session = aiohttp.ClientSession(
             connector=connector,

@@ -30,7 +30,6 @@ calls ``H11PoolTransport.round_trip`` with the same three things as arguments.
 from __future__ import annotations
 
 import select
-import ssl
 from collections.abc import AsyncIterator
 from http.cookiejar import CookieJar
 from typing import Any
@@ -51,7 +50,6 @@ __all__ = [
     "describe",
     "is_readable",
     "origin_of",
-    "ssl_context",
     "timeouts_of",
 ]
 
@@ -60,13 +58,6 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100
 
 READ_SIZE = 65536
 Origin = tuple[bytes, bytes, int]  # scheme, host, port
-
-
-def ssl_context(verify: ssl.SSLContext | bool | str) -> ssl.SSLContext:
-    """The SSL context for ``verify``, as httpx builds it."""
-    if isinstance(verify, ssl.SSLContext):
-        return verify
-    return httpx.create_ssl_context(verify=verify)
 
 
 def origin_of(url: httpx.URL) -> Origin:

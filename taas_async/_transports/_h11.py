@@ -13,13 +13,11 @@ Requests and replies go through :mod:`._http11` (replies parsed by llhttp).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import math
 import socket
 import ssl
 import time
-import typing
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -33,207 +31,29 @@ from taas_async._transports._common import (
     DEFAULT_LIMITS,
     FRESH_CONNECTION,
     MAX_REPLY_SIZE,
-    READ_SIZE,
     REPLY_STATUS,
     Origin,
     describe,
-    is_readable,
     origin_of,
-    ssl_context,
     timeouts_of,
 )
 from taas_async._transports._http11 import Outgoing, Reply, encode_request, exchange
+from taas_async._transports._io import IO, ProtocolIO, StreamIO, awaited
+from taas_async._transports._proxy import (
+    CertTypes,
+    Proxy,
+    ProxyRefused,
+    ProxyTypes,
+    Routes,
+    VerifyTypes,
+    absolute_form,
+    default_context,
+    open_tunnel,
+    ssl_settings,
+)
 from taas_async._transports._websocket import WsprotoSocket
 
 __all__ = ["H11PoolTransport"]
-
-
-class _StreamIO:
-    """Bytes in and out of one connection, on anyio streams (trio, or any anyio backend)."""
-
-    __slots__ = ("_sock", "_stream")
-
-    def __init__(self, stream: anyio.abc.ByteStream) -> None:
-        self._stream = stream
-        self._sock: socket.socket | None = stream.extra(  # noqa: S610 (anyio, not Django)
-            anyio.abc.SocketAttribute.raw_socket, None
-        )
-
-    async def write(self, data: bytes, timeout: float | None) -> None:
-        try:
-            if timeout is None:
-                await self._stream.send(data)
-            else:
-                with anyio.fail_after(timeout):
-                    await self._stream.send(data)
-        except TimeoutError as exc:  # before OSError: TimeoutError is one
-            raise httpx.WriteTimeout(f"sending stalled for {timeout} s") from exc
-        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-            raise httpx.WriteError(describe(exc)) from exc
-
-    async def read(self, timeout: float | None) -> bytes:
-        """The next bytes from the server; ``b""`` at end of stream."""
-        try:
-            if timeout is None:
-                return await self._stream.receive(READ_SIZE)
-            with anyio.fail_after(timeout):
-                return await self._stream.receive(READ_SIZE)
-        except anyio.EndOfStream:
-            return b""
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout(f"no data from the server for {timeout} s") from exc
-        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-            raise httpx.ReadError(describe(exc)) from exc
-
-    def idle_ok(self) -> bool:
-        """Nothing to read on an idle connection: no EOF, no reset, no stray bytes."""
-        return not is_readable(self._sock)
-
-    async def aclose(self) -> None:
-        await anyio.aclose_forcefully(self._stream)
-
-
-class _ProtocolIO(asyncio.Protocol):
-    """Bytes in and out of one connection, as an asyncio protocol: no stream layer.
-
-    The transport keeps reading while the connection is idle, so a server's
-    close is seen at once (``idle_ok``).
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._transport: asyncio.Transport | None = None
-        self._chunks: list[bytes] = []
-        self._eof = False
-        self._lost = False
-        self._error: Exception | None = None
-        self._reader: asyncio.Future[None] | None = None
-        self._drained: asyncio.Future[None] | None = None
-        self._paused = False
-        self._buffered = 0
-        self._reading_paused = False
-
-    # asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A stream transport (uvloop's are not asyncio.Transport subclasses).
-        self._transport = typing.cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        self._chunks.append(data)
-        self._buffered += len(data)
-        if self._buffered > READ_SIZE * 4 and self._transport is not None:
-            self._transport.pause_reading()  # until read() takes it: bounded memory
-            self._reading_paused = True
-        self._wake_reader()
-
-    def eof_received(self) -> bool:
-        self._eof = True
-        self._wake_reader()
-        return False  # let the transport close
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._lost = True
-        self._eof = True
-        self._error = exc
-        self._wake_reader()
-        if self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
-
-    def pause_writing(self) -> None:
-        self._paused = True
-
-    def resume_writing(self) -> None:
-        self._paused = False
-        if self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
-
-    def _wake_reader(self) -> None:
-        if self._reader is not None and not self._reader.done():
-            self._reader.set_result(None)
-
-    # the connection's I/O
-    async def write(self, data: bytes, timeout: float | None) -> None:
-        transport = self._transport
-        if transport is None or self._lost or transport.is_closing():
-            raise httpx.WriteError(describe(self._error) if self._error else "connection closed")
-        transport.write(data)
-        while self._paused and not self._lost:
-            self._drained = self._loop.create_future()
-            await self._wait(self._drained, timeout, httpx.WriteTimeout, "sending stalled")
-        if self._lost:
-            raise httpx.WriteError(describe(self._error) if self._error else "connection lost")
-
-    async def read(self, timeout: float | None) -> bytes:
-        """The next bytes from the server; ``b""`` at end of stream."""
-        if not self._chunks and not self._eof:
-            self._reader = self._loop.create_future()
-            await self._wait(self._reader, timeout, httpx.ReadTimeout, "no data from the server")
-        if self._chunks:
-            chunks = self._chunks
-            self._chunks = []
-            self._buffered = 0
-            if self._reading_paused and self._transport is not None:
-                self._reading_paused = False
-                self._transport.resume_reading()
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if self._error is not None:
-            raise httpx.ReadError(describe(self._error)) from self._error
-        return b""
-
-    async def _wait(
-        self,
-        future: asyncio.Future[None],
-        timeout: float | None,
-        error: type[httpx.TimeoutException],
-        what: str,
-    ) -> None:
-        await _awaited(future, timeout, _expire, error, f"{what} for {timeout} s")
-
-    def idle_ok(self) -> bool:
-        """Nothing came in on an idle connection: no EOF, no reset, no stray bytes.
-
-        The socket itself is asked too: a server's close that the kernel has
-        received but the event loop has not yet delivered (the usual case
-        when a request follows the previous reply at once) shows up there.
-        """
-        transport = self._transport
-        return not (
-            self._eof
-            or self._chunks
-            or transport is None
-            or transport.is_closing()
-            or self._loop is not asyncio.get_running_loop()  # a pool shared across loops
-            or is_readable(transport.get_extra_info("socket"))
-        )
-
-    async def aclose(self) -> None:
-        if self._transport is not None:
-            with contextlib.suppress(RuntimeError):  # its event loop is closed
-                self._transport.abort()
-
-
-async def _awaited(
-    future: asyncio.Future[None], timeout: float | None, expire: Callable[..., None], *args: Any
-) -> None:
-    """Await ``future``; once ``timeout`` seconds have passed, ``expire(future, *args)`` runs."""
-    if timeout is None:
-        await future
-        return
-    timer = future.get_loop().call_later(timeout, expire, future, *args)
-    try:
-        await future
-    finally:
-        timer.cancel()
-
-
-def _expire(
-    future: asyncio.Future[None], error: type[httpx.TimeoutException], message: str
-) -> None:
-    if not future.done():
-        future.set_exception(error(message))
-
-
-_IO = _StreamIO | _ProtocolIO
 
 
 class _Connection:
@@ -241,7 +61,7 @@ class _Connection:
 
     __slots__ = ("idle_since", "io", "origin")
 
-    def __init__(self, origin: Origin, io: _IO) -> None:
+    def __init__(self, origin: Origin, io: IO) -> None:
         self.origin = origin
         self.io = io
         self.idle_since = 0.0
@@ -288,7 +108,7 @@ class _Waiter:
             with anyio.move_on_after(math.inf if timeout is None else timeout):
                 await self._event.wait()
         else:
-            await _awaited(future, timeout, _time_up)
+            await awaited(future, timeout, _time_up)
 
 
 def _time_up(future: asyncio.Future[None]) -> None:
@@ -332,13 +152,32 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
     port), reused last in, first out, and dropped if they expired or the
     server closed them while idle. When all ``limits.max_connections`` are in
     use, requests wait in FIFO order up to the pool timeout
-    (``httpx.PoolTimeout``). HTTP/1.1 only: no HTTP/2, proxies or Unix
-    sockets. Reply bodies are read whole; replies are parsed by llhttp
-    (``httptools``).
+    (``httpx.PoolTimeout``). HTTP/1.1 only: no HTTP/2 or Unix sockets. Reply
+    bodies are read whole; replies are parsed by llhttp (``httptools``).
+
+    Through an ``http://`` proxy, ``https://`` requests go in a ``CONNECT``
+    tunnel per pooled connection (TLS inside it, to the target, checked
+    against the target's name) and ``http://`` ones in absolute form. A
+    proxy's refusal is ``httpx.ProxyError``, raised before anything reached
+    the target; connecting to the proxy and through it counts against the
+    connect timeout.
 
     Args:
         limits: connection limits (``max_keepalive_connections`` caps idle ones).
-        verify: TLS verification, as for ``httpx.AsyncHTTPTransport``.
+        verify: TLS verification, as httpx reads it: True (the CA bundle, or
+            ``SSL_CERT_FILE``/``SSL_CERT_DIR`` with ``trust_env``), False,
+            a CA bundle file or directory, or an ``ssl.SSLContext``.
+        cert: a client certificate (mutual TLS): a file holding it and its
+            key, ``(cert file, key file)`` or ``(cert file, key file, password)``.
+        trust_env: read proxies (``HTTP_PROXY``, ``HTTPS_PROXY``,
+            ``ALL_PROXY``, ``NO_PROXY``) and ``SSL_CERT_FILE``/``SSL_CERT_DIR``
+            from the environment.
+        proxy: an ``http://`` proxy for every request (credentials in its URL
+            are sent as ``Proxy-Authorization``), or an ``httpx.Proxy``; it
+            replaces the environment's proxies and ``NO_PROXY``.
+
+    Raises:
+        ConfigurationError: a CA path, certificate or proxy that cannot be used.
 
     """
 
@@ -346,7 +185,10 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
         self,
         *,
         limits: httpx.Limits = DEFAULT_LIMITS,
-        verify: ssl.SSLContext | bool | str = True,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
+        proxy: ProxyTypes | None = None,
     ) -> None:
         self._max = limits.max_connections if limits.max_connections is not None else math.inf
         self._max_idle = (
@@ -355,8 +197,11 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
             else math.inf
         )
         self._expiry = limits.keepalive_expiry
-        self._verify = verify
-        self._ssl: ssl.SSLContext | None = None
+        self._trust_env = bool(trust_env)
+        self._ssl: ssl.SSLContext | None = ssl_settings(verify, cert, trust_env=self._trust_env)
+        self._routes = Routes(proxy, trust_env=self._trust_env)
+        self._proxied = self._routes.any
+        self._proxies: dict[Origin, Proxy | None] = {}  # by origin, as the routes said
         self._idle: dict[Origin, list[_Connection]] = {}
         self._n_idle = 0
         self._n_open = 0  # connections open or being opened: the slots in use
@@ -408,6 +253,9 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
         The SDK's own path: no ``httpx.Request`` or ``httpx.Response`` is made.
         Errors are httpx's, classified as :meth:`handle_async_request`'s are.
         """
+        proxy = self._proxy_for(origin) if self._proxied and origin[0] == b"http" else None
+        if proxy is not None:  # plain http through a proxy: the request goes to it, in full
+            outgoing = _forwarded(outgoing, origin, proxy)
         conn = await self._acquire(origin, timeouts, fresh=fresh)
         # From here on the connection is established: whatever fails, the
         # request may have reached the server.
@@ -416,6 +264,15 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
         except BaseException:
             await self._forget(conn).io.aclose()
             raise
+        if proxy is not None and reply.status_code == 407:
+            # Only a proxy answers 407: it kept the request (credentials missing or wrong).
+            await self._forget(conn).io.aclose()
+            raise ProxyRefused(
+                f"the proxy {proxy.url} refused the request: 407 Proxy Authentication Required"
+                " (check the credentials in the proxy URL; nothing was sent to the target)",
+                status_code=407,
+                proxy=proxy.url,
+            )
         handed_over = reply.reusable and bool(self._waiters)
         closing = self._checkin(conn) if reply.reusable else self._forget(conn)
         if closing is not None:
@@ -512,7 +369,7 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
         if scheme is None:
             raise httpx.UnsupportedProtocol(f"not a WebSocket URL: {url.scheme}://...")
         _, host, port = origin_of(url.copy_with(scheme=scheme.decode("ascii")))
-        io = await self._connect((scheme, host, port), timeout)
+        io = await self._connect((scheme, host, port), timeout, tunnel=True)
         return await WsprotoSocket.handshake(io, url, headers, timeout)
 
     async def _open(self, origin: Origin, timeouts: dict[str, float | None]) -> _Connection:
@@ -526,48 +383,77 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
         self._conns.add(conn)
         return conn
 
-    async def _connect(self, origin: Origin, timeout: float | None) -> _IO:
+    def _proxy_for(self, origin: Origin) -> Proxy | None:
+        try:
+            return self._proxies[origin]
+        except KeyError:
+            proxy = self._proxies[origin] = self._routes.proxy_for(origin)
+            return proxy
+
+    async def _connect(self, origin: Origin, timeout: float | None, *, tunnel: bool = False) -> IO:
+        """A connection to ``origin``, TLS set up, all within ``timeout``.
+
+        Direct, or through the origin's proxy: in a tunnel for https (and for
+        ``tunnel``: a WebSocket), else a plain connection to the proxy.
+        """
         scheme, raw_host, port = origin
         host = raw_host.decode("ascii")
         context = None
         if scheme == b"https":
             if self._ssl is None:
-                self._ssl = ssl_context(self._verify)
+                self._ssl = default_context(True, trust_env=self._trust_env)
             context = self._ssl
+        proxy = self._proxy_for(origin) if self._proxied else None
+        where = f"{host}:{port}"
+        try:
+            with anyio.fail_after(timeout):
+                if proxy is None:
+                    return await self._dial(host, port, context)
+                where = f"the proxy {proxy.url} (for {host}:{port})"
+                io = await self._dial(proxy.origin[1].decode("ascii"), proxy.origin[2], None)
+                where = f"{host}:{port} through the proxy {proxy.url}"
+                try:
+                    if context is not None or tunnel:
+                        await open_tunnel(io, origin, proxy)
+                    if context is not None:
+                        io = await io.start_tls(context, host)
+                except BaseException:
+                    await io.aclose()
+                    raise
+                return io
+        except TimeoutError as exc:  # before OSError: TimeoutError is one
+            raise httpx.ConnectTimeout(f"no connection to {where} within {timeout} s") from exc
+        except (OSError, anyio.BrokenResourceError) as exc:  # refused, DNS, TLS handshake
+            raise httpx.ConnectError(f"cannot connect to {where}: {describe(exc)}") from exc
+
+    async def _dial(self, host: str, port: int, context: ssl.SSLContext | None) -> IO:
+        """A TCP connection to ``host:port`` (TLS on it with ``context``)."""
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:  # trio
             loop = None
-        try:
-            with anyio.fail_after(timeout):
-                if loop is not None and not self._use_streams:
-                    target, delay = await _happy_eyeballs_target(loop, host, port)
-                    race: dict[str, Any] = {}
-                    if delay is not None and isinstance(loop, asyncio.BaseEventLoop):
-                        # asyncio's own loop races the addresses; uvloop's takes no
-                        # such argument and tries them one after another.
-                        race["happy_eyeballs_delay"] = delay
-                    _, protocol = await loop.create_connection(
-                        lambda: _ProtocolIO(loop),
-                        target,
-                        port,
-                        ssl=context,
-                        server_hostname=host if context else None,
-                        **race,
-                    )
-                    return protocol
-                if context is None:
-                    return _StreamIO(await anyio.connect_tcp(host, port))
-                stream = await anyio.connect_tcp(
-                    host, port, ssl_context=context, tls_standard_compatible=False
-                )
-                return _StreamIO(stream)
-        except TimeoutError as exc:  # before OSError: TimeoutError is one
-            raise httpx.ConnectTimeout(
-                f"no connection to {host}:{port} within {timeout} s"
-            ) from exc
-        except (OSError, anyio.BrokenResourceError) as exc:  # refused, DNS, TLS handshake
-            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {describe(exc)}") from exc
+        if loop is not None and not self._use_streams:
+            target, delay = await _happy_eyeballs_target(loop, host, port)
+            race: dict[str, Any] = {}
+            if delay is not None and isinstance(loop, asyncio.BaseEventLoop):
+                # asyncio's own loop races the addresses; uvloop's takes no
+                # such argument and tries them one after another.
+                race["happy_eyeballs_delay"] = delay
+            _, protocol = await loop.create_connection(
+                lambda: ProtocolIO(loop),
+                target,
+                port,
+                ssl=context,
+                server_hostname=host if context else None,
+                **race,
+            )
+            return protocol
+        if context is None:
+            return StreamIO(await anyio.connect_tcp(host, port))
+        stream = await anyio.connect_tcp(
+            host, port, ssl_context=context, tls_standard_compatible=False
+        )
+        return StreamIO(stream)
 
     def _fresh(self, conn: _Connection) -> bool:
         if self._expiry is not None and time.monotonic() - conn.idle_since > self._expiry:
@@ -621,3 +507,16 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
             self._conns.discard(conn)
             self._free_slot()
         return conn
+
+
+def _forwarded(outgoing: Outgoing, origin: Origin, proxy: Proxy) -> Outgoing:
+    """``outgoing`` as a proxy takes it: the target in absolute form, the proxy's fields added."""
+    return Outgoing(
+        outgoing.method,
+        absolute_form(outgoing.head, origin, proxy),
+        outgoing.body,
+        keep_alive=outgoing.keep_alive,
+        stream=outgoing.stream,
+        chunked=outgoing.chunked,
+        length=outgoing.length,
+    )

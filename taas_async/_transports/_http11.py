@@ -35,7 +35,7 @@ _TARGET = re.compile(rb"[\x21-\x7e\x80-\xff]+")
 
 
 class IO(Protocol):
-    """Bytes in and out of one connection (the pool's ``_ProtocolIO`` and ``_StreamIO``)."""
+    """Bytes in and out of one connection (the pool's ``ProtocolIO`` and ``StreamIO``)."""
 
     async def write(self, data: bytes, timeout: float | None) -> None: ...
 

@@ -62,14 +62,6 @@ LIMITS = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections
 OK = {"ok": True}
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A proxy in the environment would swap the default transport for httpx's own."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("all_proxy", raising=False)
-
-
 @pytest.fixture
 def server() -> Iterator[FaultServer]:
     with FaultServer(delay=0.01) as running:

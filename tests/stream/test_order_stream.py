@@ -22,6 +22,7 @@ import httpx
 import pytest
 import respx
 from conftest import TOKEN, load_json
+from proxyserver import TinyProxy, needs_tinyproxy
 from wsserver import GARBAGE, Conn, WSServer
 
 from taas_async import (
@@ -346,34 +347,35 @@ async def test_keepalive_must_be_positive() -> None:
             client.order_stream(keepalive=0)
 
 
-async def test_behind_a_proxy_the_stream_says_it_cannot_go_through_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Connecting around the proxy would bypass what the network asks for: it
-    # is refused as "no stream here", so watch_orders polls.
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    async with AsyncClient("https://taas.test", TOKEN) as client:
-        with pytest.raises(StreamUnavailableError, match="proxies"):
-            async with client.order_stream():
-                pass
-    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
-
+@needs_tinyproxy
+async def test_behind_a_proxy_the_stream_goes_through_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The proxy the environment sets is the stream's way out too: a CONNECT
+    # tunnel (the proxy sees no more than the host and port), as https requests take.
     async def handler(conn: Conn, index: int) -> None:
         await subscribed(conn)
         await conn.send(update("order_activated", at("ACTIVE", "0", "2026-01-01T00:00Z")))
         await conn.drain_forever()
 
-    for server in serve(handler):
-        async with AsyncClient(server.url, TOKEN, allow_insecure_http=True) as client:
-            with pytest.raises(StreamUnavailableError, match="proxies"):
-                async with client.order_stream():
-                    pass
-            monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # a host the proxy is not for
-            async with client.order_stream() as stream:
+    with TinyProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        for server in serve(handler):
+            async with await client_for(server) as client, client.order_stream() as stream:
                 [activated] = await first(stream, 1)
+            port = httpx.URL(server.url).port
+        assert proxy.requests == [f"CONNECT 127.0.0.1:{port}"]
     assert activated.update_type == OrderUpdateType.ORDER_ACTIVATED
+
+
+async def test_an_http_client_with_proxies_is_not_gone_around() -> None:
+    # httpx's own proxy mounts send requests where a connection of the stream's
+    # own cannot follow: it says so (watch_orders then polls through them).
+    async with (
+        httpx.AsyncClient(proxy="http://proxy.invalid:3128") as http,
+        AsyncClient("https://taas.test", TOKEN, http_client=http) as client,
+    ):
+        with pytest.raises(StreamUnavailableError, match=r"mounts \(proxies\); pass proxy="):
+            async with client.order_stream():
+                pass
 
 
 async def test_a_transport_that_cannot_open_websockets_is_not_gone_around() -> None:

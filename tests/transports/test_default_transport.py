@@ -1,8 +1,8 @@
 """Which transport AsyncClient builds: H11PoolTransport, unless told otherwise.
 
 httpx's own pool collapses under fan-out (benchmarks/), so the client builds
-:class:`H11PoolTransport` with its limits. A proxy set in the environment is
-honoured only by httpx's own transport, so then that one is used.
+:class:`H11PoolTransport` with its limits, behind a proxy too: the proxy set
+in the environment (or given as ``proxy=``) goes to that transport.
 """
 
 from __future__ import annotations
@@ -13,21 +13,6 @@ import respx
 from conftest import BASE_URL, TOKEN, load
 
 from taas_async import DEFAULT_LIMITS, AsyncClient, H11PoolTransport
-
-PROXY_VARIABLES = (
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-)
-
-
-@pytest.fixture(autouse=True)
-def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
 
 
 def transport_of(client: AsyncClient) -> httpx.AsyncBaseTransport:
@@ -52,15 +37,32 @@ async def test_default_is_the_h11_pool_with_the_clients_limits() -> None:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "HTTP_PROXY"])
-async def test_a_proxy_in_the_environment_gets_httpx_transport(
-    monkeypatch: pytest.MonkeyPatch, variable: str
+@pytest.mark.parametrize(
+    ("variable", "schemes"),
+    [
+        ("HTTPS_PROXY", {b"https"}),
+        ("https_proxy", {b"https"}),
+        ("HTTP_PROXY", {b"http"}),
+        ("ALL_PROXY", {b"http", b"https"}),
+        ("all_proxy", {b"http", b"https"}),
+    ],
+)
+async def test_a_proxy_in_the_environment_goes_to_the_h11_pool(
+    monkeypatch: pytest.MonkeyPatch, variable: str, schemes: set[bytes]
 ) -> None:
     monkeypatch.setenv(variable, "http://proxy.invalid:3128")
     async with AsyncClient(BASE_URL, TOKEN) as client:
-        assert type(transport_of(client)) is httpx.AsyncHTTPTransport
-        # httpx mounted the proxy for the scheme(s) it covers.
-        assert any(t is not None for t in client._http._mounts.values())
+        transport = transport_of(client)
+        assert type(transport) is H11PoolTransport  # not httpx's: it collapses under fan-out
+        assert not client._http._mounts  # nothing goes around it
+        routed = {
+            scheme
+            for scheme in (b"http", b"https")
+            if transport._routes.proxy_for((scheme, b"taas.test", 443)) is not None
+        }
+        assert routed == schemes
+    async with AsyncClient(BASE_URL, TOKEN, trust_env=False) as client:
+        assert transport_of(client)._routes.proxy_for((b"https", b"taas.test", 443)) is None
 
 
 @pytest.mark.asyncio

@@ -8,6 +8,7 @@ fails the line if it stops being an error).
 
 from __future__ import annotations
 
+import pathlib
 import ssl
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -70,6 +71,17 @@ async def construction() -> None:
     AsyncClient()  # url and token from $TAAS_URL / $TAAS_AUTH_TOKEN
     AsyncClient(url="https://h/taas", auth_token="t", timeout=2.5)
     AsyncClient(http_client=httpx.AsyncClient(transport=AiohttpTransport(verify=False)))
+    AsyncClient(
+        verify="corp-ca.pem",
+        cert=("desk.pem", "desk.key"),
+        trust_env=False,
+        proxy="http://user:pass@proxy.corp:3128",
+    )
+    AsyncClient(verify=False, cert="bundle.pem", proxy=httpx.Proxy("http://proxy.corp:3128"))
+    AsyncClient(verify=pathlib.Path("ca.pem"), cert=("c.pem", "k.pem", "password"))
+    AsyncClient(proxy=httpx.URL("http://proxy.corp:3128"), verify=ssl.create_default_context())
+    AsyncClient(proxy=3128)  # type: ignore[arg-type]
+    AsyncClient(trust_env="yes")  # type: ignore[arg-type]
     AsyncClient("https://h", "t", 5.0)  # type: ignore[call-arg]  # options are keyword-only
     AsyncClient(max_retries="2")  # type: ignore[arg-type]
     async with client as entered:

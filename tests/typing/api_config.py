@@ -64,6 +64,9 @@ async def transports(
 ) -> None:
     H11PoolTransport()
     H11PoolTransport(limits=DEFAULT_LIMITS, verify=False)
+    H11PoolTransport(
+        verify="ca.pem", cert=("c.pem", "k.pem"), trust_env=False, proxy="http://p:3128"
+    )
     AiohttpTransport(limits=httpx.Limits(max_connections=10), verify="/etc/ssl/ca.pem")
     AiohttpTransport(verify=ssl.create_default_context())
     base: httpx.AsyncBaseTransport = h11

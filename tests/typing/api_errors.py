@@ -23,6 +23,7 @@ from taas_async import (
     NotFoundError,
     OrderOutcomeUnknownError,
     PermissionDeniedError,
+    ProxyError,
     RateLimitError,
     RequestValidationError,
     ResponseDecodeError,
@@ -50,6 +51,7 @@ def hierarchy() -> None:
         *status,
         APIConnectionError,
         APITimeoutError,
+        ProxyError,
         ClientClosedError,
         ConfigurationError,
         OrderOutcomeUnknownError,
@@ -60,12 +62,13 @@ def hierarchy() -> None:
         WaitTimeoutError,
     ]
     connection: type[APIConnectionError] = APITimeoutError
+    refused: type[APIConnectionError] = ProxyError
     decode: type[ResponseDecodeError] = ResponseTooLargeError
     value_errors: list[type[ValueError]] = [ConfigurationError, RequestValidationError]
     runtime: type[RuntimeError] = ClientClosedError
     timeout: type[TimeoutError] = WaitTimeoutError
     not_a_value_error: type[ValueError] = APIStatusError  # type: ignore[assignment]
-    del status, everything, connection, decode, value_errors, runtime, timeout
+    del status, everything, connection, refused, decode, value_errors, runtime, timeout
     del not_a_value_error
 
 
@@ -76,6 +79,12 @@ def connection_errors(error: APIConnectionError, timeout: APITimeoutError) -> No
     assert_type(error.may_have_reached_server, bool)
     assert_type(error.reply_status, int | None)
     assert_type(timeout.may_have_reached_server, bool)
+
+
+def proxy_errors(error: ProxyError) -> None:
+    assert_type(error.proxy_url, str | None)
+    assert_type(error.proxy_status, int | None)
+    assert_type(error.may_have_reached_server, bool)
 
 
 def status_errors(error: APIStatusError, bad: BadRequestError, limited: RateLimitError) -> None:

@@ -1,0 +1,422 @@
+"""Proxies and TLS settings for the SDK's pool: which requests go through a proxy, and how.
+
+:class:`Routes` says, for each origin, whether it is reached directly or
+through a :class:`Proxy`, with httpx's meaning of its settings: an explicit
+``proxy=`` serves every request; otherwise, with ``trust_env``,
+``HTTPS_PROXY`` serves ``https://`` (and ``wss://``), ``HTTP_PROXY``
+``http://`` (and ``ws://``), ``ALL_PROXY`` both, and ``NO_PROXY`` lists who
+goes direct. Through a proxy:
+
+- ``https://`` targets (and every WebSocket) go through a ``CONNECT`` tunnel
+  (:func:`open_tunnel`); TLS then runs inside it, end to end with the target,
+  checked against the target's name, as a direct connection's would be;
+- ``http://`` targets are sent to the proxy in absolute form
+  (:func:`absolute_form`).
+
+Only ``http://`` proxies are spoken to (the usual corporate kind). Proxy
+credentials (``http://user:pass@proxy:3128``) go in ``Proxy-Authorization``
+and nowhere else: a :class:`Proxy` shows its URL without them.
+:func:`ssl_settings` builds the TLS context from ``verify``/``cert``/``trust_env``.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import os
+import ssl
+import urllib.request
+from collections.abc import Mapping
+from typing import Protocol, TypeAlias, final
+
+import certifi
+import httpx
+
+from taas_async._exceptions import ConfigurationError
+from taas_async._transports._common import Origin, describe
+from taas_async._transports._http11 import encode_head
+
+__all__ = [
+    "CertTypes",
+    "Proxy",
+    "ProxyRefused",
+    "ProxyTypes",
+    "Routes",
+    "VerifyTypes",
+    "absolute_form",
+    "open_tunnel",
+    "ssl_settings",
+]
+
+#: What ``proxy=`` takes: a URL (``"http://user:pass@proxy.corp:3128"``) or an ``httpx.Proxy``.
+ProxyTypes: TypeAlias = "str | httpx.URL | httpx.Proxy"
+#: What ``verify=`` takes: True (the system's CAs, or ``SSL_CERT_FILE``), False
+#: (no check: tests only), a CA bundle file or directory, or an ``ssl.SSLContext``.
+VerifyTypes: TypeAlias = "ssl.SSLContext | bool | str | os.PathLike[str]"
+#: What ``cert=`` takes: a client certificate file (with its key), or
+#: ``(cert file, key file)``, or ``(cert file, key file, password)``.
+CertTypes: TypeAlias = "str | os.PathLike[str] | tuple[str | os.PathLike[str], ...]"
+
+_HEAD_LIMIT = 65536  # bytes of a CONNECT reply's head: past that, it is not a proxy talking
+
+
+class ProxyRefused(httpx.ProxyError):
+    """The proxy answered ``CONNECT`` (or an absolute-form request) with a refusal.
+
+    Nothing reached the target: the proxy said no before forwarding anything.
+    """
+
+    def __init__(self, message: str, *, status_code: int, proxy: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.proxy = proxy  # its URL, without credentials
+
+
+@final
+class Proxy:
+    """One proxy: where it is, and the header fields each request to it carries.
+
+    Its ``repr`` and ``url`` leave the credentials out; they are only in the
+    ``Proxy-Authorization`` field of :attr:`fields` (and its encoded form).
+    """
+
+    __slots__ = ("_block", "_fields", "origin", "url")
+
+    def __init__(self, value: ProxyTypes) -> None:
+        try:
+            proxy = value if isinstance(value, httpx.Proxy) else httpx.Proxy(_with_scheme(value))
+        except (ValueError, TypeError, httpx.InvalidURL) as exc:
+            raise ConfigurationError(f"invalid proxy: {_redacted_text(value)}: {exc}") from None
+        url = proxy.url
+        shown = str(url.copy_with(username=None, password=None))
+        if url.scheme != "http":
+            raise ConfigurationError(
+                f"the proxy {shown} is {url.scheme}://: the SDK's transport speaks to http://"
+                " proxies (CONNECT for https:// targets). For another kind, pass"
+                " transport=httpx.AsyncHTTPTransport(proxy=...) (socks needs httpx[socks])"
+            )
+        if not url.raw_host:
+            raise ConfigurationError(f"the proxy URL {shown} has no host")
+        self.url: str = shown
+        self.origin: Origin = (b"http", url.raw_host, url.port or 80)
+        fields = list(proxy.headers.raw)
+        auth = proxy.raw_auth
+        if auth is not None:
+            token = base64.b64encode(b"%s:%s" % auth)
+            fields.append((b"Proxy-Authorization", b"Basic " + token))
+        try:
+            block = encode_head(b"GET", b"/", fields)  # checks every field once, here
+        except httpx.LocalProtocolError as exc:
+            raise ConfigurationError(f"the proxy {shown}: {exc}") from None
+        self._fields = fields
+        # The fields as they go after a request line: "Name: value\r\n" each.
+        self._block = block[block.index(b"\r\n") + 2 : -2]
+
+    @property
+    def fields(self) -> list[tuple[bytes, bytes]]:
+        """The fields sent to the proxy: ``Proxy-Authorization``, ``httpx.Proxy``'s headers."""
+        return list(self._fields)
+
+    @property
+    def field_block(self) -> bytes:
+        """:attr:`fields` encoded as they follow a request line (they may hold credentials)."""
+        return self._block
+
+    def __repr__(self) -> str:
+        return f"<Proxy {self.url}>"
+
+
+def _with_scheme(value: str | httpx.URL) -> str | httpx.URL:
+    """``proxy.corp:3128`` means ``http://proxy.corp:3128``, as for curl and httpx."""
+    if isinstance(value, str) and "://" not in value:
+        return "http://" + value
+    return value
+
+
+def _redacted_text(value: object) -> str:
+    """A proxy setting as it may be shown: the part after ``@`` (credentials go before it)."""
+    text = str(value.url if isinstance(value, httpx.Proxy) else value)
+    scheme, sep, rest = text.rpartition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else text.rpartition("@")[2]
+
+
+class _NoProxy:
+    """``NO_PROXY``: hosts, domains (and their subdomains), IP addresses and CIDRs; ``*`` for all.
+
+    Entries are separated by commas or spaces and may carry a port
+    (``host:8443``); ``.corp.example`` and ``corp.example`` both cover
+    ``corp.example`` and every name under it, as for curl.
+    """
+
+    __slots__ = ("_all", "_hosts", "_networks")
+
+    def __init__(self, text: str) -> None:
+        self._all = False
+        self._hosts: list[tuple[str, int | None]] = []
+        self._networks: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, int | None]] = []
+        for given in text.lower().replace(",", " ").split():
+            if given == "*":
+                self._all = True
+                continue
+            host, port = _split_port(given.partition("://")[2] or given)  # a scheme adds nothing
+            try:
+                self._networks.append((ipaddress.ip_network(host, strict=False), port))
+            except ValueError:
+                self._hosts.append((host.lstrip("*").lstrip("."), port))
+
+    def bypasses(self, host: str, port: int) -> bool:
+        """Whether ``host:port`` is reached directly."""
+        if self._all:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return any(
+                (wanted is None or wanted == port) and (host == name or host.endswith("." + name))
+                for name, wanted in self._hosts
+                if name
+            )
+        return any(
+            (wanted is None or wanted == port) and address in network
+            for network, wanted in self._networks
+        )
+
+
+def _split_port(entry: str) -> tuple[str, int | None]:
+    """``host:port``, ``[v6]:port``, a bare IPv6 address or CIDR, or a host alone."""
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        return host, int(rest[1:]) if rest[1:].isdigit() else None
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        if port.isdigit():
+            return host, int(port)
+    return entry, None
+
+
+@final
+class Routes:
+    """Which origins go through which proxy (None: direct), from the client's settings.
+
+    Args:
+        proxy: one proxy for every request (``NO_PROXY`` does not apply to it,
+            as with httpx), or None.
+        trust_env: without ``proxy``, read ``HTTP_PROXY``, ``HTTPS_PROXY``,
+            ``ALL_PROXY`` and ``NO_PROXY`` (either case) from the environment.
+
+    """
+
+    __slots__ = ("_by_scheme", "_no_proxy")
+
+    def __init__(self, proxy: ProxyTypes | None, *, trust_env: bool) -> None:
+        self._by_scheme: dict[bytes, Proxy | None] = {b"http": None, b"https": None}
+        self._no_proxy: _NoProxy | None = None
+        if proxy is not None:
+            one = Proxy(proxy)
+            self._by_scheme = {b"http": one, b"https": one}
+        elif trust_env:
+            found = _environment()
+            every = found.get("all")
+            for scheme in ("http", "https"):
+                value = found.get(scheme) or every
+                if value:
+                    self._by_scheme[scheme.encode()] = _from_environment(value, scheme)
+            if any(self._by_scheme.values()) and found.get("no"):
+                self._no_proxy = _NoProxy(found["no"])
+
+    @property
+    def any(self) -> bool:
+        """Whether any request may go through a proxy."""
+        return any(p is not None for p in self._by_scheme.values())
+
+    def proxy_for(self, origin: Origin) -> Proxy | None:
+        """The proxy serving ``origin`` (WebSocket origins are given as http/https), or None."""
+        scheme, host, port = origin
+        proxy = self._by_scheme.get(scheme)
+        if proxy is None:
+            return None
+        if self._no_proxy is not None and self._no_proxy.bypasses(host.decode("ascii"), port):
+            return None
+        return proxy
+
+
+def _environment() -> Mapping[str, str]:
+    """The environment's proxy settings (``urllib``'s reading: either case, CGI-safe)."""
+    return urllib.request.getproxies_environment()
+
+
+def _from_environment(value: str, scheme: str) -> Proxy:
+    try:
+        return Proxy(value)
+    except ConfigurationError as exc:
+        name = "HTTPS_PROXY" if scheme == "https" else "HTTP_PROXY"
+        raise ConfigurationError(
+            f"{exc} (set by {name} or ALL_PROXY in the environment; trust_env=False ignores it)"
+        ) from None
+
+
+# --------------------------------------------------------------------------- the wire
+
+
+class _IO(Protocol):
+    async def write(self, data: bytes, timeout: float | None) -> None: ...
+
+    async def read(self, timeout: float | None) -> bytes: ...
+
+
+def authority(origin: Origin) -> bytes:
+    """``host:port`` of an origin, IPv6 addresses in brackets."""
+    _, host, port = origin
+    return b"[%s]:%d" % (host, port) if b":" in host else b"%s:%d" % (host, port)
+
+
+async def open_tunnel(io: _IO, origin: Origin, proxy: Proxy) -> None:
+    """Ask the proxy for a tunnel to ``origin`` (``CONNECT``) on ``io``, connected to it.
+
+    Returns once the proxy has said yes: the connection is then a byte pipe
+    to the target. A refusal is :class:`ProxyRefused`; a proxy that closes,
+    stalls past the caller's deadline, or answers something other than HTTP
+    is ``httpx.ProxyError`` (or the caller's timeout): either way nothing
+    reached the target.
+    """
+    target = authority(origin)
+    head = encode_head(b"CONNECT", target, [(b"Host", target), *proxy.fields])
+    what = f"the proxy {proxy.url} (CONNECT {target.decode('ascii')})"
+    received = b""
+    try:
+        await io.write(head, None)
+        while b"\r\n\r\n" not in received:
+            chunk = await io.read(None)
+            if not chunk:
+                raise httpx.ProxyError(f"{what} closed the connection without answering")
+            received += chunk
+            if len(received) > _HEAD_LIMIT:
+                raise httpx.ProxyError(f"{what} answered with an endless head")
+    except (httpx.ReadError, httpx.WriteError) as exc:
+        raise httpx.ProxyError(f"{what} broke the connection: {describe(exc)}") from exc
+    reply, _, rest = received.partition(b"\r\n\r\n")
+    status_line = reply.split(b"\r\n", 1)[0]
+    parts = status_line.split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        shown = status_line[:80].decode("ascii", "replace")
+        raise httpx.ProxyError(f"{what} did not answer in HTTP: {shown!r}")
+    status = int(parts[1])
+    reason = parts[2].decode("ascii", "replace") if len(parts) > 2 else ""
+    if not 200 <= status < 300:
+        raise ProxyRefused(
+            f"{what} refused the tunnel: {status} {reason}".rstrip()
+            + _hint(status)
+            + " (nothing was sent to the target)",
+            status_code=status,
+            proxy=proxy.url,
+        )
+    if rest:
+        raise httpx.ProxyError(f"{what} sent data before the tunnel was used")
+
+
+def _hint(status: int) -> str:
+    if status in (401, 407):
+        return " (check the credentials in the proxy URL)"
+    if status == 403:
+        return " (the proxy's rules forbid this host or port)"
+    if status in (500, 502, 503, 504):
+        return " (the proxy could not reach the target)"
+    return ""
+
+
+def absolute_form(head: bytes, origin: Origin, proxy: Proxy) -> bytes:
+    """A request head for a proxy: the target in absolute form, the proxy's fields added."""
+    line_end = head.index(b"\r\n")
+    method, target, version = head[:line_end].split(b" ")
+    scheme, host, port = origin
+    default = 443 if scheme == b"https" else 80
+    where = authority(origin) if port != default else (b"[%s]" % host if b":" in host else host)
+    return b"%s %s://%s%s %s\r\n%s%s" % (
+        method,
+        scheme,
+        where,
+        target,
+        version,
+        proxy.field_block,
+        head[line_end + 2 :],
+    )
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+def ssl_settings(
+    verify: VerifyTypes, cert: CertTypes | None, *, trust_env: bool
+) -> ssl.SSLContext | None:
+    """The TLS context for ``verify`` and ``cert``, as httpx reads them; None: build it later.
+
+    The default (``verify=True``, no ``cert``) is built on the first https
+    connection (loading the CA bundle takes milliseconds a client created
+    for plain http need not spend); anything else is built now, so that a
+    wrong path is a :class:`ConfigurationError` here, not a connection error later.
+    """
+    if verify is True and cert is None:
+        return None
+    if isinstance(verify, ssl.SSLContext):
+        if cert is not None:
+            raise ConfigurationError(
+                "pass cert= only with verify=True or a CA path: with an ssl.SSLContext,"
+                " load the certificate into it (context.load_cert_chain(...))"
+            )
+        return verify
+    context = default_context(verify, trust_env=trust_env)
+    if cert is not None:
+        parts = (cert,) if isinstance(cert, str | os.PathLike) else tuple(cert)
+        if not 1 <= len(parts) <= 3:
+            raise ConfigurationError(
+                "cert= is a file, (cert file, key file) or (cert file, key file, password)"
+            )
+        try:
+            context.load_cert_chain(*parts)  # type: ignore[arg-type]
+        except (OSError, ssl.SSLError, TypeError) as exc:
+            raise ConfigurationError(
+                f"cannot load the client certificate: {describe(exc)}"
+            ) from None
+    return context
+
+
+def default_context(verify: VerifyTypes, *, trust_env: bool) -> ssl.SSLContext:
+    """A client TLS context for ``verify``: True, False, or a CA file or directory.
+
+    True means the CA bundle (certifi's), or with ``trust_env`` the file in
+    ``SSL_CERT_FILE`` (or the directory in ``SSL_CERT_DIR``) when set.
+    """
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is False:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    cafile: str | None = None
+    capath: str | None = None
+    if verify is True:
+        if trust_env and os.environ.get("SSL_CERT_FILE"):
+            cafile = os.environ["SSL_CERT_FILE"]
+        elif trust_env and os.environ.get("SSL_CERT_DIR"):
+            capath = os.environ["SSL_CERT_DIR"]
+        else:
+            cafile = certifi.where()
+    elif isinstance(verify, str | os.PathLike):
+        path = os.fspath(verify)
+        if os.path.isdir(path):
+            capath = path
+        else:
+            cafile = path
+    else:
+        raise ConfigurationError(
+            "verify= is True, False, a CA bundle path or an ssl.SSLContext,"
+            f" got {type(verify).__name__}"
+        )
+    try:
+        return ssl.create_default_context(cafile=cafile, capath=capath)
+    except (OSError, ssl.SSLError) as exc:
+        where = cafile or capath
+        raise ConfigurationError(
+            f"cannot load the CA certificates {where}: {describe(exc)}"
+        ) from None
