@@ -28,7 +28,13 @@ logger's handlers (none at first, so ``logging.basicConfig`` works as in a
 fresh process); the logging configuration is restored after the page, so
 nothing a page sets leaks into the next one or into the rest of the suite.
 An ``AsyncClient`` a page leaves open (as a notebook would, from one block
-to the next) is closed after its last block. Every block must name its
+to the next) is closed after its last block. The pages of ``CORPORATE_PAGES`` run on a
+desk's network instead (:class:`CorporateNetwork`): ``TAAS_URL`` is the same
+sandbox over ``https://localhost``, its certificate signed by a private CA
+whose certificate is ``corp-ca.pem`` in the page's directory (with
+``desk.pem`` and ``desk.key``, a client certificate of that CA), and
+``HTTPS_PROXY`` a tinyproxy that wants a user name and password; where
+tinyproxy is not installed those pages skip. Every block must name its
 language (``python``, ``bash``, ``text``, ``json``, ...), so that none hides.
 
 **Markers**, a block's first line, visible to readers:
@@ -94,6 +100,8 @@ from typing import Any
 
 import httpx
 import pytest
+from faultserver import FaultServer
+from proxyserver import TINYPROXY, TinyProxy
 
 import taas_async
 from taas_async.sandbox import Sandbox, SandboxServer
@@ -101,6 +109,9 @@ from taas_async.sandbox import Sandbox, SandboxServer
 ROOT = Path(__file__).resolve().parents[2]  # tests/docs/ -> the repository
 SPEED = 300  # sandbox seconds per real second: a 5-minute TWAP takes one
 MAX_NOT_RUN = 2  # blocks that may carry "# not run: <reason>" (today: none)
+
+#: Pages run on a desk's network (CorporateNetwork); True: its server wants a client certificate.
+CORPORATE_PAGES = {"docs/recipes/private-ca.md": False, "docs/recipes/mutual-tls.md": True}
 
 #: What a quickstart writes for "your server" and "your token": the served sandbox.
 PLACEHOLDER_URLS = {"https://app.tread.fi", "https://app.tread.fi/"}
@@ -319,6 +330,52 @@ def _named_loggers() -> dict[str, logging.Logger]:
     }
 
 
+class CorporateNetwork:
+    """A desk's network around the served sandbox: a private CA, TLS, a proxy with credentials.
+
+    Writes ``corp-ca.pem`` (the CA), ``desk.pem`` and ``desk.key`` (a client
+    certificate it signed) to ``directory``; serves ``sandbox`` over HTTPS
+    on ``https://localhost:PORT/`` (a certificate of that CA; with
+    ``client_certs``, only clients showing one of its certificates get in);
+    runs tinyproxy wanting ``desk`` and a password.
+    """
+
+    def __init__(self, directory: Path, sandbox: Sandbox, *, client_certs: bool) -> None:
+        import ssl
+
+        import trustme
+
+        ca = trustme.CA()
+        ca.cert_pem.write_to_path(str(directory / "corp-ca.pem"))
+        desk = ca.issue_cert("desk.corp.example")
+        desk.cert_chain_pems[0].write_to_path(str(directory / "desk.pem"))
+        desk.private_key_pem.write_to_path(str(directory / "desk.key"))
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("localhost").configure_cert(context)
+        if client_certs:
+            ca.configure_trust(context)
+            context.verify_mode = ssl.CERT_REQUIRED
+        self.server = FaultServer(app=sandbox.app, tls=context)
+        self.proxy = TinyProxy(auth=("desk", "pr0xy-pass"))
+        self.server.start()
+        try:
+            self.proxy.start()
+        except BaseException:
+            self.server.stop()
+            raise
+
+    def env(self) -> dict[str, str]:
+        """What the page's environment says of this network."""
+        return {
+            "TAAS_URL": self.server.url,
+            "HTTPS_PROXY": self.proxy.url_with("desk", "pr0xy-pass"),
+        }
+
+    def close(self) -> None:
+        self.proxy.stop()
+        self.server.stop()
+
+
 @dataclass
 class PythonPage:
     """A page's Python blocks, run in order in one namespace and on one event loop."""
@@ -334,6 +391,7 @@ class PythonPage:
     env: dict[str, str] = field(default_factory=dict)
     root: _LoggerState | None = None
     loggers: dict[str, _LoggerState] | None = None
+    network: CorporateNetwork | None = None
 
     def start(self) -> None:
         """Reset the sandbox; the page's environment and logging start from a fresh process's."""
@@ -344,6 +402,12 @@ class PythonPage:
             "TAAS_URL": self.server.url,
             "TAAS_AUTH_TOKEN": self.server.token,
         }
+        page = self.path.relative_to(ROOT).as_posix() if self.path.is_relative_to(ROOT) else ""
+        if page in CORPORATE_PAGES:
+            self.network = CorporateNetwork(
+                self.directory, self.server.sandbox, client_certs=CORPORATE_PAGES[page]
+            )
+            self.env.update(self.network.env())
         self.loggers = {name: _LoggerState.of(lg) for name, lg in _named_loggers().items()}
         self.root = _LoggerState(logging.WARNING, [], True, False)
         self.loop = asyncio.new_event_loop()
@@ -434,6 +498,9 @@ class PythonPage:
                 loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+        if self.network is not None:
+            self.network.close()
+            self.network = None
         if self.loggers is not None:
             for name, logger in _named_loggers().items():
                 state = self.loggers.get(name, _LoggerState(logging.NOTSET, [], True, False))
@@ -720,6 +787,8 @@ def shell_pages() -> Iterator[dict[str, ShellPage]]:
 
 @pytest.mark.parametrize("block", [_param(b) for b in PYTHON_BLOCKS])
 def test_python_block(block: Block, python_pages: dict[str, PythonPage]) -> None:
+    if block.page in CORPORATE_PAGES and TINYPROXY is None:
+        pytest.skip("tinyproxy is not installed (apt-get install tinyproxy): the page's proxy")
     page = python_pages[block.page]
     page.run_through(page.blocks.index(block))
     if block.kind == "not-run":
