@@ -16,6 +16,7 @@ import json
 import math
 import os
 import select
+import ssl
 import subprocess
 import sys
 import time
@@ -65,9 +66,13 @@ T = TypeVar("T")
 class ServerProcess:
     """``server.py`` in a child process, driven through pipes; stopped with bounded waits."""
 
-    def __init__(self, latencies_ms: Sequence[float], cpu: int | None) -> None:
+    def __init__(
+        self, latencies_ms: Sequence[float], cpu: int | None, tls: tuple[str, str] | None = None
+    ) -> None:
         self._args = [sys.executable, str(SERVER), f"--list-orders={LIST_ORDERS}"]
         self._args += [f"--latency-ms={latency:g}" for latency in latencies_ms]
+        if tls is not None:  # (cert, key): HTTPS ports too, after the plain ones
+            self._args += [f"--tls-cert={tls[0]}", f"--tls-key={tls[1]}"]
         if cpu is not None:
             self._args.append(f"--cpu={cpu}")
         self.ports: list[int] = []
@@ -134,9 +139,14 @@ class ServerProcess:
 @dataclass(frozen=True)
 class Target:
     port: int
+    #: Through this proxy, to the HTTPS port (trusting ``ca``): the proxy rows.
+    proxy: str | None = None
+    ca: str | None = None
 
     @property
     def base_url(self) -> str:
+        if self.ca is not None:
+            return f"https://localhost:{self.port}"
         return f"http://127.0.0.1:{self.port}"
 
     @property
@@ -283,27 +293,38 @@ Batch = Callable[[int], Awaitable[None]]
 Opener = Callable[[Target, int, Failures], contextlib.AbstractAsyncContextManager[Batch]]
 
 
-def raw_session() -> aiohttp.ClientSession:
-    """Raw aiohttp as the baseline uses it: one session, the SDK's pool size."""
+def raw_session(target: Target) -> aiohttp.ClientSession:
+    """Raw aiohttp as the baseline uses it: one session, the SDK's pool size.
+
+    Through the target's proxy, if any (``proxy=`` on each request, below),
+    trusting its CA.
+    """
+    tls = ssl.create_default_context(cafile=target.ca) if target.ca is not None else None
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=POOL_LIMIT),
+        connector=aiohttp.TCPConnector(limit=POOL_LIMIT, ssl=tls if tls is not None else True),
         timeout=aiohttp.ClientTimeout(total=RAW_TIMEOUT),
     )
 
 
 def sdk_client(target: Target) -> AsyncClient:
-    """The SDK as the goals are set for: its defaults (transport, 100 connections)."""
+    """The SDK as the goals are set for: its defaults (transport, 100 connections).
+
+    Through the target's proxy, if any, trusting its CA: still the default transport.
+    """
+    if target.ca is not None:
+        return AsyncClient(target.base_url, TOKEN, verify=target.ca, proxy=target.proxy)
     return AsyncClient(target.base_url, TOKEN, allow_insecure_http=True)
 
 
 @contextlib.asynccontextmanager
 async def raw_get(target: Target, concurrency: int, failures: Failures) -> AsyncIterator[Batch]:
     """Raw aiohttp: ``GET /api/order/{id}``, read the body, ``json.loads`` it."""
-    async with raw_session() as session:
+    async with raw_session(target) as session:
         url = target.order_url
+        proxy = target.proxy
 
         async def call(_: int) -> Any:
-            async with session.get(url, headers=RAW_HEADERS) as response:
+            async with session.get(url, headers=RAW_HEADERS, proxy=proxy) as response:
                 body = await response.read()
                 if response.status != 200:
                     raise RuntimeError(f"HTTP {response.status}")
@@ -331,7 +352,7 @@ def _check_walk(got: int) -> None:
 @contextlib.asynccontextmanager
 async def raw_pages(target: Target, concurrency: int, failures: Failures) -> AsyncIterator[Batch]:
     """Raw aiohttp walking the list: GET each page, ``json.loads`` it, until ``num_pages``."""
-    async with raw_session() as session:
+    async with raw_session(target) as session:
         url = f"{target.base_url}/api/orders/"
 
         async def walk(_: int) -> None:

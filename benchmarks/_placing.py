@@ -100,7 +100,7 @@ async def _raw(target: h.Target, orders: int, concurrency: int) -> tuple[h.Outco
     warm_bodies, bodies = raw_bodies(concurrency, "warm"), raw_bodies(orders, "raw")
     headers = {**h.RAW_HEADERS, "Content-Type": "application/json"}
     failures = h.Failures()
-    async with h.raw_session() as session:
+    async with h.raw_session(target) as session:
         endpoint = f"{target.base_url}/api/orders/"
 
         def placer(inputs: list[dict[str, Any]], results: list[Any]) -> Any:

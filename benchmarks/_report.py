@@ -19,6 +19,9 @@ from _decode import DecodeResult
 from _harness import Outcome
 
 RAW, SDK = "aiohttp", "sdk"
+#: The "through a local proxy" rows: ``get_order`` at this many in flight, these servers.
+PROXY_CONCURRENCY = 64
+PROXY_LATENCIES = (20.0, 0.0)
 Goal = tuple[str, float]  # (">=" or "<=", threshold)
 
 
@@ -27,7 +30,7 @@ class Workload:
     """What one contender does in one measurement."""
 
     key: str
-    kind: str  # "get", "iter" or "place"
+    kind: str  # "get", "proxy" (get through a local proxy), "iter" or "place"
     latency_ms: float
     concurrency: int
     n: int  # calls; list walks for "iter"; orders for "place"
@@ -38,6 +41,11 @@ class Workload:
             return f"list walks, {self.latency_ms:g} ms server"
         if self.kind == "place":
             return f"place {self.n:,} orders, {self.concurrency} in flight, {self.latency_ms:g} ms"
+        if self.kind == "proxy":
+            return (
+                f"GET order through a proxy, {self.concurrency} in flight,"
+                f" {self.latency_ms:g} ms server"
+            )
         return f"GET order, {self.concurrency} in flight, {self.latency_ms:g} ms server"
 
 
@@ -98,6 +106,17 @@ def issue_rows(levels: Sequence[int], place: Workload, decode_orders: int) -> li
     rows += [
         Row(f"throughput, {c:,} in flight, 0 ms server", f"get0-{c}", "rate", (">=", 0.6))
         for c in levels
+    ]
+    rows += [
+        Row(
+            f"through a local proxy (https in CONNECT tunnels), {PROXY_CONCURRENCY} in flight,"
+            f" {latency:g} ms server: throughput",
+            f"proxy-{latency:g}",
+            "rate",
+            (">=", 0.8),
+            f"through a proxy, {PROXY_CONCURRENCY} in flight, {latency:g} ms",
+        )
+        for latency in PROXY_LATENCIES
     ]
     what = f"`place_orders` of {place.n:,}, {place.concurrency} in flight, 20 ms server"
     short = f"place_orders of {place.n:,}"
@@ -255,6 +274,12 @@ def render_method(run: Run) -> list[str]:
         " on a fresh event loop, warms it up (pool open), then times its batch: wall time and"
         " `time.process_time()` of the client process (CPU per call = CPU ÷ calls).",
         "- The CPU rows are the 0 ms throughput runs at 1 (sequential) and 64 in flight.",
+        "- Through a local proxy: both sides GET the order from the server's HTTPS"
+        " listeners (`https://localhost`, a certificate of a private CA made for the run)"
+        " through one tinyproxy on 127.0.0.1 (pinned with the server), in `CONNECT`"
+        " tunnels: raw aiohttp with `proxy=` and an `ssl` context trusting the CA, the SDK"
+        " with `AsyncClient(url, token, verify=ca_file, proxy=url)` (still its default"
+        " transport).",
         f"- `place_orders`: {s['place_orders']:,} orders, `max_concurrency="
         f"{s['place_concurrency']}` (raw aiohttp: the same number of workers),"
         " each contender in a fresh interpreter: memory = the peak resident set (`VmHWM`)"

@@ -2,7 +2,8 @@
 """taas-async benchmark: the SDK's own cost against raw aiohttp, on asyncio, uvloop and trio.
 
     python benchmarks/bench.py [--quick] [--out benchmarks/results] [--rounds 3]
-                               [--loops asyncio,uvloop,trio] [--only get20,get0,iter,place,decode]
+                               [--loops asyncio,uvloop,trio]
+                               [--only get20,get0,proxy,iter,place,decode]
                                [--check] [--no-pin] [--no-chart]
 
 Starts ``server.py`` in its own process (pinned to its own core when there are
@@ -11,6 +12,8 @@ loop, in interleaved rounds:
 
 - ``get_order`` against a 20 ms and a 0 ms server at 1, 16, 64, 256 and
   1,024 in flight: throughput, and CPU per call (at 1 and 64 in flight);
+- ``get_order`` at 64 in flight through a local proxy (tinyproxy) to the
+  server's HTTPS port, in ``CONNECT`` tunnels, a private CA trusted: throughput;
 - ``place_orders`` of 10,000 orders against the 20 ms server, each contender
   in a fresh process: throughput, CPU and memory (peak RSS growth);
 - ``iter_orders`` through a list of 1,000 orders: CPU per order;
@@ -37,6 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import _harness as h
+import _proxied
 import _report as rp
 import httpx
 from _decode import measure_decode
@@ -82,7 +86,7 @@ def calls_for(latency_ms: float, concurrency: int, quick: bool) -> int:
     return max(1500 if concurrency == 1 else 3000, 4 * concurrency)
 
 
-WORKLOADS = ("get20", "get0", "iter", "place", "decode")
+WORKLOADS = ("get20", "get0", "proxy", "iter", "place", "decode")
 
 
 def plan(args: argparse.Namespace) -> list[rp.Workload]:
@@ -92,6 +96,16 @@ def plan(args: argparse.Namespace) -> list[rp.Workload]:
     ]
     workloads += [
         rp.Workload(f"get0-{c}", "get", 0.0, c, calls_for(0.0, c, args.quick)) for c in LEVELS
+    ]
+    workloads += [
+        rp.Workload(
+            f"proxy-{latency:g}",
+            "proxy",
+            latency,
+            rp.PROXY_CONCURRENCY,
+            calls_for(latency, rp.PROXY_CONCURRENCY, args.quick),
+        )
+        for latency in rp.PROXY_LATENCIES
     ]
     workloads.append(rp.Workload("iter", "iter", 0.0, 1, args.walks))
     workloads.append(rp.Workload("place", "place", 20.0, args.place_concurrency, args.orders))
@@ -113,10 +127,11 @@ def run_one(
     loop: str,
     side: str,
     targets: dict[float, h.Target],
+    proxied: dict[float, h.Target],
     server: h.ServerProcess,
     timeout: float,
 ) -> h.Outcome:
-    target = targets[work.latency_ms]
+    target = targets[work.latency_ms] if work.kind != "proxy" else proxied[work.latency_ms]
     if work.kind == "place":
         return measure_place(side, loop, target, work.n, work.concurrency, timeout)
     if work.kind == "iter":
@@ -158,6 +173,15 @@ def check_server(targets: Sequence[h.Target], body: bytes) -> None:
             page = client.get(f"{target.base_url}/api/orders/", params={"page": 1})
             if page.status_code != 200 or len(page.json()["orders"]) != h.LIST_PAGE_SIZE:
                 raise RuntimeError(f"the benchmark server's list answered {page!r}")
+
+
+def check_proxied(targets: Sequence[h.Target], body: bytes) -> None:
+    """Every HTTPS listener answers an order GET through the proxy, its CA trusted."""
+    for target in targets:
+        with httpx.Client(timeout=10, proxy=target.proxy, verify=target.ca or True) as client:
+            response = client.get(target.order_url, headers=h.RAW_HEADERS)
+        if response.status_code != 200 or response.content != body:
+            raise RuntimeError(f"the benchmark server, through the proxy, answered {response!r}")
 
 
 # ====================================================================== machine
@@ -253,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if h.aiohttp is None:
         notes.append("aiohttp not installed: no baseline, every ratio is n/a")
     workloads = plan(args)
+    lacking = _proxied.missing()
+    if lacking and any(w.kind == "proxy" for w in workloads):
+        notes.append(f"{lacking}: the proxy rows are skipped")
+        workloads = [w for w in workloads if w.kind != "proxy"]
     place = rp.Workload("place", "place", 20.0, args.place_concurrency, args.orders)
     run = rp.Run(
         machine=machine_info(pinning),
@@ -271,17 +299,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows=rp.issue_rows(LEVELS, place, args.decode_orders),
         notes=notes,
     )
-    with h.ServerProcess([20.0, 0.0], server_cpu) as server:
+    with contextlib.ExitStack() as stack:
+        proxy, tls = None, None
+        if any(w.kind == "proxy" for w in workloads):
+            files = stack.enter_context(_proxied.certificates())
+            tls = (files.cert, files.key)
+            # tinyproxy shares the server's core: the client's is the one measured.
+            proxy = stack.enter_context(_proxied.local_proxy(server_cpu))
+        server = stack.enter_context(h.ServerProcess([20.0, 0.0], server_cpu, tls))
         pin()  # the place_orders children inherit this affinity
         targets = {20.0: h.Target(server.ports[0]), 0.0: h.Target(server.ports[1])}
+        proxied = {}
+        if proxy is not None:
+            proxied = {
+                20.0: h.Target(server.ports[2], proxy=proxy, ca=files.ca),
+                0.0: h.Target(server.ports[3], proxy=proxy, ca=files.ca),
+            }
         progress(f"server pid {server.pid} on ports {server.ports} ({pinning})")
         check_server(list(targets.values()), order_body())
+        check_proxied(list(proxied.values()), order_body())
         for round_ in range(args.rounds):
             for work in workloads:
                 for loop, side in contenders(loops, round_):
                     if side == rp.RAW and h.aiohttp is None:
                         continue
-                    outcome = run_one(work, loop, side, targets, server, args.timeout)
+                    outcome = run_one(work, loop, side, targets, proxied, server, args.timeout)
                     run.outcomes.setdefault((work.key, loop, side), []).append(outcome)
                     progress(
                         f"  [{round_ + 1}/{args.rounds}] {work.title} {loop} {side}:"

@@ -2,9 +2,10 @@
 """The benchmark's TaaS stand-in: a small, fast HTTP/1.1 keep-alive server (stdlib only).
 
     python benchmarks/server.py --latency-ms 20 --latency-ms 0 [--cpu 1] [--body FILE]
-                                [--list-orders 1000]
+                                [--list-orders 1000] [--tls-cert FILE --tls-key FILE]
 
-Listens on 127.0.0.1, one port per ``--latency-ms`` (port 0: the OS picks),
+Listens on 127.0.0.1, one port per ``--latency-ms`` (port 0: the OS picks;
+with ``--tls-cert``/``--tls-key``, one HTTPS port per latency after them),
 and answers, after that many milliseconds, without blocking
 (``loop.call_later``), always ``Content-Type: application/json``:
 
@@ -37,6 +38,7 @@ import contextlib
 import json
 import os
 import re
+import ssl
 import sys
 import time
 import urllib.parse
@@ -201,19 +203,28 @@ class _HTTPProtocol(asyncio.Protocol):
         return self._replies.route(parts[0], parts[1], close), close
 
 
-async def serve(latencies_ms: Sequence[float], body: bytes, list_orders: int = 1000) -> None:
-    """Listen (one port per latency), report the ports, obey stdin until stopped."""
+async def serve(
+    latencies_ms: Sequence[float],
+    body: bytes,
+    list_orders: int = 1000,
+    tls: ssl.SSLContext | None = None,
+) -> None:
+    """Listen (one port per latency; with ``tls``, then one HTTPS port per latency too),
+    report the ports, obey stdin until stopped.
+    """
     loop = asyncio.get_running_loop()
     replies = _Replies(body, list_orders)
     servers = []
-    for latency in latencies_ms:
-        server = await loop.create_server(
-            lambda latency=latency: _HTTPProtocol(latency / 1000.0, replies),
-            "127.0.0.1",
-            0,
-            backlog=1024,
-        )
-        servers.append(server)
+    for context in (None, tls) if tls is not None else (None,):
+        for latency in latencies_ms:
+            server = await loop.create_server(
+                lambda latency=latency: _HTTPProtocol(latency / 1000.0, replies),
+                "127.0.0.1",
+                0,
+                backlog=1024,
+                ssl=context,
+            )
+            servers.append(server)
     stop = asyncio.Event()
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
     pending = bytearray()
@@ -259,11 +270,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--list-orders", type=int, default=1000, help="orders in GET /api/orders/ (1000)"
     )
+    parser.add_argument("--tls-cert", help="also serve HTTPS (one more port per latency)")
+    parser.add_argument("--tls-key", help="the key of --tls-cert")
     args = parser.parse_args(argv)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {args.cpu})
-    asyncio.run(serve(args.latency_ms or [20.0], order_body(args.body), args.list_orders))
+    asyncio.run(serve(args.latency_ms or [20.0], order_body(args.body), args.list_orders, tls))
     return 0
 
 
