@@ -127,7 +127,8 @@ class BaseClient:
         # sandbox's in-process client swaps in the sandbox's clock).
         self._timer: Timer = LOOP_TIMER
         self._base_url = _wire.base_url(url)
-        if not check_flag("allow_insecure_http", allow_insecure_http):
+        insecure_ok = check_flag("allow_insecure_http", allow_insecure_http)
+        if not insecure_ok:
             _refuse_plain_http(self._base_url)
         self._token = _Secret(token)
         self._timeout = check_timeout(timeout)
@@ -149,6 +150,8 @@ class BaseClient:
             transport = H11PoolTransport(  # httpx ignores limits= beside it
                 limits=limits, verify=verify, cert=cert, trust_env=trust_env, proxy=proxy
             )
+        if http_client is None and isinstance(transport, H11PoolTransport):
+            _check_route(transport, self._base_url, insecure_ok=insecure_ok)
         self._http = http_client or OwnHttpClient(
             transport=transport,
             timeout=self._timeout,
@@ -619,6 +622,21 @@ def _refuse_network_settings_beside(
         raise ConfigurationError(
             f"{names} configure the transport AsyncClient builds, and {beside}= replaces it:"
             f" set them on the {beside} you pass (e.g. H11PoolTransport({given[0]}=...))"
+        )
+
+
+def _check_route(transport: H11PoolTransport, base_url: str, *, insecure_ok: bool) -> None:
+    """The proxy for the base URL's scheme, parsed now (an unusable one is refused here).
+
+    Loopback's exemption from https does not stretch to a proxy: through one,
+    the token would cross the network in the clear.
+    """
+    via = transport.proxy_for(base_url)
+    if via is not None and not insecure_ok and base_url.startswith("http://"):
+        raise ConfigurationError(
+            f"refusing to send the auth token unencrypted to {base_url} through the proxy"
+            f" {via}: add the host to NO_PROXY, pass trust_env=False (for a proxy from the"
+            " environment), or allow_insecure_http=True"
         )
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "broke_connection",
     "decide",
     "never_left",
+    "proxy_refused",
     "retry_after_of",
     "status_of",
     "transient",
@@ -126,7 +127,8 @@ def retry_after_of(error: TaaSError) -> float | None:
     return None
 
 
-def _proxy_refused(error: TaaSError) -> bool:
+def proxy_refused(error: TaaSError) -> bool:
+    """The proxy refused by its credentials or rules (4xx): asking again gets the same answer."""
     status = error.proxy_status if isinstance(error, ProxyError) else None
     return status is not None and 400 <= status < 500
 
@@ -152,10 +154,13 @@ def decide(
     ``has_ids``: an order call carries custom_order_ids to look its orders up by.
     """
     retries_left = attempt <= retries
-    if _proxy_refused(error):
+    if proxy_refused(error):
         # The proxy's credentials or rules: the same request gets the same answer
         # (and a proxy may lock an account out after repeated bad credentials).
-        return Decision(Action.SETTLE if kind == "order" and acted_before else Action.RAISE)
+        if acted_before and kind in ("order", "cancel"):
+            # An earlier attempt may have acted: settle it, as after any refusal.
+            return Decision(Action.SETTLE if kind == "order" else Action.CHECK_CANCELLED)
+        return Decision(Action.RAISE)
     if kind == "order":
         if never_left(error):
             if retries_left:

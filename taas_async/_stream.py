@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 
-from taas_async import _codec, _converter
+from taas_async import _codec, _converter, _wire
 from taas_async import _models as m
 from taas_async._enums import OrderUpdateType
 from taas_async._exceptions import (
@@ -38,9 +38,10 @@ from taas_async._exceptions import (
 )
 from taas_async._logs import logger
 from taas_async._options import _Secret
-from taas_async._policy import transient
+from taas_async._policy import proxy_refused, transient
 from taas_async._timer import LOOP_TIMER
 from taas_async._transports import AiohttpTransport, H11PoolTransport, transports_of
+from taas_async._transports._proxy import default_context
 from taas_async._transports._websocket import (
     WebSocket,
     WebSocketClosedError,
@@ -91,7 +92,13 @@ def _opener_of(client: AsyncClient) -> tuple[WebSocketOpener | None, WebSocketOp
         if hasattr(transport, "connect_websocket"):
             return transport, None
     if all(t is None or type(t) in _NETWORK for t in transports):
-        own = H11PoolTransport()
+        # The way out the client's requests take: httpx's client reads the
+        # environment's proxies as its trust_env says (an http_client that does,
+        # with a proxy set, has mounts: refused in _proxied); aiohttp's session
+        # does not. The CAs of SSL_CERT_FILE are trusted either way, as they are
+        # for those requests.
+        env = client._http.trust_env and not any(type(t) is AiohttpTransport for t in transports)
+        own = H11PoolTransport(verify=default_context(True, trust_env=True), trust_env=env)
         return own, own
     return None, None
 
@@ -326,9 +333,9 @@ class OrderStream:
         while True:
             try:
                 ws = await self._open()
-            except APIConnectionError:
+            except APIConnectionError as exc:
                 failures += 1
-                if failures > retries:
+                if failures > retries or proxy_refused(exc):
                     raise
                 await self._timer.sleep(self._client.backoff.delay(failures))
                 continue
@@ -391,6 +398,10 @@ class OrderStream:
                 status_code=exc.status_code,
                 text=text[:1000],
             ) from None
+        except httpx.ProxyError as exc:
+            # The proxy refused the tunnel: typed, and its proxy_status says whether
+            # asking again can help (_connect and _reconnect stop on a 4xx).
+            raise _wire.connection_error(exc, "GET", self.url) from exc
         except (httpx.TimeoutException, TimeoutError) as exc:
             raise APITimeoutError(
                 f"no order stream connection within {timeout} s",
@@ -439,6 +450,9 @@ class OrderStream:
                 await self._connect(retries=0)
                 break
             except APIConnectionError as exc:
+                if proxy_refused(exc):  # its credentials or rules: it would only say no again
+                    self._closed = True
+                    raise
                 logger.warning("order stream: reconnecting failed (%s); trying again", exc.message)
             except (StreamUnavailableError, AuthenticationError):
                 self._closed = True

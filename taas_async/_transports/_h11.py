@@ -198,7 +198,10 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
         )
         self._expiry = limits.keepalive_expiry
         self._trust_env = bool(trust_env)
-        self._ssl: ssl.SSLContext | None = ssl_settings(verify, cert, trust_env=self._trust_env)
+        # A context, or the CA path (None: certifi's) to build one from at the first https.
+        self._ssl: ssl.SSLContext | str | None = ssl_settings(
+            verify, cert, trust_env=self._trust_env
+        )
         self._routes = Routes(proxy, trust_env=self._trust_env)
         self._proxied = self._routes.any
         self._proxies: dict[Origin, Proxy | None] = {}  # by origin, as the routes said
@@ -264,8 +267,9 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
         except BaseException:
             await self._forget(conn).io.aclose()
             raise
-        if proxy is not None and reply.status_code == 407:
-            # Only a proxy answers 407: it kept the request (credentials missing or wrong).
+        if proxy is not None and reply.status_code == 407 and _asks_proxy_auth(reply):
+            # The proxy's own answer (407 with Proxy-Authenticate, RFC 9110): it kept
+            # the request, credentials missing or wrong.
             await self._forget(conn).io.aclose()
             raise ProxyRefused(
                 f"the proxy {proxy.url} refused the request: 407 Proxy Authentication Required"
@@ -285,6 +289,19 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
             # exchange's last read.)
             await anyio.lowlevel.checkpoint()
         return reply
+
+    def proxy_for(self, url: httpx.URL | str) -> str | None:
+        """The proxy requests to ``url`` go through (its URL, without credentials), or None.
+
+        Raises:
+            ConfigurationError: the environment's proxy for that scheme cannot be used.
+
+        """
+        url = httpx.URL(url)
+        if url.scheme in ("ws", "wss"):
+            url = url.copy_with(scheme="https" if url.scheme == "wss" else "http")
+        proxy = self._proxy_for(origin_of(url)) if self._proxied else None
+        return None if proxy is None else proxy.url
 
     async def aclose(self) -> None:
         """Close every connection, idle or in use; later requests fail."""
@@ -400,8 +417,8 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
         host = raw_host.decode("ascii")
         context = None
         if scheme == b"https":
-            if self._ssl is None:
-                self._ssl = default_context(True, trust_env=self._trust_env)
+            if not isinstance(self._ssl, ssl.SSLContext):
+                self._ssl = default_context(self._ssl or True, trust_env=False)
             context = self._ssl
         proxy = self._proxy_for(origin) if self._proxied else None
         where = f"{host}:{port}"
@@ -423,7 +440,12 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
                 return io
         except TimeoutError as exc:  # before OSError: TimeoutError is one
             raise httpx.ConnectTimeout(f"no connection to {where} within {timeout} s") from exc
-        except (OSError, anyio.BrokenResourceError) as exc:  # refused, DNS, TLS handshake
+        except (  # refused, DNS, a TLS handshake that failed or that the peer cut short
+            OSError,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+            anyio.EndOfStream,
+        ) as exc:
             raise httpx.ConnectError(f"cannot connect to {where}: {describe(exc)}") from exc
 
     async def _dial(self, host: str, port: int, context: ssl.SSLContext | None) -> IO:
@@ -507,6 +529,10 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
             self._conns.discard(conn)
             self._free_slot()
         return conn
+
+
+def _asks_proxy_auth(reply: Reply) -> bool:
+    return any(name.lower() == b"proxy-authenticate" for name, _ in reply.headers)
 
 
 def _forwarded(outgoing: Outgoing, origin: Origin, proxy: Proxy) -> Outgoing:

@@ -83,20 +83,22 @@ class Proxy:
     __slots__ = ("_block", "_fields", "origin", "url")
 
     def __init__(self, value: ProxyTypes) -> None:
-        try:
-            proxy = value if isinstance(value, httpx.Proxy) else httpx.Proxy(_with_scheme(value))
-        except (ValueError, TypeError, httpx.InvalidURL) as exc:
-            raise ConfigurationError(f"invalid proxy: {_redacted_text(value)}: {exc}") from None
+        proxy, problem = _parsed(value)
+        if proxy is None:
+            # Raised here, outside any except block: no httpx error (whose message
+            # may quote the URL, credentials and all) rides along as __context__.
+            raise ConfigurationError(f"invalid proxy {_redacted_text(value)}: {problem}")
         url = proxy.url
-        shown = str(url.copy_with(username=None, password=None))
+        host = url.host
+        shown = f"{url.scheme}://{f'[{host}]' if ':' in host else host}"
+        if url.port is not None:
+            shown += f":{url.port}"
         if url.scheme != "http":
             raise ConfigurationError(
                 f"the proxy {shown} is {url.scheme}://: the SDK's transport speaks to http://"
                 " proxies (CONNECT for https:// targets). For another kind, pass"
                 " transport=httpx.AsyncHTTPTransport(proxy=...) (socks needs httpx[socks])"
             )
-        if not url.raw_host:
-            raise ConfigurationError(f"the proxy URL {shown} has no host")
         self.url: str = shown
         self.origin: Origin = (b"http", url.raw_host, url.port or 80)
         fields = list(proxy.headers.raw)
@@ -107,7 +109,11 @@ class Proxy:
         try:
             block = encode_head(b"GET", b"/", fields)  # checks every field once, here
         except httpx.LocalProtocolError as exc:
-            raise ConfigurationError(f"the proxy {shown}: {exc}") from None
+            problem = str(exc)  # names the field, never its value
+        else:
+            problem = ""
+        if problem:
+            raise ConfigurationError(f"the proxy {shown}: {problem}")
         self._fields = fields
         # The fields as they go after a request line: "Name: value\r\n" each.
         self._block = block[block.index(b"\r\n") + 2 : -2]
@@ -124,6 +130,35 @@ class Proxy:
 
     def __repr__(self) -> str:
         return f"<Proxy {self.url}>"
+
+
+def _parsed(value: ProxyTypes) -> tuple[httpx.Proxy | None, str]:
+    """``value`` as an ``httpx.Proxy``, or None and what is wrong (never quoting the URL).
+
+    A proxy URL is ``scheme://[user:password@]host[:port]`` and no more: a path,
+    a query or a fragment means a user name or password with an unencoded
+    ``/``, ``?``, ``#`` or ``@`` that the parser cut in the wrong place (and
+    would send part of to the wrong host).
+    """
+    try:
+        proxy = value if isinstance(value, httpx.Proxy) else httpx.Proxy(_with_scheme(value))
+        url = proxy.url
+        port = url.port
+    except (ValueError, TypeError, httpx.InvalidURL):
+        return None, (
+            "it is not a URL of the form http://[user:password@]host[:port]"
+            " (percent-encode the user name and password)"
+        )
+    if url.raw_path not in (b"", b"/") or url.query or url.fragment:
+        return None, (
+            "a proxy URL is http://[user:password@]host[:port], with nothing after the port:"
+            " percent-encode any '/', '?', '#' or '@' in the user name and password"
+        )
+    if not url.raw_host:
+        return None, "it has no host"
+    if port is not None and not 0 < port < 65536:
+        return None, f"port {port} is out of range"
+    return proxy, ""
 
 
 def _with_scheme(value: str | httpx.URL) -> str | httpx.URL:
@@ -159,6 +194,7 @@ class _NoProxy:
                 self._all = True
                 continue
             host, port = _split_port(given.partition("://")[2] or given)  # a scheme adds nothing
+            host = host.rstrip(".")  # "corp.example." is "corp.example"
             try:
                 self._networks.append((ipaddress.ip_network(host, strict=False), port))
             except ValueError:
@@ -168,6 +204,7 @@ class _NoProxy:
         """Whether ``host:port`` is reached directly."""
         if self._all:
             return True
+        host = host.lower().rstrip(".")
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
@@ -186,6 +223,8 @@ def _split_port(entry: str) -> tuple[str, int | None]:
     """``host:port``, ``[v6]:port``, a bare IPv6 address or CIDR, or a host alone."""
     if entry.startswith("["):
         host, _, rest = entry[1:].partition("]")
+        if rest.startswith("/"):  # [fd00::]/8: a CIDR
+            return host + rest, None
         return host, int(rest[1:]) if rest[1:].isdigit() else None
     if entry.count(":") == 1:
         host, _, port = entry.partition(":")
@@ -206,38 +245,54 @@ class Routes:
 
     """
 
-    __slots__ = ("_by_scheme", "_no_proxy")
+    __slots__ = ("_given", "_no_proxy", "_parsed_proxies")
 
     def __init__(self, proxy: ProxyTypes | None, *, trust_env: bool) -> None:
-        self._by_scheme: dict[bytes, Proxy | None] = {b"http": None, b"https": None}
+        # What serves each scheme, as given: a Proxy, or an environment variable's
+        # text, parsed when that scheme is first asked for (an unusable proxy for
+        # a scheme the client never uses, or for hosts NO_PROXY excuses, is no error).
+        self._given: dict[bytes, Proxy | str | None] = {b"http": None, b"https": None}
+        self._parsed_proxies: dict[bytes, Proxy | None] = {}
         self._no_proxy: _NoProxy | None = None
         if proxy is not None:
             one = Proxy(proxy)
-            self._by_scheme = {b"http": one, b"https": one}
+            self._given = {b"http": one, b"https": one}
         elif trust_env:
             found = _environment()
             every = found.get("all")
             for scheme in ("http", "https"):
-                value = found.get(scheme) or every
-                if value:
-                    self._by_scheme[scheme.encode()] = _from_environment(value, scheme)
-            if any(self._by_scheme.values()) and found.get("no"):
+                self._given[scheme.encode()] = found.get(scheme) or every or None
+            if any(self._given.values()) and found.get("no"):
                 self._no_proxy = _NoProxy(found["no"])
 
     @property
     def any(self) -> bool:
         """Whether any request may go through a proxy."""
-        return any(p is not None for p in self._by_scheme.values())
+        return any(p is not None for p in self._given.values())
 
     def proxy_for(self, origin: Origin) -> Proxy | None:
-        """The proxy serving ``origin`` (WebSocket origins are given as http/https), or None."""
+        """The proxy serving ``origin`` (WebSocket origins are given as http/https), or None.
+
+        Raises:
+            ConfigurationError: the environment's proxy for that scheme cannot be used.
+
+        """
         scheme, host, port = origin
-        proxy = self._by_scheme.get(scheme)
-        if proxy is None:
+        if self._given.get(scheme) is None:
             return None
         if self._no_proxy is not None and self._no_proxy.bypasses(host.decode("ascii"), port):
             return None
-        return proxy
+        try:
+            return self._parsed_proxies[scheme]
+        except KeyError:
+            given = self._given[scheme]
+            proxy = (
+                given
+                if isinstance(given, Proxy)
+                else _from_environment(str(given), scheme.decode())
+            )
+            self._parsed_proxies[scheme] = proxy
+            return proxy
 
 
 def _environment() -> Mapping[str, str]:
@@ -347,16 +402,18 @@ def absolute_form(head: bytes, origin: Origin, proxy: Proxy) -> bytes:
 
 def ssl_settings(
     verify: VerifyTypes, cert: CertTypes | None, *, trust_env: bool
-) -> ssl.SSLContext | None:
-    """The TLS context for ``verify`` and ``cert``, as httpx reads them; None: build it later.
+) -> ssl.SSLContext | str | None:
+    """The TLS context for ``verify`` and ``cert``, as httpx reads them, or what to build it from.
 
     The default (``verify=True``, no ``cert``) is built on the first https
     connection (loading the CA bundle takes milliseconds a client created
-    for plain http need not spend); anything else is built now, so that a
-    wrong path is a :class:`ConfigurationError` here, not a connection error later.
+    for plain http need not spend): from certifi's bundle (None), or from
+    the path ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` names (a str: read now,
+    checked to exist). Anything else is built now, so that a wrong path is a
+    :class:`ConfigurationError` here, not a connection error later.
     """
     if verify is True and cert is None:
-        return None
+        return _ca_environment(trust_env)
     if isinstance(verify, ssl.SSLContext):
         if cert is not None:
             raise ConfigurationError(
@@ -378,6 +435,21 @@ def ssl_settings(
                 f"cannot load the client certificate: {describe(exc)}"
             ) from None
     return context
+
+
+def _ca_environment(trust_env: bool) -> str | None:
+    """The CAs ``SSL_CERT_FILE`` (or else ``SSL_CERT_DIR``) names, checked to exist; None: none."""
+    if not trust_env:
+        return None
+    for name, exists in (("SSL_CERT_FILE", os.path.isfile), ("SSL_CERT_DIR", os.path.isdir)):
+        path = os.environ.get(name)
+        if path:
+            if not exists(path):
+                raise ConfigurationError(
+                    f"{name}={path} does not exist (trust_env=False ignores the environment)"
+                )
+            return path
+    return None
 
 
 def default_context(verify: VerifyTypes, *, trust_env: bool) -> ssl.SSLContext:

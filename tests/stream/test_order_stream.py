@@ -36,6 +36,7 @@ from taas_async import (
     OrderStream,
     OrderUpdate,
     OrderUpdateType,
+    ProxyError,
     ResponseDecodeError,
     StreamUnavailableError,
 )
@@ -363,6 +364,51 @@ async def test_behind_a_proxy_the_stream_goes_through_it(monkeypatch: pytest.Mon
                 [activated] = await first(stream, 1)
             port = httpx.URL(server.url).port
         assert proxy.requests == [f"CONNECT 127.0.0.1:{port}"]
+    assert activated.update_type == OrderUpdateType.ORDER_ACTIVATED
+
+
+@needs_tinyproxy
+async def test_a_proxy_that_refuses_the_stream_is_a_proxy_error_asked_once() -> None:
+    # Wrong credentials get the same answer every time (and may lock the account
+    # out): no retries, no reconnect loop.
+    async def handler(conn: Conn, index: int) -> None:
+        await conn.drain_forever()
+
+    with TinyProxy(auth=("desk", "right")) as proxy:
+        for server in serve(handler):
+            async with AsyncClient(
+                server.url,
+                TOKEN,
+                allow_insecure_http=True,
+                proxy=proxy.url_with("desk", "wrong"),
+                backoff=Backoff(initial=0.01, maximum=0.02),
+            ) as client:
+                with anyio.fail_after(LIMIT), pytest.raises(ProxyError) as caught:
+                    async with client.order_stream():
+                        pass
+        assert len(proxy.requests) == 1
+    assert caught.value.proxy_status in (401, 407)
+    assert "wrong" not in str(caught.value)
+
+
+async def test_with_an_http_client_that_ignores_the_environment_the_stream_does_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its requests go direct (trust_env=False): so does the stream, not through HTTP_PROXY.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        await conn.send(update("order_activated", at("ACTIVE", "0", "2026-01-01T00:00Z")))
+        await conn.drain_forever()
+
+    for server in serve(handler):
+        async with (
+            httpx.AsyncClient(trust_env=False) as http,
+            AsyncClient(server.url, TOKEN, http_client=http, allow_insecure_http=True) as client,
+            client.order_stream() as stream,
+        ):
+            [activated] = await first(stream, 1)
     assert activated.update_type == OrderUpdateType.ORDER_ACTIVATED
 
 

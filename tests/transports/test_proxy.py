@@ -16,9 +16,11 @@ Every test runs on asyncio, trio and uvloop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,14 +29,16 @@ import httpx
 import pytest
 import trustme
 from conftest import order_request
-from faultserver import FaultServer, refused_url
+from faultserver import Fault, FaultServer, refused_url
 from proxyserver import TinyProxy, needs_tinyproxy
 
 from taas_async import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     AsyncClient,
     Backoff,
+    ConfigurationError,
     H11PoolTransport,
     ProxyError,
 )
@@ -225,7 +229,12 @@ async def test_plain_http_goes_to_the_proxy_in_absolute_form(
     plain_server: FaultServer, proxy: TinyProxy, sandbox: Sandbox
 ) -> None:
     with anyio.fail_after(LIMIT):
-        async with client(plain_server.url, sandbox, proxy=proxy.url_with(USER, PASSWORD)) as taas:
+        async with client(
+            plain_server.url,
+            sandbox,
+            proxy=proxy.url_with(USER, PASSWORD),
+            allow_insecure_http=True,  # the token crosses the proxy in the clear: say so
+        ) as taas:
             placed = await taas.place_order(order_request())
             await taas.get_order(placed.id)
     base = plain_server.url.rstrip("/")
@@ -242,12 +251,50 @@ async def test_plain_http_without_the_proxys_credentials_is_a_proxy_error(
     # A GET: tinyproxy answers a request with a body by 407 and a reset (it does
     # not read the body), which loses the 407 and leaves the request in doubt.
     with anyio.fail_after(LIMIT), pytest.raises(ProxyError) as caught:
-        async with client(plain_server.url, sandbox, proxy=proxy.url) as taas:
+        async with client(
+            plain_server.url, sandbox, proxy=proxy.url, allow_insecure_http=True
+        ) as taas:
             await taas.get_balances()
     assert caught.value.proxy_status == 407
     assert caught.value.may_have_reached_server is False
     assert len(proxy.requests) == 1  # credentials do not improve with retries
     assert plain_server.requests == []
+
+
+async def test_a_407_from_the_server_itself_is_its_reply_not_the_proxys(
+    plain_server: FaultServer, proxy: TinyProxy, sandbox: Sandbox
+) -> None:
+    # Only a 407 with Proxy-Authenticate is the proxy's own: this one was forwarded,
+    # so it is what the server said (and nothing says the request was not acted on).
+    plain_server.plan(Fault("status_after_forward", method="GET", status=407))
+    with anyio.fail_after(LIMIT), pytest.raises(APIStatusError) as caught:
+        async with client(
+            plain_server.url,
+            sandbox,
+            proxy=proxy.url_with(USER, PASSWORD),
+            allow_insecure_http=True,
+            max_retries=0,
+        ) as taas:
+            await taas.get_balances()
+    assert caught.value.status_code == 407
+    assert plain_server.count("GET") == 1
+
+
+async def test_plain_http_through_a_proxy_needs_allow_insecure_http_even_to_loopback(
+    plain_server: FaultServer, proxy: TinyProxy, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Loopback is exempt from https because the token stays on the machine; through
+    # a proxy it would not (and the proxy's "127.0.0.1" is not ours).
+    monkeypatch.setenv("HTTP_PROXY", proxy.url_with(USER, PASSWORD))
+    with pytest.raises(ConfigurationError, match="through the proxy http://127") as caught:
+        client(plain_server.url, sandbox)
+    assert PASSWORD not in str(caught.value)
+    assert "NO_PROXY" in str(caught.value)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with anyio.fail_after(LIMIT):
+        async with client(plain_server.url, sandbox) as taas:  # direct: allowed as before
+            await taas.get_balances()
+    assert proxy.requests == []
 
 
 # --------------------------------------------------------------------------- NO_PROXY
@@ -399,6 +446,60 @@ async def test_a_silent_proxy_is_a_connect_timeout(
     assert caught.value.may_have_reached_server is False
     assert "within 0.3 s" in str(caught.value)
     assert tls_server.requests == []
+
+
+@pytest.fixture
+def hangs_up_after_hello() -> Iterator[tuple[str, list[bytes]]]:
+    """A proxy that says yes to CONNECT, then closes once the TLS hello comes (an SNI filter).
+
+    Its URL, and the CONNECT heads it was sent.
+    """
+    heads: list[bytes] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():  # bounded: until the test ends
+            try:
+                conn, _ = listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            with conn:
+                conn.settimeout(5)
+                head = b""
+                with contextlib.suppress(OSError):
+                    while b"\r\n\r\n" not in head and len(head) < 65536:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        head += chunk
+                    heads.append(head)
+                    conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    conn.recv(4096)  # the ClientHello: no
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", heads
+    done.set()
+    thread.join(5)
+    listener.close()
+
+
+async def test_a_tunnel_closed_during_the_tls_handshake_is_a_connect_error(
+    hangs_up_after_hello: tuple[str, list[bytes]], sandbox: Sandbox
+) -> None:
+    url, heads = hangs_up_after_hello
+    with anyio.fail_after(LIMIT), pytest.raises(APIConnectionError) as caught:
+        async with client("https://taas.test", sandbox, proxy=url, max_retries=2) as taas:
+            await taas.place_order(order_request())
+    assert type(caught.value) is APIConnectionError  # on trio too (anyio's EndOfStream)
+    assert caught.value.may_have_reached_server is False  # TLS never came up: nothing sent
+    assert "through the proxy" in str(caught.value)
+    assert len(heads) == 3  # never sent, so sent again
+    assert all(h.startswith(b"CONNECT taas.test:443 HTTP/1.1\r\n") for h in heads)
 
 
 async def test_a_proxy_that_is_down_is_a_connect_error_naming_it(sandbox: Sandbox) -> None:

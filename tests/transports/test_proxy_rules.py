@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+import urllib.parse
 from pathlib import Path
 
 import httpx
@@ -22,13 +23,14 @@ from taas_async._policy import Action, decide
 from taas_async._transports._proxy import Proxy, Routes, _NoProxy, absolute_form, ssl_settings
 
 SECRET = "pa55:w@rd/x"  # a password with the characters a URL must escape
+ENCODED = urllib.parse.quote(SECRET, safe="")
 
 
 # --------------------------------------------------------------------------- proxy URLs
 
 
 def test_a_proxy_url_shows_no_credentials_and_sends_them_as_basic_auth() -> None:
-    proxy = Proxy("http://alice:pa55%3Aw%40rd%2Fx@proxy.corp:3128")
+    proxy = Proxy(f"http://alice:{ENCODED}@proxy.corp:3128")
     assert proxy.url == "http://proxy.corp:3128"
     assert repr(proxy) == "<Proxy http://proxy.corp:3128>"
     assert proxy.origin == (b"http", b"proxy.corp", 3128)
@@ -51,9 +53,19 @@ def test_an_httpx_proxy_brings_its_auth_and_headers() -> None:
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        (f"https://alice:{SECRET}@proxy.corp:3128", "https://"),
-        (f"socks5://alice:{SECRET}@proxy.corp:1080", "socks5://"),
+        (f"https://alice:{ENCODED}@proxy.corp:3128", "is https://"),
+        (f"socks5://alice:{ENCODED}@proxy.corp:1080", "is socks5://"),
+        ("socks6://alice:pw@proxy.corp:1080", "not a URL"),
         ("http://", "no host"),
+        ("http://proxy.corp:99999", "port 99999 is out of range"),
+        ("http://proxy.corp:0", "port 0 is out of range"),
+        # Unencoded "/", "?", "#" or "@" in a password: the parser cuts it in the wrong
+        # place (http://alice:4242/x@proxy would be host "alice", port 4242).
+        ("http://alice:pa/ss@proxy.corp:3128", "percent-encode"),
+        ("http://alice:4242/x@proxy.corp:3128", "percent-encode"),
+        ("http://alice:p?ss@proxy.corp:3128", "percent-encode"),
+        ("http://alice:p#ss@proxy.corp:3128", "percent-encode"),
+        (f"http://alice:{SECRET}@proxy.corp:3128", "percent-encode"),
     ],
 )
 def test_a_proxy_the_transport_cannot_use_is_refused_without_its_credentials(
@@ -61,8 +73,10 @@ def test_a_proxy_the_transport_cannot_use_is_refused_without_its_credentials(
 ) -> None:
     with pytest.raises(ConfigurationError, match=says) as caught:
         Proxy(url)
-    assert SECRET not in str(caught.value)
-    assert "alice" not in str(caught.value)
+    message = str(caught.value)
+    for part in ("alice", "pa/ss", "4242", "p?ss", "p#ss", "pw@", "rd/x", ENCODED):
+        assert part not in message
+    assert caught.value.__context__ is None  # no parser error (quoting the URL) rides along
 
 
 def test_a_proxy_header_that_cannot_be_sent_is_refused_at_once() -> None:
@@ -95,6 +109,9 @@ def test_a_proxy_header_that_cannot_be_sent_is_refused_at_once() -> None:
         ("a.example, b.example  c.example", "c.example", 443, True),
         ("*", "anything.example", 443, True),
         ("https://corp.example", "corp.example", 443, True),
+        ("corp.example.", "api.corp.example", 443, True),
+        ("corp.example", "corp.example.", 443, True),
+        ("[fd00::]/8", "fd00::1", 443, True),
         ("", "corp.example", 443, False),
         (",", "corp.example", 443, False),
     ],
@@ -131,6 +148,23 @@ def test_no_proxy_applies_to_the_environments_proxies(monkeypatch: pytest.Monkey
     routes = routes_from(monkeypatch, HTTPS_PROXY="http://s:1", no_proxy=".internal")
     assert proxy_url(routes, b"https", b"taas.internal") is None
     assert proxy_url(routes, b"https", b"app.tread.fi") == "http://s:1"
+
+
+def test_only_the_proxy_a_request_needs_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Unusable proxies for another scheme, or for hosts NO_PROXY excuses, are no error:
+    # the client is made, and its https calls go through HTTPS_PROXY (or direct).
+    monkeypatch.setenv("HTTPS_PROXY", "http://s:1")
+    monkeypatch.setenv("HTTP_PROXY", "socks5://p:2")
+    monkeypatch.setenv("ALL_PROXY", "socks5://a:3")
+    routes = Routes(None, trust_env=True)
+    assert proxy_url(routes, b"https") == "http://s:1"
+    with pytest.raises(ConfigurationError, match="HTTP_PROXY"):
+        routes.proxy_for((b"http", b"api.example", 80))
+    AsyncClient(BASE_URL, TOKEN)
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://s:1")
+    monkeypatch.setenv("NO_PROXY", "*")
+    AsyncClient(BASE_URL, TOKEN)
+    assert proxy_url(Routes(None, trust_env=True), b"https") is None
 
 
 def test_trust_env_false_and_an_explicit_proxy_ignore_the_environment(
@@ -176,8 +210,24 @@ def test_absolute_form(origin: tuple[bytes, bytes, int], target: bytes) -> None:
 # --------------------------------------------------------------------------- TLS settings
 
 
-def test_the_default_tls_context_waits_for_the_first_https_connection() -> None:
-    assert ssl_settings(True, None, trust_env=True) is None
+def test_ssl_cert_file_is_read_when_the_client_is_made(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigurationError, match=r"missing\.pem"):
+        AsyncClient(BASE_URL, TOKEN)
+    AsyncClient(BASE_URL, TOKEN, trust_env=False)  # not read
+
+
+def test_the_default_tls_context_waits_for_the_first_https_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    assert ssl_settings(True, None, trust_env=True) is None  # certifi's, later
+    monkeypatch.setenv("SSL_CERT_DIR", "/")
+    assert ssl_settings(True, None, trust_env=True) == "/"  # read now, loaded later
+    assert ssl_settings(True, None, trust_env=False) is None
     context = ssl.create_default_context()
     assert ssl_settings(context, None, trust_env=True) is context
     assert ssl_settings(False, None, trust_env=True).verify_mode == ssl.CERT_NONE  # type: ignore[union-attr]
@@ -245,8 +295,11 @@ def test_a_proxy_refusal_by_rule_is_final_one_by_failure_is_retried(
     assert decision.may_have_acted is False
 
 
-def test_a_refusal_after_an_uncertain_attempt_settles_the_order() -> None:
-    decision = decide(
-        "order", proxy_error(407), attempt=2, retries=2, acted_before=True, has_ids=True
-    )
-    assert decision.action is Action.SETTLE
+def test_a_refusal_after_an_uncertain_attempt_settles_it() -> None:
+    def after_doubt(kind: str) -> Action:
+        error = proxy_error(407)
+        return decide(kind, error, attempt=2, retries=2, acted_before=True, has_ids=True).action  # type: ignore[arg-type]
+
+    assert after_doubt("order") is Action.SETTLE
+    assert after_doubt("cancel") is Action.CHECK_CANCELLED
+    assert after_doubt("read") is Action.RAISE

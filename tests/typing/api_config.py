@@ -67,6 +67,8 @@ async def transports(
     H11PoolTransport(
         verify="ca.pem", cert=("c.pem", "k.pem"), trust_env=False, proxy="http://p:3128"
     )
+    assert_type(h11.proxy_for("https://app.tread.fi/api/"), str | None)
+    assert_type(h11.proxy_for(httpx.URL("wss://app.tread.fi/ws/orders/")), str | None)
     AiohttpTransport(limits=httpx.Limits(max_connections=10), verify="/etc/ssl/ca.pem")
     AiohttpTransport(verify=ssl.create_default_context())
     base: httpx.AsyncBaseTransport = h11
