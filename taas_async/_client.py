@@ -96,8 +96,9 @@ class AsyncClient(OrderFollowing):
             key, ``(cert file, key file)`` or ``(cert file, key file, password)``.
         trust_env: read ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
             ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` (default True).
-        proxy: an ``http://`` proxy for every call (``"http://user:pass@proxy:3128"``,
-            or an ``httpx.Proxy``); the environment's proxies are then not
+        proxy: an ``http://`` (or ``https://``) proxy for every call
+            (``"http://user:pass@proxy:3128"``, or an ``httpx.Proxy``); the
+            environment's proxies are then not
             read. ``https://`` calls go through it in a ``CONNECT`` tunnel
             per pooled connection; a refusal is :class:`ProxyError`, nothing
             sent. verify, cert, trust_env and proxy configure the transport

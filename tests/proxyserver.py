@@ -13,19 +13,22 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
 
 import pytest
 
-__all__ = ["TINYPROXY", "TinyProxy", "free_port", "needs_tinyproxy"]
+__all__ = ["TINYPROXY", "TinyProxy", "TlsFront", "free_port", "needs_tinyproxy"]
 
 TINYPROXY = shutil.which("tinyproxy")
 
@@ -154,3 +157,64 @@ class TinyProxy:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class TlsFront:
+    """TLS in front of a local port (tinyproxy's): what makes an ``https://`` proxy of it.
+
+    Listens on ``https://localhost:PORT`` with ``context`` (in a thread of its
+    own) and relays each connection's bytes, decrypted, to ``127.0.0.1:target``
+    and back: the deployment where a TLS terminator fronts a plain proxy.
+    """
+
+    def __init__(self, target: int, context: ssl.SSLContext) -> None:
+        self._target = target
+        self._context = context
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.AbstractServer | None = None
+        self.port = 0
+
+    def url_with(self, user: str, password: str) -> str:
+        return f"https://{user}:{password}@localhost:{self.port}"
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target)
+        except OSError:
+            writer.close()
+            return
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, ssl.SSLError, asyncio.CancelledError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            with contextlib.suppress(OSError, RuntimeError):
+                sink.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+    async def _listen(self) -> int:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0, ssl=self._context)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def __enter__(self) -> TlsFront:
+        self._thread.start()
+        self.port = asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()

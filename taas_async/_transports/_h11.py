@@ -155,9 +155,10 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
     (``httpx.PoolTimeout``). HTTP/1.1 only: no HTTP/2 or Unix sockets. Reply
     bodies are read whole; replies are parsed by llhttp (``httptools``).
 
-    Through an ``http://`` proxy, ``https://`` requests go in a ``CONNECT``
-    tunnel per pooled connection (TLS inside it, to the target, checked
-    against the target's name) and ``http://`` ones in absolute form. A
+    Through an ``http://`` proxy (or an ``https://`` one, TLS to the proxy
+    itself), ``https://`` requests go in a ``CONNECT`` tunnel per pooled
+    connection (TLS inside it, to the target, checked against the target's
+    name) and ``http://`` ones in absolute form. A
     proxy's refusal is ``httpx.ProxyError``, raised before anything reached
     the target; connecting to the proxy and through it counts against the
     connect timeout.
@@ -172,9 +173,11 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
         trust_env: read proxies (``HTTP_PROXY``, ``HTTPS_PROXY``,
             ``ALL_PROXY``, ``NO_PROXY``) and ``SSL_CERT_FILE``/``SSL_CERT_DIR``
             from the environment.
-        proxy: an ``http://`` proxy for every request (credentials in its URL
-            are sent as ``Proxy-Authorization``), or an ``httpx.Proxy``; it
-            replaces the environment's proxies and ``NO_PROXY``.
+        proxy: an ``http://`` or ``https://`` proxy for every request
+            (credentials in its URL are sent as ``Proxy-Authorization``), or
+            an ``httpx.Proxy`` (its ``ssl_context`` checks an https proxy;
+            else ``verify`` does); it replaces the environment's proxies and
+            ``NO_PROXY``.
 
     Raises:
         ConfigurationError: a CA path, certificate or proxy that cannot be used.
@@ -417,9 +420,7 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
         host = raw_host.decode("ascii")
         context = None
         if scheme == b"https":
-            if not isinstance(self._ssl, ssl.SSLContext):
-                self._ssl = default_context(self._ssl or True, trust_env=False)
-            context = self._ssl
+            context = self._tls()
         proxy = self._proxy_for(origin) if self._proxied else None
         where = f"{host}:{port}"
         try:
@@ -427,7 +428,7 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
                 if proxy is None:
                     return await self._dial(host, port, context)
                 where = f"the proxy {proxy.url} (for {host}:{port})"
-                io = await self._dial(proxy.origin[1].decode("ascii"), proxy.origin[2], None)
+                io = await self._dial_proxy(proxy)
                 where = f"{host}:{port} through the proxy {proxy.url}"
                 try:
                     if context is not None or tunnel:
@@ -447,6 +448,29 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
             anyio.EndOfStream,
         ) as exc:
             raise httpx.ConnectError(f"cannot connect to {where}: {describe(exc)}") from exc
+
+    def _tls(self) -> ssl.SSLContext:
+        """The client's TLS context, built at the first https connection if not before."""
+        if not isinstance(self._ssl, ssl.SSLContext):
+            self._ssl = default_context(self._ssl or True, trust_env=False)
+        return self._ssl
+
+    async def _dial_proxy(self, proxy: Proxy) -> IO:
+        """A connection to the proxy: TCP, and TLS to it for an ``https://`` proxy.
+
+        TLS to an https proxy, then to an https target inside its tunnel, runs
+        on anyio streams on every event loop (asyncio's start_tls over a TLS
+        transport is not available everywhere; anyio's TLS wraps any stream).
+        """
+        scheme, raw_host, port = proxy.origin
+        host = raw_host.decode("ascii")
+        if scheme != b"https":
+            return await self._dial(host, port, None)
+        context = proxy.ssl_context or self._tls()
+        stream = await anyio.connect_tcp(
+            host, port, ssl_context=context, tls_standard_compatible=False
+        )
+        return StreamIO(stream)
 
     async def _dial(self, host: str, port: int, context: ssl.SSLContext | None) -> IO:
         """A TCP connection to ``host:port`` (TLS on it with ``context``)."""

@@ -13,9 +13,11 @@ goes direct. Through a proxy:
 - ``http://`` targets are sent to the proxy in absolute form
   (:func:`absolute_form`).
 
-Only ``http://`` proxies are spoken to (the usual corporate kind). Proxy
-credentials (``http://user:pass@proxy:3128``) go in ``Proxy-Authorization``
-and nowhere else: a :class:`Proxy` shows its URL without them.
+``http://`` proxies (the usual corporate kind) and ``https://`` ones (TLS
+to the proxy, and for an https target TLS again inside the tunnel) are
+spoken to; ``socks5://`` is not. Proxy credentials
+(``http://user:pass@proxy:3128``) go in ``Proxy-Authorization`` and
+nowhere else: a :class:`Proxy` shows its URL without them.
 :func:`ssl_settings` builds the TLS context from ``verify``/``cert``/``trust_env``.
 """
 
@@ -80,7 +82,7 @@ class Proxy:
     ``Proxy-Authorization`` field of :attr:`fields` (and its encoded form).
     """
 
-    __slots__ = ("_block", "_fields", "origin", "url")
+    __slots__ = ("_block", "_fields", "origin", "ssl_context", "url")
 
     def __init__(self, value: ProxyTypes) -> None:
         proxy, problem = _parsed(value)
@@ -93,14 +95,21 @@ class Proxy:
         shown = f"{url.scheme}://{f'[{host}]' if ':' in host else host}"
         if url.port is not None:
             shown += f":{url.port}"
-        if url.scheme != "http":
+        if url.scheme not in ("http", "https"):
             raise ConfigurationError(
                 f"the proxy {shown} is {url.scheme}://: the SDK's transport speaks to http://"
-                " proxies (CONNECT for https:// targets). For another kind, pass"
+                " and https:// proxies. For another kind, pass"
                 " transport=httpx.AsyncHTTPTransport(proxy=...) (socks needs httpx[socks])"
             )
         self.url: str = shown
-        self.origin: Origin = (b"http", url.raw_host, url.port or 80)
+        # https://: TLS to the proxy itself, checked with its own context if the
+        # httpx.Proxy has one, else with the client's (the CAs a desk trusts).
+        self.origin: Origin = (
+            url.raw_scheme,
+            url.raw_host,
+            url.port or (443 if url.scheme == "https" else 80),
+        )
+        self.ssl_context: ssl.SSLContext | None = proxy.ssl_context
         fields = list(proxy.headers.raw)
         auth = proxy.raw_auth
         if auth is not None:

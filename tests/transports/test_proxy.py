@@ -30,7 +30,7 @@ import pytest
 import trustme
 from conftest import order_request
 from faultserver import Fault, FaultServer, refused_url
-from proxyserver import TinyProxy, needs_tinyproxy
+from proxyserver import TinyProxy, TlsFront, needs_tinyproxy
 
 from taas_async import (
     APIConnectionError,
@@ -509,6 +509,68 @@ async def test_a_proxy_that_is_down_is_a_connect_error_naming_it(sandbox: Sandbo
             await taas.get_balances()
     assert f"the proxy {down} (for taas.test:443)" in str(caught.value)
     assert caught.value.may_have_reached_server is False
+
+
+# --------------------------------------------------------------------------- https:// proxies
+
+
+@pytest.fixture
+def tls_proxy(proxy: TinyProxy, ca: trustme.CA) -> Iterator[TlsFront]:
+    """The proxy over TLS (https://localhost:PORT), its certificate from the private CA."""
+    with TlsFront(proxy.port, server_context(ca)) as front:
+        yield front
+
+
+async def test_an_https_proxy_carries_tls_inside_tls(
+    tls_server: FaultServer,
+    plain_server: FaultServer,
+    proxy: TinyProxy,
+    tls_proxy: TlsFront,
+    sandbox: Sandbox,
+    ca_file: str,
+) -> None:
+    # TLS to the proxy, and inside its tunnel TLS again to the server (one pooled
+    # connection, kept alive); plain http goes to it in absolute form, over TLS.
+    with anyio.fail_after(LIMIT):
+        async with client(
+            tls_server.url, sandbox, verify=ca_file, proxy=tls_proxy.url_with(USER, PASSWORD)
+        ) as taas:
+            placed = await taas.place_order(order_request())
+            for _ in range(3):
+                await taas.get_order(placed.id)
+        async with client(
+            plain_server.url,
+            sandbox,
+            verify=ca_file,
+            proxy=tls_proxy.url_with(USER, PASSWORD),
+            allow_insecure_http=True,
+        ) as taas:
+            await taas.get_balances()
+    assert proxy.requests == [
+        f"CONNECT localhost:{tls_server.port}",
+        f"GET {plain_server.url}api/balances/",
+    ]
+    assert tls_server.connections_accepted == 1
+    assert tls_server.count("POST", "/api/orders/") == 1
+
+
+async def test_an_https_proxy_is_checked_against_its_own_name_and_ca(
+    tls_server: FaultServer, tls_proxy: TlsFront, sandbox: Sandbox, ca_file: str, ca: trustme.CA
+) -> None:
+    untrusted = ssl.create_default_context()  # the private CA signed the proxy's certificate
+    explicit = httpx.Proxy(tls_proxy.url_with(USER, PASSWORD), ssl_context=untrusted)
+    by_address = tls_proxy.url_with(USER, PASSWORD).replace("localhost", "127.0.0.1")
+    for proxy in (explicit, by_address):
+        with anyio.fail_after(LIMIT), pytest.raises(APIConnectionError) as caught:
+            async with client(
+                tls_server.url, sandbox, verify=ca_file, proxy=proxy, max_retries=0
+            ) as taas:
+                await taas.get_balances()
+        assert "the proxy https://" in str(caught.value)
+        assert "certificate" in str(caught.value).lower()
+        assert caught.value.may_have_reached_server is False
+        assert PASSWORD not in str(caught.value)
+    assert tls_server.requests == []
 
 
 async def test_h11_pool_transport_takes_the_same_settings(

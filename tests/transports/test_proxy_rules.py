@@ -39,6 +39,12 @@ def test_a_proxy_url_shows_no_credentials_and_sends_them_as_basic_auth() -> None
     assert proxy.field_block == b"Proxy-Authorization: " + expected + b"\r\n"
 
 
+def test_an_https_proxy_is_on_443_unless_told() -> None:
+    assert Proxy("https://proxy.corp").origin == (b"https", b"proxy.corp", 443)
+    context = ssl.create_default_context()
+    assert Proxy(httpx.Proxy("https://proxy.corp:8443", ssl_context=context)).ssl_context is context
+
+
 def test_a_proxy_without_a_scheme_or_port_is_http_on_80() -> None:
     assert Proxy("proxy.corp").origin == (b"http", b"proxy.corp", 80)
     assert Proxy("proxy.corp:8080").url == "http://proxy.corp:8080"
@@ -53,7 +59,6 @@ def test_an_httpx_proxy_brings_its_auth_and_headers() -> None:
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        (f"https://alice:{ENCODED}@proxy.corp:3128", "is https://"),
         (f"socks5://alice:{ENCODED}@proxy.corp:1080", "is socks5://"),
         ("socks6://alice:pw@proxy.corp:1080", "not a URL"),
         ("http://", "no host"),
