@@ -58,6 +58,8 @@ from taas_async._transports import (
     DEFAULT_LIMITS,
     H11PoolTransport,
     connect_errors_are_exact,
+    proxy_of,
+    transport_for,
     transports_of,
 )
 from taas_async._transports._common import OwnHttpClient, ReplyTooLarge
@@ -150,14 +152,13 @@ class BaseClient:
             transport = H11PoolTransport(  # httpx ignores limits= beside it
                 limits=limits, verify=verify, cert=cert, trust_env=trust_env, proxy=proxy
             )
-        if http_client is None and isinstance(transport, H11PoolTransport):
-            _check_route(transport, self._base_url, insecure_ok=insecure_ok)
         self._http = http_client or OwnHttpClient(
             transport=transport,
             timeout=self._timeout,
             limits=limits,
             follow_redirects=False,  # never replay an order POST to another URL
         )
+        _check_route(self._http, self._base_url, insecure_ok=insecure_ok)
         # Whether a connect error from this transport proves the request never left.
         self._exact_errors = connect_errors_are_exact(
             [transport] if http_client is None else transports_of(http_client)
@@ -625,13 +626,13 @@ def _refuse_network_settings_beside(
         )
 
 
-def _check_route(transport: H11PoolTransport, base_url: str, *, insecure_ok: bool) -> None:
-    """The proxy for the base URL's scheme, parsed now (an unusable one is refused here).
+def _check_route(http: httpx.AsyncClient, base_url: str, *, insecure_ok: bool) -> None:
+    """The proxy for the base URL, found now (our pool parses it: an unusable one is refused here).
 
-    Loopback's exemption from https does not stretch to a proxy: through one,
-    the token would cross the network in the clear.
+    Loopback's exemption from https does not stretch to a proxy, whoever built
+    the transport: through one, the token would cross the network in the clear.
     """
-    via = transport.proxy_for(base_url)
+    via = proxy_of(transport_for(http, base_url), base_url)
     if via is not None and not insecure_ok and base_url.startswith("http://"):
         raise ConfigurationError(
             f"refusing to send the auth token unencrypted to {base_url} through the proxy"

@@ -40,7 +40,7 @@ from taas_async._logs import logger
 from taas_async._options import _Secret
 from taas_async._policy import proxy_refused, transient
 from taas_async._timer import LOOP_TIMER
-from taas_async._transports import AiohttpTransport, H11PoolTransport, transports_of
+from taas_async._transports import AiohttpTransport, H11PoolTransport, proxy_of, transports_of
 from taas_async._transports._proxy import default_context
 from taas_async._transports._websocket import (
     WebSocket,
@@ -92,27 +92,29 @@ def _opener_of(client: AsyncClient) -> tuple[WebSocketOpener | None, WebSocketOp
         if hasattr(transport, "connect_websocket"):
             return transport, None
     if all(t is None or type(t) in _NETWORK for t in transports):
-        # The way out the client's requests take: httpx's client reads the
-        # environment's proxies as its trust_env says (an http_client that does,
-        # with a proxy set, has mounts: refused in _proxied); aiohttp's session
-        # does not. The CAs of SSL_CERT_FILE are trusted either way, as they are
-        # for those requests.
-        env = client._http.trust_env and not any(type(t) is AiohttpTransport for t in transports)
-        own = H11PoolTransport(verify=default_context(True, trust_env=True), trust_env=env)
+        # Direct, as those requests go: a proxy they take (httpx's mounts for the
+        # environment's, or a transport built with proxy=) is refused in _proxied.
+        # SSL_CERT_FILE is trusted when the client reads the environment.
+        tls = default_context(True, trust_env=client._http.trust_env)
+        own = H11PoolTransport(verify=tls, trust_env=False)
         return own, own
     return None, None
 
 
 def _proxied(client: AsyncClient) -> str | None:
-    """Why the stream cannot follow the client's way out (an injected client's proxies), or None.
+    """Why the stream cannot follow the client's way out (httpx's proxies), or None.
 
-    The client's own transport (H11PoolTransport) takes the stream through its
-    proxy; an ``http_client`` built with httpx's proxy mounts sends requests
-    where the stream, on a connection of its own, cannot follow.
+    The SDK's own transport (H11PoolTransport) takes the stream through its
+    proxy; httpx's proxies (an ``http_client``'s mounts, or a transport built
+    with ``proxy=``) send requests where the stream, on a connection of its
+    own, cannot follow.
     """
     mounts = getattr(client._http, "_mounts", {})
     if not client._owns_http and any(t is not None for t in mounts.values()):
         return "the http_client given routes requests through mounts (proxies)"
+    for transport in transports_of(client._http):
+        if not isinstance(transport, H11PoolTransport) and proxy_of(transport, client.base_url):
+            return "the transport given goes through httpx's proxy"
     return None
 
 
@@ -356,7 +358,7 @@ class OrderStream:
             # Connecting around the proxy would bypass what the network asks for.
             raise StreamUnavailableError(
                 f"the order stream cannot follow the client's proxies: {proxied}; pass"
-                " proxy= to AsyncClient (or H11PoolTransport) instead",
+                " proxy= to AsyncClient (or to H11PoolTransport) instead",
                 url=self.url,
                 status_code=0,
                 text="",

@@ -56,6 +56,7 @@ class TinyProxy:
             None allows every port.
         upstream: forward everything to this ``host:port`` proxy (a dead one
             makes tinyproxy answer 502).
+        port: listen on this port (another proxy's, stopped: its successor).
 
     """
 
@@ -65,10 +66,11 @@ class TinyProxy:
         auth: tuple[str, str] | None = None,
         connect_ports: list[int] | None = None,
         upstream: str | None = None,
+        port: int | None = None,
     ) -> None:
         if TINYPROXY is None:
             raise RuntimeError("tinyproxy is not installed")
-        self.port = free_port()
+        self.port = port or free_port()
         self._folder = Path(tempfile.mkdtemp(prefix="tinyproxy-"))
         self._log = self._folder / "tinyproxy.log"
         lines = [
@@ -162,7 +164,7 @@ class TinyProxy:
 class TlsFront:
     """TLS in front of a local port (tinyproxy's): what makes an ``https://`` proxy of it.
 
-    Listens on ``https://localhost:PORT`` with ``context`` (in a thread of its
+    Listens on ``https://127.0.0.1:PORT`` with ``context`` (in a thread of its
     own) and relays each connection's bytes, decrypted, to ``127.0.0.1:target``
     and back: the deployment where a TLS terminator fronts a plain proxy.
     """
@@ -176,7 +178,7 @@ class TlsFront:
         self.port = 0
 
     def url_with(self, user: str, password: str) -> str:
-        return f"https://{user}:{password}@localhost:{self.port}"
+        return f"https://{user}:{password}@127.0.0.1:{self.port}"
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -37,6 +37,32 @@ def connect_errors_are_exact(transports: list[httpx.AsyncBaseTransport | None]) 
     return all(t is None or type(t) in _EXACT for t in transports)
 
 
+def proxy_of(transport: object, url: str) -> str | None:
+    """The proxy requests to ``url`` take on ``transport`` (None: direct, or not known).
+
+    Our pool names it (its URL, without credentials); httpx's own transport
+    built with ``proxy=`` is "httpx's proxy" (its URL may hold credentials).
+    """
+    if isinstance(transport, H11PoolTransport):
+        return transport.proxy_for(url)
+    pool = getattr(transport, "_pool", None)
+    if isinstance(transport, httpx.AsyncHTTPTransport) and type(pool).__name__ in (
+        "AsyncHTTPProxy",
+        "AsyncSOCKSProxy",
+    ):
+        return "httpx's proxy"
+    return None
+
+
+def transport_for(http: httpx.AsyncClient, url: str) -> httpx.AsyncBaseTransport | None:
+    """The transport ``http`` sends a request to ``url`` through (its mounts considered)."""
+    pick = getattr(http, "_transport_for_url", None)  # private, as in transports_of
+    if pick is None:
+        return getattr(http, "_transport", None)
+    chosen: httpx.AsyncBaseTransport = pick(httpx.URL(url))
+    return chosen
+
+
 def transports_of(http: httpx.AsyncClient) -> list[httpx.AsyncBaseTransport | None]:
     """The transports an ``http_client`` someone else built sends through.
 

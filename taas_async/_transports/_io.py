@@ -30,13 +30,14 @@ __all__ = ["IO", "ProtocolIO", "StreamIO", "awaited"]
 class StreamIO:
     """Bytes in and out of one connection, on anyio streams (trio, or any anyio backend)."""
 
-    __slots__ = ("_sock", "_stream")
+    __slots__ = ("_loop", "_sock", "_stream")
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self._stream = stream
         self._sock: socket.socket | None = stream.extra(  # noqa: S610 (anyio, not Django)
             anyio.abc.SocketAttribute.raw_socket, None
         )
+        self._loop = _asyncio_loop()  # None on trio
 
     async def write(self, data: bytes, timeout: float | None) -> None:
         try:
@@ -47,7 +48,12 @@ class StreamIO:
                     await self._stream.send(data)
         except TimeoutError as exc:  # before OSError: TimeoutError is one
             raise httpx.WriteTimeout(f"sending stalled for {timeout} s") from exc
-        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+        except (
+            OSError,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+            anyio.EndOfStream,  # a TLS stream whose peer closed
+        ) as exc:
             raise httpx.WriteError(describe(exc)) from exc
 
     async def read(self, timeout: float | None) -> bytes:
@@ -65,8 +71,12 @@ class StreamIO:
             raise httpx.ReadError(describe(exc)) from exc
 
     def idle_ok(self) -> bool:
-        """Nothing to read on an idle connection: no EOF, no reset, no stray bytes."""
-        return not is_readable(self._sock)
+        """Nothing to read on an idle connection: no EOF, no reset, no stray bytes.
+
+        Nor an asyncio loop other than the one it was opened on (a pool shared
+        across loops: that loop may be closed).
+        """
+        return self._loop is _asyncio_loop() and not is_readable(self._sock)
 
     async def start_tls(self, context: ssl.SSLContext, server_hostname: str) -> StreamIO:
         """TLS on this connection (a proxy's tunnel), end to end with ``server_hostname``."""
@@ -79,6 +89,10 @@ class StreamIO:
         return StreamIO(stream)
 
     async def aclose(self) -> None:
+        if self._loop is not _asyncio_loop():
+            # Opened on another asyncio loop (closed, most likely): nothing can be
+            # done there. Its socket goes when its transport is collected.
+            return
         await anyio.aclose_forcefully(self._stream)
 
 
@@ -235,3 +249,11 @@ def _expire(
 
 
 IO = StreamIO | ProtocolIO
+
+
+def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio loop, or None (trio)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -89,7 +89,9 @@ class Proxy:
         if proxy is None:
             # Raised here, outside any except block: no httpx error (whose message
             # may quote the URL, credentials and all) rides along as __context__.
-            raise ConfigurationError(f"invalid proxy {_redacted_text(value)}: {problem}")
+            raise ConfigurationError(
+                f"invalid proxy URL (not shown: it may hold credentials): {problem}"
+            )
         url = proxy.url
         host = url.host
         shown = f"{url.scheme}://{f'[{host}]' if ':' in host else host}"
@@ -175,13 +177,6 @@ def _with_scheme(value: str | httpx.URL) -> str | httpx.URL:
     if isinstance(value, str) and "://" not in value:
         return "http://" + value
     return value
-
-
-def _redacted_text(value: object) -> str:
-    """A proxy setting as it may be shown: the part after ``@`` (credentials go before it)."""
-    text = str(value.url if isinstance(value, httpx.Proxy) else value)
-    scheme, sep, rest = text.rpartition("://")
-    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else text.rpartition("@")[2]
 
 
 class _NoProxy:

@@ -391,10 +391,42 @@ async def test_a_proxy_that_refuses_the_stream_is_a_proxy_error_asked_once() -> 
     assert "wrong" not in str(caught.value)
 
 
-async def test_with_an_http_client_that_ignores_the_environment_the_stream_does_too(
+@needs_tinyproxy
+async def test_a_proxy_that_refuses_the_reconnect_ends_the_stream(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Its requests go direct (trust_env=False): so does the stream, not through HTTP_PROXY.
+    # The proxy goes down under the stream, and comes back wanting other
+    # credentials: one refusal ends the stream (no reconnect loop against it).
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        await conn.send(update("order_activated", at("ACTIVE", "0", "2026-01-01T00:00Z")))
+        await conn.drain_forever()
+
+    for server in serve(handler):
+        with TinyProxy(auth=("desk", "old")) as before:
+            client = AsyncClient(
+                server.url,
+                TOKEN,
+                allow_insecure_http=True,
+                proxy=before.url_with("desk", "old"),
+                backoff=Backoff(initial=0.01, maximum=0.02),
+            )
+            async with client, client.order_stream(keepalive=BEAT) as stream:
+                [activated] = await first(stream, 1)
+                before.stop()  # the tunnel goes with it
+                with TinyProxy(auth=("desk", "new"), port=before.port) as after:
+                    with anyio.fail_after(LIMIT), pytest.raises(ProxyError) as caught:
+                        await first(stream, 1)
+                    assert len(after.requests) == 1
+    assert activated.update_type == OrderUpdateType.ORDER_ACTIVATED
+    assert caught.value.proxy_status in (401, 407)
+
+
+@pytest.mark.parametrize("setup", ["http_client(trust_env=False)", "transport=httpx's"])
+async def test_where_requests_ignore_the_environment_the_stream_does_too(
+    monkeypatch: pytest.MonkeyPatch, setup: str
+) -> None:
+    # Their requests go direct: so does the stream, not through HTTP_PROXY.
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
 
     async def handler(conn: Conn, index: int) -> None:
@@ -403,13 +435,26 @@ async def test_with_an_http_client_that_ignores_the_environment_the_stream_does_
         await conn.drain_forever()
 
     for server in serve(handler):
+        http = httpx.AsyncClient(trust_env=False)
+        given: dict[str, Any] = {"http_client": http}
+        if setup.startswith("transport"):  # httpx reads no proxy beside a transport
+            given = {"transport": httpx.AsyncHTTPTransport()}
         async with (
-            httpx.AsyncClient(trust_env=False) as http,
-            AsyncClient(server.url, TOKEN, http_client=http, allow_insecure_http=True) as client,
+            http,
+            AsyncClient(server.url, TOKEN, allow_insecure_http=True, **given) as client,
             client.order_stream() as stream,
         ):
             [activated] = await first(stream, 1)
     assert activated.update_type == OrderUpdateType.ORDER_ACTIVATED
+
+
+async def test_a_transport_with_httpx_proxy_is_not_gone_around() -> None:
+    transport = httpx.AsyncHTTPTransport(proxy="http://u:secret@proxy.invalid:3128")
+    async with AsyncClient("https://taas.test", TOKEN, transport=transport) as client:
+        with pytest.raises(StreamUnavailableError, match="httpx's proxy") as caught:
+            async with client.order_stream():
+                pass
+    assert "secret" not in str(caught.value)
 
 
 async def test_an_http_client_with_proxies_is_not_gone_around() -> None:

@@ -16,7 +16,9 @@ Every test runs on asyncio, trio and uvloop.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import logging
 import socket
 import ssl
@@ -64,9 +66,11 @@ def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
-def server_context(ca: trustme.CA, *, client_certs: bool = False) -> ssl.SSLContext:
+def server_context(
+    ca: trustme.CA, *, client_certs: bool = False, name: str = "localhost"
+) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(context)
+    ca.issue_cert(name).configure_cert(context)
     if client_certs:  # mutual TLS: only a certificate of this CA gets in
         ca.configure_trust(context)
         context.verify_mode = ssl.CERT_REQUIRED
@@ -511,13 +515,39 @@ async def test_a_proxy_that_is_down_is_a_connect_error_naming_it(sandbox: Sandbo
     assert caught.value.may_have_reached_server is False
 
 
+# The first loop's transports cannot be closed once it is: they warn when collected.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_pooled_tunnel_is_not_reused_on_another_event_loop(
+    tls_server: FaultServer, tls_proxy: TlsFront, sandbox: Sandbox, ca_file: str
+) -> None:
+    # A client is meant for one loop; used on a second one all the same, a
+    # connection of the first (closed) loop is dropped, not used.
+    taas = client(tls_server.url, sandbox, verify=ca_file, proxy=tls_proxy.url_with(USER, PASSWORD))
+
+    async def call() -> None:
+        with anyio.fail_after(LIMIT):
+            await taas.get_balances()
+
+    asyncio.run(call())
+    asyncio.run(call())
+    asyncio.run(taas.aclose())
+    assert tls_server.count("GET") == 2
+    assert tls_server.connections_accepted == 2
+    gc.collect()  # the first loop's transports warn here, not in a later test
+
+
 # --------------------------------------------------------------------------- https:// proxies
 
 
 @pytest.fixture
 def tls_proxy(proxy: TinyProxy, ca: trustme.CA) -> Iterator[TlsFront]:
-    """The proxy over TLS (https://localhost:PORT), its certificate from the private CA."""
-    with TlsFront(proxy.port, server_context(ca)) as front:
+    """The proxy over TLS (https://127.0.0.1:PORT), its certificate from the private CA.
+
+    For 127.0.0.1 only, and the servers' for localhost only: each TLS layer must
+    be checked against its own peer's name.
+    """
+    with TlsFront(proxy.port, server_context(ca, name="127.0.0.1")) as front:
         yield front
 
 
@@ -559,8 +589,8 @@ async def test_an_https_proxy_is_checked_against_its_own_name_and_ca(
 ) -> None:
     untrusted = ssl.create_default_context()  # the private CA signed the proxy's certificate
     explicit = httpx.Proxy(tls_proxy.url_with(USER, PASSWORD), ssl_context=untrusted)
-    by_address = tls_proxy.url_with(USER, PASSWORD).replace("localhost", "127.0.0.1")
-    for proxy in (explicit, by_address):
+    by_name = tls_proxy.url_with(USER, PASSWORD).replace("127.0.0.1", "localhost")
+    for proxy in (explicit, by_name):
         with anyio.fail_after(LIMIT), pytest.raises(APIConnectionError) as caught:
             async with client(
                 tls_server.url, sandbox, verify=ca_file, proxy=proxy, max_retries=0

@@ -71,6 +71,8 @@ def test_an_httpx_proxy_brings_its_auth_and_headers() -> None:
         ("http://alice:p?ss@proxy.corp:3128", "percent-encode"),
         ("http://alice:p#ss@proxy.corp:3128", "percent-encode"),
         (f"http://alice:{SECRET}@proxy.corp:3128", "percent-encode"),
+        ("http://alice:s3cr://et@proxy.corp:3128", "invalid proxy URL"),
+        ("alice:pa://ss@proxy.corp:3128", "invalid proxy URL"),
     ],
 )
 def test_a_proxy_the_transport_cannot_use_is_refused_without_its_credentials(
@@ -79,7 +81,7 @@ def test_a_proxy_the_transport_cannot_use_is_refused_without_its_credentials(
     with pytest.raises(ConfigurationError, match=says) as caught:
         Proxy(url)
     message = str(caught.value)
-    for part in ("alice", "pa/ss", "4242", "p?ss", "p#ss", "pw@", "rd/x", ENCODED):
+    for part in ("alice", "pa/ss", "4242", "p?ss", "p#ss", "pw@", "rd/x", ENCODED, "s3cr", "pa:"):
         assert part not in message
     assert caught.value.__context__ is None  # no parser error (quoting the URL) rides along
 
@@ -269,6 +271,38 @@ async def test_network_settings_beside_a_transport_or_http_client_are_refused(
     async with httpx.AsyncClient() as http:
         with pytest.raises(ConfigurationError, match=f"{name}=.*http_client="):
             AsyncClient(BASE_URL, TOKEN, http_client=http, **setting)  # type: ignore[arg-type]
+
+
+@pytest.mark.asyncio
+async def test_the_token_does_not_cross_a_proxy_in_the_clear_whoever_built_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Loopback http is exempt from https because the token stays on the machine:
+    # not through a proxy, be it ours, given as transport=, or an http_client's.
+    local = "http://127.0.0.1:8000"
+    secret = "http://desk:pr0xy-pa55@proxy.corp:3128"
+    async with (
+        httpx.AsyncClient(proxy=secret) as httpx_proxied,
+        httpx.AsyncClient(transport=H11PoolTransport(proxy=secret)) as ours_inside,
+    ):
+        for given in (
+            {"proxy": secret},
+            {"transport": H11PoolTransport(proxy=secret)},
+            {"transport": httpx.AsyncHTTPTransport(proxy=secret)},
+            {"http_client": ours_inside},
+            {"http_client": httpx_proxied},
+        ):
+            with pytest.raises(
+                ConfigurationError, match=r"unencrypted.*through the proxy"
+            ) as caught:
+                AsyncClient(local, TOKEN, **given)  # type: ignore[arg-type]
+            assert "pr0xy-pa55" not in str(caught.value)
+            AsyncClient(local, TOKEN, allow_insecure_http=True, **given)  # type: ignore[arg-type]
+    monkeypatch.setenv("HTTP_PROXY", secret)
+    with pytest.raises(ConfigurationError, match="NO_PROXY"):
+        AsyncClient(local, TOKEN)
+    AsyncClient(local, TOKEN, trust_env=False)
+    AsyncClient("https://127.0.0.1:8443", TOKEN)  # encrypted end to end through the tunnel
 
 
 def test_trust_env_must_be_a_bool() -> None:
