@@ -109,11 +109,6 @@ class TinyProxy:
             return []
         return _REQUEST.findall(text)
 
-    @property
-    def log(self) -> str:
-        """tinyproxy's whole log."""
-        return self._log.read_text(errors="replace") if self._log.exists() else ""
-
     def start(self) -> None:
         assert TINYPROXY is not None
         self._process = subprocess.Popen(
