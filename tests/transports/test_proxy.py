@@ -114,19 +114,24 @@ def client(url: str, sandbox: Sandbox, **kwargs: object) -> AsyncClient:
     return AsyncClient(url, sandbox.token, **kwargs)  # type: ignore[arg-type]
 
 
+async def place_and_read_back(url: str, sandbox: Sandbox, **settings: object) -> None:
+    """One client: place an order, then read it back three times."""
+    with anyio.fail_after(LIMIT):
+        async with client(url, sandbox, **settings) as taas:
+            placed = await taas.place_order(order_request())
+            for _ in range(3):
+                assert (await taas.get_order(placed.id)).id == placed.id
+
+
 # --------------------------------------------------------------------------- https: CONNECT
 
 
 async def test_https_goes_through_a_connect_tunnel_to_a_private_ca_server(
     tls_server: FaultServer, proxy: TinyProxy, sandbox: Sandbox, ca_file: str
 ) -> None:
-    with anyio.fail_after(LIMIT):
-        async with client(
-            tls_server.url, sandbox, verify=ca_file, proxy=proxy.url_with(USER, PASSWORD)
-        ) as taas:
-            placed = await taas.place_order(order_request())
-            for _ in range(3):
-                assert (await taas.get_order(placed.id)).id == placed.id
+    await place_and_read_back(
+        tls_server.url, sandbox, verify=ca_file, proxy=proxy.url_with(USER, PASSWORD)
+    )
     # One tunnel, to the target's name and port, kept alive for all four calls.
     assert connects(proxy) == [f"CONNECT localhost:{tls_server.port}"]
     assert tls_server.connections_accepted == 1
@@ -561,13 +566,10 @@ async def test_an_https_proxy_carries_tls_inside_tls(
 ) -> None:
     # TLS to the proxy, and inside its tunnel TLS again to the server (one pooled
     # connection, kept alive); plain http goes to it in absolute form, over TLS.
+    await place_and_read_back(
+        tls_server.url, sandbox, verify=ca_file, proxy=tls_proxy.url_with(USER, PASSWORD)
+    )
     with anyio.fail_after(LIMIT):
-        async with client(
-            tls_server.url, sandbox, verify=ca_file, proxy=tls_proxy.url_with(USER, PASSWORD)
-        ) as taas:
-            placed = await taas.place_order(order_request())
-            for _ in range(3):
-                await taas.get_order(placed.id)
         async with client(
             plain_server.url,
             sandbox,
@@ -585,7 +587,7 @@ async def test_an_https_proxy_carries_tls_inside_tls(
 
 
 async def test_an_https_proxy_is_checked_against_its_own_name_and_ca(
-    tls_server: FaultServer, tls_proxy: TlsFront, sandbox: Sandbox, ca_file: str, ca: trustme.CA
+    tls_server: FaultServer, tls_proxy: TlsFront, sandbox: Sandbox, ca_file: str
 ) -> None:
     untrusted = ssl.create_default_context()  # the private CA signed the proxy's certificate
     explicit = httpx.Proxy(tls_proxy.url_with(USER, PASSWORD), ssl_context=untrusted)
