@@ -24,10 +24,11 @@ from cattrs.gen import make_dict_unstructure_fn, override
 from taas_async._enums import _StrEnum
 from taas_async._numbers import MAX_NUMBER_TEXT, plain_length
 
-__all__ = ["to_dict", "to_json"]
+__all__ = ["decimal_text", "to_dict", "to_json"]
 
 
-def _decimal(value: Decimal) -> str:
+def decimal_text(value: Decimal) -> str:
+    """A decimal as text: exact, in plain notation where that is short."""
     # Plain notation ("0.00000001", "100") where it is short. Typed fields are bounded
     # when read, but a free-form one (strategy_params, placements) keeps whatever the
     # server sent: 1e999999999 written out would be a gigabyte. Scientific notation
@@ -56,7 +57,7 @@ def _make() -> cattrs.Converter:
     def _enum(value: enum.Enum) -> Any:
         return converter.unstructure(value.value)  # an enum's value may be a Decimal too
 
-    converter.register_unstructure_hook(Decimal, _decimal)
+    converter.register_unstructure_hook(Decimal, decimal_text)
     converter.register_unstructure_hook(dt.datetime, _datetime)
     converter.register_unstructure_hook(dt.date, dt.date.isoformat)
     # On the enums' shared base: our enums are str enums, and cattrs would pass them

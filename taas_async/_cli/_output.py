@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from taas_async._export import decimal_text
+
 __all__ = ["Output"]
 
 #: The width of a table written to a pipe or a file: as wide as its widest row.
@@ -28,14 +30,15 @@ _UNBOUNDED = 100_000
 def _cell(value: Any) -> str:
     """A table cell: enums by value, exact decimals, times to the second, nested data as JSON.
 
-    Decimals in plain notation: ``0.00000001``, not ``1E-8``.
+    Decimals as in ``to_dict()``: plain notation (``0.00000001``, not ``1E-8``)
+    where that is short.
     """
     if isinstance(value, enum.Enum):
         return str(value.value)
     if isinstance(value, dt.datetime):
         return value.isoformat(timespec="seconds")
-    if isinstance(value, Decimal) and value.is_finite():
-        return format(value, "f")
+    if isinstance(value, Decimal):
+        return decimal_text(value)
     if isinstance(value, (dict, list)):
         return json.dumps(value, default=str, separators=(",", ":"))
     return str(value)

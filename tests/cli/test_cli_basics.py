@@ -14,6 +14,7 @@ import anyio
 from conftest import Taas
 
 from taas_async import AsyncClient, PlaceOrderRequest
+from taas_async._cli._output import _cell
 from taas_async.sandbox import SandboxServer
 
 
@@ -155,3 +156,11 @@ def test_a_json_string_may_hold_a_line_separator(taas: Taas, tmp_path: pathlib.P
     assert done.returncode == 2
     assert "line 2, key pair" in done.stderr  # line numbers do not shift
     assert "line 1" not in done.stderr
+
+
+def test_a_table_cell_writes_decimals_as_replies_are_exported() -> None:
+    # Exact and plain where short; a free-form number with a huge exponent (what a
+    # server may send in strategy_params) stays short rather than a gigabyte of zeros.
+    assert _cell(Decimal("0.00000001")) == "0.00000001"
+    assert _cell(Decimal("1E+2")) == "100"
+    assert _cell(Decimal("1E+999999999")) == "1E+999999999"

@@ -105,10 +105,6 @@ def connects(proxy: TinyProxy) -> list[str]:
     return [r for r in proxy.requests if r.startswith("CONNECT ")]
 
 
-def port_of(server: FaultServer) -> int:
-    return server.port
-
-
 def client(url: str, sandbox: Sandbox, **kwargs: object) -> AsyncClient:
     kwargs.setdefault("backoff", Backoff.none())
     return AsyncClient(url, sandbox.token, **kwargs)  # type: ignore[arg-type]
