@@ -2,9 +2,10 @@
 
 ``wait_for_order`` on a one-hour TWAP against ``Sandbox(autojump=True)``,
 polling every virtual second (the default): 3,600 polls. Printed per event
-loop, side by side in one run: the wall time, the virtual time, their ratio,
-and the wall time per poll. Best of ``--rounds`` (default 3), rounds
-interleaved across the loops.
+loop, side by side in one run: the wall time (min / median / max of
+``--rounds``, default 3, rounds interleaved across the loops), and for the
+median round the virtual time, virtual ÷ wall, the polls and the wall time
+per poll.
 
     .venv/bin/python benchmarks/autojump.py [--rounds 3] [--hours 1]
 """
@@ -66,18 +67,19 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=1.0)
     args = parser.parse_args()
     loops = runners()
-    best: dict[str, tuple[float, float, int]] = {}
+    rounds: dict[str, list[tuple[float, float, int]]] = {name: [] for name in loops}
     for _ in range(args.rounds):
         for name, run in loops.items():
-            result = run(lambda: one_wait(args.hours))
-            if name not in best or result[0] < best[name][0]:
-                best[name] = result
-    print(f"wait_for_order, {args.hours:g} h TWAP, poll 1 s, best of {args.rounds}")
-    header = ("loop", "wall s", "virtual s", "virtual/wall", "polls", "µs/poll")
-    print("{:<8} {:>8} {:>10} {:>13} {:>6} {:>8}".format(*header))
-    for name, (wall, virtual, polls) in best.items():
+            rounds[name].append(run(lambda: one_wait(args.hours)))
+    print(f"wait_for_order, {args.hours:g} h TWAP, poll 1 s, {args.rounds} rounds")
+    header = ("loop", "wall s: min / median / max", "virtual s", "virtual/wall", "polls", "µs/poll")
+    print("{:<8} {:>27} {:>10} {:>13} {:>6} {:>8}".format(*header))
+    for name, results in rounds.items():
+        results.sort()
+        wall, virtual, polls = results[len(results) // 2]
+        walls = f"{results[0][0]:.3f} / {wall:.3f} / {results[-1][0]:.3f}"
         print(
-            f"{name:<8} {wall:>8.3f} {virtual:>10.0f} {virtual / wall:>13,.0f}"
+            f"{name:<8} {walls:>27} {virtual:>10.0f} {virtual / wall:>13,.0f}"
             f" {polls:>6} {wall / polls * 1e6:>8.0f}"
         )
 

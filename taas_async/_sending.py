@@ -1,7 +1,7 @@
-"""One attempt on the wire: through the ``httpx.AsyncClient``, or straight to the SDK's pool.
+"""One attempt: through the ``httpx.AsyncClient``, or straight to the SDK's pool or the sandbox.
 
 :class:`Sender` is what :class:`~taas_async._base_client.BaseClient` sends an
-attempt with. Two ways, the same header fields out and the same errors back:
+attempt with. Three ways, the same header fields out and the same errors back:
 
 - **through httpx** (``client.send``): always, when the ``httpx.AsyncClient``
   was given by the caller, its transport is someone else's, or something has
@@ -14,7 +14,11 @@ attempt with. Two ways, the same header fields out and the same errors back:
   block made once per client and reads the reply's bytes. A reply httpx has
   more work for (a compressed body, a cookie) is handed to an
   ``httpx.Response`` to do it. httpx's own log line for the exchange is
-  written as httpx writes it.
+  written as httpx writes it;
+- **answered in process**: the same for the client the SDK built on a
+  transport answering in this process (the sandbox's,
+  :class:`~taas_async._transports._answering.AnsweringTransport`): its
+  ``answer`` gets the header fields ``httpx.Request`` would have made.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import httpx
 
 from taas_async._options import _Secret, merged_headers
 from taas_async._transports import H11PoolTransport
+from taas_async._transports._answering import AnsweringTransport, answers_directly
 from taas_async._transports._common import (
     FRESH_CONNECTION,
     MAX_REPLY_SIZE,
@@ -46,6 +51,7 @@ _httpx_logger = logging.getLogger("httpx")
 
 #: Methods whose request carries a Content-Length even without a body (as httpx sends them).
 _BODY_METHODS = (b"POST", b"PUT", b"PATCH")
+_HeadKind = tuple[str, bool, bool, bool]
 #: Reply headers that need httpx's own handling: a compressed body, a cookie.
 _HTTPX_HEADERS = (b"content-encoding", b"set-cookie", b"set-cookie2")
 
@@ -133,7 +139,15 @@ class Sender:
         )
         # Our own pool, not a subclass: a subclass may do more in handle_async_request.
         self._pool = transport if owns_http and type(transport) is H11PoolTransport else None
+        # A transport answering in this process (the sandbox's), unless it watches requests.
+        self._answering: AnsweringTransport | None = None
+        if owns_http and answers_directly(transport):
+            self._answering = transport
         base = httpx.URL(base_url)
+        self._base = base
+        # The header fields httpx would send to the answering transport, by (method,
+        # has a body, the body is not empty, on a new connection); made on first use.
+        self._answer_heads: _Secret[dict[_HeadKind, list[tuple[bytes, bytes]]]] = _Secret({})
         self._origin: Origin | None = None
         # The header fields of a request head, by (has a body, on a new connection).
         self._heads: _Secret[dict[tuple[bool, bool], bytes]] = _Secret({})
@@ -153,6 +167,8 @@ class Sender:
         """One attempt; httpx's errors (and ``ReplyTooLarge``) as the transport raises them."""
         if self._goes_direct(prepared):
             return await self._direct(prepared, limit)
+        if self._answers(prepared):
+            return await self._answered(prepared, limit)
         return await self._through_httpx(prepared, limit)
 
     # ------------------------------------------------------------------ through httpx
@@ -225,6 +241,67 @@ class Sender:
         )
         return transport_for is not None and transport_for(prepared.url) is self._pool
 
+    def _answers(self, prepared: Prepared) -> bool:
+        """Whether this attempt can go straight to the transport answering in process."""
+        if self._answering is None or self._http.cookies:
+            return False
+        transport_for: Callable[[httpx.URL], object] | None = getattr(
+            self._http, "_transport_for_url", None
+        )
+        return (
+            transport_for is not None
+            and transport_for(prepared.url) is self._answering
+            and prepared.url.netloc == self._base.netloc
+        )
+
+    async def _answered(self, prepared: Prepared, limit: int) -> ReplyLike:
+        """An attempt answered in process: the same header fields as through httpx."""
+        assert self._answering is not None  # noqa: S101 (_answers said so)
+        status, headers, content = await self._answering.answer(
+            prepared.method,
+            prepared.url,
+            httpx.Headers(self._answer_head(prepared)),
+            prepared.content or b"",
+            prepared.timeouts,
+        )
+        prepared.heard(status)
+        if len(content) > limit:
+            raise ReplyTooLarge(limit, status_code=status, headers=headers, head=content[:65536])
+        reply = Reply(
+            status,
+            httpx.codes.get_reason_phrase(status).encode("ascii"),
+            "1.1",
+            headers,
+            content,
+            reusable=True,
+        )
+        return await self._replied(prepared, reply, limit)
+
+    def _answer_head(self, prepared: Prepared) -> list[tuple[bytes, bytes]]:
+        """The header fields ``httpx.Request`` would make of this attempt, built once per kind."""
+        content = prepared.content
+        key = (prepared.method, content is not None, bool(content), prepared.fresh)
+        heads = self._answer_heads.reveal()
+        raw = heads.get(key)
+        if raw is None:
+            # httpx's own Request makes them (Host, the client's defaults, ours,
+            # the length), so that both ways hand the transport the same fields.
+            # A body of one byte stands for any body: httpx places the length of an
+            # empty one (none at all, or 0 first for POST) apart from a longer one's.
+            request = httpx.Request(
+                prepared.method,
+                self._base,
+                content=content[:1] if content is not None else None,
+                headers=self._merged.reveal()[content is not None],
+            )
+            if prepared.fresh:
+                on_a_new_connection(request)
+            raw = heads[key] = request.headers.raw
+        if not content:
+            return raw
+        length = str(len(content)).encode("ascii")
+        return [(k, length if k.lower() == b"content-length" else v) for k, v in raw]
+
     async def _direct(self, prepared: Prepared, limit: int) -> ReplyLike:
         """An attempt on our own pool, with a request head built here: its reply, read whole."""
         assert self._pool is not None  # noqa: S101 (_goes_direct said so)
@@ -256,6 +333,10 @@ class Sender:
             limit=limit,
             on_status=prepared.heard,
         )
+        return await self._replied(prepared, reply, limit)
+
+    async def _replied(self, prepared: Prepared, reply: Reply, limit: int) -> ReplyLike:
+        """A reply of the direct way, logged as httpx logs it, and read as httpx reads it."""
         if _httpx_logger.isEnabledFor(logging.INFO):  # what httpx logs of every exchange
             _httpx_logger.info(
                 'HTTP Request: %s %s "%s %d %s"',

@@ -7,6 +7,7 @@ from typing import Protocol
 
 import httpx
 
+from taas_async._transports._answering import Answer, AnsweringTransport
 from taas_async._transports._websocket import WebSocket, WebSocketRefusedError
 from taas_async.sandbox._app import reply_headers
 from taas_async.sandbox._clock import AutojumpClock, Clock
@@ -24,7 +25,7 @@ class _Streams(Protocol):
     async def connect(self, url: httpx.URL) -> WebSocket: ...
 
 
-class InProcessTransport(httpx.AsyncBaseTransport):
+class InProcessTransport(AnsweringTransport):
     """An httpx transport to a sandbox in the same process: no socket, no ASGI round.
 
     The request goes to the app's ``serve`` as it is (its URL and headers
@@ -35,6 +36,11 @@ class InProcessTransport(httpx.AsyncBaseTransport):
     holds the clock still (time jumps only when everything waits), and its
     read timeout runs on the sandbox's clock: a fault latency longer than the
     timeout ends in ``httpx.ReadTimeout``, as it would over a network.
+
+    httpx calls :meth:`handle_async_request`; the SDK's own sandbox client
+    calls :meth:`answer` directly (the same request, without httpx's
+    ``Request`` and ``Response``). A subclass that overrides
+    ``handle_async_request`` is always called through httpx.
 
     :meth:`connect_websocket` opens the order stream (``ws://<any host>/ws/orders/``,
     under the sandbox's ``base_path``) as an in-memory pipe to the sandbox.
@@ -63,33 +69,39 @@ class InProcessTransport(httpx.AsyncBaseTransport):
             raise WebSocketRefusedError(404, b'{"detail":"Not found."}')
         return await self._streams.connect(url)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Answer ``request``; on an autojump clock, within its read timeout."""
+    async def answer(
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: httpx.Headers,
+        body: bytes,
+        timeouts: dict[str, float | None],
+    ) -> Answer:
+        """Answer one request; on an autojump clock, within its read timeout.
+
+        Raises:
+            httpx.ReadTimeout: on an autojump clock, the fault latency outlasted
+                the read timeout (on the sandbox's clock).
+
+        """
         clock = self._clock
         if not isinstance(clock, AutojumpClock):
-            return await self._answer(request)
-        read = request.extensions.get("timeout", {}).get("read")
+            return await self._answer(method, url, headers, body)
+        read = timeouts.get("read")
         with clock.busy():
             try:
                 with clock.fail_after(read):
-                    return await self._answer(request)
+                    return await self._answer(method, url, headers, body)
             except TimeoutError:
-                raise httpx.ReadTimeout(
-                    f"no reply within {read} s of the sandbox's time", request=request
-                ) from None
+                raise httpx.ReadTimeout(f"no reply within {read} s of the sandbox's time") from None
 
-    async def _answer(self, request: httpx.Request) -> httpx.Response:
-        body = await request.aread()
+    async def _answer(
+        self, method: str, url: httpx.URL, headers: httpx.Headers, body: bytes
+    ) -> Answer:
         status, reply, content_type, extra = await self._app.serve(
-            request.method, request.url.path, request.url, request.headers, body
+            method, url.path, url, headers, body
         )
-        # A stream, not content=: the body is whole already, nothing to encode.
-        return httpx.Response(
-            status,
-            headers=reply_headers(reply, content_type, extra),
-            stream=httpx.ByteStream(reply),
-            request=request,
-        )
+        return status, reply_headers(reply, content_type, extra), reply
 
     def __repr__(self) -> str:
         return f"<InProcessTransport clock={self._clock!r}>"

@@ -109,3 +109,32 @@ def test_quick_benchmark_reports_every_goal_row_on_every_loop(tmp_path: Path) ->
     assert "TCPConnector(limit=100)" in report  # the same pool both sides, said so
 
     assert (tmp_path / "bench.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_autojump_benchmark_runs_on_every_loop() -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "autojump.py"),
+            "--rounds",
+            "2",
+            "--hours",
+            "0.05",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[2:]}
+    assert set(rows) == {"asyncio", "uvloop", "trio"}
+    for cells in rows.values():
+        # loop, min / median / max, virtual s, ratio, polls, µs/poll
+        assert cells[6] == "180"  # 0.05 h: 180 virtual seconds
+        assert cells[8] == "181"  # a poll a virtual second, and the first

@@ -189,6 +189,12 @@ async def clocks(
 
 async def transport_api(transport: InProcessTransport, request: httpx.Request) -> None:
     assert_type(await transport.handle_async_request(request), httpx.Response)
+    status, fields, body = await transport.answer(
+        "GET", request.url, request.headers, b"", {"read": 5.0}
+    )
+    assert_type(status, int)
+    assert_type(fields, list[tuple[bytes, bytes]])
+    assert_type(body, bytes)
     socket = await transport.connect_websocket(httpx.URL("ws://taas-sandbox/ws/orders/"), [], 5.0)
     assert_type(await socket.receive(), str)
     base: httpx.AsyncBaseTransport = transport

@@ -1,0 +1,218 @@
+"""The in-process way: the SDK's own sandbox client hands requests to the sandbox directly.
+
+``Sandbox.client()`` skips httpx's ``Request``, ``Response`` and send
+machinery and calls the transport's ``answer`` (what
+``InProcessTransport.handle_async_request`` calls too). Held here: both ways
+hand the sandbox the same request, read the reply the same, and a transport
+that watches requests still sees every one.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from taas_async import (
+    AsyncClient,
+    GetOrdersRequest,
+    NotFoundError,
+    Order,
+    PlaceOrderRequest,
+    ResponseTooLargeError,
+)
+from taas_async._sending import Prepared
+from taas_async._transports._answering import AnsweringTransport, answers_directly
+from taas_async.sandbox import Sandbox
+from taas_async.sandbox._inprocess import InProcessTransport
+
+pytestmark = pytest.mark.anyio
+
+ORDER = PlaceOrderRequest(
+    accounts=["mock"],
+    pair="ETH-USDT",
+    side="buy",
+    duration=600,
+    base_asset_qty=Decimal("1.5"),
+    strategy="TWAP",
+    custom_order_id="in-process-1",  # the same body both ways
+)
+
+
+MISSING = "00000000-0000-0000-0000-000000000000"
+
+
+class Watching(InProcessTransport):
+    """A transport that watches requests on their way: httpx must call it for every one."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        super().__init__(sandbox.app, sandbox.clock)
+        self.seen: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        return await super().handle_async_request(request)
+
+
+async def calls(client: AsyncClient) -> Order:
+    """A few calls of every kind: a GET, a POST with a body, a DELETE, a list."""
+    placed = await client.place_order(ORDER)
+    await client.get_order(placed.id)
+    await client.get_all_orders(GetOrdersRequest(statuses=["ACTIVE", "CANCELED"]))
+    await client.cancel_order(placed.id)
+    return placed
+
+
+async def test_both_ways_hand_the_sandbox_the_same_requests() -> None:
+    direct, through_httpx = Sandbox(seed=7), Sandbox(seed=7)
+    async with direct.client(extra_headers={"X-Desk": "a"}) as client:
+        assert answers_directly(client._sender._answering)
+        await calls(client)
+    watching = Watching(through_httpx)
+    async with through_httpx.client(extra_headers={"X-Desk": "a"}, transport=watching) as client:
+        assert client._sender._answering is None
+        await calls(client)
+    assert len(watching.seen) == len(through_httpx.exchanges) == 4
+    for ours, theirs in zip(direct.exchanges, through_httpx.exchanges, strict=True):
+        assert (ours.method, str(ours.url)) == (theirs.method, str(theirs.url))
+        assert ours.headers.raw == theirs.headers.raw  # the same fields, in the same order
+        assert ours.content == theirs.content
+        assert ours.status == theirs.status
+        assert ours.reply == theirs.reply
+    posted = direct.exchanges[0]
+    assert posted.headers["content-length"] == str(len(posted.content))
+    assert posted.headers["authorization"] == f"Token {direct.token}"
+    assert posted.headers["x-desk"] == "a"
+
+
+@pytest.mark.parametrize(
+    ("method", "content"),
+    [("GET", None), ("POST", b'{"a":"1"}'), ("POST", None), ("POST", b""), ("DELETE", None)],
+)
+@pytest.mark.parametrize("fresh", [False, True])
+async def test_the_header_fields_are_httpx_own_for_every_kind_of_attempt(
+    method: str, content: bytes | None, fresh: bool
+) -> None:
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        sender = client._sender
+        timeout = httpx.Timeout(5.0)
+        prepared = Prepared(
+            method,
+            httpx.URL(sandbox.url + "/api/order/x/"),
+            content,
+            timeout,
+            timeout.as_dict(),
+        )
+        prepared.fresh = fresh
+        through_httpx = sender._request_of(prepared, 1 << 20)
+        assert sender._answer_head(prepared) == through_httpx.headers.raw
+        if fresh:
+            assert through_httpx.headers["connection"] == "close"
+
+
+async def test_the_sdk_own_sandbox_client_does_not_go_through_httpx_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[httpx.Request] = []
+    send = httpx.AsyncClient.send
+
+    async def counting(
+        self: httpx.AsyncClient, request: httpx.Request, **kwargs: object
+    ) -> httpx.Response:
+        sent.append(request)
+        return await send(self, request, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", counting)
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        await calls(client)
+    assert sent == []
+    async with sandbox.client(transport=Watching(sandbox)) as client:
+        await calls(client)
+    assert len(sent) == 4  # a transport that watches: through httpx, every request
+
+
+async def test_a_transport_answering_only_through_httpx_is_called_through_httpx() -> None:
+    class Bare(AnsweringTransport):
+        pass  # no answer of its own: httpx's way calls it and it fails there
+
+    assert answers_directly(InProcessTransport(Sandbox().app, Sandbox().clock))
+    assert not answers_directly(Watching(Sandbox()))
+    assert answers_directly(Bare())  # it answers through answer(), both ways alike
+    assert not answers_directly(httpx.MockTransport(lambda r: httpx.Response(200)))
+    with pytest.raises(NotImplementedError):
+        await Bare().answer("GET", httpx.URL("http://x/"), httpx.Headers(), b"", {})
+
+
+async def test_an_error_reply_reads_the_same_either_way() -> None:
+    errors = []
+    for make in (lambda s: None, Watching):
+        sandbox = Sandbox()
+        async with sandbox.client(transport=make(sandbox)) as client:
+            with pytest.raises(NotFoundError) as caught:
+                await client.get_order(MISSING)
+        errors.append(caught.value)
+    direct, through_httpx = errors
+    assert direct.status_code == through_httpx.status_code == 404
+    assert direct.headers == through_httpx.headers
+    assert direct.body == through_httpx.body
+    assert str(direct) == str(through_httpx)
+
+
+async def test_a_reply_past_the_size_limit_is_refused_the_same_either_way() -> None:
+    errors = []
+    for make in (lambda s: None, Watching):
+        sandbox = Sandbox()
+        async with sandbox.client() as setup:
+            placed = await setup.place_order(ORDER)
+        async with sandbox.client(transport=make(sandbox), max_response_size=100) as client:
+            with pytest.raises(ResponseTooLargeError) as caught:
+                await client.get_order(placed.id)
+        errors.append(caught.value)
+    direct, through_httpx = errors
+    assert direct.status_code == through_httpx.status_code == 200
+    assert direct.limit == through_httpx.limit == 100
+    assert str(direct) == str(through_httpx)
+
+
+async def test_a_cookie_the_sandbox_sets_goes_back_with_the_next_request() -> None:
+    sandbox = Sandbox()
+    async with sandbox.client() as client:
+        placed = await client.place_order(ORDER)
+        sandbox.faults.fail_next(
+            1,
+            200,
+            body=placed.raw,
+            headers={"Set-Cookie": "session=s1; Path=/"},
+            method="GET",
+            after=True,
+        )
+        first = await client.get_order(placed.id)
+        second = await client.get_order(placed.id)
+    assert first.id == second.id == placed.id
+    gets = [e for e in sandbox.exchanges if e.method == "GET"]
+    assert "cookie" not in gets[0].headers
+    assert gets[1].headers["cookie"] == "session=s1"
+
+
+async def test_httpx_log_line_is_written_as_httpx_writes_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lines = []
+    for make in (lambda s: None, Watching):
+        sandbox = Sandbox()
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="httpx"):
+            async with sandbox.client(transport=make(sandbox)) as client:
+                with pytest.raises(NotFoundError):
+                    await client.get_order(MISSING)
+        (record,) = [r for r in caplog.records if r.name == "httpx"]
+        lines.append(record.getMessage())
+        assert sandbox.token not in record.getMessage()
+    direct, through_httpx = lines
+    assert direct == through_httpx
+    url = f"{Sandbox().url}/api/order/{MISSING}"
+    assert direct == f'HTTP Request: GET {url} "HTTP/1.1 404 Not Found"'
