@@ -312,12 +312,14 @@ class BaseClient:
         acted: TaaSError | None = None
         while True:
             attempt += 1
-            if attempt > 1 and (self.is_closed or self._http.is_closed):
-                closed = ClientClosedError("the client was closed while this call was retrying")
+            try:
+                if attempt > 1 and (self.is_closed or self._http.is_closed):
+                    raise ClientClosedError("the client was closed while this call was retrying")
+                outcome = await self._exchange(prepared, call, attempt)
+            except ClientClosedError as closed:
                 if call.kind == "order" and acted is not None:
                     raise _reconcile.outcome_unknown(call, ids, acted, str(closed)) from closed
-                raise closed
-            outcome = await self._exchange(prepared, call, attempt)
+                raise
             if not isinstance(outcome, TaaSError):
                 return outcome
             error: TaaSError = outcome
@@ -465,6 +467,9 @@ class BaseClient:
         limits (``max_concurrency``, ``rate_limit``) are waited for first,
         outside that deadline, and held until the reply has been read.
         """
+        if self.is_closed or self._http.is_closed:
+            # Closed while this call waited for the client's limits: nothing goes out.
+            raise ClientClosedError("the client was closed while this call waited to be sent")
         started = time.perf_counter()
         error: APIConnectionError | ResponseTooLargeError | None = None
         deadline = prepared.deadline()

@@ -42,7 +42,7 @@ from taas_async import (
     RequestValidationError,
 )
 from taas_async._transports import connect_errors_are_exact, transports_of
-from taas_async.sandbox import Sandbox
+from taas_async.sandbox import AutojumpClock, Sandbox
 
 
 def _reports_connect_errors_exactly(http: httpx.AsyncClient) -> bool:
@@ -547,6 +547,44 @@ async def test_closing_the_client_while_an_order_is_uncertain_is_outcome_unknown
     error = await _call_and_close(client, client.place_order(order_request()), 0.3)
     assert isinstance(error, OrderOutcomeUnknownError)
     assert GENERATED.fullmatch(error.custom_order_id or "")
+
+
+@pytest.mark.parametrize(
+    ("status", "after", "expected"),
+    [
+        (429, False, ClientClosedError),  # throttled, not placed: nothing uncertain
+        (502, True, OrderOutcomeUnknownError),  # placed, its reply lost: uncertain
+        (500, False, OrderOutcomeUnknownError),  # a 500 may have placed it
+    ],
+)
+@pytest.mark.anyio
+async def test_closing_the_client_while_a_follow_up_waits_for_the_rate_limit(
+    status: int, after: bool, expected: type[Exception]
+) -> None:
+    sandbox = Sandbox(autojump=True)
+    sandbox.faults.fail_next(1, status, path="api/orders/", method="POST", after=after)
+    client = sandbox.client(rate_limit=1.0, backoff=Backoff.none())
+    caught: list[BaseException] = []
+
+    async def place() -> None:
+        try:
+            await client.place_order(order_request())
+        except Exception as exc:
+            caught.append(exc)
+
+    clock = sandbox.clock
+    assert isinstance(clock, AutojumpClock)
+    async with anyio.create_task_group() as group:
+        group.start_soon(place)
+        for _ in range(200):  # until the follow-up (a resend or a lookup) waits its turn
+            if clock.waiting:
+                break
+            await anyio.lowlevel.checkpoint()
+        await client.aclose()
+    (error,) = caught
+    assert type(error) is expected
+    assert GENERATED.fullmatch(error.custom_order_id or "")  # type: ignore[attr-defined]
+    assert [(e.method, e.status) for e in sandbox.exchanges] == [("POST", status)]
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # aiohttp runs on asyncio only
