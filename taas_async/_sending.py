@@ -265,8 +265,6 @@ class Sender:
             prepared.timeouts,
         )
         prepared.heard(status)
-        if len(content) > limit:
-            raise ReplyTooLarge(limit, status_code=status, headers=headers, head=content[:65536])
         reply = Reply(
             status,
             httpx.codes.get_reason_phrase(status).encode("ascii"),
@@ -275,6 +273,9 @@ class Sender:
             content,
             reusable=True,
         )
+        if len(content) > limit:  # httpx has the reply whole, logs it, then reads past the cap
+            _log_exchange(prepared, reply)
+            raise ReplyTooLarge(limit, status_code=status, headers=headers, head=content[:65536])
         return await self._replied(prepared, reply, limit)
 
     def _answer_head(self, prepared: Prepared) -> list[tuple[bytes, bytes]]:
@@ -337,15 +338,7 @@ class Sender:
 
     async def _replied(self, prepared: Prepared, reply: Reply, limit: int) -> ReplyLike:
         """A reply of the direct way, logged as httpx logs it, and read as httpx reads it."""
-        if _httpx_logger.isEnabledFor(logging.INFO):  # what httpx logs of every exchange
-            _httpx_logger.info(
-                'HTTP Request: %s %s "%s %d %s"',
-                prepared.method,
-                prepared.url,
-                "HTTP/" + reply.http_version,
-                reply.status_code,
-                reply.reason.decode("ascii", "replace"),
-            )
+        _log_exchange(prepared, reply)
         if any(name.lower() in _HTTPX_HEADERS for name, _ in reply.headers):
             return await self._in_httpx(prepared, reply, limit)
         return _DirectReply(reply)
@@ -364,6 +357,19 @@ class Sender:
             await response.aclose()
         self._http.cookies.extract_cookies(response)
         return response
+
+
+def _log_exchange(prepared: Prepared, reply: Reply) -> None:
+    """The line httpx logs of every exchange it sends, for one the direct way sent."""
+    if _httpx_logger.isEnabledFor(logging.INFO):
+        _httpx_logger.info(
+            'HTTP Request: %s %s "%s %d %s"',
+            prepared.method,
+            prepared.url,
+            "HTTP/" + reply.http_version,
+            reply.status_code,
+            reply.reason.decode("ascii", "replace"),
+        )
 
 
 def headers_of(reply: ReplyLike) -> httpx.Headers:

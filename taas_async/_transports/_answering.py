@@ -45,9 +45,16 @@ class AnsweringTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Answer ``request`` through :meth:`answer`."""
         body = await request.aread()
-        status, headers, content = await self.answer(
-            request.method, request.url, request.headers, body, timeouts_of(request)
-        )
+        try:
+            status, headers, content = await self.answer(
+                request.method, request.url, request.headers, body, timeouts_of(request)
+            )
+        except httpx.RequestError as exc:
+            try:
+                exc.request  # noqa: B018 (set already?)
+            except RuntimeError:  # answer() has no request to give it: this one
+                exc.request = request
+            raise
         # A stream, not content=: the body is whole already, nothing to encode.
         return httpx.Response(
             status, headers=headers, stream=httpx.ByteStream(content), request=request
@@ -55,9 +62,14 @@ class AnsweringTransport(httpx.AsyncBaseTransport):
 
 
 def answers_directly(transport: object) -> TypeGuard[AnsweringTransport]:
-    """Whether the SDK may call ``transport.answer`` instead of going through httpx."""
+    """Whether the SDK may call ``transport.answer`` instead of going through httpx.
+
+    Not when ``handle_async_request`` is someone else's: overridden in a
+    subclass, or set on the instance (a spy, ``mock.patch.object``).
+    """
     kind = type(transport)
     return (
         issubclass(kind, AnsweringTransport)
         and kind.handle_async_request is AnsweringTransport.handle_async_request
+        and "handle_async_request" not in getattr(transport, "__dict__", {})
     )

@@ -153,7 +153,9 @@ def _task_id() -> int:
     """
     try:
         task: object = asyncio.current_task()
-    except RuntimeError:  # no asyncio loop in this thread: trio's
+    except RuntimeError:  # no asyncio loop in this thread
+        task = None
+    if task is None:  # trio's task (trio, or trio in guest mode on an asyncio loop)
         import trio.lowlevel  # noqa: PLC0415 (trio is optional; loaded already when running)
 
         task = trio.lowlevel.current_task()

@@ -9,6 +9,7 @@ How fast it is in wall time is measured by ``benchmarks/autojump.py``.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import inspect
 import itertools
@@ -16,6 +17,7 @@ import time
 from decimal import Decimal
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from taas_async import (
@@ -28,6 +30,7 @@ from taas_async import (
 )
 from taas_async.sandbox import AccountSpec, AutojumpClock, Sandbox, VirtualClock
 from taas_async.sandbox import _render as render
+from taas_async.sandbox._clock import _task_id
 
 pytestmark = pytest.mark.anyio
 
@@ -461,3 +464,52 @@ def test_accounts_take_an_account_spec_or_a_tuple() -> None:
 def test_a_wrong_accounts_shape_says_what_is_expected(accounts: object, message: str) -> None:
     with pytest.raises(TypeError, match=message):
         Sandbox(accounts=accounts)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- whose wait it is
+
+
+async def test_the_clock_tells_tasks_apart_as_anyio_does(anyio_backend: str) -> None:
+    ids: list[tuple[int, int]] = []
+
+    async def record() -> None:
+        ids.append((_task_id(), anyio.get_current_task().id))
+        await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as group:
+        for _ in range(3):
+            group.start_soon(record)
+    await record()
+    assert all(ours == anyio_id for ours, anyio_id in ids)
+    assert len({ours for ours, _ in ids}) == 4
+
+
+def test_trio_tasks_in_guest_mode_on_asyncio_are_told_apart() -> None:
+    # Under trio's guest mode asyncio.current_task() is None for every trio task:
+    # taken as the id, it would merge their holds on the clock and stop it jumping.
+    trio = pytest.importorskip("trio")
+    ids: list[tuple[int, int]] = []
+
+    async def record() -> None:
+        ids.append((_task_id(), anyio.get_current_task().id))
+        await trio.lowlevel.checkpoint()
+
+    async def trio_main() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(record)
+            nursery.start_soon(record)
+
+    async def host() -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[object] = loop.create_future()
+        trio.lowlevel.start_guest_run(
+            trio_main,
+            run_sync_soon_threadsafe=loop.call_soon_threadsafe,
+            done_callback=lambda outcome: done.set_result(outcome.unwrap()),
+        )
+        await asyncio.wait_for(done, 10)
+
+    asyncio.run(host())
+    assert len(ids) == 2
+    assert all(ours == anyio_id for ours, anyio_id in ids)
+    assert ids[0][0] != ids[1][0]
