@@ -118,6 +118,12 @@ def _shown_url(url: object) -> str:
     return repr(f"{scheme}{sep}{rest}")
 
 
+#: Ids seen lately, as canonical_id gives them: a watch over the stream asks
+#: for the same thousand ids thousands of times a second. Bounded: emptied when full.
+_CANONICAL: dict[str, str] = {}
+_MAX_CANONICAL = 16_384
+
+
 def canonical_id(order_id: object) -> str:
     """An id as the SDK compares ids: a UUID in its canonical (lowercase) form, else as given.
 
@@ -125,10 +131,19 @@ def canonical_id(order_id: object) -> str:
     comes back as ``7f1c...``.
     """
     text = str(order_id)
+    found = _CANONICAL.get(text)
+    if found is not None:
+        return found
     try:
-        return str(uuid.UUID(text))
+        canonical = str(uuid.UUID(text))
     except ValueError:
-        return text
+        canonical = text
+    if canonical == text:
+        canonical = text  # one string kept, not two equal ones
+    if len(_CANONICAL) >= _MAX_CANONICAL:
+        _CANONICAL.clear()
+    _CANONICAL[text] = canonical
+    return canonical
 
 
 def path_id(value: str | uuid.UUID, *, name: str = "order_id") -> str:

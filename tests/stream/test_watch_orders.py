@@ -34,6 +34,7 @@ from taas_async import (
     StreamUnavailableError,
     WaitTimeoutError,
     _watching,
+    _wire,
 )
 from taas_async.sandbox import AutojumpClock
 
@@ -279,6 +280,23 @@ async def test_an_id_in_another_spelling_is_the_same_order(api: respx.MockRouter
     assert [o.status for o in seen] == [OrderStatus.ACTIVE, OrderStatus.COMPLETE]  # one order
     assert final.status == OrderStatus.COMPLETE
     assert set(server.gets) == {lower}
+
+
+def test_ids_are_compared_in_one_spelling_and_the_kept_spellings_stay_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_wire, "_CANONICAL", {})
+    monkeypatch.setattr(_wire, "_MAX_CANONICAL", 4)
+    lower = order_json(7)["id"]
+    for _ in range(2):  # asked again: the kept answer, the same
+        assert _wire.canonical_id(lower.upper()) == lower
+        assert _wire.canonical_id(uuid.UUID(lower)) == lower
+        assert _wire.canonical_id("not-a-uuid") == "not-a-uuid"
+    assert _wire.canonical_id(lower) is _wire.canonical_id(lower)  # one string kept
+    for i in range(10):
+        assert _wire.canonical_id(f"X-{i}") == f"X-{i}"
+        assert len(_wire._CANONICAL) <= 4
+    assert _wire.canonical_id(lower.upper()) == lower  # emptied, then asked again
 
 
 async def test_a_list_that_ignores_the_filter_is_not_paged_through(api: respx.MockRouter) -> None:
