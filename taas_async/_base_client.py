@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import enum
 import logging
-import os
 import platform
 import time
 from collections.abc import Callable, Mapping
@@ -49,6 +48,9 @@ from taas_async._options import (
     check_flag,
     check_timeout,
     is_instance,
+    refuse_network_settings_beside,
+    timeout_of,
+    url_and_token,
 )
 from taas_async._policy import Action, decide, retry_after_of, status_of
 from taas_async._retry import Backoff, _Limits, check_limits
@@ -106,7 +108,7 @@ class BaseClient:
         trust_env: bool = True,
         proxy: ProxyTypes | None = None,
     ) -> None:
-        url, token = _url_and_token(url, auth_token)
+        url, token = url_and_token(url, auth_token)
         configure_from_env()  # $TAAS_LOG
         self.max_retries: int = check_count("max_retries", max_retries, minimum=0)
         if http_client is not None and (transport is not None or limits is not None):
@@ -115,10 +117,10 @@ class BaseClient:
                 " keeps its own transport and connection limits"
             )
         trust_env = check_flag("trust_env", trust_env)
-        _refuse_network_settings_beside(
+        refuse_network_settings_beside(
             http_client, transport, verify=verify, cert=cert, trust_env=trust_env, proxy=proxy
         )
-        timeout = _timeout_of(timeout, http_client)
+        timeout = timeout_of(timeout, http_client)
         self.max_response_size: int = check_count(
             "max_response_size", max_response_size, minimum=1, what="a number of bytes"
         )
@@ -539,95 +541,11 @@ class BaseClient:
 # --------------------------------------------------------------------------- helpers
 
 
-def _url_and_token(url: str | None, auth_token: str | None) -> tuple[str, str]:
-    """The base URL and the token, from the arguments or the environment, checked."""
-    url = url if url is not None else os.environ.get("TAAS_URL")
-    token = auth_token if auth_token is not None else os.environ.get("TAAS_AUTH_TOKEN")
-    missing = [
-        name
-        for name, value in (
-            ("url (or $TAAS_URL)", url),
-            ("auth_token (or $TAAS_AUTH_TOKEN)", token),
-        )
-        if not value
-    ]
-    if missing:
-        raise ConfigurationError("missing " + " and ".join(missing))
-    assert url is not None  # noqa: S101 (narrowing for mypy)
-    assert token is not None  # noqa: S101
-    # Printable ASCII only: anything else cannot go in a header, and httpx's
-    # UnicodeEncodeError (or a transport's encoding error) would quote the whole token.
-    if not is_instance(token, str) or not all("!" <= c <= "~" for c in token):
-        raise ConfigurationError(
-            "auth_token must be a string of printable ASCII characters without whitespace"
-        )
-    return url, token
-
-
-def _timeout_of(timeout: TimeoutTypes, http_client: httpx.AsyncClient | None) -> TimeoutTypes:
-    """The client's timeout: the one given, else an injected http_client's, else the default.
-
-    An ``http_client`` is used as it was built, its timeout included: a
-    ``timeout=`` beside it would silently win over it, so it is refused.
-    ``DEFAULT_TIMEOUT`` itself (the parameter's default) is "not given".
-    """
-    if http_client is None:
-        return timeout
-    if timeout is not DEFAULT_TIMEOUT:
-        raise ConfigurationError(
-            "pass timeout= either to the http_client or to AsyncClient, not both:"
-            " an http_client is used with its own timeout"
-        )
-    if any(part is None for part in http_client.timeout.as_dict().values()):
-        raise ConfigurationError(
-            f"the http_client's timeout must be bounded in every part, got"
-            f" {http_client.timeout!r}: a call must not wait for ever"
-        )
-    return http_client.timeout
-
-
 def _refuse_plain_http(base_url: str) -> None:
     if _wire.sends_token_in_clear(base_url):
         raise ConfigurationError(
             f"refusing to send the auth token unencrypted to {base_url}: use https://,"
             " or pass allow_insecure_http=True if the network in between is trusted"
-        )
-
-
-def _refuse_network_settings_beside(
-    http_client: httpx.AsyncClient | None,
-    transport: httpx.AsyncBaseTransport | None,
-    *,
-    verify: VerifyTypes,
-    cert: CertTypes | None,
-    trust_env: bool,
-    proxy: ProxyTypes | None,
-) -> None:
-    """verify/cert/trust_env/proxy build the client's own transport: refused beside another.
-
-    Given with an ``http_client`` or a ``transport``, they would be silently
-    ignored (httpx ignores them beside a transport): a private CA or a proxy
-    that is not used is a failure found late, or a request that goes around
-    the proxy.
-    """
-    if http_client is None and transport is None:
-        return
-    given = [
-        name
-        for name, changed in (
-            ("verify", verify is not True),
-            ("cert", cert is not None),
-            ("trust_env", not trust_env),
-            ("proxy", proxy is not None),
-        )
-        if changed
-    ]
-    if given:
-        beside = "http_client" if http_client is not None else "transport"
-        names = ", ".join(f"{name}=" for name in given)
-        raise ConfigurationError(
-            f"{names} configure the transport AsyncClient builds, and {beside}= replaces it:"
-            f" set them on the {beside} you pass (e.g. H11PoolTransport({given[0]}=...))"
         )
 
 
