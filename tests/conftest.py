@@ -117,6 +117,22 @@ def _no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def httpx_sends(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Request]:
+    """Every request that goes through ``httpx.AsyncClient.send``, in order."""
+    sent: list[httpx.Request] = []
+    send = httpx.AsyncClient.send
+
+    async def counting(
+        self: httpx.AsyncClient, request: httpx.Request, **kwargs: object
+    ) -> httpx.Response:
+        sent.append(request)
+        return await send(self, request, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", counting)
+    return sent
+
+
+@pytest.fixture
 def no_taas_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """TAAS_URL and TAAS_AUTH_TOKEN unset, whatever the environment running the tests holds."""
     monkeypatch.delenv("TAAS_URL", raising=False)

@@ -29,29 +29,34 @@ def goals_table(report: str) -> dict[str, dict[str, list[str]]]:
     return rows
 
 
-def test_quick_benchmark_reports_every_goal_row_on_every_loop(tmp_path: Path) -> None:
-    # The checkout's own package, not whatever taas_async the interpreter has installed.
+def run_script(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``benchmarks/<script>`` on the checkout's own package; it must exit 0."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench.py"),
-            "--quick",
-            "--check",  # exit 1 if any client failed a request (never for a missed goal)
-            "--no-pin",
-            "--out",
-            str(tmp_path),
-        ],
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
         env=env,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def test_quick_benchmark_reports_every_goal_row_on_every_loop(tmp_path: Path) -> None:
+    done = run_script(
+        "bench.py",
+        "--quick",
+        "--check",  # exit 1 if any client failed a request (never for a missed goal)
+        "--no-pin",
+        "--out",
+        str(tmp_path),
+        timeout=300,
+    )
     report = (tmp_path / "bench.md").read_text()
     assert report == done.stdout  # what it prints is what it writes
     for heading in (
@@ -112,29 +117,29 @@ def test_quick_benchmark_reports_every_goal_row_on_every_loop(tmp_path: Path) ->
 
 
 def test_the_autojump_benchmark_runs_on_every_loop() -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "autojump.py"),
-            "--rounds",
-            "2",
-            "--hours",
-            "0.05",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = run_script("autojump.py", "--rounds", "2", "--hours", "0.05", timeout=120)
     rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[2:]}
     assert set(rows) == {"asyncio", "uvloop", "trio"}
     for cells in rows.values():
         # loop, min / median / max, virtual s, ratio, polls, µs/poll
         assert cells[6] == "180"  # 0.05 h: 180 virtual seconds
         assert cells[8] == "181"  # a poll a virtual second, and the first
+
+
+def test_the_stream_benchmark_counts_the_requests_of_every_way() -> None:
+    done = run_script("stream.py", "--orders", "10", "--duration", "3", timeout=180)
+    lines = done.stdout.splitlines()
+    rows = {
+        name: line[len(name) :].split()
+        for line in lines
+        for name in ("stream", "batched polling", "per-order polling")
+        if line.startswith(name + " ")
+    }
+    requests = {name: int(cells[0]) for name, cells in rows.items()}
+    updates = {name: int(cells[3]) for name, cells in rows.items()}
+    # Ten orders polled one by one, once a second, for the three seconds they run.
+    assert requests["per-order polling"] >= 30
+    assert 1 <= requests["batched polling"] < requests["per-order polling"]
+    assert requests["stream"] < requests["per-order polling"]
+    assert all(n >= 10 for n in updates.values())  # every order seen to its end, each way
+    assert any(line.startswith("goals (stream):") for line in lines)

@@ -148,18 +148,9 @@ async def test_the_header_fields_are_httpx_own_for_every_kind_of_attempt_in_turn
 
 
 async def test_the_sdk_own_sandbox_client_does_not_go_through_httpx_send(
-    monkeypatch: pytest.MonkeyPatch,
+    httpx_sends: list[httpx.Request],
 ) -> None:
-    sent: list[httpx.Request] = []
-    send = httpx.AsyncClient.send
-
-    async def counting(
-        self: httpx.AsyncClient, request: httpx.Request, **kwargs: object
-    ) -> httpx.Response:
-        sent.append(request)
-        return await send(self, request, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(httpx.AsyncClient, "send", counting)
+    sent = httpx_sends
     sandbox = Sandbox()
     async with sandbox.client() as client:
         await calls(client)

@@ -438,18 +438,9 @@ async def test_a_retry_after_a_broken_connection_asks_once_for_a_close(
 
 
 async def test_the_sdk_own_client_does_not_go_through_httpx_send(
-    serve: Callable[[Answer], RawServer], monkeypatch: pytest.MonkeyPatch
+    serve: Callable[[Answer], RawServer], httpx_sends: list[httpx.Request]
 ) -> None:
-    calls: list[httpx.Request] = []
-    send = httpx.AsyncClient.send
-
-    async def counting(
-        self: httpx.AsyncClient, request: httpx.Request, **kwargs: object
-    ) -> httpx.Response:
-        calls.append(request)
-        return await send(self, request, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(httpx.AsyncClient, "send", counting)
+    calls = httpx_sends
     server = serve(lambda i, head: ok())
     await get_order(server.url)
     assert calls == []
