@@ -64,7 +64,7 @@ from taas_async._transports import (
     transport_for,
     transports_of,
 )
-from taas_async._transports._common import OwnHttpClient, ReplyTooLarge
+from taas_async._transports._common import OwnHttpClient, ReplyTooLarge, TransportClosedError
 from taas_async._transports._proxy import CertTypes, ProxyTypes, VerifyTypes
 from taas_async._version import __version__
 
@@ -307,6 +307,10 @@ class BaseClient:
                 exc.custom_order_id = ids[0] if len(ids) == 1 else None
             raise
 
+    def _closed_now(self) -> bool:
+        """Whether the client, or the ``http_client`` under it, is closed."""
+        return self.is_closed or self._http.is_closed
+
     async def _attempts(self, call: Call[T], prepared: Prepared, ids: list[str], retries: int) -> T:
         """The attempts of one call, until it has a result or an error to raise."""
         attempt = 0
@@ -315,7 +319,7 @@ class BaseClient:
         while True:
             attempt += 1
             try:
-                if attempt > 1 and (self.is_closed or self._http.is_closed):
+                if attempt > 1 and (self._closed_now()):
                     raise ClientClosedError("the client was closed while this call was retrying")
                 outcome = await self._exchange(prepared, call, attempt)
             except ClientClosedError as closed:
@@ -469,16 +473,20 @@ class BaseClient:
         limits (``max_concurrency``, ``rate_limit``) are waited for first,
         outside that deadline, and held until the reply has been read.
         """
-        if self.is_closed or self._http.is_closed:
+        if self._closed_now():
             # Closed while this call waited for the client's limits: nothing goes out.
             raise ClientClosedError("the client was closed while this call waited to be sent")
         started = time.perf_counter()
         error: APIConnectionError | ResponseTooLargeError | None = None
+        closed = False
         deadline = prepared.deadline()
         prepared.status = None  # of a reply whose body then broke off; not an earlier attempt's
         try:
             async with _within(deadline):
                 reply = await self._sender.send(prepared, self.max_response_size)
+        except TransportClosedError:
+            # Met while this call waited for a connection: nothing went out.
+            closed = True
         except ReplyTooLarge as exc:
             error = _too_large(exc, call.method, prepared.text)
             failure = "too large"
@@ -490,6 +498,11 @@ class BaseClient:
         except TimeoutError:
             error = _wire.deadline_error(deadline, call.method, prepared.text)
             failure = "deadline"
+        if closed:
+            whose = "client" if self._closed_now() else "client's transport"
+            raise ClientClosedError(
+                f"the {whose} was closed while this call waited for a connection"
+            )
         if isinstance(error, ResponseTooLargeError):
             self._log(call, error.status_code, started, attempt, error=failure)
             raise error

@@ -137,8 +137,15 @@ class Sender:
                 for has_body in (False, True)
             }
         )
-        # Our own pool, not a subclass: a subclass may do more in handle_async_request.
-        self._pool = transport if owns_http and type(transport) is H11PoolTransport else None
+        # Our own pool, not a subclass (a subclass may do more in handle_async_request),
+        # nor one whose handle_async_request was replaced on the instance (a spy).
+        self._pool = (
+            transport
+            if owns_http
+            and type(transport) is H11PoolTransport
+            and "handle_async_request" not in getattr(transport, "__dict__", {})
+            else None
+        )
         # A transport answering in this process (the sandbox's), unless it watches requests.
         self._answering: AnsweringTransport | None = None
         if owns_http and answers_directly(transport):

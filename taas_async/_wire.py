@@ -122,6 +122,7 @@ def _shown_url(url: object) -> str:
 #: for the same thousand ids thousands of times a second. Bounded: emptied when full.
 _CANONICAL: dict[str, str] = {}
 _MAX_CANONICAL = 16_384
+_MAX_KEPT_ID = 64
 
 
 def canonical_id(order_id: object) -> str:
@@ -140,9 +141,10 @@ def canonical_id(order_id: object) -> str:
         canonical = text
     if canonical == text:
         canonical = text  # one string kept, not two equal ones
-    if len(_CANONICAL) >= _MAX_CANONICAL:
-        _CANONICAL.clear()
-    _CANONICAL[text] = canonical
+    if len(text) <= _MAX_KEPT_ID:  # an id a server made up past any id's length: not kept
+        if len(_CANONICAL) >= _MAX_CANONICAL:
+            _CANONICAL.clear()
+        _CANONICAL[text] = canonical
     return canonical
 
 

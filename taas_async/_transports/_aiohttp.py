@@ -19,6 +19,7 @@ from taas_async._transports._common import (
     REPLY_STATUS,
     ReplyCap,
     ReplyTooLarge,
+    TransportClosedError,
     describe,
     is_readable,
     origin_of,
@@ -211,7 +212,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 "AiohttpTransport runs on asyncio only; under trio use H11PoolTransport"
             ) from None
         if self._closed:
-            raise RuntimeError("this AiohttpTransport is closed")
+            raise TransportClosedError("this AiohttpTransport is closed")
         if self._session is not None and self._slots is not None:
             if loop is not self._loop:
                 raise RuntimeError("this AiohttpTransport is bound to another event loop")

@@ -47,6 +47,7 @@ __all__ = [
     "OwnHttpClient",
     "ReplyCap",
     "ReplyTooLarge",
+    "TransportClosedError",
     "describe",
     "is_readable",
     "origin_of",
@@ -107,6 +108,10 @@ REPLY_STATUS = "taas_reply_status"
 #: the transport stops reading, closes the connection and raises
 #: :class:`ReplyTooLarge`. Without it, bodies are read whole, whatever size.
 MAX_REPLY_SIZE = "taas_max_reply_size"
+
+
+class TransportClosedError(RuntimeError):
+    """The transport is closed: a request that meets this was not sent."""
 
 
 class ReplyTooLarge(httpx.TransportError):

@@ -33,6 +33,7 @@ from taas_async._transports._common import (
     MAX_REPLY_SIZE,
     REPLY_STATUS,
     Origin,
+    TransportClosedError,
     describe,
     origin_of,
     timeouts_of,
@@ -325,7 +326,7 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
     ) -> _Connection:
         while True:
             if self._closed:
-                raise RuntimeError("this H11PoolTransport is closed")
+                raise TransportClosedError("this H11PoolTransport is closed")
             stack = None if fresh else self._idle.get(origin)
             if stack:
                 conn = stack.pop()
@@ -373,7 +374,7 @@ class H11PoolTransport(httpx.AsyncBaseTransport):
             return await self._open(origin, timeouts)
         waiter.abandoned = True
         if self._closed:
-            raise RuntimeError("this H11PoolTransport is closed")
+            raise TransportClosedError("this H11PoolTransport is closed")
         raise httpx.PoolTimeout(f"no connection free within {pool_timeout} s (pool timeout)")
 
     async def connect_websocket(

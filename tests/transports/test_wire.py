@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from unittest import mock
 
 import anyio
 import attrs
@@ -454,6 +455,22 @@ async def test_the_sdk_own_client_does_not_go_through_httpx_send(
         with anyio.fail_after(LIMIT):
             await c.get_order(ORDER_ID)
     assert len(calls) == 2  # another transport: through httpx
+
+
+async def test_a_spy_on_the_pool_instance_sees_every_request(
+    serve: Callable[[Answer], RawServer],
+) -> None:
+    server = serve(lambda i, head: ok())
+    transport = H11PoolTransport()
+    real = transport.handle_async_request
+    with mock.patch.object(transport, "handle_async_request", side_effect=real) as spy:
+        async with AsyncClient(
+            server.url, TOKEN, allow_insecure_http=True, transport=transport
+        ) as client:
+            with anyio.fail_after(LIMIT):
+                await client.get_order(ORDER_ID)
+                await client.get_order(ORDER_ID)
+    assert spy.call_count == len(server.requests) == 2
 
 
 # --------------------------------------------------------------------------- httpx's own work
