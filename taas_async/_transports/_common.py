@@ -10,6 +10,7 @@ client)::
     httpx.ConnectTimeout       the connection was not established   never sent
     httpx.UnsupportedProtocol  not an http(s) URL                   never sent
     httpx.LocalProtocolError   the request could not be encoded     never sent
+    TransportClosedError       the transport is closed              never sent
     httpx.WriteError           the connection broke while sending   may have reached the server
     httpx.WriteTimeout         sending stalled                      may have reached the server
     httpx.ReadError            the connection broke while reading   may have reached the server

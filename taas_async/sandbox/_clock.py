@@ -214,7 +214,7 @@ class AutojumpClock(VirtualClock):
     the loop pass with no request in flight, no new wait and nothing else
     touching the clock, time jumps to the earliest deadline and its sleepers
     wake. Order fills fall due on the way, so a one-hour TWAP waited on with
-    ``wait_for_order`` completes in about half a second of real time.
+    ``wait_for_order`` completes in well under a second of real time.
 
     Unlike trio's, it cannot see tasks that run without touching the
     sandbox: a task busy with other work (its own sleeps, other I/O) does
