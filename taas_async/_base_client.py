@@ -319,7 +319,7 @@ class BaseClient:
         while True:
             attempt += 1
             try:
-                if attempt > 1 and (self._closed_now()):
+                if attempt > 1 and self._closed_now():
                     raise ClientClosedError("the client was closed while this call was retrying")
                 outcome = await self._exchange(prepared, call, attempt)
             except ClientClosedError as closed:

@@ -51,6 +51,8 @@ _httpx_logger = logging.getLogger("httpx")
 
 #: Methods whose request carries a Content-Length even without a body (as httpx sends them).
 _BODY_METHODS = (b"POST", b"PUT", b"PATCH")
+#: What decides the header fields of an attempt answered in process: (method,
+#: has a body, the body is not empty, on a new connection).
 _HeadKind = tuple[str, bool, bool, bool]
 #: Reply headers that need httpx's own handling: a compressed body, a cookie.
 _HTTPX_HEADERS = (b"content-encoding", b"set-cookie", b"set-cookie2")
@@ -152,8 +154,8 @@ class Sender:
             self._answering = transport
         base = httpx.URL(base_url)
         self._base = base
-        # The header fields httpx would send to the answering transport, by (method,
-        # has a body, the body is not empty, on a new connection); made on first use.
+        # The header fields httpx would send to the answering transport, by _HeadKind;
+        # made on first use.
         self._answer_heads: _Secret[dict[_HeadKind, list[tuple[bytes, bytes]]]] = _Secret({})
         self._origin: Origin | None = None
         # The header fields of a request head, by (has a body, on a new connection).
