@@ -235,33 +235,29 @@ class Sender:
 
     # ------------------------------------------------------------------ direct
 
-    def _goes_direct(self, prepared: Prepared) -> bool:
-        """Whether this attempt can skip httpx's objects and go straight to our pool.
+    def _reaches(self, prepared: Prepared, ours: object) -> bool:
+        """Whether this attempt, through httpx, would reach ``ours``: then it may go there directly.
 
-        Not once the server has set a cookie (the jar must go along), nor when
-        something has replaced the client's transport (a mock, such as respx).
+        ``ours`` is our pool or the transport answering in process. Not once the
+        server has set a cookie (the jar must go along), nor when something has
+        replaced the client's transport (a mock, such as respx).
         """
-        if self._pool is None or self._http.cookies:
+        if ours is None or self._http.cookies:
             return False
         # httpx has no public way to ask which transport a request would go to;
         # without this private one (a future httpx), every request goes through httpx.
         transport_for: Callable[[httpx.URL], object] | None = getattr(
             self._http, "_transport_for_url", None
         )
-        return transport_for is not None and transport_for(prepared.url) is self._pool
+        return transport_for is not None and transport_for(prepared.url) is ours
+
+    def _goes_direct(self, prepared: Prepared) -> bool:
+        """Whether this attempt can go straight to our pool."""
+        return self._reaches(prepared, self._pool)
 
     def _answers(self, prepared: Prepared) -> bool:
         """Whether this attempt can go straight to the transport answering in process."""
-        if self._answering is None or self._http.cookies:
-            return False
-        transport_for: Callable[[httpx.URL], object] | None = getattr(
-            self._http, "_transport_for_url", None
-        )
-        return (
-            transport_for is not None
-            and transport_for(prepared.url) is self._answering
-            and prepared.url.netloc == self._base.netloc
-        )
+        return self._reaches(prepared, self._answering) and prepared.url.netloc == self._base.netloc
 
     async def _answered(self, prepared: Prepared, limit: int) -> ReplyLike:
         """An attempt answered in process: the same header fields as through httpx."""
