@@ -3,8 +3,11 @@
 The sandbox server runs in a process of its own (``python -m
 taas_async.sandbox``, real time), so this process's CPU is the client's
 alone. Each run places ``--orders`` TWAPs of ``--duration`` seconds (one
-fill a second each: about ``--orders`` updates a second) and follows them
-until every one is COMPLETE, three ways, one after the other in one run:
+fill a second each), evenly over one second, so that their fills fall
+evenly too: ``--orders`` updates a second (``--burst`` places them as fast
+as possible: the fills then come in clumps, several times that rate for a
+moment). It follows them until every one is COMPLETE, three ways, one
+after the other in one run:
 
 - ``stream``: ``watch_orders(orders)`` on the order stream (one WebSocket);
 - ``batched polling``: ``watch_orders(orders, stream=False)`` (one list
@@ -17,7 +20,7 @@ client's CPU, the CPU per update against ``json.loads`` of the same message,
 and the latency from the engine's event (the fill's time on the server's
 real-time clock, ``updated_at``) to the snapshot reaching the caller's loop.
 
-    .venv/bin/python benchmarks/stream.py [--orders 1000] [--duration 20] [--chart PATH]
+    .venv/bin/python benchmarks/stream.py [--orders 1000] [--duration 20] [--burst] [--chart PATH]
 """
 
 from __future__ import annotations
@@ -144,6 +147,12 @@ class Run:
         self.server_cpu = 0.0
 
     def saw(self, order: Order, previous: dict[str, Any]) -> None:
+        """Count a snapshot; time it when it shows a fill not seen before.
+
+        ``previous`` starts from the placed orders (:func:`known`): their
+        state as placed is no event of the run (its ``updated_at`` is the
+        placing, before the following began), so it is not timed.
+        """
         self.updates += 1
         if order.updated_at is not None and previous.get(order.id) != order.executed_qty:
             lag = (dt.datetime.now(dt.timezone.utc) - order.updated_at).total_seconds()
@@ -185,17 +194,14 @@ async def follow(
     duration: int,
     name: str,
     how: Callable[[AsyncClient, list[Order], Run], Awaitable[None]],
+    paced: bool = True,
 ) -> Run:
+    orders = await place(url, requests_for(n, duration, name.split(maxsplit=1)[0]), paced=paced)
     transport, counter = counting_transport()
     run = Run(name)
     async with AsyncClient(
         url, DEFAULT_TOKEN, transport=transport, allow_insecure_http=True, timeout=60
     ) as client:
-        placed = await client.place_orders(
-            requests_for(n, duration, name.split(maxsplit=1)[0]), max_concurrency=64
-        )
-        orders = [o for o in placed if isinstance(o, Order)]
-        assert len(orders) == n, [p for p in placed if not isinstance(p, Order)][:3]
         sent, cpu, wall = counter.requests, time.process_time(), time.perf_counter()
         server_cpu = process_cpu(server)
         await how(client, orders, run)
@@ -206,8 +212,31 @@ async def follow(
     return run
 
 
+async def place(url: str, requests: list[PlaceOrderRequest], *, paced: bool) -> list[Order]:
+    """Place the orders from a client of their own (its requests are not counted).
+
+    ``paced``: evenly over one second (the client's ``rate_limit``), so that
+    the orders' steps, a second apart each, fall evenly too: ``len(requests)``
+    updates a second. Otherwise as fast as ``place_orders`` goes: the steps
+    fall in clumps of a few hundred, several times that rate for a moment.
+    """
+    pacing: dict[str, Any] = {"rate_limit": len(requests), "rate_limit_burst": 1} if paced else {}
+    async with AsyncClient(
+        url, DEFAULT_TOKEN, allow_insecure_http=True, timeout=60, **pacing
+    ) as placing:
+        placed = await placing.place_orders(requests, max_concurrency=64)
+    orders = [o for o in placed if isinstance(o, Order)]
+    assert len(orders) == len(requests), [p for p in placed if not isinstance(p, Order)][:3]
+    return orders
+
+
+def known(orders: list[Order]) -> dict[str, Any]:
+    """What the placing showed of each order: a snapshot that shows no more is no event."""
+    return {order.id: order.executed_qty for order in orders}
+
+
 async def by_stream(client: AsyncClient, orders: list[Order], run: Run) -> None:
-    previous: dict[str, Any] = {}
+    previous = known(orders)
     done = 0
     async for order in client.watch_orders(orders, stream=True):
         run.saw(order, previous)
@@ -216,13 +245,13 @@ async def by_stream(client: AsyncClient, orders: list[Order], run: Run) -> None:
 
 
 async def by_batched_polling(client: AsyncClient, orders: list[Order], run: Run) -> None:
-    previous: dict[str, Any] = {}
+    previous = known(orders)
     async for order in client.watch_orders(orders, stream=False):
         run.saw(order, previous)
 
 
 async def by_per_order_polling(client: AsyncClient, orders: list[Order], run: Run) -> None:
-    previous: dict[str, Any] = {}
+    previous = known(orders)
 
     async def one(order: Order) -> None:
         async for snapshot in client.watch_order(order.id or ""):
@@ -287,13 +316,21 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--duration", type=int, default=20, help="seconds each TWAP runs")
     parser.add_argument("--chart", type=Path, default=None)
+    parser.add_argument(
+        "--burst",
+        action="store_true",
+        help="place the orders as fast as possible, not evenly over a second:"
+        " their updates come in clumps at several times the rate",
+    )
     args = parser.parse_args()
     port = free_port()
     server = start_server(port)
     url = f"http://127.0.0.1:{port}"
     try:
         runs = [
-            anyio.run(follow, server.pid, url, args.orders, args.duration, name, how)
+            anyio.run(
+                follow, server.pid, url, args.orders, args.duration, name, how, not args.burst
+            )
             for name, how in (
                 ("stream", by_stream),
                 ("batched polling", by_batched_polling),
@@ -309,7 +346,8 @@ def main() -> None:
     print(
         f"following {args.orders} TWAPs of {args.duration} s to COMPLETE"
         f" (about {args.orders} fills a second), sandbox server in another process,"
-        f" {os.cpu_count()} cores"
+        f" {os.cpu_count()} cores; placed "
+        + ("as fast as possible (updates in clumps)" if args.burst else "evenly over a second")
     )
     header = (
         "way",
