@@ -56,6 +56,8 @@ __all__ = ["IDLE_LIMIT", "STREAM_PATH", "Duplex", "StreamHub"]
 STREAM_PATH = "/ws/orders/"
 #: A connection that sends nothing for this long is closed (real time on a real-time clock).
 IDLE_LIMIT = dt.timedelta(seconds=30)
+#: Updates sent in a row before the session lets the server's other tasks run.
+_TURN = 64
 #: Real seconds at most between two looks at a clock the session cannot wait on.
 POLL = 0.25
 #: The longest client message read (a command is a few dozen bytes).
@@ -269,7 +271,7 @@ class _Session:
         self._woken = False
         self._scope: anyio.CancelScope | None = None
         self._thread = threading.get_ident()  # the event loop's: wake only from there
-        self._lock = anyio.Lock()
+        self._lock = anyio.Lock(fast_acquire=True)
 
     # ------------------------------------------------------------------ from outside
 
@@ -376,13 +378,15 @@ class _Session:
             self.end(INTERNAL_ERROR, LAG_REASON)
             return None
         delay = dt.timedelta(seconds=self._sandbox.faults.stream_delay)
-        for update in updates:
+        for sent, update in enumerate(updates, 1):
             if update.time + delay > until:
                 return update.time + delay
             await self._send(update.text)
             self.cursor = update.seq + 1
             if self.feed is not feed or self._over():
                 return None
+            if sent % _TURN == 0:  # a long burst lets the server's other work in now and then
+                await anyio.lowlevel.checkpoint()
         self._hub.trim(feed)
         return None
 
@@ -404,7 +408,10 @@ class _Session:
                 self._scope = None
 
     async def _send(self, text: str) -> None:
-        async with self._lock:  # the listener's error replies and the updates take turns
+        # The listener's error replies and the updates take turns. Taken without a
+        # checkpoint when free (most sends): one turn of the loop per update cost a
+        # burst of 2,000 of them 0.15 s (_deliver yields every _TURN instead).
+        async with self._lock:
             await self._duplex.send(text)
 
     # ------------------------------------------------------------------ commands

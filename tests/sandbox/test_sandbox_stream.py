@@ -460,6 +460,62 @@ async def test_a_failing_session_closes_with_1011_and_is_logged(
     assert "order stream failed" in caplog.text
 
 
+class Unyielding:
+    """A connection whose sends never give the loop a turn (uvicorn's, while it can write)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def receive(self) -> str | None:
+        await anyio.sleep_forever()
+        return None  # pragma: no cover (never woken)
+
+    async def send(self, text: str) -> None:
+        self.sent.append(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.sent.append(f"close {code}")
+
+    async def abort(self) -> None:
+        self.sent.append("abort")
+
+
+async def test_a_long_burst_goes_out_whole_and_in_order_letting_others_run(
+    anyio_backend: str,
+) -> None:
+    """Updates go out without a turn of the loop each, but a burst does not hold the server."""
+    sandbox = Sandbox()
+    duplex = Unyielding()
+    session = sandbox.streams.open_session(duplex, sandbox.token)
+    session._authenticated = True
+    session._subscribe()
+    async with sandbox.client() as client:
+        placed = await client.place_orders([twap(10) for _ in range(100)])
+    sandbox.advance(10)  # every step and end of the hundred orders: one burst
+    due = session.feed.since(session.cursor)  # type: ignore[union-attr]
+    assert due is not None
+    assert len(due) >= 1000
+    turns = 0
+
+    async def other_work() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await anyio.lowlevel.checkpoint()
+
+    with anyio.fail_after(REAL):
+        async with anyio.create_task_group() as group:
+            group.start_soon(other_work)
+            await anyio.lowlevel.checkpoint()  # the other task is running
+            before = turns
+            await session._deliver(sandbox.now())
+            during = turns - before
+            group.cancel_scope.cancel()
+    assert duplex.sent == [update.text for update in due]  # all, in the feed's order
+    assert len(due) // _streams._TURN <= during <= len(due) // _streams._TURN + 1
+    assert {json.loads(t)["data"]["order_id"] for t in duplex.sent} == {o.id for o in placed}
+
+
 async def test_a_ping_in_process_is_answered_at_once(anyio_backend: str) -> None:
     sandbox = Sandbox()
     ws = await connect(sandbox)
