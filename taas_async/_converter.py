@@ -47,6 +47,7 @@ from taas_async import _models as m
 from taas_async import _numbers as n
 from taas_async import _requests as r
 from taas_async._codec import decimal_to_wire, query_params
+from taas_async._compiled import compile_structure, mark_open_enum, mark_optional_str
 from taas_async._enums import _StrEnum
 from taas_async._exceptions import _as_text
 from taas_async._timeparse import parse_datetime, parse_timestamp
@@ -250,6 +251,7 @@ def _open_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
         text = _structure_str(value, str)
         return by_value.get(text, text)  # unknown values are kept, never an error
 
+    mark_open_enum(structure_open_enum, by_value)
     return structure_open_enum
 
 
@@ -281,7 +283,9 @@ _OVERRIDES: dict[type, dict[str, Any]] = {
 }
 
 
-def _model_hook_factory(converter: cattrs.Converter, *, forbid_extra_keys: bool) -> Any:
+def _model_hook_factory(
+    converter: cattrs.Converter, *, forbid_extra_keys: bool, compiled: bool
+) -> Any:
     def factory(cls: type[T]) -> Callable[[Any, Any], T]:
         fields = attrs.fields(cls)  # type: ignore[arg-type]
         collections = [
@@ -328,6 +332,9 @@ def _model_hook_factory(converter: cattrs.Converter, *, forbid_extra_keys: bool)
             cls, converter, _cattrs_detailed_validation=False, **options
         )
         structure_detailed = make_dict_structure_fn(cls, converter, **options)
+        structure_compiled = (
+            _compile(cls, converter, options) if compiled and not forbid_extra_keys else None
+        )
 
         def structure_model(value: Any, tp: Any) -> T:
             if list_key is not None and isinstance(value, list):  # a bare list of items
@@ -344,6 +351,8 @@ def _model_hook_factory(converter: cattrs.Converter, *, forbid_extra_keys: bool)
             if zoned and value.get("time_zone") not in _UTC_NAMES:
                 fields = _localize_naive(fields, timestamps, value.get("time_zone"))
             try:
+                if structure_compiled is not None:
+                    return structure_compiled(fields, value)  # type: ignore[no-any-return]
                 obj = structure_fast(fields, tp)
             except Exception:  # noqa: BLE001 (the detailed pass below raises it, with paths)
                 obj = None
@@ -355,6 +364,22 @@ def _model_hook_factory(converter: cattrs.Converter, *, forbid_extra_keys: bool)
         return structure_model
 
     return factory
+
+
+def _compile(
+    cls: type[Any], converter: cattrs.Converter, options: Mapping[str, Any]
+) -> Callable[[Mapping[str, Any], Any], Any] | None:
+    """The model's compiled structuring (``_compiled``): each field's hook as cattrs picks it."""
+    hooks: dict[str, tuple[Callable[[Any, Any], Any], Any]] = {}
+    for a in attrs.fields(cls):
+        if a.name == "raw":
+            continue
+        given = options.get(a.name)
+        if given is not None and (given.rename is not None or given.omit or not given.struct_hook):
+            return None  # not a plain hook: cattrs' own function
+        hook = given.struct_hook if given is not None else converter.get_structure_hook(a.type)
+        hooks[a.name] = (hook, a.type)
+    return compile_structure(cls, hooks)
 
 
 def _null_is_default(
@@ -421,6 +446,9 @@ def _structure_optional_str(value: Any, _: Any) -> str | None:
     if value is None or type(value) is str:
         return value
     return _structure_str(value, str)
+
+
+mark_optional_str(_structure_optional_str)
 
 
 # ``X | None`` hooks that take None themselves: one call per field, not two.
@@ -529,8 +557,12 @@ def _unstructure_datetime(value: dt.datetime) -> str:
 # --------------------------------------------------------------------------- the converter
 
 
-def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
-    """Build a converter with every hook. ``forbid_extra_keys`` makes a strict one for tests."""
+def make_converter(*, forbid_extra_keys: bool = False, compiled: bool = True) -> cattrs.Converter:
+    """Build a converter with every hook. ``forbid_extra_keys`` makes a strict one for tests.
+
+    ``compiled=False``: the models structured by cattrs' generated functions
+    alone, not by ``_compiled``'s (the reference those are tested against).
+    """
     converter = cattrs.Converter(forbid_extra_keys=forbid_extra_keys)
     converter.register_structure_hook(Decimal, _structure_decimal)
     converter.register_structure_hook(dt.datetime, _structure_datetime)
@@ -555,7 +587,7 @@ def make_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
     )
     converter.register_structure_hook_factory(
         lambda tp: tp in _MODELS,
-        _model_hook_factory(converter, forbid_extra_keys=forbid_extra_keys),
+        _model_hook_factory(converter, forbid_extra_keys=forbid_extra_keys, compiled=compiled),
     )
     converter.register_unstructure_hook(Decimal, decimal_to_wire)
     converter.register_unstructure_hook(dt.datetime, _unstructure_datetime)

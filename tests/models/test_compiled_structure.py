@@ -1,0 +1,249 @@
+"""Replies structured by the compiled functions exactly as by cattrs' own.
+
+The models' structuring functions are compiled from the converter's hooks
+(positional arguments, a hook skipped where it would return its input);
+cattrs' generated functions are the reference. For any reply, both give the
+same model, field by field, down to the type and the digits of every value
+(``Decimal('1.0')`` is not ``Decimal('1')``, nor ``1``), or both refuse it
+with the same errors.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pytest
+from conftest import load
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from taas_async import MultiOrder, Order, OrdersPage, _converter
+from taas_async._codec import decode_json
+from taas_async._compiled import compile_structure
+from taas_async._converter import _MODELS, ShapeError, make_converter, structure
+
+COMPILED = make_converter()
+REFERENCE = make_converter(compiled=False)
+
+_TEXTS = [
+    "",
+    "ACTIVE",
+    "COMPLETE",
+    "CANCELED",
+    "buy",
+    "sell",
+    "long",
+    "TWAP",
+    "Iceberg",
+    "6fe4ba3e-c578-45bd-824c-c523bf3c56de",
+    "-1",
+    "-1.00000000000000000000",
+    "1.5",
+    "0.00000001",
+    "1e5",
+    "1E-7",
+    "NaN",
+    "Infinity",
+    " 1",
+    "1_000",
+    "abc",
+    "true",
+    "2026-01-01T00:00:00Z",
+    "2026-01-01T00:00:00.123456",
+    "2026-01-01T00:00:00+02:00",
+    "2026-13-01T00:00:00Z",
+    "UTC",
+    "Europe/Paris",
+    "Mars/Olympus_Mons",
+    "mock,binance",
+    "1.5,2",
+    "1.5,x",
+]
+_SCALARS = st.one_of(
+    st.none(),
+    st.sampled_from(_TEXTS),
+    st.text(max_size=4),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.sampled_from([0, 1, -1, 10**30, 10**120, -(10**120)]),
+    st.decimals(allow_nan=True, allow_infinity=True, places=None),
+    st.sampled_from([Decimal("1.0"), Decimal("-1"), Decimal("1E+999"), Decimal("-0")]),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["id", "a", "status", "qty"]), inner, max_size=3),
+    ),
+    max_leaves=6,
+)
+
+
+def bodies(cls: type[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Replies for ``cls``: each field missing, null, or a value of any JSON type (often wrong)."""
+    names = [f.name for f in attrs.fields(cls) if f.name != "raw"]
+    return st.fixed_dictionaries(
+        {}, optional=dict.fromkeys([*names, "time_zone", "unknown"], _VALUES)
+    )
+
+
+def outcome(body: Any, tp: Any, converter: Any) -> tuple[str, Any]:
+    """What structuring gives, comparable to the digit: its repr and value types, or the errors."""
+    try:
+        result = structure(body, tp, using=converter)
+    except ShapeError as exc:
+        return "error", exc.errors
+    return "model", (repr(result), _types(result), _raw_of(result))
+
+
+def _types(value: Any) -> Any:
+    if attrs.has(type(value)):
+        return (
+            type(value).__name__,
+            [(f.name, _types(getattr(value, f.name))) for f in attrs.fields(type(value))],
+        )
+    if isinstance(value, list):
+        return [_types(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _types(v) for k, v in value.items()}
+    return type(value).__name__
+
+
+def _raw_of(value: Any) -> Any:
+    return id(value.raw) if attrs.has(type(value)) else None
+
+
+@pytest.mark.parametrize("cls", _MODELS, ids=lambda c: c.__name__)
+@settings(
+    max_examples=150,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_any_reply_is_structured_as_cattrs_does(cls: type[Any], data: st.DataObject) -> None:
+    body = data.draw(bodies(cls))
+    if "id" in {f.name for f in attrs.fields(cls)} and data.draw(st.booleans()):
+        body["id"] = data.draw(st.sampled_from(["7", "6fe4ba3e-c578-45bd-824c-c523bf3c56de"]))
+    assert outcome(body, cls, COMPILED) == outcome(body, cls, REFERENCE)
+
+
+@pytest.mark.parametrize(
+    ("name", "tp"),
+    [
+        ("seed_order.json", Order),
+        ("seed_multi_order.json", MultiOrder),
+        ("docs_multi_order.json", MultiOrder),
+    ],
+)
+def test_the_documented_replies_come_out_alike(name: str, tp: type[Any]) -> None:
+    body = decode_json(load(name))
+    compiled, reference = outcome(body, tp, COMPILED), outcome(body, tp, REFERENCE)
+    assert compiled[0] == "model"
+    assert compiled == reference
+
+
+def test_a_page_of_orders_comes_out_alike() -> None:
+    order = json.loads(load("seed_order.json"))
+    page = {
+        "orders": [{**order, "id": f"{i}", "custom_order_id": ""} for i in range(20)],
+        "count": 20,
+        "num_pages": 1,
+    }
+    body = decode_json(json.dumps(page))
+    compiled, reference = outcome(body, OrdersPage, COMPILED), outcome(body, OrdersPage, REFERENCE)
+    assert compiled[0] == "model"
+    assert compiled == reference
+
+
+def test_every_model_is_compiled() -> None:
+    """No model falls back to cattrs' function unnoticed (the speed is the point)."""
+    for cls in _MODELS:
+        hooks = {
+            f.name: (COMPILED.get_structure_hook(f.type), f.type)
+            for f in attrs.fields(cls)
+            if f.name != "raw"
+        }
+        assert compile_structure(cls, hooks) is not None, cls
+
+
+def test_a_model_that_does_not_fit_is_left_to_cattrs() -> None:
+    @attrs.frozen
+    class KeywordOnly:
+        id: str = attrs.field(kw_only=True)
+
+    @attrs.frozen
+    class NotInInit:
+        id: str
+        seen: int = attrs.field(init=False, default=0)
+
+    @attrs.frozen
+    class SelfMade:
+        id: str
+        key: str = attrs.field(default=attrs.Factory(lambda self: self.id, takes_self=True))
+
+    for cls in (KeywordOnly, NotInInit, SelfMade):
+        hooks = {f.name: (lambda value, _: value, Any) for f in attrs.fields(cls)}
+        assert compile_structure(cls, hooks) is None
+
+
+def test_null_and_missing_differ_where_the_hook_says_so() -> None:
+    """A hook that refuses null: a missing key is the default, a null is the hook's error."""
+
+    def strict(value: Any, _: Any) -> int:
+        if type(value) is not int:
+            raise TypeError("expected an int")
+        return value
+
+    @attrs.frozen
+    class Counted:
+        id: str
+        count: int = 3
+
+    structure_counted = compile_structure(
+        Counted, {"id": (COMPILED.get_structure_hook(str), str), "count": (strict, int)}
+    )
+    assert structure_counted is not None
+    assert structure_counted({"id": "a"}, None) == Counted("a", 3)
+    assert structure_counted({"id": "a", "count": 5}, None) == Counted("a", 5)
+    with pytest.raises(TypeError):
+        structure_counted({"id": "a", "count": None}, None)
+    with pytest.raises(KeyError):
+        structure_counted({"count": 5}, None)
+
+    def zero_for_null(value: Any, _: Any) -> int:
+        return 0 if value is None else int(value)
+
+    structure_zeroed = compile_structure(
+        Counted, {"id": (COMPILED.get_structure_hook(str), str), "count": (zero_for_null, int)}
+    )
+    assert structure_zeroed is not None
+    assert structure_zeroed({"id": "a"}, None) == Counted("a", 3)
+    assert structure_zeroed({"id": "a", "count": None}, None) == Counted("a", 0)
+
+
+def test_the_compiled_path_is_the_one_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparisons above compare two paths: the default converter takes the compiled one."""
+    taken: list[type[Any]] = []
+
+    def spying(cls: type[Any], hooks: Any) -> Any:
+        structure_cls = compile_structure(cls, hooks)
+        assert structure_cls is not None
+
+        def spy(fields: Any, raw: Any) -> Any:
+            taken.append(cls)
+            return structure_cls(fields, raw)
+
+        return spy
+
+    monkeypatch.setattr(_converter, "compile_structure", spying)
+    body = decode_json(load("seed_order.json"))
+    structure(body, Order, using=make_converter())
+    assert taken == [Order]
+    taken.clear()
+    structure(body, Order, using=make_converter(compiled=False))
+    assert taken == []
