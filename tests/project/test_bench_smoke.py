@@ -112,7 +112,6 @@ def test_quick_benchmark_reports_every_goal_row_on_every_loop(tmp_path: Path) ->
     assert rows["throughput, 64 in flight, 20 ms server"]["uvloop"][1] == "≥ 0.9"
     assert rows["throughput, 1,024 in flight, 0 ms server"]["asyncio"][1] == "≥ 0.6"
     assert "TCPConnector(limit=100)" in report  # the same pool both sides, said so
-
     assert (tmp_path / "bench.png").read_bytes().startswith(b"\x89PNG")
 
 
@@ -132,8 +131,21 @@ def test_the_stream_benchmark_counts_the_requests_of_every_way() -> None:
     rows = {
         name: line[len(name) :].split()
         for line in lines
-        for name in ("stream", "batched polling", "per-order polling")
+        for name in (
+            "stream",
+            "batched polling",
+            "per-order polling",
+            "bare reader",
+            "bare aiohttp",
+        )
         if line.startswith(name + " ")
+    }
+    assert set(rows) == {
+        "stream",
+        "batched polling",
+        "per-order polling",
+        "bare reader",
+        "bare aiohttp",
     }
     requests = {name: int(cells[0]) for name, cells in rows.items()}
     updates = {name: int(cells[3]) for name, cells in rows.items()}
@@ -143,4 +155,16 @@ def test_the_stream_benchmark_counts_the_requests_of_every_way() -> None:
     assert 1 <= requests["batched polling"] < requests["per-order polling"]
     assert requests["stream"] < requests["per-order polling"]
     assert all(n >= 10 for n in updates.values())  # every order seen to its end, each way
+    assert requests["bare reader"] == requests["bare aiohttp"] == 0  # the stream alone
+    floors = [line for line in lines if line.startswith("floor, ")]
+    assert [line.split(" (", 1)[0] for line in floors] == [
+        "floor, bare reader",
+        "floor, bare aiohttp",
+    ]
     assert any(line.startswith("goals (stream):") for line in lines)
+    # Ten orders placed evenly over a second: the placed state is not timed, the fills are
+    # (p50 and p99 are figures, not "nan": some fills were timed).
+    assert "placed evenly over a second" in lines[0]
+    p50, p99 = float(rows["stream"][6]), float(rows["stream"][7])
+    assert p50 >= 0  # nan when nothing was timed
+    assert p99 >= p50
