@@ -7,7 +7,9 @@ on a successful reply, ``_wire.decode_success`` (exact JSON decoding, every
 decimal a ``Decimal``, then structuring with the ``get_all_orders``
 endpoint's own parser), given an ``httpx.Response`` holding those bytes;
 ``.orders`` is the list of typed ``Order`` objects. The baseline is
-``json.loads`` of the same bytes.
+``json.loads`` of the same bytes. Beside them, the floor: ``json.loads``
+then the thousand ``Order``s built from values converted beforehand, what
+any decoder to these attrs classes pays before it reads a single field.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import attrs
 import httpx
 from server import SEED_ORDER, orders_page
 
@@ -51,6 +54,20 @@ def sdk_decoder(body: bytes) -> Callable[[], list[Order]]:
     return decode
 
 
+def floor_decoder(body: bytes, orders: list[Order]) -> Callable[[], list[Order]]:
+    """The floor under any decoder to attrs ``Order``s: ``json.loads``, then each ``Order``
+    built from its fields' values, every one converted already (nothing read, nothing checked).
+    """
+    names = [a.name for a in attrs.fields(Order)]
+    values = [tuple(getattr(order, name) for name in names) for order in orders]
+
+    def decode() -> list[Order]:
+        json.loads(body)
+        return [Order(*row) for row in values]
+
+    return decode
+
+
 @dataclass
 class DecodeResult:
     orders: int
@@ -58,6 +75,7 @@ class DecodeResult:
     number: int = 0  # decodings per timing
     raw_s: list[float] = field(default_factory=list)  # per round: min over repeats
     sdk_s: list[float] = field(default_factory=list)
+    floor_s: list[float] = field(default_factory=list)  # see floor_decoder
     error: str = ""
 
     @property
@@ -80,17 +98,20 @@ def measure_decode(orders: int, rounds: int, repeats: int, min_time: float) -> D
         if len(decoded) != orders or len({o.id for o in decoded}) != orders:
             raise RuntimeError("the page did not decode to distinct orders")
         raw, typed = _timer(lambda: json.loads(body)), _timer(sdk)
+        floor = _timer(floor_decoder(body, decoded))
         number = 1
         while typed.timeit(number) < min_time and number < 1 << 16:  # bounded calibration
             number *= 2
         result.number = number
         for _ in range(rounds):
-            best_raw = best_sdk = math.inf
-            for _ in range(repeats):  # interleaved: a noisy moment hits both
+            best_raw = best_sdk = best_floor = math.inf
+            for _ in range(repeats):  # interleaved: a noisy moment hits all
                 best_raw = min(best_raw, raw.timeit(number) / number)
                 best_sdk = min(best_sdk, typed.timeit(number) / number)
+                best_floor = min(best_floor, floor.timeit(number) / number)
             result.raw_s.append(best_raw)
             result.sdk_s.append(best_sdk)
+            result.floor_s.append(best_floor)
     except Exception as exc:
         result.error = f"{type(exc).__name__}: {exc}"[:200]
     return result

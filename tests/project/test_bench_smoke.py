@@ -112,6 +112,16 @@ def test_quick_benchmark_reports_every_goal_row_on_every_loop(tmp_path: Path) ->
     assert rows["throughput, 64 in flight, 20 ms server"]["uvloop"][1] == "≥ 0.9"
     assert rows["throughput, 1,024 in flight, 0 ms server"]["asyncio"][1] == "≥ 0.6"
     assert "TCPConnector(limit=100)" in report  # the same pool both sides, said so
+    section = report.split("## Decoding a page", 1)[1]
+    floor_rows = [
+        cells
+        for line in section.splitlines()
+        if (cells := [c.strip() for c in line.strip().strip("|").split("|")])[0].isdigit()
+    ]
+    assert floor_rows  # one a round: json.loads ms, SDK ms, ratio, floor ratio
+    for cells in floor_rows:
+        assert float(cells[4].rstrip("x")) >= 1  # the floor does json.loads and more
+
     assert (tmp_path / "bench.png").read_bytes().startswith(b"\x89PNG")
 
 
