@@ -9,6 +9,7 @@ import datetime as dt
 import heapq
 import itertools
 import math
+import sys
 import time
 from collections.abc import Iterator
 from typing import Protocol
@@ -157,9 +158,10 @@ def _task_id() -> int:
     except RuntimeError:  # no asyncio loop in this thread
         task = None
     if task is None:  # trio's task (trio, or trio in guest mode on an asyncio loop)
-        import trio.lowlevel  # noqa: PLC0415 (trio is optional; loaded already when running)
-
-        task = trio.lowlevel.current_task()
+        trio_lowlevel = sys.modules.get("trio.lowlevel")  # loaded already when trio runs
+        if trio_lowlevel is None:
+            raise RuntimeError("the autojump clock was used outside any task")
+        task = trio_lowlevel.current_task()  # RuntimeError outside trio's tasks too
     return id(task)
 
 

@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import inspect
 import itertools
+import sys
 import time
 from decimal import Decimal
 
@@ -482,6 +483,37 @@ async def test_the_clock_tells_tasks_apart_as_anyio_does(anyio_backend: str) -> 
     await record()
     assert all(ours == anyio_id for ours, anyio_id in ids)
     assert len({ours for ours, _ in ids}) == 4
+
+
+@pytest.mark.parametrize("trio_loaded", [False, True])
+def test_outside_any_task_the_clock_says_so(
+    trio_loaded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a plain callback of the loop: a RuntimeError, whether trio is loaded or not."""
+    if not trio_loaded:  # as on a machine without trio: nothing to import
+        monkeypatch.delitem(sys.modules, "trio.lowlevel", raising=False)
+        monkeypatch.setitem(sys.modules, "trio", None)  # an import of trio would fail
+    else:
+        pytest.importorskip("trio.lowlevel")
+    raised: list[BaseException] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def callback() -> None:
+            try:
+                _task_id()
+            except BaseException as exc:
+                raised.append(exc)
+            done.set_result(None)
+
+        loop.call_soon(callback)
+        await done
+
+    asyncio.run(main())
+    assert len(raised) == 1
+    assert type(raised[0]) is RuntimeError
 
 
 def test_trio_tasks_in_guest_mode_on_asyncio_are_told_apart() -> None:
