@@ -195,6 +195,7 @@ class BaseClient:
         if self._state is _ClientState.CLOSED:
             return
         self._state = _ClientState.CLOSED
+        self._limits.close()  # calls queued for max_concurrency / rate_limit: refused now
         if self._owns_http:
             await self._http.aclose()
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import anyio
 import attrs
 
-from taas_async._exceptions import ConfigurationError
+from taas_async._exceptions import ClientClosedError, ConfigurationError
 from taas_async._timer import Timer
 
 __all__ = ["Backoff"]
@@ -126,28 +126,70 @@ class _TokenBucket:
 
 
 class _Limits:
-    """The client-wide cap on requests in flight and the optional rate limit."""
+    """The client-wide cap on requests in flight and the optional rate limit.
+
+    :meth:`close` ends every wait for them at once: a call queued behind a
+    slow rate limit learns that the client was closed now, not at its turn.
+    """
 
     def __init__(self, max_concurrency: int | None, rate: float | None, burst: int) -> None:
         self.max_concurrency = max_concurrency
         self._semaphore: anyio.Semaphore | None = None
         self._bucket = _TokenBucket(rate, burst) if rate is not None else None
         self.active = max_concurrency is not None or rate is not None
+        self._waits: set[anyio.CancelScope] = set()
+        self._closed = False
+
+    def close(self) -> None:
+        """End every wait for a slot, now and from now on, in :class:`ClientClosedError`."""
+        self._closed = True
+        for scope in self._waits:
+            scope.cancel()
 
     @asynccontextmanager
     async def slot(self, timer: Timer) -> AsyncIterator[None]:
-        """Hold a place among the requests in flight, then take a rate token."""
-        if self.max_concurrency is None:
-            if self._bucket is not None:
-                await self._bucket.take(timer)
-            yield
-            return
-        if self._semaphore is None:
+        """Hold a place among the requests in flight, then take a rate token.
+
+        Raises:
+            ClientClosedError: closed before the slot was had (nothing is held).
+
+        """
+        if self._semaphore is None and self.max_concurrency is not None:
             self._semaphore = anyio.Semaphore(self.max_concurrency)
-        async with self._semaphore:
-            if self._bucket is not None:
-                await self._bucket.take(timer)
+        semaphore = self._semaphore
+        with self._waiting():
+            if semaphore is not None:
+                await semaphore.acquire()
+            try:
+                if self._bucket is not None:
+                    await self._bucket.take(timer)
+            except BaseException:
+                if semaphore is not None:
+                    semaphore.release()
+                raise
+        try:
             yield
+        finally:
+            if semaphore is not None:
+                semaphore.release()
+
+    @contextmanager
+    def _waiting(self) -> Iterator[None]:
+        """A wait :meth:`close` can end: ClientClosedError instead of whatever it waited for."""
+        if self._closed:
+            raise ClientClosedError(_CLOSED_WAITING)
+        scope = anyio.CancelScope()
+        self._waits.add(scope)
+        try:
+            with scope:
+                yield
+        finally:
+            self._waits.discard(scope)
+        if scope.cancelled_caught:
+            raise ClientClosedError(_CLOSED_WAITING)
+
+
+_CLOSED_WAITING = "the client was closed while this call waited to be sent"
 
 
 def check_limits(

@@ -44,6 +44,7 @@ from faultserver import Fault, FaultServer
 from taas_async import (
     AsyncClient,
     Backoff,
+    ClientClosedError,
     ConfigurationError,
     InternalServerError,
     Order,
@@ -719,6 +720,48 @@ async def test_rate_limit_shared_by_two_place_orders() -> None:
     assert all(isinstance(result, Order) for batch in batches.values() for result in batch)
     assert [exchange.method for exchange in sandbox.exchanges] == ["POST"] * 60
     assert arrival_us(sandbox) == [i * 20_000 for i in range(60)]
+
+
+@pytest.mark.parametrize("limit", ["rate_limit", "max_concurrency"])
+async def test_closing_the_client_ends_every_wait_for_its_limits_at_once(limit: str) -> None:
+    """Calls queued for the client's limits learn of its close now, not at their turn.
+
+    Each ends in ClientClosedError and sends nothing. The waits would
+    otherwise outlast the real-time guard: a rate token every 100 s, or the
+    one slot held by a call the server keeps waiting on a virtual clock that
+    nobody moves.
+    """
+    sandbox = Sandbox()
+    if limit == "rate_limit":
+        client = sandbox.client(rate_limit=0.01, max_retries=0)
+    else:
+        sandbox.faults.latency = 30  # on a clock that stands still: held for ever
+        client = sandbox.client(max_concurrency=1, max_retries=0, timeout=60)
+    refused: list[ClientClosedError] = []
+    answered: list[object] = []
+
+    async def call() -> None:
+        try:
+            answered.append(await client.get_balances())
+        except ClientClosedError as exc:
+            refused.append(exc)
+
+    with anyio.fail_after(REAL_SECONDS):
+        async with anyio.create_task_group() as group:
+            for _ in range(5):
+                group.start_soon(call)
+            for _ in range(100):  # every call started: one through, four queued
+                await anyio.lowlevel.checkpoint()
+            assert not refused
+            await client.aclose()
+            while len(refused) < 4:
+                await anyio.lowlevel.checkpoint()
+            group.cancel_scope.cancel()  # the call the server still holds, if any
+    for exc in refused:
+        assert "closed while this call waited to be sent" in str(exc)
+    assert len(sandbox.exchanges) == (1 if limit == "rate_limit" else 0)
+    with pytest.raises(ClientClosedError):
+        await client.get_balances()
 
 
 # ---------------------------------------------------------------------- D. validation
