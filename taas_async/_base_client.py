@@ -324,9 +324,14 @@ class BaseClient:
                     raise ClientClosedError("the client was closed while this call was retrying")
                 outcome = await self._exchange(prepared, call, attempt)
             except ClientClosedError as closed:
-                if call.kind == "order" and acted is not None:
+                if acted is None or call.kind == "read":
+                    raise
+                if call.kind == "order":
                     raise _reconcile.outcome_unknown(call, ids, acted, str(closed)) from closed
-                raise
+                # A cancel or another change: say that an earlier attempt may have made it.
+                raise ClientClosedError(
+                    f"{closed}; an earlier attempt may have reached the server and acted ({acted})"
+                ) from acted
             if not isinstance(outcome, TaaSError):
                 return outcome
             error: TaaSError = outcome

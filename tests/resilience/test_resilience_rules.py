@@ -19,6 +19,7 @@ import respx
 from conftest import API, BASE_URL, TOKEN, load_json, order_request
 from conftest import GENERATED_ID as GENERATED
 from faultserver import Fault, FaultServer
+from request_kwargs import sandbox_order_request
 
 from taas_async import (
     AiohttpTransport,
@@ -40,6 +41,7 @@ from taas_async import (
     PlaceMultiOrderRequest,
     PlaceOrderRequest,
     RequestValidationError,
+    TaaSError,
 )
 from taas_async._transports import connect_errors_are_exact, transports_of
 from taas_async.sandbox import AutojumpClock, Sandbox
@@ -536,6 +538,22 @@ async def test_closing_the_client_during_a_backoff_ends_the_call_with_a_typed_er
     error = await _call_and_close(client, client.get_balances(), 0.1)
     assert isinstance(error, ClientClosedError)
     assert "while this call was retrying" in str(error)
+
+
+@pytest.mark.anyio
+async def test_closing_the_client_while_a_cancel_is_uncertain_says_it_may_be_done() -> None:
+    """A cancel whose first attempt may have reached the server: the error says so."""
+    sandbox = Sandbox()
+    async with sandbox.client() as placing:
+        order = await placing.place_order(sandbox_order_request())
+    sandbox.faults.fail_next(1, 502, path=f"api/order/{order.id}", method="DELETE")
+    client = sandbox.client(backoff=Backoff(initial=0.3, maximum=0.3, jitter=False))
+    error = await _call_and_close(client, client.cancel_order(order.id), 0.1)
+    assert type(error) is ClientClosedError
+    assert "while this call was retrying" in str(error)
+    assert "an earlier attempt may have reached the server and acted" in str(error)
+    assert "502" in str(error)
+    assert isinstance(error.__cause__, TaaSError)
 
 
 @pytest.mark.anyio
