@@ -215,11 +215,6 @@ class OrderStream:
 
     # ------------------------------------------------------------------ iteration
 
-    def _has_news(self) -> bool:
-        """Whether the next update (or error) is here already: :meth:`__anext__` reads no socket."""
-        ws = self._ws
-        return bool(self._ready) or (ws is not None and not self._resync_due and ws.ready)
-
     def __aiter__(self) -> OrderStream:
         return self
 

@@ -338,7 +338,8 @@ async def _follow(
             continue
         until = next_round if watch.deadline is None else min(next_round, watch.deadline)
         try:
-            update = await _next_update(live, timer, until - now)
+            with timer.fail_after(until - now):
+                update = await live.__anext__()
         except TimeoutError:
             if watch.deadline is not None and timer.current_time() >= watch.deadline:
                 raise watch.timed_out() from None
@@ -364,14 +365,6 @@ async def _follow(
             continue
         if watch.news(update.order):
             yield update.order
-
-
-async def _next_update(live: OrderStream, timer: Any, within: float) -> m.OrderUpdate:
-    """The stream's next update, within ``within`` seconds (TimeoutError past them)."""
-    if within > 0 and live._has_news():  # no wait to bound: no cancel scope either
-        return await live.__anext__()
-    with timer.fail_after(within):
-        return await live.__anext__()
 
 
 def _given_first(watch: _Watch) -> list[m.Order]:
