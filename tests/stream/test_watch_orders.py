@@ -21,6 +21,7 @@ import httpx
 import pytest
 import respx
 from conftest import TOKEN, load_json
+from wsproto.events import Message
 from wsserver import Conn, WSServer
 
 from taas_async import (
@@ -210,6 +211,56 @@ def ws_update(n: int, update_type: str, status: str, executed: str) -> str:
             "data": {"order_id": order["id"], "update_type": update_type, "order": order},
         }
     )
+
+
+@pytest.mark.parametrize("second", ["an acknowledgement", "an older state"])
+async def test_the_timeout_holds_when_messages_read_at_once_bring_no_update(
+    anyio_backend: str, second: str
+) -> None:
+    """Two messages in one read, neither news for the watch: the timeout still ends it.
+
+    An update for another order, then one that yields nothing (a message of
+    another type, or an update older than the state already seen): the
+    stream then waits on the socket, and the watch's deadline must bound
+    that wait too.
+    """
+    asked = threading.Event()
+
+    async def handler(conn: Conn, index: int) -> None:
+        await conn.receive()  # authenticate
+        await conn.receive()  # subscribe
+        assert await asyncio.to_thread(asked.wait, 5)  # the watch has the state over REST
+        await asyncio.sleep(0.2)
+        if second == "an older state":
+            newer = {**order_json(1, "ACTIVE", "2"), "updated_at": "2030-01-01T00:00:00Z"}
+            update = {"order_id": newer["id"], "update_type": "order_fill_received"}
+            await conn.send(
+                json.dumps({"type": "order_update", "data": {**update, "order": newer}})
+            )
+            await asyncio.sleep(0.2)
+            older = {**order_json(1, "ACTIVE", "0"), "updated_at": "2000-01-01T00:00:00Z"}
+            text = json.dumps({"type": "order_update", "data": {**update, "order": older}})
+        else:
+            text = json.dumps({"type": "subscribed"})
+        other = ws_update(99, "order_fill_received", "ACTIVE", "1")
+        conn.writer.write(conn.ws.send(Message(data=other)) + conn.ws.send(Message(data=text)))
+        await conn.writer.drain()
+        await conn.drain_forever()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.set()
+        if request.url.path.endswith("/api/orders/"):
+            return httpx.Response(200, json={"orders": [order_json(1)], "count": 1, "num_pages": 1})
+        return httpx.Response(200, json=order_json(1))
+
+    with WSServer(handler) as ws, respx.mock(using="httpx", assert_all_called=False) as mock:
+        mock.get(url__regex=r"/api/orders?/").mock(side_effect=answer)
+        async with AsyncClient(ws.url, TOKEN, allow_insecure_http=True) as client:
+            watched = Order(id=order_json(1)["id"], custom_order_id="mine-1")
+            with anyio.fail_after(LIMIT):  # a real-time guard: the watch must end by itself
+                with pytest.raises(WaitTimeoutError):
+                    async for _ in client.watch_orders([watched], timeout=1.0, stream=True):
+                        pass
 
 
 async def test_on_the_stream_one_connection_follows_them_all() -> None:
