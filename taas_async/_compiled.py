@@ -23,6 +23,7 @@ None, and cattrs' own function is used.
 from __future__ import annotations
 
 import keyword
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,10 +31,13 @@ import attrs
 
 __all__ = ["compile_structure", "mark_open_enum", "mark_optional_str"]
 
-#: Hooks the compiled code may bypass, and how: hook -> kind.
-_KINDS: dict[Callable[..., Any], str] = {}
+#: Hooks the compiled code may bypass, and how: hook -> kind. Weak: every
+#: converter makes hooks of its own, and they go with it.
+_KINDS: weakref.WeakKeyDictionary[Callable[..., Any], str] = weakref.WeakKeyDictionary()
 #: An open enum hook's table of known values.
-_ENUM_VALUES: dict[Callable[..., Any], Mapping[str, Any]] = {}
+_ENUM_VALUES: weakref.WeakKeyDictionary[Callable[..., Any], Mapping[str, Any]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def mark_optional_str(hook: Callable[..., Any]) -> None:
