@@ -119,8 +119,8 @@ def test_quick_benchmark_reports_every_goal_row_on_every_loop(tmp_path: Path) ->
         if (cells := [c.strip() for c in line.strip().strip("|").split("|")])[0].isdigit()
     ]
     assert floor_rows  # one a round: json.loads ms, SDK ms, ratio, floor ratio
-    for cells in floor_rows:
-        assert float(cells[4].rstrip("x")) >= 1  # the floor does json.loads and more
+    for cells in floor_rows:  # json.loads and more, and less than the SDK's decoding
+        assert 1 <= float(cells[4]) < float(cells[3])
 
     assert (tmp_path / "bench.png").read_bytes().startswith(b"\x89PNG")
 
@@ -165,7 +165,9 @@ def test_the_stream_benchmark_counts_the_requests_of_every_way() -> None:
     assert 1 <= requests["batched polling"] < requests["per-order polling"]
     assert requests["stream"] < requests["per-order polling"]
     assert all(n >= 10 for n in updates.values())  # every order seen to its end, each way
-    assert requests["bare reader"] == requests["bare aiohttp"] == 0  # the stream alone
+    # The placed state handed back first is not counted: what the stream read is, at
+    # most four fills and an end for each of the ten orders.
+    assert updates["stream"] <= 50
     floors = [line for line in lines if line.startswith("floor, ")]
     assert [line.split(" (", 1)[0] for line in floors] == [
         "floor, bare reader",
