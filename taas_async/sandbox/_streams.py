@@ -409,8 +409,8 @@ class _Session:
 
     async def _send(self, text: str) -> None:
         # The listener's error replies and the updates take turns. Taken without a
-        # checkpoint when free (most sends): one turn of the loop per update cost a
-        # burst of 2,000 of them 0.15 s (_deliver yields every _TURN instead).
+        # checkpoint when free (most sends): not a turn of the loop for every update
+        # of a burst of thousands (_deliver yields every _TURN instead).
         async with self._lock:
             await self._duplex.send(text)
 
