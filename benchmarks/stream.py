@@ -143,6 +143,7 @@ class Run:
         self.cpu = 0.0
         self.wall = 0.0
         self.updates = 0
+        self.handed_back = 0  # snapshots the caller gave, yielded back (not counted as updates)
         self.latencies: list[float] = []  # seconds, per snapshot that showed a new fill
         self.events: list[dt.datetime] = []  # the fill's time, for each latency
         self.server_cpu = 0.0
@@ -235,6 +236,7 @@ async def by_stream(client: AsyncClient, orders: list[Order], run: Run) -> None:
     async for order in client.watch_orders(orders, stream=True):
         done += order.status == OrderStatus.COMPLETE
         if id(order) in given:  # the placed state, handed back first: read from no message
+            run.handed_back += 1
             continue
         run.saw(order, previous)
     assert done == len(orders)
@@ -438,6 +440,7 @@ def main() -> None:
     share = stream.requests / per_order.requests
     ratio = stream.cpu / max(stream.updates, 1) / loads
     print(f"json.loads of one update message ({len(message):,} bytes): {loads * 1e6:.1f} µs")
+    print(f"stream: {stream.handed_back} placed states handed back first, not counted as updates")
     worst = ", ".join(f"{ms:.0f}" for ms in runs[0].worst_by_second())
     print(f"stream, worst latency of each second of fills (ms): {worst}")
     p99 = stream.quantile(0.99)
