@@ -10,7 +10,9 @@ that watches requests still sees every one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 from unittest import mock
 
 import anyio
@@ -277,6 +279,23 @@ async def test_a_reply_past_the_size_limit_is_refused_the_same_either_way() -> N
     assert str(direct) == str(through_httpx)
 
 
+async def httpx_lines(
+    caplog: pytest.LogCaptureFixture,
+    sandbox: Sandbox,
+    make: Callable[[Sandbox], Any],
+    error: type[Exception],
+    call: Callable[[AsyncClient], Awaitable[object]],
+    **options: Any,
+) -> list[str]:
+    """What httpx's logger wrote while ``call`` failed with ``error`` on a client of ``make``'s."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        async with sandbox.client(transport=make(sandbox), **options) as client:
+            with pytest.raises(error):
+                await call(client)
+    return [r.getMessage() for r in caplog.records if r.name == "httpx"]
+
+
 async def test_a_reply_past_the_size_limit_is_logged_as_httpx_logs_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -285,12 +304,16 @@ async def test_a_reply_past_the_size_limit_is_logged_as_httpx_logs_it(
         sandbox = Sandbox()
         async with sandbox.client() as setup:
             placed = await setup.place_order(ORDER)
-        caplog.clear()
-        with caplog.at_level(logging.INFO, logger="httpx"):
-            async with sandbox.client(transport=make(sandbox), max_response_size=100) as client:
-                with pytest.raises(ResponseTooLargeError):
-                    await client.get_order(placed.id)
-        lines.append([r.getMessage() for r in caplog.records if r.name == "httpx"])
+        lines.append(
+            await httpx_lines(
+                caplog,
+                sandbox,
+                make,
+                ResponseTooLargeError,
+                lambda client, order_id=placed.id: client.get_order(order_id),
+                max_response_size=100,
+            )
+        )
     direct, through_httpx = lines
     assert direct == through_httpx
     assert len(direct) == 1
@@ -323,14 +346,11 @@ async def test_httpx_log_line_is_written_as_httpx_writes_it(
     lines = []
     for make in (lambda s: None, Watching):
         sandbox = Sandbox()
-        caplog.clear()
-        with caplog.at_level(logging.INFO, logger="httpx"):
-            async with sandbox.client(transport=make(sandbox)) as client:
-                with pytest.raises(NotFoundError):
-                    await client.get_order(MISSING)
-        (record,) = [r for r in caplog.records if r.name == "httpx"]
-        lines.append(record.getMessage())
-        assert sandbox.token not in record.getMessage()
+        (line,) = await httpx_lines(
+            caplog, sandbox, make, NotFoundError, lambda client: client.get_order(MISSING)
+        )
+        lines.append(line)
+        assert sandbox.token not in line
     direct, through_httpx = lines
     assert direct == through_httpx
     url = f"{Sandbox().url}/api/order/{MISSING}"
