@@ -118,9 +118,10 @@ def test_quick_benchmark_reports_every_goal_row_on_every_loop(tmp_path: Path) ->
         for line in section.splitlines()
         if (cells := [c.strip() for c in line.strip().strip("|").split("|")])[0].isdigit()
     ]
-    assert floor_rows  # one a round: json.loads ms, SDK ms, ratio, floor ratio
+    assert floor_rows  # one a round: json.loads ms, SDK ms, ratio, floor ratio, C floor ratio
     for cells in floor_rows:  # json.loads and more, and less than the SDK's decoding
         assert 1 <= float(cells[4]) < float(cells[3])
+        assert 1 <= float(cells[5]) < float(cells[3])  # two decodings in C, and the Orders
 
     assert (tmp_path / "bench.png").read_bytes().startswith(b"\x89PNG")
 
