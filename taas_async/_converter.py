@@ -411,7 +411,8 @@ def _localize_naive(fields: Mapping[str, Any], names: frozenset[str], zone: Any)
             continue  # has an offset: unambiguous already
         try:
             tz = zoneinfo.ZoneInfo(str(zone))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            # OSError: a name that is a tzdata folder ("Europe"), or too long for a path.
             raise ValueError(
                 f"{name} {text!r} has no UTC offset and time_zone {zone!r} is unknown"
             ) from None
@@ -616,10 +617,13 @@ def structure(body: Any, tp: type[T] | Any, *, using: cattrs.Converter | None = 
     conv = using or converter
     try:
         result: T = conv.structure(body, tp)
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
-        if isinstance(exc, cattrs.BaseValidationError):
-            errors = cattrs.transform_error(exc, path="$", format_exception=_describe)
-            raise ShapeError(errors) from exc
+    except cattrs.BaseValidationError as exc:
+        errors = cattrs.transform_error(exc, path="$", format_exception=_describe)
+        raise ShapeError(errors) from exc
+    except Exception as exc:
+        # A reply no hook foresaw (ValueError, TypeError, KeyError, and anything else
+        # a reply can provoke) is a reply the SDK cannot read: its typed error, with
+        # the body, never a bare exception the caller's `except TaaSError` misses.
         raise ShapeError([f"{exc} @ $"]) from exc
     return result
 

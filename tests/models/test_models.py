@@ -38,6 +38,7 @@ from taas_async import (
     ResponseDecodeError,
     Side,
     Strategy,
+    _converter,
 )
 from taas_async._codec import decode_json
 from taas_async._converter import ShapeError, make_converter, structure
@@ -587,10 +588,43 @@ def test_naive_timestamps_are_read_in_the_reply_time_zone() -> None:
     assert utc.created_at == dt.datetime(2023, 8, 8, 23, 54, 7, tzinfo=dt.timezone.utc)
 
 
-def test_naive_timestamp_in_an_unknown_time_zone_is_a_shape_error() -> None:
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "Mars/Base",
+        "Europe",  # a folder of the tz database: zoneinfo raises IsADirectoryError
+        "x" * 300,  # longer than a file name: OSError
+        "../zoneinfo/UTC",  # a path, not a key: ValueError
+        "",  # "" is UTC (_UTC_NAMES); here as a control that the others are refused
+    ],
+    ids=["unknown", "a-tzdata-folder", "too-long", "a-path", "empty-is-utc"],
+)
+@pytest.mark.parametrize("model", [Order, MultiOrder])
+def test_naive_timestamp_in_an_unknown_time_zone_is_a_shape_error(
+    model: type[Order | MultiOrder], zone: str
+) -> None:
+    body = {"id": "x", "created_at": "2023-08-08T23:54:07", "time_zone": zone}
+    if not zone:
+        naive_utc = dt.datetime(2023, 8, 8, 23, 54, 7, tzinfo=dt.timezone.utc)
+        assert structure(body, model).created_at == naive_utc
+        return
     with pytest.raises(ShapeError) as info:
-        structure({"id": "x", "created_at": "2023-08-08T23:54:07", "time_zone": "Mars/Base"}, Order)
-    assert "Mars/Base" in str(info.value)
+        structure(body, model)
+    assert f"time_zone {zone!r} is unknown" in str(info.value)
+
+
+def test_an_error_no_hook_foresaw_is_still_a_shape_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Whatever a reply provokes while it is read ends as the SDK's typed error, never a
+    # bare exception that `except TaaSError` would miss after an order was accepted.
+    def broken(*_: object) -> dict[str, object]:
+        raise OSError("the tz database is unreadable")
+
+    monkeypatch.setattr(_converter, "_localize_naive", broken)
+    body = {"id": "x", "created_at": "2023-08-08T23:54:07", "time_zone": "Europe/Paris"}
+    with pytest.raises(ShapeError) as info:
+        structure(body, Order)
+    assert "the tz database is unreadable @ $" in str(info.value)
+    assert type(info.value.__cause__) is OSError
 
 
 # --------------------------------------------------------------------------- wrong shapes

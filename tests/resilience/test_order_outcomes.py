@@ -549,13 +549,25 @@ async def test_get_gateway_failure_stays_a_status_error(
 # --------------------------------------------------------------------------- accepted, unreadable
 
 UNREADABLE_ORDER = {"id": "x", "duration": "abc"}
+#: Unreadable 201 replies, and a word their error names. A time_zone that is a folder
+#: of the tz database made zoneinfo raise IsADirectoryError, which escaped untyped.
+UNREADABLE_ORDERS = {
+    "a-bad-field": (UNREADABLE_ORDER, "duration"),
+    "a-tzdata-folder-as-time-zone": (
+        {"id": "x", "created_at": "2024-01-01T00:00:00", "time_zone": "Europe"},
+        "time_zone 'Europe' is unknown",
+    ),
+}
 
 
+@pytest.mark.parametrize(
+    ("body", "named"), UNREADABLE_ORDERS.values(), ids=UNREADABLE_ORDERS.keys()
+)
 @pytest.mark.asyncio
 async def test_unreadable_201_order_reply_is_looked_up_never_resent(
-    mock_api: respx.MockRouter, client: AsyncClient
+    mock_api: respx.MockRouter, client: AsyncClient, body: dict[str, Any], named: str
 ) -> None:
-    route = mock_api.post("orders/").respond(201, json=UNREADABLE_ORDER)
+    route = mock_api.post("orders/").respond(201, json=body)
     lookup = _mock_lookup(mock_api, not_found)
     with pytest.raises(OrderOutcomeUnknownError) as info:
         await client.place_order(order_request())  # retries left: a 201 is never resent
@@ -568,8 +580,8 @@ async def test_unreadable_201_order_reply_is_looked_up_never_resent(
     assert err.status_code == 201
     assert ACCEPTED in str(err)
     assert DO_NOT_RESEND in str(err)
-    assert json.loads(err.text) == UNREADABLE_ORDER
-    assert any("duration" in e for e in err.errors)
+    assert json.loads(err.text) == body
+    assert any(named in e for e in err.errors)
 
 
 @pytest.mark.asyncio
