@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -53,7 +54,16 @@ from taas_async._wire import canonical_id
 if TYPE_CHECKING:
     from taas_async._client import AsyncClient
 
-__all__ = ["DEFAULT_KEEPALIVE", "OrderStream", "older_state", "parse_update", "stream_url"]
+__all__ = [
+    "DEFAULT_KEEPALIVE",
+    "OrderStream",
+    "StateMark",
+    "mark_of",
+    "next_mark",
+    "older_state",
+    "parse_update",
+    "stream_url",
+]
 
 
 #: Seconds between keep-alives: the server drops a connection idle for 30 s
@@ -158,7 +168,8 @@ class OrderStream:
         # Orders to resync after a gap: id (canonical) -> (its model, its custom_order_id).
         self._following: dict[str, tuple[type[m.Order] | type[m.MultiOrder], str | None]] = {}
         self._failures = 0  # reconnects since the last message: the backoff's count
-        self._last_update: dict[str, dt.datetime] = {}
+        #: Per order seen (canonical id), what tells an older state: see ``mark_of``.
+        self._last_update: dict[str, StateMark] = {}
         self._next_keepalive = 0.0
         self._heard_at = 0.0
         self._heard_count = 0
@@ -572,8 +583,7 @@ class OrderStream:
         seen = self._last_update.get(order_id)
         if older_state(seen, order):
             return False
-        if order.updated_at is not None and (seen is None or order.updated_at > seen):
-            self._last_update[order_id] = order.updated_at
+        self._last_update[order_id] = next_mark(seen, order)
         if order.is_terminal:
             self._following.pop(order_id, None)
         else:
@@ -646,18 +656,51 @@ def _bad_message(url: str, text: str, errors: list[str]) -> ResponseDecodeError:
     )
 
 
-def older_state(seen: dt.datetime | None, order: m.Order | m.MultiOrder) -> bool:
-    """Whether ``order`` is an older state of a running order than one taken at ``seen``.
+#: What is kept of the newest state seen of an order, to tell an older one: its
+#: ``updated_at``, its ``executed_qty`` then, and whether it had ended.
+StateMark = tuple[dt.datetime | None, Decimal | None, bool]
 
-    Such a snapshot is skipped (a REST reply and a stream update can cross);
-    an end (COMPLETE, CANCELED) never is, whatever its time says.
+
+def mark_of(order: m.Order | m.MultiOrder) -> StateMark:
+    """``order``'s state as :func:`older_state` compares it."""
+    return order.updated_at, _filled(order), order.is_terminal
+
+
+def _filled(order: m.Order | m.MultiOrder) -> Decimal | None:
+    # A multi order reports no executed_qty of its own (its legs do).
+    return order.executed_qty if isinstance(order, m.Order) else None
+
+
+def next_mark(seen: StateMark | None, order: m.Order | m.MultiOrder) -> StateMark:
+    """The mark after taking ``order`` (not older than ``seen``): an end stays an end."""
+    if seen is None:
+        return mark_of(order)
+    at, filled, ended = seen
+    if order.updated_at is not None and (at is None or order.updated_at >= at):
+        at, filled = order.updated_at, _filled(order)
+    return at, filled, ended or order.is_terminal
+
+
+def older_state(seen: StateMark | None, order: m.Order | m.MultiOrder) -> bool:
+    """Whether ``order`` is an older state of a running order than the one ``seen`` marks.
+
+    Such a snapshot is skipped (a REST reply and a stream update can cross):
+    a running state after the order's end (an end is final, and the server
+    can stamp the last fill and the end with the same time); an earlier
+    ``updated_at``; the same ``updated_at`` with less filled. An end
+    (COMPLETE, CANCELED) never is, whatever its time says.
     """
-    return (
-        seen is not None
-        and order.updated_at is not None
-        and order.updated_at < seen
-        and not order.is_terminal
-    )
+    if seen is None or order.is_terminal:
+        return False
+    at, filled, ended = seen
+    if ended:
+        return True
+    if at is None or order.updated_at is None:
+        return False
+    if order.updated_at != at:
+        return order.updated_at < at
+    now = _filled(order)
+    return filled is not None and now is not None and now < filled
 
 
 def _alone(exc: BaseException) -> BaseException:

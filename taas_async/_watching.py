@@ -34,7 +34,7 @@ from taas_async._exceptions import (
 from taas_async._logs import logger
 from taas_async._options import positive_seconds
 from taas_async._policy import retry_after_of, transient
-from taas_async._stream import OrderStream, older_state
+from taas_async._stream import OrderStream, mark_of, older_state
 from taas_async._tracking import _checked_batch, _fan_out, _id_of
 from taas_async._wire import canonical_id as canon
 
@@ -202,15 +202,15 @@ class _Watch:
     def news(self, order: m.Order) -> bool:
         """Take a snapshot: True when it is news (first, or changed) for an order watched.
 
-        A snapshot older (by ``updated_at``) than one already taken of a
-        running order is not news: a REST reply and a stream update can
-        cross. An end always is.
+        A snapshot older than one already taken of a running order (by
+        ``updated_at``, then ``executed_qty``: see ``older_state``) is not
+        news: a REST reply and a stream update can cross. An end always is.
         """
         order_id = canon(order.id)
         if order_id not in self.open:
             return False
         previous = self.last.get(order_id)
-        if older_state(previous.updated_at if previous is not None else None, order):
+        if older_state(mark_of(previous) if previous is not None else None, order):
             return False
         if order.custom_order_id:
             self.wanted[order_id] = order.custom_order_id

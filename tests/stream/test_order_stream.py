@@ -496,6 +496,76 @@ async def test_an_end_older_than_a_state_seen_is_still_delivered() -> None:
     assert got[1].is_terminal
 
 
+#: Another order's update: what a test reads last, to know the ones before it were read.
+OTHER_ID = "7f1c0b4e-0000-4000-8000-00000000000b"
+LAST = update(
+    "order_activated", {**at("ACTIVE", "0", "2026-01-01T00:09Z"), "id": OTHER_ID}, order_id=OTHER_ID
+)
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        pytest.param(
+            [
+                ("order_completed", "COMPLETE", "5", "00:02"),
+                ("order_fill_received", "ACTIVE", "5", "00:02"),
+            ],
+            ["COMPLETE 5"],
+            id="a-running-state-stamped-as-the-end",  # the sandbox stamps the last fill so
+        ),
+        pytest.param(
+            [
+                ("order_completed", "COMPLETE", "5", "00:02"),
+                ("order_fill_received", "ACTIVE", "6", "00:03"),
+            ],
+            ["COMPLETE 5"],
+            id="a-running-state-after-the-end",  # an end is final, whatever comes after
+        ),
+        pytest.param(
+            [
+                ("order_fill_received", "ACTIVE", "2", "00:02"),
+                ("order_fill_received", "ACTIVE", "1", "00:02"),
+            ],
+            ["ACTIVE 2"],
+            id="the-same-time-less-filled",
+        ),
+        pytest.param(
+            [
+                ("order_fill_received", "ACTIVE", "1", "00:02"),
+                ("order_fill_received", "ACTIVE", "2", "00:02"),
+            ],
+            ["ACTIVE 1", "ACTIVE 2"],
+            id="the-same-time-more-filled",  # control: news
+        ),
+        pytest.param(
+            [
+                ("order_completed", "COMPLETE", "5", "00:02"),
+                ("order_completed", "COMPLETE", "5", "00:02"),
+            ],
+            ["COMPLETE 5", "COMPLETE 5"],
+            id="an-end-twice",  # control: an end is never skipped
+        ),
+    ],
+)
+async def test_a_state_older_than_one_read_is_skipped(
+    sent: list[tuple[str, str, str, str]], expected: list[str]
+) -> None:
+    # After a resync the REST reply (the order's end) can come before the updates that
+    # waited on the socket: the last fill, stamped with the end's own time. It was
+    # handed out after the end, so a caller keeping the latest state kept ACTIVE.
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        for kind, status, executed, minute in sent:
+            await conn.send(update(kind, at(status, executed, f"2026-01-01T{minute}Z")))
+        await conn.send(LAST)
+        await conn.drain_forever()
+
+    got, _, _ = await read(handler, len(expected) + 1)
+    assert [f"{u.order.status} {u.order.executed_qty}" for u in got[:-1]] == expected  # type: ignore[union-attr]
+    assert got[-1].order_id == OTHER_ID
+
+
 async def test_a_resync_survives_an_order_the_api_no_longer_shows(rest: respx.MockRouter) -> None:
     gone = "7f1c0b4e-0000-4000-8000-00000000000a"
 
