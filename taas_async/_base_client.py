@@ -358,11 +358,18 @@ class BaseClient:
             elif action is Action.CHECK_CANCELLED:
                 return await _reconcile.already_cancelled(self._send, call, error)
             else:  # LOOK_UP
-                await self._pause(call, error, attempt, retries, lookup=True)
-                found = await _reconcile.look_up(self._send, call, ids, error, final=decision.final)
-                if found is not _reconcile.NOT_FOUND:
-                    return found
-                # Looked up and not there: send it again.
+                final = decision.final
+                while True:
+                    await self._pause(call, error, attempt, retries, lookup=True)
+                    found = await _reconcile.look_up(self._send, call, ids, error, final=final)
+                    if found is not _reconcile.NOT_FOUND:
+                        return found
+                    if decision.resend:
+                        break  # looked up and not there: send it again
+                    # The server may still be working on it: never sent again; looked
+                    # up again after the next backoff, the last time as final.
+                    attempt += 1
+                    final = attempt > retries
 
     def _retries(self, call: Call[Any]) -> int:
         value = call.max_retries

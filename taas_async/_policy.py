@@ -13,7 +13,10 @@ The classification of errors that the decisions rest on:
 - *transient*: any connection failure or timeout, a 429, any 5xx;
 - *refused*: a 4xx other than 429: the server read the request and said no;
 - *accepted*: a 2xx whose body could not be read (or was too large): the
-  server took the request, so an order exists.
+  server took the request, so an order exists;
+- *still working*: no reply came in time after sending (a timeout), or a
+  gateway gave up waiting for the server (504): the server may still be
+  working on the request, so not finding the order yet proves nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from taas_async._endpoints import Kind
 from taas_async._exceptions import (
     APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     ProxyError,
     RateLimitError,
     ResponseDecodeError,
@@ -44,6 +48,7 @@ __all__ = [
     "proxy_refused",
     "retry_after_of",
     "status_of",
+    "still_working",
     "transient",
 ]
 
@@ -57,7 +62,7 @@ class Action(enum.Enum):
     RAISE = "raise"
     #: This attempt may have placed the order: wait, then look it up by its
     #: custom_order_id; return it if it landed, send it again if it provably
-    #: did not (unless the decision is ``final``).
+    #: did not (unless the decision is ``final``, or says not to ``resend``).
     LOOK_UP = "look up"
     #: An earlier attempt may have placed the order and this one settles
     #: nothing: look it up once more and take what that says as the answer.
@@ -79,6 +84,11 @@ class Decision:
     may_have_acted: bool = False
     #: LOOK_UP: whatever the lookup finds is the answer; never send again.
     final: bool = False
+    #: LOOK_UP, not final: when the order is not found, send it again. False:
+    #: the server may still be working on it; look again after each backoff
+    #: while retries remain, never send it again, and when it never shows,
+    #: its outcome is unknown.
+    resend: bool = True
     #: RETRY: the wait must happen even past ``max_retry_after`` (capped, not
     #: refused): an order that may have landed is being settled.
     insist: bool = False
@@ -111,6 +121,17 @@ def accepted(error: TaaSError) -> bool:
     if isinstance(error, APIConnectionError):
         return error.reply_status is not None and 200 <= error.reply_status < 300
     return False
+
+
+def still_working(error: TaaSError) -> bool:
+    """The server may still be working on the request: not finding its order proves nothing.
+
+    A timeout after the request may have gone out (the reply was late, not
+    refused), or a gateway's 504 (it stopped waiting; the server did not).
+    """
+    if isinstance(error, APITimeoutError):
+        return error.may_have_reached_server
+    return status_of(error) == 504
 
 
 def broke_connection(error: TaaSError) -> bool:
@@ -180,6 +201,7 @@ def decide(
             Action.LOOK_UP,
             may_have_acted=True,
             final=not retries_left or accepted(error),
+            resend=not still_working(error),
         )
     if kind == "cancel" and acted_before and _refused(error):
         return Decision(Action.CHECK_CANCELLED)

@@ -16,7 +16,15 @@ import pytest
 
 from taas_async import APIConnectionError, APITimeoutError, ResponseDecodeError, TaaSError
 from taas_async._endpoints import Kind
-from taas_async._policy import Action, Decision, accepted, decide, never_left, transient
+from taas_async._policy import (
+    Action,
+    Decision,
+    accepted,
+    decide,
+    never_left,
+    still_working,
+    transient,
+)
 from taas_async._wire import status_error
 
 URL = "https://taas.test/api/orders/"
@@ -30,6 +38,11 @@ def refused() -> TaaSError:
 def timed_out() -> TaaSError:
     """No reply in time after sending: may have reached the server."""
     return APITimeoutError("read timeout", method="POST", url=URL, may_have_reached_server=True)
+
+
+def connect_timed_out() -> TaaSError:
+    """No connection in time: provably not sent."""
+    return APITimeoutError("connect timeout", method="POST", url=URL, may_have_reached_server=False)
 
 
 Make = Callable[[], TaaSError]
@@ -64,6 +77,10 @@ INSIST = Decision(Action.RETRY, insist=True)  # no refusing the wait: an order i
 ACTED = Decision(Action.RETRY, may_have_acted=True)  # retried; this attempt may have acted
 LOOK = Decision(Action.LOOK_UP, may_have_acted=True)
 FINAL = Decision(Action.LOOK_UP, may_have_acted=True, final=True)  # looked up, never resent
+# The server may still be working on it (a timeout, a 504): looked up, looked up again
+# while retries remain, never resent.
+WATCH = Decision(Action.LOOK_UP, may_have_acted=True, resend=False)
+WATCH_LAST = Decision(Action.LOOK_UP, may_have_acted=True, final=True, resend=False)
 SETTLE = Decision(Action.SETTLE)
 UNKNOWN = Decision(Action.OUTCOME_UNKNOWN, may_have_acted=True)
 CHECK = Decision(Action.CHECK_CANCELLED)
@@ -79,9 +96,13 @@ TABLE: list[tuple[str, Kind, Any, int, int, bool, bool, Decision]] = [
     ("order rejected (400)", "order", status(400), 1, 2, False, True, RAISE),
     ("order resend rejected (duplicate id?)", "order", status(400), 2, 2, True, True, SETTLE),
     ("order redirected (never followed)", "order", status(307), 1, 2, False, True, RAISE),
-    ("order timed out after sending: looked up", "order", timed_out, 1, 2, False, True, LOOK),
-    ("order timed out, last attempt: final lookup", "order", timed_out, 3, 2, True, True, FINAL),
+    ("order timed out after sending: never resent", "order", timed_out, 1, 2, False, True, WATCH),
+    ("order timed out, last attempt: final", "order", timed_out, 3, 2, True, True, WATCH_LAST),
+    ("order 504 (a gateway gave up): never resent", "order", status(504), 1, 2, False, True, WATCH),
+    ("order 504 after a resend: never resent", "order", status(504), 2, 2, True, True, WATCH),
+    ("order timed out while connecting", "order", connect_timed_out, 1, 2, False, True, RETRY),
     ("order answered 500: may have landed", "order", status(500), 1, 2, False, True, LOOK),
+    ("order answered 502: may have landed", "order", status(502), 1, 2, False, True, LOOK),
     ("order answered 503: may have landed", "order", status(503), 1, 2, False, True, LOOK),
     ("order accepted (201), body unreadable", "order", unreadable(201), 1, 2, False, True, FINAL),
     ("order accepted (201), body cut off", "order", body_lost(201), 1, 2, False, True, FINAL),
@@ -144,26 +165,33 @@ def test_every_action_is_reached_by_the_table() -> None:
 
 
 @pytest.mark.parametrize(
-    ("make_error", "is_never_left", "is_transient", "is_accepted"),
+    ("make_error", "is_never_left", "is_transient", "is_accepted", "is_still_working"),
     [
-        (refused, True, True, False),
-        (timed_out, False, True, False),
-        (status(429), True, True, False),
-        (status(500), False, True, False),
-        (status(400), False, False, False),
-        (status(307), False, False, False),
-        (unreadable(200), False, False, True),
-        (unreadable(502), False, False, False),
-        (body_lost(201), False, True, True),
-        (body_lost(503), False, True, False),
+        (refused, True, True, False, False),
+        (timed_out, False, True, False, True),
+        (connect_timed_out, True, True, False, False),
+        (status(429), True, True, False, False),
+        (status(500), False, True, False, False),
+        (status(504), False, True, False, True),
+        (status(400), False, False, False, False),
+        (status(307), False, False, False, False),
+        (unreadable(200), False, False, True, False),
+        (unreadable(502), False, False, False, False),
+        (body_lost(201), False, True, True, False),
+        (body_lost(503), False, True, False, False),
     ],
 )
 def test_how_errors_are_classified(
-    make_error: Any, is_never_left: bool, is_transient: bool, is_accepted: bool
+    make_error: Any,
+    is_never_left: bool,
+    is_transient: bool,
+    is_accepted: bool,
+    is_still_working: bool,
 ) -> None:
     error = make_error()
-    assert (never_left(error), transient(error), accepted(error)) == (
+    assert (never_left(error), transient(error), accepted(error), still_working(error)) == (
         is_never_left,
         is_transient,
         is_accepted,
+        is_still_working,
     )

@@ -332,9 +332,10 @@ async def test_order_that_landed_is_returned_not_resent(
 async def test_single_order_not_found_is_resent_with_the_same_custom_order_id(
     mock_api: respx.MockRouter, client: AsyncClient, case: OrderCall
 ) -> None:
+    # The connection broke under the request (no timeout: the server is done with it).
     post = mock_api.post(case.path).mock(
         side_effect=[
-            httpx.ReadTimeout,
+            httpx.ReadError("connection reset by peer"),
             httpx.Response(201, json=json.loads(load("seed_order.json"))),
         ]
     )
@@ -347,6 +348,57 @@ async def test_single_order_not_found_is_resent_with_the_same_custom_order_id(
     assert second.content == first.content  # the same request: same custom_order_id
     ids = _sent_ids(case, second)
     assert lookup.asked == [ids]
+
+
+#: Attempts after which the server may still be working on the order: no reply in time,
+#: or a gateway that stopped waiting for it.
+STILL_WORKING: dict[str, Callable[[], Any]] = {
+    "read-timeout": lambda: httpx.ReadTimeout("timed out"),
+    "write-timeout": lambda: httpx.WriteTimeout("timed out"),
+    "504": lambda: httpx.Response(504, json={"detail": "upstream timed out"}),
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", SINGLE, ids=lambda c: c.name)
+@pytest.mark.parametrize("outcome", STILL_WORKING.values(), ids=STILL_WORKING.keys())
+async def test_an_order_the_server_may_still_be_placing_is_never_resent(
+    mock_api: respx.MockRouter, client: AsyncClient, case: OrderCall, outcome: Any
+) -> None:
+    # A lookup a moment after a timeout proves nothing: the request may still be in the
+    # server's queue, and a resend would place the order twice. It is looked up after
+    # each backoff while retries remain (max_retries=2: three lookups), then unknown.
+    post = mock_api.post(case.path).mock(side_effect=[outcome()])
+    lookup = _mock_lookup(mock_api, not_found)
+    with pytest.raises(OrderOutcomeUnknownError) as info:
+        await case.call(client)
+    assert post.call_count == 1
+    ids = _sent_ids(case, post.calls.last.request)
+    assert _trail(mock_api) == ["POST orders/", "GET orders/", "GET orders/", "GET orders/"]
+    assert lookup.asked == [ids] * 3
+    err = info.value
+    _check_outcome_unknown(err, case, ids)
+    assert "not found (yet)" in str(err)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", SINGLE, ids=lambda c: c.name)
+@pytest.mark.parametrize("outcome", STILL_WORKING.values(), ids=STILL_WORKING.keys())
+async def test_an_order_that_lands_late_is_found_by_a_later_lookup(
+    mock_api: respx.MockRouter, client: AsyncClient, case: OrderCall, outcome: Any
+) -> None:
+    post = mock_api.post(case.path).mock(side_effect=[outcome()])
+    replies = iter([not_found, landed()])  # it lands between the first and second lookup
+
+    def reply(ids: list[str]) -> httpx.Response:
+        return next(replies)(ids)
+
+    lookup = _mock_lookup(mock_api, reply)
+    order = await case.call(client)
+    assert post.call_count == 1
+    ids = _sent_ids(case, post.calls.last.request)
+    assert lookup.asked == [ids] * 2
+    assert (order.id, order.custom_order_id) == ("landed-0-0", ids[0])
 
 
 @pytest.mark.asyncio
