@@ -167,12 +167,14 @@ class OrderStream:
         self._ready: collections.deque[m.OrderUpdate | TaaSError] = collections.deque()
         # Orders to resync after a gap: id (canonical) -> (its model, its custom_order_id).
         self._following: dict[str, tuple[type[m.Order] | type[m.MultiOrder], str | None]] = {}
-        self._failures = 0  # reconnects since the last message: the backoff's count
+        self._failures = 0  # reconnects since the last order update: the backoff's count
+        self._reconnect_at: float | None = None  # when the pending reconnect may be tried
         #: Per order seen (canonical id), what tells an older state: see ``mark_of``.
         self._last_update: dict[str, StateMark] = {}
         self._next_keepalive = 0.0
         self._heard_at = 0.0
         self._heard_count = 0
+        self._quiet = 0.0  # silence heard in earlier reads since the last message or pong
         self._closed = False
         self._resync_due = False
         self._opener, self._own = _opener_of(client)
@@ -262,17 +264,32 @@ class OrderStream:
                         extra={"taas_close_code": exc.code},
                     )
                 continue
-            self._failures = 0  # a connection that delivers: the backoff starts over
-            self._take(text)
+            if self._take(text):
+                self._failures = 0  # a connection that delivers updates: the backoff starts over
 
     async def _receive(self, ws: WebSocket) -> str:
-        """The next message; keep-alives go out on the timer while it is awaited."""
+        """The next message; keep-alives go out on the timer while it is awaited.
+
+        Silence is counted only while a read waits (time the caller spends
+        between reads is not the connection's), and it adds up over reads
+        until a message or a pong comes: a caller reading in short slices
+        (``move_on_after(1)`` around each) still has a dead connection found.
+        """
+        timer = self._timer
+        if ws.heard != self._heard_count:  # heard something since: silence starts over
+            self._heard_count = ws.heard
+            self._quiet = 0.0
+        self._heard_at = timer.current_time() - self._quiet
+        try:
+            return await self._read(ws)
+        finally:
+            heard = ws.heard != self._heard_count
+            self._quiet = 0.0 if heard else timer.current_time() - self._heard_at
+
+    async def _read(self, ws: WebSocket) -> str:
         timer = self._timer
         if timer.current_time() >= self._next_keepalive:
             await self._keep_alive(ws)
-        # Time spent on messages read already is not silence: it counts from here.
-        self._heard_at = timer.current_time()
-        self._heard_count = ws.heard
         if ws.ready:  # read already: no wait, nothing to time
             return await ws.receive()
         if timer is LOOP_TIMER:
@@ -361,6 +378,7 @@ class OrderStream:
         now = self._timer.current_time()
         self._heard_at = now
         self._heard_count = 0
+        self._quiet = 0.0
         self._next_keepalive = now + self._keepalive
 
     async def _open(self) -> WebSocket:
@@ -453,21 +471,32 @@ class OrderStream:
     async def _reconnect(self) -> None:
         """After a drop: back off, connect again (refusals end the stream), then resync.
 
-        The backoff counts every reconnect since the last message: a server
-        that accepts and closes at once is not hammered.
+        The backoff counts every reconnect since the last order update: a
+        server that accepts and closes at once (after an error frame, say) is
+        not hammered. A wait cut short (the caller's timeout) is taken up
+        again, to the same moment, by the next read: a caller reading in
+        slices shorter than the backoff still reconnects.
         """
         while True:
-            self._failures += 1
-            await self._timer.sleep(self._client.backoff.delay(self._failures))
+            if self._reconnect_at is None:
+                self._failures += 1
+                delay = self._client.backoff.delay(self._failures)
+                self._reconnect_at = self._timer.current_time() + delay
+            await self._timer.sleep_until(self._reconnect_at)
+            # Cut short (the caller's timeout) while connecting: tried again at once by
+            # the next read, not counted as a failure.
             try:
                 await self._connect(retries=0)
+                self._reconnect_at = None
                 break
             except APIConnectionError as exc:
+                self._reconnect_at = None
                 if proxy_refused(exc):  # its credentials or rules: it would only say no again
                     self._closed = True
                     raise
                 logger.warning("order stream: reconnecting failed (%s); trying again", exc.message)
             except (StreamUnavailableError, AuthenticationError):
+                self._reconnect_at = None
                 self._closed = True
                 raise
             if self._closed:
@@ -555,22 +584,23 @@ class OrderStream:
 
     # ------------------------------------------------------------------ messages
 
-    def _take(self, text: str) -> None:
-        """Queue the update a message holds (or the error it is)."""
+    def _take(self, text: str) -> bool:
+        """Queue the update a message holds (or the error it is); True if it was an update."""
         received_at = dt.datetime.now(_UTC)
         try:
             update = parse_update(text, received_at, url=self.url, token=self._client._token)
         except ResponseDecodeError as exc:
             self._ready.append(exc)
-            return
-        if update is None:
-            return
+            return False
+        if update is None:  # an acknowledgement, or the server's error frame
+            return False
         if update.order is not None and not self._note(
             update.order_id, update.order, update.update_type
         ):
             logger.debug("order stream: an update older than one seen, skipped: %s", text[:200])
-            return
+            return True
         self._ready.append(update)
+        return True
 
     def _note(
         self, order_id: str, order: m.Order | m.MultiOrder, kind: OrderUpdateType | str | None

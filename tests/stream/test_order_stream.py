@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
@@ -274,23 +275,110 @@ async def test_keep_alives_go_out_on_the_clients_clock_while_it_waits() -> None:
     assert len(server.connections) == 1
 
 
-async def test_a_silent_connection_is_replaced(rest: respx.MockRouter) -> None:
-    async def handler(conn: Conn, index: int) -> None:
-        await subscribed(conn)
-        if index == 0:
-            conn.silent = True  # reads, but answers no ping and sends nothing: a dead peer
-            await conn.drain_forever()
-            return
-        await conn.send(update("order_canceled", at("CANCELED", "0", "2026-01-01T00:09Z")))
+async def silent_then_canceled(conn: Conn, index: int) -> None:
+    """The first connection goes silent (a dead peer); the next one brings an update."""
+    await subscribed(conn)
+    if index == 0:
+        conn.silent = True  # reads, but answers no ping and sends nothing: a dead peer
         await conn.drain_forever()
+        return
+    await conn.send(update("order_canceled", at("CANCELED", "0", "2026-01-01T00:09Z")))
+    await conn.drain_forever()
 
-    [canceled], server, stream = await read(handler, 1)
+
+async def test_a_silent_connection_is_replaced(rest: respx.MockRouter) -> None:
+    [canceled], server, stream = await read(silent_then_canceled, 1)
     assert stream.reconnects == 1
     assert canceled.update_type == OrderUpdateType.ORDER_CANCELED
     first_connection = server.connections[0]
     # Keep-alives went out, and pings, none answered: then it was given up.
     assert first_connection.received.count('{"command": "keep_alive"}') >= 2
     assert first_connection.pings >= 2
+
+
+async def read_in_slices(stream: OrderStream, slice_s: float) -> OrderUpdate:
+    """The next update, read as a caller checking a flag does: in short timed reads."""
+    with anyio.fail_after(LIMIT):
+        while True:
+            with anyio.move_on_after(slice_s):
+                return await stream.__anext__()
+
+
+async def test_a_silent_connection_is_replaced_when_read_in_short_slices(
+    rest: respx.MockRouter,
+) -> None:
+    # Each read restarted the count of silence: a caller whose reads were shorter than
+    # three keep-alive rounds stayed on a dead connection for ever.
+    for server in serve(silent_then_canceled):
+        async with (
+            await client_for(server) as client,
+            client.order_stream(keepalive=BEAT) as stream,
+        ):
+            canceled = await read_in_slices(stream, BEAT / 2)
+    assert canceled.update_type == OrderUpdateType.ORDER_CANCELED
+    assert stream.reconnects == 1
+    assert server.connections[0].pings >= 1  # given up after pings went unanswered
+
+
+async def test_a_reconnect_waits_out_its_backoff_across_short_reads(
+    rest: respx.MockRouter,
+) -> None:
+    # A read cut short during the backoff began the wait again, and counted one more
+    # failure: reads shorter than the backoff never reconnected.
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        if index == 0:
+            conn.abort()
+            return
+        await conn.send(update("order_canceled", at("CANCELED", "0", "2026-01-01T00:09Z")))
+        await conn.drain_forever()
+
+    for server in serve(handler):
+        async with (
+            AsyncClient(
+                server.url + "/prefix",
+                TOKEN,
+                allow_insecure_http=True,
+                backoff=Backoff(initial=0.2, maximum=0.2, jitter=False),
+            ) as client,
+            client.order_stream(keepalive=BEAT) as stream,
+        ):
+            canceled = await read_in_slices(stream, 0.05)
+    assert canceled.update_type == OrderUpdateType.ORDER_CANCELED
+    assert stream.reconnects == 1
+
+
+async def test_an_error_frame_does_not_start_the_backoff_over(rest: respx.MockRouter) -> None:
+    # Any message reset the backoff: a server answering the subscription with an
+    # error frame and closing was reconnected to at the first delay, for ever.
+    opened: list[float] = []
+
+    async def handler(conn: Conn, index: int) -> None:
+        opened.append(time.monotonic())
+        await subscribed(conn)
+        if index < 5:
+            await conn.send(json.dumps({"type": "error", "message": "try later"}))
+            await conn.close(1011, "internal error")
+            return
+        await conn.send(update("order_canceled", at("CANCELED", "0", "2026-01-01T00:09Z")))
+        await conn.drain_forever()
+
+    for server in serve(handler):
+        async with (
+            AsyncClient(
+                server.url + "/prefix",
+                TOKEN,
+                allow_insecure_http=True,
+                backoff=Backoff(initial=0.01, maximum=1.0, jitter=False),
+            ) as client,
+            client.order_stream(keepalive=BEAT) as stream,
+        ):
+            [canceled] = await first(stream, 1)
+    assert canceled.update_type == OrderUpdateType.ORDER_CANCELED
+    assert stream.reconnects == 5
+    # Each reconnect waited twice the one before: 0.01, 0.02, 0.04, 0.08, 0.16 s.
+    assert opened[5] - opened[4] >= 0.16
+    assert opened[4] - opened[3] >= 0.08
 
 
 async def test_a_bad_message_is_raised_with_its_text_and_the_stream_goes_on(
