@@ -621,6 +621,11 @@ class OrderStream:
             self._following[order_id] = (type(order), order.custom_order_id or known)
         return True
 
+    @property
+    def connected(self) -> bool:
+        """Whether the stream has a connection now (False while it reconnects, or closed)."""
+        return self._ws is not None and not self._closed
+
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._ws is not None else "reconnecting"
         return f"<OrderStream {self.url} {state} following={len(self._following)}>"

@@ -223,6 +223,23 @@ class _Watch:
         self.seen[order_id] = state
         return True
 
+    def news_in(self, found: dict[str, m.Order]) -> list[m.Order]:
+        """What a round found that is news, in the order the orders were given."""
+        return [
+            snapshot
+            for order_id in list(self.open)
+            if (snapshot := found.get(order_id)) is not None and self.news(snapshot)
+        ]
+
+    def bounded(self, moment: float) -> float:
+        """``moment``, or the deadline if it comes first."""
+        return moment if self.deadline is None else min(moment, self.deadline)
+
+    def check_deadline(self, timer: Any) -> None:
+        """Raise :meth:`timed_out` once the deadline has passed."""
+        if self.deadline is not None and timer.current_time() >= self.deadline:
+            raise self.timed_out() from None
+
     def left(self, timer: Any) -> float | None:
         """Seconds left before the deadline (None: no deadline)."""
         return None if self.deadline is None else self.deadline - timer.current_time()
@@ -310,11 +327,13 @@ async def _follow(
     after the backoff; on the stream, an error (an update that cannot be
     read, a resync's error about one order) is logged and a round run at
     once. The stream going away (refused on reconnecting) means polling
-    from then on.
+    from then on; while it is down and reconnecting, rounds come every
+    ``poll`` s too (the stream is read in slices of ``poll`` s, so a drop
+    is seen within one).
     """
     timer = client._timer
     failures = 0  # rounds in a row that failed
-    next_round = timer.current_time()  # subscribed first, then the state now
+    next_round = last_round = timer.current_time()  # subscribed first, then the state now
     if live is not None:
         live.follow(watch.wanted.items())
         for given in _given_first(watch):
@@ -330,20 +349,20 @@ async def _follow(
                 next_round = _after_failure(client, poll, watch, failures)
                 continue
             failures = 0
-            next_round = timer.current_time() + (poll if live is None else RECHECK)
-            for order_id in list(watch.open):
-                snapshot = found.get(order_id)
-                if snapshot is not None and watch.news(snapshot):
-                    yield snapshot
+            last_round = timer.current_time()
+            next_round = last_round + (poll if live is None or not live.connected else RECHECK)
+            for snapshot in watch.news_in(found):
+                yield snapshot
             continue
-        until = next_round if watch.deadline is None else min(next_round, watch.deadline)
+        until = watch.bounded(min(next_round, now + poll))
         try:
             with timer.fail_after(until - now):
                 update = await live.__anext__()
         except TimeoutError:
-            if watch.deadline is not None and timer.current_time() >= watch.deadline:
-                raise watch.timed_out() from None
-            continue  # time for a round
+            watch.check_deadline(timer)
+            if not live.connected:  # down, reconnecting: polled meanwhile
+                next_round = min(next_round, last_round + poll)
+            continue  # time for a round, or a look at the stream
         except (StreamUnavailableError, AuthenticationError) as exc:
             logger.warning("the order stream went away (%s); polling instead", short(exc))
             await live.aclose()

@@ -10,6 +10,7 @@ asyncio, trio and uvloop.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from decimal import Decimal
 from typing import Any
@@ -231,3 +232,34 @@ async def test_orders_that_end_while_the_stream_is_down_arrive_as_resyncs(
     assert {u.update_type for u in ended.values()} == {OrderUpdateType.RESYNC}
     assert {u.order.status for u in ended.values() if u.order} == {OrderStatus.COMPLETE}
     assert (taas_sandbox.now() - dropped_at).total_seconds() >= 60
+
+
+async def test_a_watch_polls_every_poll_interval_while_its_stream_is_refused(
+    taas_sandbox: Sandbox,
+) -> None:
+    # The stream drops mid-watch and every reconnect is refused (503: a deploy). The
+    # watch waited for its 30 s check, so a state reached the caller up to 30 s late;
+    # it polls every poll_interval while the stream is down, as when it had none.
+    async with taas_sandbox.client() as client:
+        [order] = await client.place_orders(twaps(1, duration=60))
+        assert isinstance(order, Order)
+        seen: list[tuple[dt.datetime, Order]] = []  # when each snapshot came, and it
+        dropped_at = None
+        with anyio.fail_after(LIMIT):
+            async for snapshot in client.watch_orders([order], poll_interval=1.0):
+                seen.append((taas_sandbox.now(), snapshot))
+                if dropped_at is None and (snapshot.executed_qty or 0) > 0:
+                    taas_sandbox.faults.stream_refuse = 503
+                    assert taas_sandbox.drop_streams() == 1
+                    dropped_at = taas_sandbox.now()
+    assert dropped_at is not None
+    in_order([o for _, o in seen])
+    after = [(at, o) for at, o in seen if at > dropped_at]
+    assert after[-1][1].status == OrderStatus.COMPLETE
+    assert len(after) >= 10
+    # Each state after the drop reached the caller within a poll of the server making it.
+    late = [(at - o.updated_at).total_seconds() for at, o in after if o.updated_at]
+    assert max(late) <= 1.5, late
+    polls = [e for e in taas_sandbox.exchanges if e.method == "GET" and e.at > dropped_at]
+    down_for = (after[-1][0] - dropped_at).total_seconds()
+    assert len(polls) >= 0.8 * down_for  # about one a second while the stream was down
