@@ -34,8 +34,9 @@ from taas_async._exceptions import (
 from taas_async._logs import logger
 from taas_async._options import positive_seconds
 from taas_async._policy import retry_after_of, transient
-from taas_async._stream import OrderStream, mark_of, older_state
+from taas_async._stream import OrderStream
 from taas_async._tracking import _checked_batch, _fan_out, _id_of
+from taas_async._updates import mark_of, older_state
 from taas_async._wire import canonical_id as canon
 
 if TYPE_CHECKING:

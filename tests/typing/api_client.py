@@ -246,6 +246,7 @@ async def order_stream(client: AsyncClient, order: Order) -> None:
 async def order_stream_attributes(stream: OrderStream) -> None:
     assert_type(stream.url, str)
     assert_type(stream.reconnects, int)
+    assert_type(stream.connected, bool)
     assert_type(stream.follow([]), None)
     assert_type(await stream.aclose(), None)
     async with stream as entered:
