@@ -6,6 +6,7 @@ else; validators check the stored value. The number rules are ``_numbers``'.
 """
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -138,12 +139,22 @@ def aware_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
     raise TypeError(f"expected a datetime or ISO 8601 string, got {type(value).__name__}")
 
 
+#: RFC 3339 with a ``T``, whole seconds or up to microseconds, an offset: read alike by
+#: every ISO 8601 parser (the server's included), so such a string goes out as written.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
 def datetime_or_str(value: dt.datetime | str | None) -> dt.datetime | str | None:
-    # order_condition_expiry: a string is sent as the user wrote it, once it parses
-    # as an ISO 8601 timestamp with an offset (like a datetime, it must be aware).
+    # order_condition_expiry: a string must parse as an ISO 8601 timestamp with an
+    # offset (like a datetime, it must be aware). In RFC 3339 form it is kept as
+    # written; any other spelling ("2024-01-01+05", a space for the T, finer than
+    # microseconds) is kept as the timestamp it was read as, in that form: what is
+    # sent is what was checked, and no parser of the server's can read it otherwise.
     if isinstance(value, str):
-        parse_datetime(value, assume_utc=False)
-        return value
+        parsed = parse_datetime(value, assume_utc=False)
+        return value if _RFC3339.fullmatch(value) else parsed.isoformat()
     return aware_datetime(value)
 
 

@@ -14,7 +14,8 @@ __all__ = ["parse_datetime", "parse_timestamp"]
 
 _ISO = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})"
-    r"(?:[T ](?P<time>\d{2}:\d{2}(?::\d{2})?)(?:[.,](?P<frac>\d+))?)?"
+    # A fraction only after seconds: in "12:30,5" ISO 8601 means half a minute.
+    r"(?:[T ](?P<time>\d{2}:\d{2}(?::\d{2})?)(?:(?<=:\d{2}:\d{2})[.,](?P<frac>\d+))?)?"
     r"(?P<tz>Z|z|[+-]\d{2}(?::?\d{2})?)?"
 )
 

@@ -66,6 +66,7 @@ from taas_async import (
     Strategy,
     TaaSError,
 )
+from taas_async._converter import to_wire
 
 # The contract's pair grammar, written here independently of the package.
 PAIR = r"[A-Za-z0-9]+(?::[A-Za-z0-9_]+)?-[A-Za-z0-9]+"
@@ -1153,6 +1154,33 @@ async def test_order_condition_expiry_string_is_sent_verbatim(
     await client.place_order(request)
     body = json.loads(route.calls.last.request.content)
     assert body["order_condition_expiry"] == "2024-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("written", "sent"),
+    [
+        ("2024-01-01T00:00:00.123+05:30", "2024-01-01T00:00:00.123+05:30"),  # RFC 3339: as is
+        # Other spellings, sent as the timestamp they were read as. "2024-01-01+05" was
+        # sent as written: Python's fromisoformat reads it as 05:00 with no offset.
+        ("2024-01-01+05", "2024-01-01T00:00:00+05:00"),
+        ("2024-01-01 00:00:00Z", "2024-01-01T00:00:00+00:00"),
+        ("2024-01-01T00:00:00z", "2024-01-01T00:00:00+00:00"),
+        ("2024-01-01T10:00+0530", "2024-01-01T10:00:00+05:30"),
+        ("2024-01-01T00:00:00.1234567Z", "2024-01-01T00:00:00.123456+00:00"),
+    ],
+)
+def test_an_order_condition_expiry_string_is_sent_as_it_was_read(written: str, sent: str) -> None:
+    request = attrs.evolve(order_request(), order_condition_expiry=written)
+    assert request.order_condition_expiry == sent
+    assert to_wire(request)["order_condition_expiry"] == sent
+
+
+@pytest.mark.parametrize("value", ["2024-01-01T00:00,5Z", "2024-01-01T00:00.5Z"])
+def test_a_fraction_without_seconds_is_refused(value: str) -> None:
+    # ISO 8601 reads "00:00,5" as half a minute; it was taken as half a second.
+    with pytest.raises(RequestValidationError) as info:
+        attrs.evolve(order_request(), order_condition_expiry=value)
+    assert set(info.value.errors) == {"order_condition_expiry"}
 
 
 # --------------------------------------------------------------------------- hypothesis
