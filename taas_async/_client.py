@@ -496,13 +496,18 @@ class AsyncClient(OrderFollowing):
         parameters are comma-joined; decimals in ``params`` and ``json`` are
         sent in plain notation (strings in ``json``). A POST to an
         order-creating path gets the same outcome-unknown handling as
-        :meth:`place_order`.
+        :meth:`place_order`. A ``params`` value a query cannot carry (NaN,
+        an infinity, a mapping, bytes, a nested list, another object) is a
+        :class:`RequestValidationError`, and nothing is sent.
         """
         if not is_instance(method, str) or method.upper() not in _METHODS:
             raise RequestValidationError({"method": [f"unsupported HTTP method {method!r}"]})
         method = method.upper()
         path = _wire.relative_path(path)
-        query = _codec.query_params(params or {})
+        try:
+            query = _codec.query_params(params or {})
+        except (TypeError, ValueError) as exc:
+            raise RequestValidationError({"params": [str(exc)]}) from None
         row = e.order_endpoint_for(method, path) if method == "POST" else None
         call = Call(
             e.RAW if row is None else attrs.evolve(row, parse=e.RAW.parse, allow_empty=True),

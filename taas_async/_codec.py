@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -135,6 +136,12 @@ def query_params(params: Mapping[str, Any]) -> dict[str, str]:
 
     Lists comma-joined, decimals in plain notation, booleans ``true``/``false``,
     datetimes in ISO 8601; ``None`` left out.
+
+    Raises:
+        ValueError, TypeError: a value a query cannot carry exactly (NaN, an
+            infinity, a nested list or mapping, bytes, any other object, whose
+            ``str()`` is no value the server reads).
+
     """
     return {
         key: ",".join(_query_value(x) for x in value)
@@ -150,7 +157,11 @@ def _query_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         value = n.to_decimal(value)
-    encoded = (
-        _json_default(value) if isinstance(value, (Decimal, dt.datetime, enum.Enum)) else value
+    if isinstance(value, (Decimal, dt.datetime, enum.Enum)):
+        return str(_json_default(value))
+    if isinstance(value, (str, int, uuid.UUID)):
+        return str(value)
+    raise TypeError(
+        f"a query value must be text, a number, a boolean, a datetime, an enum or"
+        f" a list of them, got {type(value).__name__}"
     )
-    return str(encoded)

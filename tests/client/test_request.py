@@ -76,6 +76,31 @@ async def test_request_encodes_query_values_like_the_wire_bodies(
     }
 
 
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (float("nan"), "finite"),
+        (Decimal("NaN"), "NaN cannot be sent"),
+        (Decimal("Infinity"), "cannot be sent"),
+        ({"a": Decimal("1.5")}, "got dict"),  # was sent as "{'a': Decimal('1.5')}"
+        (b"ab", "got bytes"),  # was sent as "b'ab'"
+        ([1, [2]], "got list"),
+        (object(), "got object"),
+    ],
+    ids=["float-nan", "decimal-nan", "infinity", "a-mapping", "bytes", "a-nested-list", "object"],
+)
+@pytest.mark.asyncio
+async def test_request_refuses_query_values_a_query_cannot_carry(
+    client: AsyncClient, mock_api: respx.MockRouter, value: Any, said: str
+) -> None:
+    # They raised a bare ValueError, or went out as Python's repr of the value.
+    with pytest.raises(RequestValidationError) as info:
+        await client.request("GET", "api/x/", params={"x": value})
+    assert info.value.fields == ["params"]
+    assert said in str(info.value)
+    assert len(mock_api.calls) == 0
+
+
 @pytest.mark.asyncio
 async def test_request_post_to_an_order_path_is_an_order_call(
     client: AsyncClient, mock_api: respx.MockRouter
