@@ -542,6 +542,16 @@ def _request_unstructure_factory(converter: cattrs.Converter) -> Any:
                 return body
 
             return unstructure_multi
+        if cls is r.AmendOrderRequest:
+
+            def unstructure_amend(request: r.AmendOrderRequest) -> dict[str, Any]:
+                # Converted again, as at construction: a change put into the dict since
+                # (a float price) goes out as the exact decimal string, never a float.
+                body = unstructure_fields(request)
+                body["changes"] = converter.unstructure(r.converted_changes(request.changes))
+                return body
+
+            return unstructure_amend
         return unstructure_fields
 
     return factory

@@ -405,8 +405,17 @@ def _changes_problems(changes: Mapping[Any, Any]) -> tuple[dict[str, Any], dict[
     return converted, problems
 
 
-def _to_changes(value: Mapping[str, Any]) -> dict[str, Any]:
-    # Amounts in changes are money like any other: exact Decimals, sent as strings.
+def converted_changes(value: Mapping[str, Any]) -> dict[str, Any]:
+    """An amendment's ``changes``, each value converted by its order field's rules.
+
+    Amounts in changes are money like any other: exact Decimals, sent as
+    strings. Run at construction and again when the request is sent (the
+    dict may have been changed in place since).
+
+    Raises:
+        NestedErrors: naming each bad change.
+
+    """
     converted, problems = _changes_problems(to_dict(value))
     if problems:
         raise NestedErrors(problems)
@@ -431,7 +440,7 @@ class AmendOrderRequest(RequestModel):
 
     order_id: str = attrs.field(converter=id_str, validator=non_empty_str())
     changes: dict[str, Any] = attrs.field(
-        converter=_to_changes,
+        converter=converted_changes,
         validator=v.and_(v.instance_of(dict), v.min_len(1), str_keys, _valid_changes),
     )
 

@@ -107,6 +107,21 @@ async def test_amend_float_change_is_an_exact_decimal_on_the_wire(
     assert b'"limit_price":"0.1"' in sent.content.replace(b" ", b"")
 
 
+@pytest.mark.asyncio
+async def test_an_amend_change_put_in_after_construction_is_exact_on_the_wire(
+    mock_api: respx.MockRouter, client: AsyncClient
+) -> None:
+    # The dict is checked again when sent, but was not converted again: a float put
+    # into it went out as a JSON number ("limit_price":1e-07).
+    request = AmendOrderRequest(order_id="abc", changes={"base_asset_qty": "2.50"})
+    request.changes["limit_price"] = 1e-7
+    route = mock_api.post("amend_order/").respond(200, json={"message": "ok"})
+    await client.amend_order(request)
+    assert route.calls.last.request.content == (
+        b'{"order_id":"abc","changes":{"base_asset_qty":"2.50","limit_price":"0.0000001"}}'
+    )
+
+
 # --------------------------------------------------------------------------- bounds
 
 
