@@ -264,11 +264,13 @@ def _structure_optional_id(value: Any, _: Any) -> str | None:
 
 def _structure_joined_amounts(value: Any, _: Any) -> str | None:
     # One exact amount per leg, comma-joined: kept as sent, each one checked, so
-    # that MultiOrder.sell_token_amount_list can read them as they are.
+    # that MultiOrder.sell_token_amount_list can read them as they are (an empty
+    # leg, "0.5, " or "0.5,,1", is no amount: refused here, not there).
     text = _structure_optional_str(value, str)
-    for item in (text or "").split(","):
-        if item.strip():
-            _structure_decimal(item.strip(), Decimal)
+    for item in text.split(",") if text else ():
+        if not item.strip():
+            raise ValueError(f"a leg without an amount in {text!r}")
+        _structure_decimal(item.strip(), Decimal)
     return text
 
 

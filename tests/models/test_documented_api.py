@@ -527,9 +527,14 @@ def test_api_facts_3_6_both_separators_split_alike(joined: str | None, items: li
     assert multi.pair_list == multi.buy_token_list == multi.sell_token_list == items
 
 
-def test_api_facts_3_6_a_leg_amount_that_is_not_a_number_is_a_decode_error() -> None:
-    """API-FACTS §3.6: sell_token_amount holds decimals; a bad one is named, body kept."""
-    body = {**load_json("docs_multi_order.json"), "sell_token_amount": "0.5, lots"}
+@pytest.mark.parametrize("joined", ["0.5, lots", "0.5, ", "0.5,,1", " "])
+def test_api_facts_3_6_a_leg_amount_that_is_not_a_number_is_a_decode_error(joined: str) -> None:
+    """API-FACTS §3.6: sell_token_amount holds decimals; a bad one is named, body kept.
+
+    An empty leg too: it structured, then ``sell_token_amount_list`` raised
+    ``decimal.InvalidOperation`` on a reply the SDK had accepted.
+    """
+    body = {**load_json("docs_multi_order.json"), "sell_token_amount": joined}
     with pytest.raises(ShapeError) as info:
         structure(body, MultiOrder)
     assert any(e.endswith("@ $.sell_token_amount") for e in info.value.errors)
