@@ -44,6 +44,37 @@ def _datetime(value: dt.datetime) -> str:
     return value.isoformat()
 
 
+def _free_form(converter: cattrs.Converter) -> Any:
+    """A free-form field's JSON (``strategy_params``, ``placements``), at any depth.
+
+    Walked with a stack, not by recursion: the decoder takes nesting as deep as
+    Python's recursion limit, and an export that recursed (a few frames a
+    level) would fail on a reply that was read.
+    """
+
+    def unstructure(value: Any) -> Any:
+        if not isinstance(value, (dict, list, tuple)):
+            return converter.unstructure(value)
+        root: Any = {} if isinstance(value, dict) else []
+        stack: list[tuple[Any, Any]] = [(value, root)]
+        while stack:
+            source, target = stack.pop()
+            pairs = source.items() if isinstance(source, dict) else enumerate(source)
+            for key, item in pairs:
+                if isinstance(item, (dict, list, tuple)):
+                    copied: Any = {} if isinstance(item, dict) else []
+                    stack.append((item, copied))
+                else:
+                    copied = converter.unstructure(item)
+                if isinstance(target, dict):
+                    target[key] = copied
+                else:
+                    target.append(copied)
+        return root
+
+    return unstructure
+
+
 def _model_factory(converter: cattrs.Converter) -> Any:
     def factory(cls: type[Any]) -> Any:
         return make_dict_unstructure_fn(cls, converter, raw=override(omit=True))
@@ -65,7 +96,13 @@ def _make() -> cattrs.Converter:
     converter.register_unstructure_hook(_StrEnum, _enum)
     converter.register_unstructure_hook(enum.Enum, _enum)
     converter.register_unstructure_hook_factory(attrs.has, _model_factory(converter))
+    free_form = _free_form(converter)
+    converter.register_unstructure_hook_func(lambda tp: tp in _FREE_FORM, free_form)
     return converter
+
+
+#: The annotations of free-form fields: JSON as the server sent it.
+_FREE_FORM = (dict[str, Any], list[Any])
 
 
 _converter = _make()

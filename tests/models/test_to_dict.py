@@ -159,6 +159,21 @@ def test_decimals_inside_free_form_fields_are_strings_too() -> None:
     assert data["placements"] == [{"qty": "0.30000000000000001"}]
 
 
+def test_a_free_form_field_as_deep_as_a_reply_can_be_is_exported() -> None:
+    # The decoder reads nesting up to Python's recursion limit; the export recursed a
+    # few frames a level and raised RecursionError at 400 levels of a reply it had read.
+    depth = 600  # beside pytest's own frames, under the recursion limit of every Python
+    body = b'{"id": "a", "strategy_params": {"x": ' + b"[" * depth + b"0.5" + b"]" * depth
+    order = structure(decode_json(body + b'}, "placements": [[{"p": 1e-8}]]}'), Order)
+    data = order.to_dict()
+    inner: Any = data["strategy_params"]["x"]
+    for _ in range(depth):
+        (inner,) = inner
+    assert inner == "0.5"
+    assert data["placements"] == [[{"p": "0.00000001"}]]
+    assert json.loads(order.to_json()) == data
+
+
 def test_unknown_enum_values_stay_the_servers_strings() -> None:
     order = Order(id="a", status="PENDING_REVIEW", side="short", strategy="b2c1-uuid")
     assert order.to_dict()["status"] == "PENDING_REVIEW"
