@@ -191,7 +191,14 @@ class StreamHub:
         client, server = pipe(self.sandbox.clock)
         session = self.open_session(server, url.params.get("token"))
         spawn(session.run, name=f"taas-sandbox-stream-{id(session):x}")
-        await anyio.lowlevel.checkpoint()
+        try:
+            await anyio.lowlevel.checkpoint()
+        except BaseException:
+            # Cancelled before the caller had its end: closed here, so the session
+            # ends as for any client that goes away (not at the idle limit).
+            with anyio.CancelScope(shield=True):
+                await client.aclose(1001, "the caller went away while connecting")
+            raise
         return client
 
     async def serve_asgi(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -442,6 +442,23 @@ async def test_the_client_closing_ends_the_session(anyio_backend: str) -> None:
     await ws.aclose()  # idempotent
 
 
+async def test_a_caller_cancelled_while_connecting_leaves_no_session(anyio_backend: str) -> None:
+    # The session was opened and started, then the caller's cancellation met the
+    # checkpoint before it had its end: the session stayed open until the idle limit.
+    sandbox = Sandbox()  # its virtual clock: the idle limit never comes by itself
+    async with sandbox.client() as client:
+        for _ in range(3):
+            with anyio.CancelScope() as scope:
+                scope.cancel()  # cancelled as it connects
+                async with client.order_stream():
+                    pass
+            assert scope.cancelled_caught
+    with anyio.fail_after(REAL):
+        while sandbox.streams.open:
+            await anyio.lowlevel.checkpoint()
+    assert sandbox.engine.feed.readers == 0
+
+
 async def test_a_failing_session_closes_with_1011_and_is_logged(
     anyio_backend: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
