@@ -33,7 +33,6 @@ import functools
 import json
 import types
 import typing
-import zoneinfo
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -50,7 +49,7 @@ from taas_async._codec import decimal_to_wire, query_params
 from taas_async._compiled import compile_structure, mark_open_enum, mark_optional_str
 from taas_async._enums import _StrEnum
 from taas_async._exceptions import _as_text
-from taas_async._timeparse import parse_datetime, parse_timestamp
+from taas_async._timeparse import UTC_NAMES, localize_naive, parse_datetime, parse_timestamp
 
 __all__ = [
     "ShapeError",
@@ -350,8 +349,8 @@ def _model_hook_factory(
                         k: v for k, v in value.items() if not (v is None and k in null_is_missing)
                     }
                     break
-            if zoned and value.get("time_zone") not in _UTC_NAMES:
-                fields = _localize_naive(fields, timestamps, value.get("time_zone"))
+            if zoned and value.get("time_zone") not in UTC_NAMES:
+                fields = localize_naive(fields, timestamps, value.get("time_zone"))
             try:
                 if structure_compiled is not None:
                     return structure_compiled(fields, value)  # type: ignore[no-any-return]
@@ -393,33 +392,6 @@ def _null_is_default(
         return make_default() if value is None else structure_collection(value, tp)
 
     return structure_nullable
-
-
-_UTC_NAMES = frozenset({None, "", "UTC", "Etc/UTC", "utc", "Z", "GMT"})
-
-
-def _localize_naive(fields: Mapping[str, Any], names: frozenset[str], zone: Any) -> dict[str, Any]:
-    """Read offset-less timestamps in ``zone`` (the reply's ``time_zone``), not as UTC."""
-    out = dict(fields)
-    for name in names:
-        text = out.get(name)
-        if not isinstance(text, str):
-            continue
-        try:
-            wall = parse_timestamp(text)
-        except ValueError:
-            continue  # not ISO at all: the datetime hook says so
-        if wall.tzinfo is not None:
-            continue  # has an offset: unambiguous already
-        try:
-            tz = zoneinfo.ZoneInfo(str(zone))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-            # OSError: a name that is a tzdata folder ("Europe"), or too long for a path.
-            raise ValueError(
-                f"{name} {text!r} has no UTC offset and time_zone {zone!r} is unknown"
-            ) from None
-        out[name] = wall.replace(tzinfo=tz)
-    return out
 
 
 def _is_optional(tp: Any) -> bool:

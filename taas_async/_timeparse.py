@@ -1,7 +1,8 @@
 """ISO 8601 timestamps to timezone-aware datetimes, on every supported Python.
 
 ``datetime.fromisoformat`` before 3.11 rejects ``Z`` and fractions that are not
-3 or 6 digits; the server sends both.
+3 or 6 digits; the server sends both. A reply's offset-less timestamps are
+read in its ``time_zone`` (:func:`localize_naive`).
 """
 
 from __future__ import annotations
@@ -9,8 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sys
+import zoneinfo
+from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["parse_datetime", "parse_timestamp"]
+__all__ = ["UTC_NAMES", "localize_naive", "parse_datetime", "parse_timestamp"]
 
 _ISO = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})"
@@ -77,3 +81,38 @@ def parse_datetime(value: str, *, assume_utc: bool) -> dt.datetime:
             raise ValueError(f"timestamp has no UTC offset: {value!r}")
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return parsed
+
+
+#: ``time_zone`` values that mean UTC (offset-less timestamps are then UTC).
+UTC_NAMES = frozenset({None, "", "UTC", "Etc/UTC", "utc", "Z", "GMT"})
+
+
+def localize_naive(fields: Mapping[str, Any], names: frozenset[str], zone: Any) -> dict[str, Any]:
+    """``fields`` with the offset-less timestamps among ``names`` read in ``zone``.
+
+    ``zone`` is a reply's ``time_zone``, not one of :data:`UTC_NAMES`.
+
+    Raises:
+        ValueError: an offset-less timestamp, and a zone the tz database does not have.
+
+    """
+    out = dict(fields)
+    for name in names:
+        text = out.get(name)
+        if not isinstance(text, str):
+            continue
+        try:
+            wall = parse_timestamp(text)
+        except ValueError:
+            continue  # not ISO at all: the datetime hook says so
+        if wall.tzinfo is not None:
+            continue  # has an offset: unambiguous already
+        try:
+            tz = zoneinfo.ZoneInfo(str(zone))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            # OSError: a name that is a tzdata folder ("Europe"), or too long for a path.
+            raise ValueError(
+                f"{name} {text!r} has no UTC offset and time_zone {zone!r} is unknown"
+            ) from None
+        out[name] = wall.replace(tzinfo=tz)
+    return out

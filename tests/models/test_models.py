@@ -595,7 +595,7 @@ def test_naive_timestamps_are_read_in_the_reply_time_zone() -> None:
         "Europe",  # a folder of the tz database: zoneinfo raises IsADirectoryError
         "x" * 300,  # longer than a file name: OSError
         "../zoneinfo/UTC",  # a path, not a key: ValueError
-        "",  # "" is UTC (_UTC_NAMES); here as a control that the others are refused
+        "",  # "" is UTC (UTC_NAMES); here as a control that the others are refused
     ],
     ids=["unknown", "a-tzdata-folder", "too-long", "a-path", "empty-is-utc"],
 )
@@ -619,7 +619,7 @@ def test_an_error_no_hook_foresaw_is_still_a_shape_error(monkeypatch: pytest.Mon
     def broken(*_: object) -> dict[str, object]:
         raise OSError("the tz database is unreadable")
 
-    monkeypatch.setattr(_converter, "_localize_naive", broken)
+    monkeypatch.setattr(_converter, "localize_naive", broken)
     body = {"id": "x", "created_at": "2023-08-08T23:54:07", "time_zone": "Europe/Paris"}
     with pytest.raises(ShapeError) as info:
         structure(body, Order)
