@@ -154,6 +154,9 @@ class OrderStream:
         self._ready: collections.deque[m.OrderUpdate | TaaSError] = collections.deque()
         # Orders to resync after a gap: id (canonical) -> (its model, its custom_order_id).
         self._following: dict[str, tuple[type[m.Order] | type[m.MultiOrder], str | None]] = {}
+        # Whether an order seen on the stream is resynced too, not only those follow()ed
+        # (a watch sets False: the account's other orders are none of its business).
+        self._resync_seen = True
         self._failures = 0  # reconnects since the last order update: the backoff's count
         self._reconnect_at: float | None = None  # when the pending reconnect may be tried
         #: Per order seen (canonical id), what tells an older state: see ``mark_of``.
@@ -592,7 +595,7 @@ class OrderStream:
         self._last_update[order_id] = next_mark(seen, order)
         if order.is_terminal:
             self._following.pop(order_id, None)
-        else:
+        elif self._resync_seen or order_id in self._following:
             known = self._following.get(order_id, (type(order), None))[1]
             self._following[order_id] = (type(order), order.custom_order_id or known)
         return True

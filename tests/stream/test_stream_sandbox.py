@@ -10,6 +10,7 @@ asyncio, trio and uvloop.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from decimal import Decimal
@@ -263,3 +264,35 @@ async def test_a_watch_polls_every_poll_interval_while_its_stream_is_refused(
     polls = [e for e in taas_sandbox.exchanges if e.method == "GET" and e.at > dropped_at]
     down_for = (after[-1][0] - dropped_at).total_seconds()
     assert len(polls) >= 0.8 * down_for  # about one a second while the stream was down
+
+
+async def test_after_a_drop_a_watch_fetches_only_its_own_orders_again(
+    taas_sandbox: Sandbox,
+) -> None:
+    # The stream brings every order of the account; a watch's stream resynced all it
+    # had seen: a one-order watch beside 40 orders placed elsewhere (no custom id)
+    # sent 41 GETs on each reconnect.
+    async with taas_sandbox.client() as client:
+        [mine] = await client.place_orders(twaps(1, duration=600))
+        assert isinstance(mine, Order)
+        seen = 0
+        before = 0
+        watch = client.watch_orders([mine], stream=True)
+        with anyio.fail_after(LIMIT):
+            async with contextlib.aclosing(watch):
+                async for _ in watch:
+                    seen += 1
+                    if seen == 1:  # another program trading on the same account
+                        for _ in range(40):
+                            taas_sandbox.engine.place_order(sandbox_order_request(duration=600))
+                    if seen == 4:
+                        before = len(taas_sandbox.exchanges)
+                        assert taas_sandbox.drop_streams(1012, "restart") == 1
+                    if seen == 5:
+                        break
+    gets = [e for e in taas_sandbox.exchanges[before:] if e.method == "GET"]
+    own = [
+        e for e in gets if e.path.endswith(f"/api/order/{mine.id}") or "custom_order" in str(e.url)
+    ]
+    assert own  # the watched order's own resync
+    assert gets == own  # and nothing else
