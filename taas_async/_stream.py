@@ -52,7 +52,7 @@ from taas_async._wire import canonical_id
 if TYPE_CHECKING:
     from taas_async._client import AsyncClient
 
-__all__ = ["DEFAULT_KEEPALIVE", "OrderStream", "stream_url"]
+__all__ = ["DEFAULT_KEEPALIVE", "OrderStream", "StreamDropped", "stream_url"]
 
 
 #: Seconds between keep-alives: the server drops a connection idle for 30 s
@@ -157,6 +157,9 @@ class OrderStream:
         # Whether an order seen on the stream is resynced too, not only those follow()ed
         # (a watch sets False: the account's other orders are none of its business).
         self._resync_seen = True
+        # Whether a drop is raised (StreamDropped) before reconnecting: a watch polls
+        # while its stream is down, so it must hear of it at once.
+        self._report_drops = False
         self._failures = 0  # reconnects since the last order update: the backoff's count
         self._reconnect_at: float | None = None  # when the pending reconnect may be tried
         #: Per order seen (canonical id), what tells an older state: see ``mark_of``.
@@ -253,6 +256,8 @@ class OrderStream:
                         exc.reason or "no reason given",
                         extra={"taas_close_code": exc.code},
                     )
+                    if self._report_drops:
+                        raise StreamDropped from None
                 continue
             if self._take(text):
                 self._failures = 0  # a connection that delivers updates: the backoff starts over
@@ -334,6 +339,7 @@ class OrderStream:
         if ws.heard != self._heard_count:  # a message or a pong since the last round
             self._heard_count = ws.heard
             self._heard_at = now
+            self._failures = 0  # alive a keep-alive round: the backoff starts over
         elif now - self._heard_at > _QUIET_ROUNDS * self._keepalive:
             # Nothing, not even a pong, for three rounds: the connection is dead.
             logger.warning("order stream silent for %.0f s; reconnecting", now - self._heard_at)
@@ -461,11 +467,12 @@ class OrderStream:
     async def _reconnect(self) -> None:
         """After a drop: back off, connect again (refusals end the stream), then resync.
 
-        The backoff counts every reconnect since the last order update: a
-        server that accepts and closes at once (after an error frame, say) is
-        not hammered. A wait cut short (the caller's timeout) is taken up
-        again, to the same moment, by the next read: a caller reading in
-        slices shorter than the backoff still reconnects.
+        The backoff counts every reconnect since the last order update (or
+        keep-alive round answered): a server that accepts and closes at once
+        (after an error frame, say) is not hammered. A wait cut short (the
+        caller's timeout) is taken up again, to the same moment, by the next
+        read: a caller reading in slices shorter than the backoff still
+        reconnects. A connection attempt or a resync cut short starts over.
         """
         while True:
             if self._reconnect_at is None:
@@ -608,6 +615,10 @@ class OrderStream:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._ws is not None else "reconnecting"
         return f"<OrderStream {self.url} {state} following={len(self._following)}>"
+
+
+class StreamDropped(Exception):  # noqa: N818 (a signal, not an error)
+    """The stream's connection dropped; the next read reconnects (see ``_report_drops``)."""
 
 
 def _bad_token(url: str, reason: str) -> AuthenticationError:

@@ -34,7 +34,7 @@ from taas_async._exceptions import (
 from taas_async._logs import logger
 from taas_async._options import positive_seconds
 from taas_async._policy import retry_after_of, transient
-from taas_async._stream import OrderStream
+from taas_async._stream import OrderStream, StreamDropped
 from taas_async._tracking import _checked_batch, _fan_out, _id_of
 from taas_async._updates import mark_of, older_state
 from taas_async._wire import canonical_id as canon
@@ -308,6 +308,7 @@ async def watch_orders(
 async def _open_stream(client: AsyncClient, *, required: bool) -> OrderStream | None:
     live = client.order_stream()
     live._resync_seen = False  # after a gap, only the watched orders are fetched again
+    live._report_drops = True  # a drop is heard at once: polled while it is down
     try:
         await live.__aenter__()
     except (StreamUnavailableError, APIConnectionError, AuthenticationError) as exc:
@@ -330,8 +331,9 @@ async def _follow(
     read, a resync's error about one order) is logged and a round run at
     once. The stream going away (refused on reconnecting) means polling
     from then on; while it is down and reconnecting, rounds come every
-    ``poll`` s too (the stream is read in slices of ``poll`` s, so a drop
-    is seen within one).
+    ``poll`` s too: the stream reports a drop at once, and while it has no
+    connection it is read in slices of ``poll`` s (a connected stream is
+    read whole, so a resync's REST calls are never cut short).
     """
     timer = client._timer
     failures = 0  # rounds in a row that failed
@@ -356,15 +358,9 @@ async def _follow(
             for snapshot in watch.news_in(found):
                 yield snapshot
             continue
-        until = watch.bounded(min(next_round, now + poll))
+        until = watch.bounded(next_round if live.connected else min(next_round, now + poll))
         try:
-            with timer.fail_after(until - now):
-                update = await live.__anext__()
-        except TimeoutError:
-            watch.check_deadline(timer)
-            if not live.connected:  # down, reconnecting: polled meanwhile
-                next_round = min(next_round, last_round + poll)
-            continue  # time for a round, or a look at the stream
+            update = await _next_update(live, timer, until)
         except (StreamUnavailableError, AuthenticationError) as exc:
             logger.warning("the order stream went away (%s); polling instead", short(exc))
             await live.aclose()
@@ -378,6 +374,11 @@ async def _follow(
             logger.warning("watching %s: from the order stream: %s", _named(watch), short(exc))
             next_round = timer.current_time()
             continue
+        if update is None:  # the time came, or the stream dropped
+            watch.check_deadline(timer)
+            if not live.connected:  # down, reconnecting: polled meanwhile
+                next_round = min(next_round, last_round + poll)
+            continue
         order_id = canon(update.order_id)
         if order_id not in watch.open or isinstance(update.order, m.MultiOrder):
             continue
@@ -386,6 +387,18 @@ async def _follow(
             continue
         if watch.news(update.order):
             yield update.order
+
+
+async def _next_update(live: OrderStream, timer: Any, until: float) -> m.OrderUpdate | None:
+    """The stream's next update before ``until`` (client clock), else None.
+
+    None: the time came first, or the connection dropped (the next read reconnects).
+    """
+    try:
+        with timer.fail_after(until - timer.current_time()):
+            return await live.__anext__()
+    except (TimeoutError, StreamDropped):
+        return None
 
 
 def _given_first(watch: _Watch) -> list[m.Order]:

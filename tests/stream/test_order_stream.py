@@ -349,6 +349,29 @@ async def test_a_reconnect_waits_out_its_backoff_across_short_reads(
     assert stream.reconnects == 1
 
 
+async def test_a_connection_alive_a_keep_alive_round_starts_the_backoff_over(
+    rest: respx.MockRouter,
+) -> None:
+    # Only an order update reset the count: on a quiet account a connection up for hours
+    # still counted as a failure, and each later drop waited longer, up to the cap.
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        if index == 0:
+            conn.abort()
+            return
+        await conn.drain_forever()  # answers pings: alive, with nothing to say
+
+    for server in serve(handler):
+        async with (
+            await client_for(server) as client,
+            client.order_stream(keepalive=BEAT) as stream,
+        ):
+            with anyio.move_on_after(BEAT * 6):
+                await stream.__anext__()
+            assert stream.reconnects == 1
+            assert stream._failures == 0  # what the next backoff counts from
+
+
 async def test_an_error_frame_does_not_start_the_backoff_over(rest: respx.MockRouter) -> None:
     # Any message reset the backoff: a server answering the subscription with an
     # error frame and closing was reconnected to at the first delay, for ever.

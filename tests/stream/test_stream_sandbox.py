@@ -296,3 +296,27 @@ async def test_after_a_drop_a_watch_fetches_only_its_own_orders_again(
     ]
     assert own  # the watched order's own resync
     assert gets == own  # and nothing else
+
+
+async def test_a_watch_whose_resync_is_slower_than_its_poll_keeps_its_stream(
+    taas_sandbox: Sandbox,
+) -> None:
+    # REST slower (1.5 s) than poll_interval (1 s), the stream dropped: a watch that cut
+    # every read at poll_interval cut the resync's GETs too, restarted it for ever and
+    # saw the order every 30 s (4 snapshots in 120 s). A connected stream is read whole.
+    async with taas_sandbox.client() as client:
+        [order] = await client.place_orders(twaps(1, duration=120))
+        assert isinstance(order, Order)
+        taas_sandbox.faults.latency = 1.5
+        after_drop: list[Order] = []
+        dropped = False
+        with anyio.fail_after(LIMIT):
+            async for snapshot in client.watch_orders([order], poll_interval=1.0, stream=True):
+                if dropped:
+                    after_drop.append(snapshot)
+                elif (snapshot.executed_qty or 0) > 0:
+                    assert taas_sandbox.drop_streams(1012, "restart") == 1
+                    dropped = True
+    in_order(after_drop)
+    assert after_drop[-1].status == OrderStatus.COMPLETE
+    assert len(after_drop) >= 20  # every fill, about one each 4 s, as before the drop
