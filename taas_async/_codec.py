@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import numbers
 import uuid
 from collections.abc import Mapping
 from decimal import Decimal
@@ -159,9 +160,11 @@ def _query_value(value: Any) -> str:
         value = n.to_decimal(value)
     if isinstance(value, (Decimal, dt.datetime, enum.Enum)):
         return str(_json_default(value))
-    if isinstance(value, (str, int, uuid.UUID)):
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (str, numbers.Integral, uuid.UUID)):
         return str(value)
     raise TypeError(
-        f"a query value must be text, a number, a boolean, a datetime, an enum or"
-        f" a list of them, got {type(value).__name__}"
+        "a query value must be text, a number, a boolean, a date or datetime, an enum,"
+        f" a UUID or a list of them, got {type(value).__name__}"
     )

@@ -63,6 +63,7 @@ async def test_request_encodes_query_values_like_the_wire_bodies(
             "many": [Decimal("1E+2"), 2, "a"],
             "when": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
             "price": 0.1,
+            "day": dt.date(2024, 1, 2),
             "unset": None,
         },
     )
@@ -73,6 +74,7 @@ async def test_request_encodes_query_values_like_the_wire_bodies(
         "many": "100,2,a",
         "when": "2024-01-02T03:04:05+00:00",
         "price": "0.1",
+        "day": "2024-01-02",
     }
 
 
