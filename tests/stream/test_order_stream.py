@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -76,13 +76,12 @@ def serve(handler: Any, **kwargs: Any) -> Iterator[WSServer]:
 BEAT = 0.05
 
 
-async def client_for(server: WSServer) -> AsyncClient:
-    return AsyncClient(
-        server.url + "/prefix",
-        TOKEN,
-        allow_insecure_http=True,
-        backoff=Backoff(initial=0.01, maximum=0.02),
-    )
+#: The backoff of these tests' clients: reconnects come at once.
+QUICK = Backoff(initial=0.01, maximum=0.02)
+
+
+async def client_for(server: WSServer, backoff: Backoff = QUICK) -> AsyncClient:
+    return AsyncClient(server.url + "/prefix", TOKEN, allow_insecure_http=True, backoff=backoff)
 
 
 @pytest.fixture
@@ -296,6 +295,19 @@ async def test_a_silent_connection_is_replaced(rest: respx.MockRouter) -> None:
     assert first_connection.pings >= 2
 
 
+def aborted_first(then: Callable[[Conn], Awaitable[None]]) -> Callable[[Conn, int], Any]:
+    """A handler: the first connection broken after subscribing, ``then`` on the next ones."""
+
+    async def handler(conn: Conn, index: int) -> None:
+        await subscribed(conn)
+        if index == 0:
+            conn.abort()
+            return
+        await then(conn)
+
+    return handler
+
+
 async def read_in_slices(stream: OrderStream, slice_s: float) -> OrderUpdate:
     """The next update, read as a caller checking a flag does: in short timed reads."""
     with anyio.fail_after(LIMIT):
@@ -326,26 +338,18 @@ async def test_a_reconnect_waits_out_its_backoff_across_short_reads(
 ) -> None:
     # A read cut short during the backoff began the wait again, and counted one more
     # failure: reads shorter than the backoff never reconnected.
-    async def handler(conn: Conn, index: int) -> None:
-        await subscribed(conn)
-        if index == 0:
-            conn.abort()
-            return
+    async def canceled(conn: Conn) -> None:
         await conn.send(update("order_canceled", at("CANCELED", "0", "2026-01-01T00:09Z")))
         await conn.drain_forever()
 
-    for server in serve(handler):
+    for server in serve(aborted_first(canceled)):
+        slow = Backoff(initial=0.2, maximum=0.2, jitter=False)
         async with (
-            AsyncClient(
-                server.url + "/prefix",
-                TOKEN,
-                allow_insecure_http=True,
-                backoff=Backoff(initial=0.2, maximum=0.2, jitter=False),
-            ) as client,
+            await client_for(server, slow) as client,
             client.order_stream(keepalive=BEAT) as stream,
         ):
-            canceled = await read_in_slices(stream, 0.05)
-    assert canceled.update_type == OrderUpdateType.ORDER_CANCELED
+            update_read = await read_in_slices(stream, 0.05)
+    assert update_read.update_type == OrderUpdateType.ORDER_CANCELED
     assert stream.reconnects == 1
 
 
@@ -354,14 +358,10 @@ async def test_a_connection_alive_a_keep_alive_round_starts_the_backoff_over(
 ) -> None:
     # Only an order update reset the count: on a quiet account a connection up for hours
     # still counted as a failure, and each later drop waited longer, up to the cap.
-    async def handler(conn: Conn, index: int) -> None:
-        await subscribed(conn)
-        if index == 0:
-            conn.abort()
-            return
+    async def quiet(conn: Conn) -> None:
         await conn.drain_forever()  # answers pings: alive, with nothing to say
 
-    for server in serve(handler):
+    for server in serve(aborted_first(quiet)):
         async with (
             await client_for(server) as client,
             client.order_stream(keepalive=BEAT) as stream,
@@ -388,13 +388,9 @@ async def test_an_error_frame_does_not_start_the_backoff_over(rest: respx.MockRo
         await conn.drain_forever()
 
     for server in serve(handler):
+        doubling = Backoff(initial=0.01, maximum=1.0, jitter=False)
         async with (
-            AsyncClient(
-                server.url + "/prefix",
-                TOKEN,
-                allow_insecure_http=True,
-                backoff=Backoff(initial=0.01, maximum=1.0, jitter=False),
-            ) as client,
+            await client_for(server, doubling) as client,
             client.order_stream(keepalive=BEAT) as stream,
         ):
             [canceled] = await first(stream, 1)
