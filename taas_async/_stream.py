@@ -160,6 +160,7 @@ class OrderStream:
         # Whether a drop is raised (StreamDropped) before reconnecting: a watch polls
         # while its stream is down, so it must hear of it at once.
         self._report_drops = False
+        self._alive_count = 0  # what was heard at the last keep-alive round (backoff reset)
         self._failures = 0  # reconnects since the last order update: the backoff's count
         self._reconnect_at: float | None = None  # when the pending reconnect may be tried
         #: Per order seen (canonical id), what tells an older state: see ``mark_of``.
@@ -339,6 +340,8 @@ class OrderStream:
         if ws.heard != self._heard_count:  # a message or a pong since the last round
             self._heard_count = ws.heard
             self._heard_at = now
+        if ws.heard != self._alive_count:  # heard from since the last round, however read
+            self._alive_count = ws.heard
             self._failures = 0  # alive a keep-alive round: the backoff starts over
         elif now - self._heard_at > _QUIET_ROUNDS * self._keepalive:
             # Nothing, not even a pong, for three rounds: the connection is dead.
@@ -373,7 +376,7 @@ class OrderStream:
             break
         now = self._timer.current_time()
         self._heard_at = now
-        self._heard_count = 0
+        self._heard_count = self._alive_count = 0
         self._quiet = 0.0
         self._next_keepalive = now + self._keepalive
 
@@ -492,6 +495,8 @@ class OrderStream:
                     self._closed = True
                     raise
                 logger.warning("order stream: reconnecting failed (%s); trying again", exc.message)
+                if self._report_drops:  # the watch polls while the backoff runs
+                    raise StreamDropped from None
             except (StreamUnavailableError, AuthenticationError):
                 self._reconnect_at = None
                 self._closed = True
@@ -611,6 +616,11 @@ class OrderStream:
     def connected(self) -> bool:
         """Whether the stream has a connection now (False while it reconnects, or closed)."""
         return self._ws is not None and not self._closed
+
+    def _attempt_due(self) -> bool:
+        """Down, and the next read tries to connect at once (its backoff is over)."""
+        at = self._reconnect_at
+        return self._ws is None and at is not None and self._timer.current_time() >= at
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._ws is not None else "reconnecting"

@@ -331,9 +331,11 @@ async def _follow(
     read, a resync's error about one order) is logged and a round run at
     once. The stream going away (refused on reconnecting) means polling
     from then on; while it is down and reconnecting, rounds come every
-    ``poll`` s too: the stream reports a drop at once, and while it has no
-    connection it is read in slices of ``poll`` s (a connected stream is
-    read whole, so a resync's REST calls are never cut short).
+    ``poll`` s too: the stream reports a drop, and each failed attempt, at
+    once, and while it waits out its backoff it is read in slices of
+    ``poll`` s. A connected stream is read whole (a resync's REST calls are
+    never cut short), and so is a connection attempt (rounds wait for it,
+    at most the connect timeout).
     """
     timer = client._timer
     failures = 0  # rounds in a row that failed
@@ -358,15 +360,15 @@ async def _follow(
             for snapshot in watch.news_in(found):
                 yield snapshot
             continue
-        until = watch.bounded(next_round if live.connected else min(next_round, now + poll))
         try:
-            update = await _next_update(live, timer, until)
-        except (StreamUnavailableError, AuthenticationError) as exc:
-            logger.warning("the order stream went away (%s); polling instead", short(exc))
-            await live.aclose()
-            live = None
-            continue
+            update = await _next_update(live, timer, _read_until(live, watch, next_round, poll))
         except TaaSError as exc:
+            if isinstance(exc, StreamUnavailableError | AuthenticationError) or live._closed:
+                # Refused on reconnecting (no stream now, the token, a proxy's 4xx).
+                logger.warning("the order stream went away (%s); polling instead", short(exc))
+                await live.aclose()
+                live = None
+                continue
             # An update that could not be read, or a resync's error about one
             # order (perhaps not one of these): the open orders are asked for
             # now, and a watched order that is really gone ends the watch there.
@@ -389,13 +391,27 @@ async def _follow(
             yield update.order
 
 
-async def _next_update(live: OrderStream, timer: Any, until: float) -> m.OrderUpdate | None:
-    """The stream's next update before ``until`` (client clock), else None.
+def _read_until(live: OrderStream, watch: _Watch, next_round: float, poll: float) -> float | None:
+    """Until when (client clock; None: no bound) the stream is read before a round.
 
-    None: the time came first, or the connection dropped (the next read reconnects).
+    Connected: to the next round. Down: for a poll at most while it waits out
+    its backoff, but a connection attempt is never cut (only the deadline).
+    """
+    if live._attempt_due():
+        return watch.deadline
+    if live.connected:
+        return watch.bounded(next_round)
+    return watch.bounded(min(next_round, live._timer.current_time() + poll))
+
+
+async def _next_update(live: OrderStream, timer: Any, until: float | None) -> m.OrderUpdate | None:
+    """The stream's next update before ``until`` (client clock; None: no bound), else None.
+
+    None: the time came first, or the connection dropped or an attempt to
+    connect again failed (the next read goes on).
     """
     try:
-        with timer.fail_after(until - timer.current_time()):
+        with timer.fail_after(None if until is None else until - timer.current_time()):
             return await live.__anext__()
     except (TimeoutError, StreamDropped):
         return None

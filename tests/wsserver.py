@@ -146,10 +146,15 @@ class WSServer:
     """A scripted WebSocket server on 127.0.0.1 in a thread of its own."""
 
     def __init__(
-        self, handler: Handler, *, refuse: int | Callable[[int], int | None] | None = None
+        self,
+        handler: Handler,
+        *,
+        refuse: int | Callable[[int], int | None] | None = None,
+        slow: Callable[[int], float] | None = None,
     ) -> None:
         self.handler = handler
         self.refuse = refuse
+        self.slow = slow  # connection index -> seconds before the upgrade is read
         self.connections: list[Conn] = []
         self.errors: list[BaseException] = []
         self._loop = asyncio.new_event_loop()
@@ -166,6 +171,8 @@ class WSServer:
         conn = Conn(reader, writer, len(self.connections))
         self.connections.append(conn)
         try:
+            if self.slow is not None:
+                await asyncio.sleep(self.slow(conn.index))  # a server slow to accept
             refuse = self.refuse(conn.index) if callable(self.refuse) else self.refuse
             if await conn._handshake(refuse):
                 await self.handler(conn, conn.index)

@@ -31,6 +31,8 @@ from taas_async import (
     NotFoundError,
     Order,
     OrderStatus,
+    OrderStream,
+    ProxyError,
     RequestValidationError,
     StreamUnavailableError,
     WaitTimeoutError,
@@ -534,3 +536,82 @@ async def test_after_a_drop_an_order_seen_but_not_watched_is_not_fetched(
     assert seen[-1].status == OrderStatus.COMPLETE
     assert not [path for path in asked if path.endswith(other["id"])]
     assert "from the order stream" not in caplog.text  # no error about it to log
+
+
+def _one_order_api(api: respx.MockRouter, base: str, rounds: list[str]) -> None:
+    """The REST side of a watch of order 1, which never ends; each request noted."""
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        rounds.append(request.url.path)
+        if request.url.path.endswith("/api/orders/"):
+            return httpx.Response(200, json={"orders": [order_json(1)], "count": 1, "num_pages": 1})
+        return httpx.Response(200, json=order_json(1))
+
+    api.get(url__regex=rf"^{base}/api/orders?/.*").mock(side_effect=reply)
+
+
+async def test_a_reconnect_slower_than_the_poll_is_not_cut_short() -> None:
+    # Down, the stream was read in slices of poll_interval; a connection taking longer
+    # (a server slow to accept after a restart) was cut every time and opened again,
+    # for ever: 14 connections in 4 s, and the stream never came back.
+    async def handler(conn: Conn, index: int) -> None:
+        await conn.receive()
+        await conn.receive()
+        if index == 0:
+            conn.abort()  # a restart
+            return
+        await conn.drain_forever()
+
+    rounds: list[str] = []
+    with (
+        WSServer(handler, slow=lambda index: 0.0 if index == 0 else 0.5) as ws,
+        respx.mock(using="httpx", assert_all_called=False) as api,
+    ):
+        _one_order_api(api, ws.url, rounds)
+        async with AsyncClient(
+            ws.url, TOKEN, allow_insecure_http=True, backoff=Backoff(initial=0.01, maximum=0.02)
+        ) as client:
+            with pytest.raises(WaitTimeoutError):
+                await collect(client, [placed(1)], poll_interval=0.2, timeout=3, stream=True)
+    assert 2 <= len(ws.connections) <= 3  # back on its second try at the most
+    assert len(ws.connections[-1].received) >= 2  # and subscribed there
+
+
+async def test_a_stream_refused_for_good_on_reconnecting_means_polling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A proxy refusing the reconnect (its 4xx: credentials rotated) closes the stream for
+    # good; the watch read it again and died in "RuntimeError: async generator raised
+    # StopAsyncIteration".
+    opened = OrderStream._open
+    tries: list[int] = []
+
+    async def through_a_proxy(stream: OrderStream) -> Any:
+        tries.append(1)
+        if len(tries) > 1:
+            raise ProxyError(
+                "the proxy answered CONNECT with 407",
+                method="GET",
+                url=stream.url,
+                proxy_url="http://proxy.invalid:3128",
+                proxy_status=407,
+            )
+        return await opened(stream)
+
+    monkeypatch.setattr(OrderStream, "_open", through_a_proxy)
+
+    async def handler(conn: Conn, index: int) -> None:
+        await conn.receive()
+        await conn.receive()
+        conn.abort()
+
+    rounds: list[str] = []
+    with WSServer(handler) as ws, respx.mock(using="httpx", assert_all_called=False) as api:
+        _one_order_api(api, ws.url, rounds)
+        async with AsyncClient(
+            ws.url, TOKEN, allow_insecure_http=True, backoff=Backoff(initial=0.01, maximum=0.02)
+        ) as client:
+            with pytest.raises(WaitTimeoutError):
+                await collect(client, [placed(1)], poll_interval=0.2, timeout=2, stream=True)
+    assert len(tries) == 2  # refused once: not asked again
+    assert len(rounds) >= 5  # polled to the end, every 0.2 s once the stream was gone
