@@ -52,7 +52,7 @@ from taas_async._wire import canonical_id
 if TYPE_CHECKING:
     from taas_async._client import AsyncClient
 
-__all__ = ["DEFAULT_KEEPALIVE", "OrderStream", "StreamDropped", "stream_url"]
+__all__ = ["DEFAULT_KEEPALIVE", "OrderStream", "StreamChanged", "stream_url"]
 
 
 #: Seconds between keep-alives: the server drops a connection idle for 30 s
@@ -157,8 +157,9 @@ class OrderStream:
         # Whether an order seen on the stream is resynced too, not only those follow()ed
         # (a watch sets False: the account's other orders are none of its business).
         self._resync_seen = True
-        # Whether a drop is raised (StreamDropped) before reconnecting: a watch polls
-        # while its stream is down, so it must hear of it at once.
+        # Whether a change of connection is raised (StreamChanged): a drop, a failed
+        # attempt, a reconnect. A watch polls while its stream is down and reads it
+        # differently once it is up, so it must hear of each at once.
         self._report_drops = False
         self._alive_count = 0  # what was heard at the last keep-alive round (backoff reset)
         self._failures = 0  # reconnects since the last order update: the backoff's count
@@ -236,6 +237,8 @@ class OrderStream:
                 raise StopAsyncIteration
             if self._ws is None:
                 await self._reconnect()
+                if self._report_drops and not self._ready:
+                    raise StreamChanged  # up again (or the resync failed: down again)
                 continue
             if self._resync_due:  # a resync cut short (the caller's timeout) goes on now
                 await self._resync()
@@ -258,7 +261,7 @@ class OrderStream:
                         extra={"taas_close_code": exc.code},
                     )
                     if self._report_drops:
-                        raise StreamDropped from None
+                        raise StreamChanged from None
                 continue
             if self._take(text):
                 self._failures = 0  # a connection that delivers updates: the backoff starts over
@@ -496,7 +499,7 @@ class OrderStream:
                     raise
                 logger.warning("order stream: reconnecting failed (%s); trying again", exc.message)
                 if self._report_drops:  # the watch polls while the backoff runs
-                    raise StreamDropped from None
+                    raise StreamChanged from None
             except (StreamUnavailableError, AuthenticationError):
                 self._reconnect_at = None
                 self._closed = True
@@ -627,8 +630,11 @@ class OrderStream:
         return f"<OrderStream {self.url} {state} following={len(self._following)}>"
 
 
-class StreamDropped(Exception):  # noqa: N818 (a signal, not an error)
-    """The stream's connection dropped; the next read reconnects (see ``_report_drops``)."""
+class StreamChanged(Exception):  # noqa: N818 (a signal, not an error)
+    """The stream's connection dropped, failed to come back, or came back (``_report_drops``).
+
+    Nothing is lost: the next read goes on from where the stream stands.
+    """
 
 
 def _bad_token(url: str, reason: str) -> AuthenticationError:

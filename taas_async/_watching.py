@@ -34,7 +34,7 @@ from taas_async._exceptions import (
 from taas_async._logs import logger
 from taas_async._options import positive_seconds
 from taas_async._policy import retry_after_of, transient
-from taas_async._stream import OrderStream, StreamDropped
+from taas_async._stream import OrderStream, StreamChanged
 from taas_async._tracking import _checked_batch, _fan_out, _id_of
 from taas_async._updates import mark_of, older_state
 from taas_async._wire import canonical_id as canon
@@ -331,11 +331,11 @@ async def _follow(
     read, a resync's error about one order) is logged and a round run at
     once. The stream going away (refused on reconnecting) means polling
     from then on; while it is down and reconnecting, rounds come every
-    ``poll`` s too: the stream reports a drop, and each failed attempt, at
-    once, and while it waits out its backoff it is read in slices of
-    ``poll`` s. A connected stream is read whole (a resync's REST calls are
-    never cut short), and so is a connection attempt (rounds wait for it,
-    at most the connect timeout).
+    ``poll`` s too: the stream reports a drop, each failed attempt and its
+    return at once, and while it waits out its backoff it is read in slices
+    of ``poll`` s. A connected stream is read to the next round (a resync's
+    REST calls are never cut short), and a connection attempt with its
+    resync to the deadline only (rounds wait for it).
     """
     timer = client._timer
     failures = 0  # rounds in a row that failed
@@ -407,13 +407,13 @@ def _read_until(live: OrderStream, watch: _Watch, next_round: float, poll: float
 async def _next_update(live: OrderStream, timer: Any, until: float | None) -> m.OrderUpdate | None:
     """The stream's next update before ``until`` (client clock; None: no bound), else None.
 
-    None: the time came first, or the connection dropped or an attempt to
-    connect again failed (the next read goes on).
+    None: the time came first, or the connection changed (it dropped, an
+    attempt to connect again failed, or it is up again): the next read goes on.
     """
     try:
         with timer.fail_after(None if until is None else until - timer.current_time()):
             return await live.__anext__()
-    except (TimeoutError, StreamDropped):
+    except (TimeoutError, StreamChanged):
         return None
 
 

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -206,7 +207,11 @@ async def test_bad_input_is_refused_before_anything_is_sent(api: respx.MockRoute
 
 
 def ws_update(n: int, update_type: str, status: str, executed: str) -> str:
-    order = order_json(n, status, executed)
+    return ws_message(order_json(n, status, executed), update_type)
+
+
+def ws_message(order: dict[str, Any], update_type: str = "order_fill_received") -> str:
+    """A stream message carrying ``order``."""
     return json.dumps(
         {
             "type": "order_update",
@@ -615,3 +620,44 @@ async def test_a_stream_refused_for_good_on_reconnecting_means_polling(
                 await collect(client, [placed(1)], poll_interval=0.2, timeout=2, stream=True)
     assert len(tries) == 2  # refused once: not asked again
     assert len(rounds) >= 5  # polled to the end, every 0.2 s once the stream was gone
+
+
+async def test_after_a_reconnect_the_watch_goes_back_to_its_rest_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A reconnect made in a read bounded only by the deadline (its attempt was due) went
+    # on reading the connected stream to the deadline when the resync brought nothing
+    # new (an older REST state, skipped): no REST check came, and an end the stream
+    # missed was missed. The stream now says when it is up again.
+    monkeypatch.setattr(_watching, "RECHECK", 1.0)
+    newer = {**order_json(1), "updated_at": "2030-01-01T00:00:00Z"}
+    lagging = {**order_json(1), "updated_at": "2020-01-01T00:00:00Z"}
+    ended = {**order_json(1, "COMPLETE", "5"), "updated_at": "2031-01-01T00:00:00Z"}
+    subscribed_again = threading.Event()
+
+    async def handler(conn: Conn, index: int) -> None:
+        await conn.receive()
+        await conn.receive()
+        if index == 0:
+            await conn.send(ws_message(newer))
+            await asyncio.sleep(0.1)
+            conn.abort()
+            return
+        subscribed_again.set()
+        await conn.drain_forever()  # the end never comes on the stream
+
+    calls_after: list[int] = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.25)  # slow REST: a round overlaps the end of the reconnect's backoff
+        if subscribed_again.is_set():
+            calls_after.append(1)
+        return httpx.Response(200, json=lagging if len(calls_after) <= 1 else ended)
+
+    with WSServer(handler) as ws, respx.mock(using="httpx", assert_all_called=False) as api:
+        api.get(url__regex=rf"^{ws.url}/api/orders?/.*").mock(side_effect=reply)
+        slow = Backoff(initial=0.3, maximum=0.3, jitter=False)
+        async with AsyncClient(ws.url, TOKEN, allow_insecure_http=True, backoff=slow) as client:
+            seen = await collect(client, [placed(1)], poll_interval=0.2, timeout=6, stream=True)
+    assert seen[-1].status == OrderStatus.COMPLETE
+    assert len(calls_after) >= 2  # the resync, then a REST check that found the end
