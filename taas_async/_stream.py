@@ -406,31 +406,7 @@ class OrderStream:
         try:
             ws = await self._opener.connect_websocket(self._url, [], timeout)
         except WebSocketRefusedError as exc:
-            text = exc.body.decode("utf-8", "replace")
-            if exc.status_code == 401:
-                raise AuthenticationError(
-                    "the order stream refused the token (HTTP 401)",
-                    status_code=401,
-                    method="GET",
-                    url=self.url,
-                    body=None,
-                    text=text,
-                ) from None
-            if exc.status_code >= 500 or exc.status_code == 429:
-                # Overloaded or restarting (a deploy behind a load balancer): it may pass.
-                raise APIConnectionError(
-                    f"the order stream's server answered the upgrade with HTTP {exc.status_code}",
-                    method="GET",
-                    url=self.url,
-                    may_have_reached_server=True,
-                ) from None
-            raise StreamUnavailableError(
-                f"no order stream at {self.url}: the server answered the upgrade with"
-                f" HTTP {exc.status_code}",
-                url=self.url,
-                status_code=exc.status_code,
-                text=text[:1000],
-            ) from None
+            raise _refused(exc, self.url) from None
         except httpx.ProxyError as exc:
             # The proxy refused the tunnel: typed, and its proxy_status says whether
             # asking again can help (_connect and _reconnect stop on a 4xx).
@@ -635,6 +611,34 @@ class StreamChanged(Exception):  # noqa: N818 (a signal, not an error)
 
     Nothing is lost: the next read goes on from where the stream stands.
     """
+
+
+def _refused(exc: WebSocketRefusedError, url: str) -> TaaSError:
+    """The typed error for an upgrade the server answered with ``exc.status_code``."""
+    text = exc.body.decode("utf-8", "replace")
+    if exc.status_code == 401:
+        return AuthenticationError(
+            "the order stream refused the token (HTTP 401)",
+            status_code=401,
+            method="GET",
+            url=url,
+            body=None,
+            text=text,
+        )
+    if exc.status_code >= 500 or exc.status_code == 429:
+        # Overloaded or restarting (a deploy behind a load balancer): it may pass.
+        return APIConnectionError(
+            f"the order stream's server answered the upgrade with HTTP {exc.status_code}",
+            method="GET",
+            url=url,
+            may_have_reached_server=True,
+        )
+    return StreamUnavailableError(
+        f"no order stream at {url}: the server answered the upgrade with HTTP {exc.status_code}",
+        url=url,
+        status_code=exc.status_code,
+        text=text[:1000],
+    )
 
 
 def _bad_token(url: str, reason: str) -> AuthenticationError:
