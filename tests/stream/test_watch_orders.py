@@ -577,7 +577,7 @@ async def test_a_reconnect_slower_than_the_poll_is_not_cut_short() -> None:
             ws.url, TOKEN, allow_insecure_http=True, backoff=Backoff(initial=0.01, maximum=0.02)
         ) as client:
             with pytest.raises(WaitTimeoutError):
-                await collect(client, [placed(1)], poll_interval=0.2, timeout=3, stream=True)
+                await collect(client, [placed(1)], poll_interval=0.2, timeout=1.5, stream=True)
     assert 2 <= len(ws.connections) <= 3  # back on its second try at the most
     assert len(ws.connections[-1].received) >= 2  # and subscribed there
 
@@ -617,9 +617,9 @@ async def test_a_stream_refused_for_good_on_reconnecting_means_polling(
             ws.url, TOKEN, allow_insecure_http=True, backoff=Backoff(initial=0.01, maximum=0.02)
         ) as client:
             with pytest.raises(WaitTimeoutError):
-                await collect(client, [placed(1)], poll_interval=0.2, timeout=2, stream=True)
+                await collect(client, [placed(1)], poll_interval=0.2, timeout=1, stream=True)
     assert len(tries) == 2  # refused once: not asked again
-    assert len(rounds) >= 5  # polled to the end, every 0.2 s once the stream was gone
+    assert len(rounds) >= 3  # polled to the end, every 0.2 s once the stream was gone
 
 
 async def test_after_a_reconnect_the_watch_goes_back_to_its_rest_checks(
