@@ -154,13 +154,9 @@ class OrderStream:
         self._ready: collections.deque[m.OrderUpdate | TaaSError] = collections.deque()
         # Orders to resync after a gap: id (canonical) -> (its model, its custom_order_id).
         self._following: dict[str, tuple[type[m.Order] | type[m.MultiOrder], str | None]] = {}
-        # Whether an order seen on the stream is resynced too, not only those follow()ed
-        # (a watch sets False: the account's other orders are none of its business).
-        self._resync_seen = True
-        # Whether a change of connection is raised (StreamChanged): a drop, a failed
-        # attempt, a reconnect. A watch polls while its stream is down and reads it
-        # differently once it is up, so it must hear of each at once.
-        self._report_drops = False
+        # Serving watch_orders (_serve_a_watch): only follow()ed orders are resynced,
+        # and each change of connection is raised (StreamChanged).
+        self._for_watch = False
         self._alive_count = 0  # what was heard at the last keep-alive round (backoff reset)
         self._failures = 0  # reconnects since the last order update: the backoff's count
         self._reconnect_at: float | None = None  # when the pending reconnect may be tried
@@ -237,7 +233,7 @@ class OrderStream:
                 raise StopAsyncIteration
             if self._ws is None:
                 await self._reconnect()
-                if self._report_drops and not self._ready:
+                if self._for_watch and not self._ready:
                     raise StreamChanged  # up again (or the resync failed: down again)
                 continue
             if self._resync_due:  # a resync cut short (the caller's timeout) goes on now
@@ -260,7 +256,7 @@ class OrderStream:
                         exc.reason or "no reason given",
                         extra={"taas_close_code": exc.code},
                     )
-                    if self._report_drops:
+                    if self._for_watch:
                         raise StreamChanged from None
                 continue
             if self._take(text):
@@ -474,7 +470,7 @@ class OrderStream:
                     self._closed = True
                     raise
                 logger.warning("order stream: reconnecting failed (%s); trying again", exc.message)
-                if self._report_drops:  # the watch polls while the backoff runs
+                if self._for_watch:  # the watch polls while the backoff runs
                     raise StreamChanged from None
             except (StreamUnavailableError, AuthenticationError):
                 self._reconnect_at = None
@@ -586,7 +582,7 @@ class OrderStream:
         self._last_update[order_id] = next_mark(seen, order)
         if order.is_terminal:
             self._following.pop(order_id, None)
-        elif self._resync_seen or order_id in self._following:
+        elif not self._for_watch or order_id in self._following:
             known = self._following.get(order_id, (type(order), None))[1]
             self._following[order_id] = (type(order), order.custom_order_id or known)
         return True
@@ -595,6 +591,15 @@ class OrderStream:
     def connected(self) -> bool:
         """Whether the stream has a connection now (False while it reconnects, or closed)."""
         return self._ws is not None and not self._closed
+
+    def _serve_a_watch(self) -> None:
+        """Serve ``watch_orders``: resync only what it follows, report each change.
+
+        The account's other orders are none of a watch's business; and a watch
+        polls while its stream is down and reads it differently once it is up,
+        so each drop, failed attempt and return is raised (StreamChanged).
+        """
+        self._for_watch = True
 
     def _attempt_due(self) -> bool:
         """Down, and the next read tries to connect at once (its backoff is over)."""
@@ -607,7 +612,7 @@ class OrderStream:
 
 
 class StreamChanged(Exception):  # noqa: N818 (a signal, not an error)
-    """The stream's connection dropped, failed to come back, or came back (``_report_drops``).
+    """The stream's connection dropped, failed to come back, or came back (``_for_watch``).
 
     Nothing is lost: the next read goes on from where the stream stands.
     """

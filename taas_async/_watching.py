@@ -307,8 +307,7 @@ async def watch_orders(
 
 async def _open_stream(client: AsyncClient, *, required: bool) -> OrderStream | None:
     live = client.order_stream()
-    live._resync_seen = False  # after a gap, only the watched orders are fetched again
-    live._report_drops = True  # a drop is heard at once: polled while it is down
+    live._serve_a_watch()
     try:
         await live.__aenter__()
     except (StreamUnavailableError, APIConnectionError, AuthenticationError) as exc:

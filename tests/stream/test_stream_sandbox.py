@@ -235,25 +235,38 @@ async def test_orders_that_end_while_the_stream_is_down_arrive_as_resyncs(
     assert (taas_sandbox.now() - dropped_at).total_seconds() >= 60
 
 
+async def watch_through_a_drop(
+    sandbox: Sandbox, *, duration: int, refuse: int | None = None
+) -> tuple[list[tuple[dt.datetime, Order]], int]:
+    """Watch one TWAP to its end on the stream (polls of 1 s); at its first fill the stream
+    is dropped, its reconnects refused with ``refuse`` if given.
+
+    Every snapshot with the sandbox time it came at, and the index of the one at the drop.
+    """
+    async with sandbox.client() as client:
+        [order] = await client.place_orders(twaps(1, duration=duration))
+        assert isinstance(order, Order)
+        seen: list[tuple[dt.datetime, Order]] = []
+        drop = None
+        with anyio.fail_after(LIMIT):
+            async for snapshot in client.watch_orders([order], poll_interval=1.0, stream=True):
+                seen.append((sandbox.now(), snapshot))
+                if drop is None and (snapshot.executed_qty or 0) > 0:
+                    sandbox.faults.stream_refuse = refuse
+                    assert sandbox.drop_streams(1012, "restart") == 1
+                    drop = len(seen) - 1
+    assert drop is not None
+    return seen, drop
+
+
 async def test_a_watch_polls_every_poll_interval_while_its_stream_is_refused(
     taas_sandbox: Sandbox,
 ) -> None:
     # The stream drops mid-watch and every reconnect is refused (503: a deploy). The
     # watch waited for its 30 s check, so a state reached the caller up to 30 s late;
     # it polls every poll_interval while the stream is down, as when it had none.
-    async with taas_sandbox.client() as client:
-        [order] = await client.place_orders(twaps(1, duration=60))
-        assert isinstance(order, Order)
-        seen: list[tuple[dt.datetime, Order]] = []  # when each snapshot came, and it
-        dropped_at = None
-        with anyio.fail_after(LIMIT):
-            async for snapshot in client.watch_orders([order], poll_interval=1.0):
-                seen.append((taas_sandbox.now(), snapshot))
-                if dropped_at is None and (snapshot.executed_qty or 0) > 0:
-                    taas_sandbox.faults.stream_refuse = 503
-                    assert taas_sandbox.drop_streams() == 1
-                    dropped_at = taas_sandbox.now()
-    assert dropped_at is not None
+    seen, drop = await watch_through_a_drop(taas_sandbox, duration=60, refuse=503)
+    dropped_at = seen[drop][0]
     in_order([o for _, o in seen])
     after = [(at, o) for at, o in seen if at > dropped_at]
     assert after[-1][1].status == OrderStatus.COMPLETE
@@ -304,19 +317,9 @@ async def test_a_watch_whose_resync_is_slower_than_its_poll_keeps_its_stream(
     # REST slower (1.5 s) than poll_interval (1 s), the stream dropped: a watch that cut
     # every read at poll_interval cut the resync's GETs too, restarted it for ever and
     # saw the order every 30 s (4 snapshots in 120 s). A connected stream is read whole.
-    async with taas_sandbox.client() as client:
-        [order] = await client.place_orders(twaps(1, duration=120))
-        assert isinstance(order, Order)
-        taas_sandbox.faults.latency = 1.5
-        after_drop: list[Order] = []
-        dropped = False
-        with anyio.fail_after(LIMIT):
-            async for snapshot in client.watch_orders([order], poll_interval=1.0, stream=True):
-                if dropped:
-                    after_drop.append(snapshot)
-                elif (snapshot.executed_qty or 0) > 0:
-                    assert taas_sandbox.drop_streams(1012, "restart") == 1
-                    dropped = True
+    taas_sandbox.faults.latency = 1.5
+    seen, drop = await watch_through_a_drop(taas_sandbox, duration=120)
+    after_drop = [o for _, o in seen[drop + 1 :]]
     in_order(after_drop)
     assert after_drop[-1].status == OrderStatus.COMPLETE
     assert len(after_drop) >= 20  # every fill, about one each 4 s, as before the drop

@@ -46,6 +46,7 @@ pytestmark = pytest.mark.anyio
 
 SEED = load_json("seed_order.json")
 LIMIT = 10  # real seconds any one test may take
+QUICK = Backoff(initial=0.01, maximum=0.02)
 BASE = "https://taas.test/prefix"
 
 
@@ -113,6 +114,11 @@ async def virtual_client(url: str = BASE, **kwargs: Any) -> AsyncClient:
     client = AsyncClient(url, TOKEN, backoff=Backoff(initial=1, maximum=2), **kwargs)
     client._timer = AutojumpClock()  # the sandbox's jumping clock: polls take no real time
     return client
+
+
+def quick_client(url: str) -> AsyncClient:
+    """A client on real time whose stream reconnects at once (backoff 10-20 ms)."""
+    return AsyncClient(url, TOKEN, allow_insecure_http=True, backoff=QUICK)
 
 
 async def collect(client: AsyncClient, orders: Any, **kwargs: Any) -> list[Order]:
@@ -533,9 +539,7 @@ async def test_after_a_drop_an_order_seen_but_not_watched_is_not_fetched(
     with WSServer(handler) as ws, respx.mock(using="httpx", assert_all_called=False) as api:
         api.get(url__regex=r"/api/order/[^/]+$").mock(side_effect=get)
         api.get(f"{ws.url}/api/orders/").mock(side_effect=listing)
-        async with AsyncClient(
-            ws.url, TOKEN, allow_insecure_http=True, backoff=Backoff(initial=0.01, maximum=0.02)
-        ) as client:
+        async with quick_client(ws.url) as client:
             with caplog.at_level(logging.WARNING, logger="taas_async"):
                 seen = await collect(client, [order_json(1)["id"]], stream=True)
     assert seen[-1].status == OrderStatus.COMPLETE
@@ -543,8 +547,10 @@ async def test_after_a_drop_an_order_seen_but_not_watched_is_not_fetched(
     assert "from the order stream" not in caplog.text  # no error about it to log
 
 
-def _one_order_api(api: respx.MockRouter, base: str, rounds: list[str]) -> None:
-    """The REST side of a watch of order 1, which never ends; each request noted."""
+async def watch_to_the_timeout(url: str, timeout: float) -> list[str]:
+    """Watch order 1, which never ends, on the stream at ``url`` (polls of 0.2 s) until
+    ``timeout``; the paths of the REST requests it made."""
+    rounds: list[str] = []
 
     def reply(request: httpx.Request) -> httpx.Response:
         rounds.append(request.url.path)
@@ -552,7 +558,12 @@ def _one_order_api(api: respx.MockRouter, base: str, rounds: list[str]) -> None:
             return httpx.Response(200, json={"orders": [order_json(1)], "count": 1, "num_pages": 1})
         return httpx.Response(200, json=order_json(1))
 
-    api.get(url__regex=rf"^{base}/api/orders?/.*").mock(side_effect=reply)
+    with respx.mock(using="httpx", assert_all_called=False) as api:
+        api.get(url__regex=rf"^{url}/api/orders?/.*").mock(side_effect=reply)
+        async with quick_client(url) as client:
+            with pytest.raises(WaitTimeoutError):
+                await collect(client, [placed(1)], poll_interval=0.2, timeout=timeout, stream=True)
+    return rounds
 
 
 async def test_a_reconnect_slower_than_the_poll_is_not_cut_short() -> None:
@@ -567,17 +578,8 @@ async def test_a_reconnect_slower_than_the_poll_is_not_cut_short() -> None:
             return
         await conn.drain_forever()
 
-    rounds: list[str] = []
-    with (
-        WSServer(handler, slow=lambda index: 0.0 if index == 0 else 0.5) as ws,
-        respx.mock(using="httpx", assert_all_called=False) as api,
-    ):
-        _one_order_api(api, ws.url, rounds)
-        async with AsyncClient(
-            ws.url, TOKEN, allow_insecure_http=True, backoff=Backoff(initial=0.01, maximum=0.02)
-        ) as client:
-            with pytest.raises(WaitTimeoutError):
-                await collect(client, [placed(1)], poll_interval=0.2, timeout=1.5, stream=True)
+    with WSServer(handler, slow=lambda index: 0.0 if index == 0 else 0.5) as ws:
+        await watch_to_the_timeout(ws.url, 1.5)
     assert 2 <= len(ws.connections) <= 3  # back on its second try at the most
     assert len(ws.connections[-1].received) >= 2  # and subscribed there
 
@@ -610,14 +612,8 @@ async def test_a_stream_refused_for_good_on_reconnecting_means_polling(
         await conn.receive()
         conn.abort()
 
-    rounds: list[str] = []
-    with WSServer(handler) as ws, respx.mock(using="httpx", assert_all_called=False) as api:
-        _one_order_api(api, ws.url, rounds)
-        async with AsyncClient(
-            ws.url, TOKEN, allow_insecure_http=True, backoff=Backoff(initial=0.01, maximum=0.02)
-        ) as client:
-            with pytest.raises(WaitTimeoutError):
-                await collect(client, [placed(1)], poll_interval=0.2, timeout=1, stream=True)
+    with WSServer(handler) as ws:
+        rounds = await watch_to_the_timeout(ws.url, 1)
     assert len(tries) == 2  # refused once: not asked again
     assert len(rounds) >= 3  # polled to the end, every 0.2 s once the stream was gone
 
